@@ -1,0 +1,3 @@
+from dockwarden.cli import main
+
+raise SystemExit(main())

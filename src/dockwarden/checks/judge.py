@@ -1,0 +1,26 @@
+"""Apply the registered checks to a snapshot. Pure: no I/O."""
+
+from __future__ import annotations
+
+from dockwarden.checks.registry import Results, Scope, Selection, checks_for, run
+from dockwarden.model.common import Source, TargetKind
+from dockwarden.model.engine import EngineSnapshot
+from dockwarden.model.finding import Target
+
+
+def judge_engine(snap: EngineSnapshot, selection: Selection, *, daemon: bool = True,
+                 containers: bool = True) -> Results:
+    results = Results()
+    if daemon:
+        targets = {
+            TargetKind.DAEMON: Target(TargetKind.DAEMON, snap.endpoint),
+            TargetKind.HOST: Target(TargetKind.HOST, snap.info.name or snap.endpoint),
+        }
+        for chk in checks_for(Scope.ENGINE, selection):
+            results.extend(run([chk], (snap,), targets[chk.meta.target_kind], Source.ENGINE))
+    if containers:
+        chks = checks_for(Scope.CONTAINER, selection)
+        for spec in snap.containers:
+            results.extend(run(chks, (spec, snap.context), spec.target, spec.source,
+                               dict(spec.lines)))
+    return results

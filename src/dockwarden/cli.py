@@ -1,0 +1,317 @@
+"""The command line: the only place that wires collectors, checks and renderers."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dockwarden import __version__
+from dockwarden.errors import DockwardenError, EngineUnreachable, InputError, UsageError
+from dockwarden.model.common import Severity, TargetKind
+from dockwarden.model.finding import Finding, Report, ReportError, ReportTarget
+
+COMMANDS = ("engine", "daemon", "containers", "checks")
+FORMATS = ("text", "json", "sarif", "junit")
+
+
+def _severity_list(text: str) -> tuple[Severity, ...]:
+    try:
+        return tuple(Severity.parse(s) for s in text.split(",") if s.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _fail_on(text: str) -> Severity | None:
+    if text.strip().lower() in ("none", "never"):
+        return None
+    try:
+        return Severity.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _ids(text: str) -> list[str]:
+    return [p.strip().upper() for p in text.split(",") if p.strip()]
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("output")
+    g.add_argument("--format", choices=FORMATS, default="text", help="report format")
+    g.add_argument("-o", "--output", metavar="FILE", help="write the report here (default stdout)")
+    g.add_argument("--severity", type=_severity_list, metavar="LIST",
+                   help="severities to show, e.g. critical,high (default: all)")
+    g.add_argument("--fail-on", type=_fail_on, default=Severity.HIGH, metavar="SEVERITY",
+                   help="exit 1 when a finding at or above this severity remains "
+                   "(default: high; 'none' never fails)")
+    g.add_argument("--ignore", metavar="FILE",
+                   help="accepted risks: YAML list of {check, target?, reason, expires?}")
+    g.add_argument("--check", action="append", type=_ids, default=[], metavar="ID",
+                   help="run only these checks (ids or prefixes such as DW2; repeatable)")
+    g.add_argument("--skip", action="append", type=_ids, default=[], metavar="ID",
+                   help="do not run these checks (ids or prefixes; repeatable)")
+    g.add_argument("-q", "--quiet", action="store_true", help="findings only, no fixes")
+    g.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+
+
+def _engine_opts(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("engine connection (as the docker CLI)")
+    g.add_argument("-H", "--host", help="Engine URL (default: DOCKER_HOST, the current "
+                   "context, or unix:///var/run/docker.sock)")
+    g.add_argument("-c", "--context", help="Docker context to use")
+    g.add_argument("--tls", action="store_true", help="use TLS")
+    g.add_argument("--tlsverify", action="store_true", help="use TLS and verify the server")
+    g.add_argument("--tlscacert", metavar="FILE")
+    g.add_argument("--tlscert", metavar="FILE")
+    g.add_argument("--tlskey", metavar="FILE")
+    g.add_argument("--timeout", type=float, default=30.0, help="API timeout in seconds")
+    g.add_argument("--workers", type=int, default=8,
+                   help="concurrent container inspections (default 8)")
+    g.add_argument("--no-local", action="store_true",
+                   help="do not read local daemon/host files even if the Engine is local")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dockwarden",
+        description="Audit a Docker deployment: daemon, host and every container. "
+        "A bare `dockwarden` audits the local Engine.",
+    )
+    parser.add_argument("--version", action="version", version=f"dockwarden {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p = sub.add_parser("engine", help="daemon + host + every container (the main job)")
+    _engine_opts(p)
+    _common(p)
+    p = sub.add_parser("daemon", help="the daemon and its host only")
+    _engine_opts(p)
+    _common(p)
+    p = sub.add_parser("containers", help="containers only (all, or the ones named)")
+    p.add_argument("names", nargs="*", metavar="NAME", help="container names or id prefixes")
+    _engine_opts(p)
+    _common(p)
+    p = sub.add_parser("checks", help="print the check catalogue")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("-o", "--output", metavar="FILE")
+    return parser
+
+
+_VALUED = {"--format", "-o", "--output", "--severity", "--fail-on", "--ignore", "--check",
+           "--skip", "-H", "--host", "-c", "--context", "--tlscacert", "--tlscert", "--tlskey",
+           "--timeout", "--workers"}
+
+
+def _argv(argv: Sequence[str]) -> list[str]:
+    """Put the command first (options may come before it); no command means `engine`."""
+    args = list(argv)
+    if args[:1] and args[0] in ("-h", "--help", "--version"):
+        return args
+    i, position = 0, None
+    while i < len(args):
+        if args[i] in COMMANDS:
+            position = i
+            break
+        if args[i] == "--":
+            break
+        i += 2 if args[i] in _VALUED else 1
+    if position is None:
+        return ["engine", *args]
+    return [args[position], *args[:position], *args[position + 1:]]
+
+
+@dataclass
+class _Progress:
+    enabled: bool
+    _bar: Any = None
+    _task: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self._bar is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+            self._bar = Progress(TextColumn("inspecting containers"), BarColumn(),
+                                 MofNCompleteColumn(), transient=True,
+                                 console=_stderr_console())
+            self._bar.start()
+            self._task = self._bar.add_task("inspect", total=total)
+        self._bar.update(self._task, completed=done, total=total)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+    return Console(file=sys.stderr)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _audit_engine(ns: argparse.Namespace) -> Report:
+    from dockwarden.checks import Selection
+    from dockwarden.checks.judge import judge_engine
+    from dockwarden.collect.connection import EngineOptions, connect
+    from dockwarden.collect.engine import EngineCollector
+
+    started = _now()
+    selection = Selection(tuple(i for group in ns.check for i in group),
+                          tuple(i for group in ns.skip for i in group))
+    opts = EngineOptions(host=ns.host, context=ns.context, tls=ns.tls, tlsverify=ns.tlsverify,
+                         tlscacert=ns.tlscacert, tlscert=ns.tlscert, tlskey=ns.tlskey,
+                         timeout=ns.timeout)
+    if ns.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    conn = connect(opts, max_pool_size=max(10, ns.workers))
+    progress = _Progress(enabled=not (ns.no_progress or ns.quiet) and sys.stderr.isatty())
+    want_containers = ns.command in ("engine", "containers")
+    names = tuple(getattr(ns, "names", ()) or ())
+    collector = EngineCollector(conn, names=names, workers=ns.workers,
+                                local_facts=not ns.no_local, progress=progress,
+                                containers=want_containers)
+    try:
+        snap = collector.collect()
+    finally:
+        progress.stop()
+    results = judge_engine(snap, selection, daemon=ns.command in ("engine", "daemon"),
+                           containers=want_containers)
+    errors = [ReportError(t, m) for t, m in snap.errors] + results.errors
+    kind = {"engine": TargetKind.ENGINE, "daemon": TargetKind.DAEMON,
+            "containers": TargetKind.ENGINE}[ns.command]
+    return Report(
+        started=started, finished=_now(),
+        targets=(ReportTarget(kind, snap.endpoint, snap.complete),),
+        findings=tuple(results.findings), skipped=tuple(results.skipped),
+        errors=tuple(errors), passed=results.passed,
+    )
+
+
+def _apply_ignore(report: Report, path: str | None) -> Report:
+    if not path:
+        return report
+    from dataclasses import replace
+
+    from dockwarden import ignore
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read(ignore.MAX_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read ignore file {path}: {exc.strerror}") from None
+    accepted = ignore.parse(text, path)
+    today = dt.date.today()
+    kept: list[Finding] = []
+    ignored: list[tuple[Finding, str]] = []
+    for f in report.findings:
+        match = next((a for a in accepted if a.matches(f, today)), None)
+        if match is None:
+            kept.append(f)
+        else:
+            ignored.append((f, match.reason))
+    return replace(report, findings=tuple(kept), ignored=tuple(ignored))
+
+
+def _render(report: Report, ns: argparse.Namespace, colour: bool) -> str:
+    from dockwarden.report import shown
+
+    visible = shown(report, ns.severity)
+    if ns.format == "json":
+        from dockwarden.report import json as json_report
+        return json_report.render(visible)
+    if ns.format in ("sarif", "junit"):
+        from dockwarden.checks import iter_catalogue
+        rules = list(iter_catalogue())
+        if ns.format == "sarif":
+            from dockwarden.report import sarif
+            return sarif.render(visible, rules)
+        from dockwarden.report import junit
+        return junit.render(visible, rules)
+    from dockwarden.report import text
+    width = 120
+    if colour:
+        width = max(80, min(200, os.get_terminal_size(sys.stdout.fileno()).columns))
+    return text.render(visible, colour=colour, width=width, quiet=ns.quiet)
+
+
+def _write(output: str | None, content: str) -> None:
+    if not output or output == "-":
+        sys.stdout.write(content)
+        sys.stdout.flush()
+        return
+    tmp = f"{output}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(content)
+        os.replace(tmp, output)
+    except OSError as exc:
+        raise InputError(f"cannot write {output}: {exc.strerror}") from None
+
+
+def _catalogue(ns: argparse.Namespace) -> int:
+    import json
+
+    from dockwarden.checks import iter_catalogue
+    rows = [{
+        "id": m.id, "severity": m.severity.value, "scope": m.scope.value,
+        "target": m.target_kind.value, "title": m.title, "rationale": m.rationale,
+        "remediation": m.remediation, "references": list(m.references),
+        "bad": list(m.bad), "good": list(m.good),
+    } for m in iter_catalogue()]
+    if ns.format == "json":
+        _write(ns.output, json.dumps(rows, indent=2) + "\n")
+    else:
+        from dockwarden.report.text import render_catalogue
+        _write(ns.output, render_catalogue(rows, colour=not ns.output and sys.stdout.isatty()))
+    return 0
+
+
+def exit_code(report: Report, fail_on: Severity | None) -> int:
+    if not report.complete:
+        return 3
+    if fail_on is not None and any(f.severity.rank >= fail_on.rank for f in report.findings):
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(_argv(sys.argv[1:] if argv is None else argv))
+    try:
+        if ns.command == "checks":
+            return _catalogue(ns)
+        try:
+            report = _audit_engine(ns)
+        except EngineUnreachable as exc:
+            # Nothing was audited: still write a report that says so when asked for a file.
+            if ns.output and ns.format == "json":
+                now = _now()
+                _write(ns.output, _render(Report(
+                    started=now, finished=now,
+                    targets=(ReportTarget(TargetKind.ENGINE, ns.host or os.environ.get(
+                        "DOCKER_HOST", "unix:///var/run/docker.sock"), False),),
+                    findings=(), errors=(ReportError("engine", exc.message),)), ns, False))
+            raise
+        report = _apply_ignore(report, ns.ignore)
+        colour = (ns.format == "text" and not ns.output and sys.stdout.isatty()
+                  and "NO_COLOR" not in os.environ)
+        _write(ns.output, _render(report, ns, colour))
+        if not report.complete:
+            for e in report.errors:
+                print(f"dockwarden: {e.target}: {e.message}", file=sys.stderr)
+        return exit_code(report, ns.fail_on)
+    except DockwardenError as exc:
+        print(f"dockwarden: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dockwarden: interrupted", file=sys.stderr)
+        return 3
+    except BrokenPipeError:
+        return 0

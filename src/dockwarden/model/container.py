@@ -1,0 +1,112 @@
+"""`ContainerSpec`: the one container model.
+
+A live container's inspect data, a compose service and a `docker run` command
+line all become a `ContainerSpec`, so each DW2xx check is written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dockwarden.model.common import Fact, Source, Unknown
+from dockwarden.model.finding import Target
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    type: str  # bind, volume, tmpfs, npipe
+    source: str  # host path for bind, volume name for volume, "" for tmpfs
+    destination: str
+    read_only: bool
+    propagation: str = ""  # "", private, rprivate, shared, rshared, slave, rslave
+    volume_driver: str = ""
+    # For a volume: does its driver bound its size (tmpfs size=, a quota option)?
+    size_limit: Fact[str | None] = None
+
+
+@dataclass(frozen=True, slots=True)
+class PortBinding:
+    container_port: str  # "80/tcp"
+    host_ip: str  # "" means all interfaces
+    host_port: int | None  # None: chosen by the Engine
+
+
+@dataclass(frozen=True, slots=True)
+class ExecSession:
+    id: str
+    user: str
+    privileged: bool
+    running: bool
+    command: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    name: str
+    target: Target
+    source: Source
+    image: str = ""
+    running: bool = False
+    privileged: bool = False
+    pid_mode: str = ""
+    ipc_mode: str = ""
+    network_mode: str = ""
+    uts_mode: str = ""
+    userns_mode: str = ""
+    mounts: tuple[Mount, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
+    apparmor_profile: str | None = None  # what the Engine applied (live only)
+    pids_limit: int | None = None  # None / <= 0: unlimited
+    memory: int = 0
+    nano_cpus: int = 0
+    cpu_shares: int = 0
+    cpu_quota: int = 0
+    cpuset_cpus: str = ""
+    storage_opt: Mapping[str, str] = field(default_factory=dict)
+    log_driver: str = ""  # "" means the daemon's default
+    log_options: Mapping[str, str] = field(default_factory=dict)
+    read_only_rootfs: bool = False
+    user: str = ""
+    devices: tuple[str, ...] = ()  # "host:container:perms"
+    ports: tuple[PortBinding, ...] = ()
+    restart_policy: str = ""
+    restart_max_retries: int = 0
+    healthcheck: tuple[str, ...] | None = None  # None: none defined
+    networks: tuple[str, ...] = ()
+    cgroup_parent: str = ""
+    ulimits: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    sysctls: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    exec_sessions: Fact[tuple[ExecSession, ...]] = ()
+    processes: Fact[tuple[str, ...]] = Unknown("process list not gathered")
+    # Line of each field in the file it came from (compose); empty for live containers.
+    lines: Mapping[str, int] = field(default_factory=dict)
+
+    def security_options(self) -> dict[str, str]:
+        """`--security-opt` entries as key -> value (`seccomp=x` and `seccomp:x` alike)."""
+        out: dict[str, str] = {}
+        for opt in self.security_opt:
+            for sep in ("=", ":"):
+                if sep in opt:
+                    key, value = opt.split(sep, 1)
+                    out[key.strip().lower()] = value.strip()
+                    break
+            else:
+                out[opt.strip().lower()] = "true"
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerContext:
+    """Engine-wide facts that container checks need (unknown for files)."""
+
+    host_apparmor: Fact[bool] = Unknown("host security modules not known")
+    host_selinux: Fact[bool] = Unknown("host security modules not known")
+    daemon_no_new_privileges: Fact[bool] = Unknown("daemon configuration not known")
+    daemon_log_driver: Fact[str] = Unknown("daemon configuration not known")
+    daemon_log_options: Fact[Mapping[str, str]] = Unknown("daemon configuration not known")
+    docker_socket: str = "/var/run/docker.sock"

@@ -1,0 +1,38 @@
+"""The JSON report, schema `dockwarden-report/1` (SPEC.md section 2)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dockwarden import __version__
+from dockwarden.model.finding import Report
+from dockwarden.report import counts, sort_key
+
+SCHEMA = "dockwarden-report/1"
+
+
+def as_dict(report: Report) -> dict[str, Any]:
+    findings = sorted(report.findings, key=sort_key)
+    return {
+        "schema": SCHEMA,
+        "tool": {"name": "dockwarden", "version": __version__},
+        "started": report.started,
+        "finished": report.finished,
+        "targets": [t.as_dict() for t in report.targets],
+        "findings": [f.as_dict() for f in findings],
+        "errors": [e.as_dict() for e in report.errors],
+        "complete": report.complete,
+        "skipped": [s.as_dict() for s in report.skipped],
+        "ignored": [{**f.as_dict(), "reason": reason} for f, reason in report.ignored],
+        "summary": {
+            "findings": {k.value: v for k, v in counts(findings).items()},
+            "passed": report.passed,
+            "skipped": len(report.skipped),
+            "errors": len(report.errors),
+        },
+    }
+
+
+def render(report: Report) -> str:
+    return json.dumps(as_dict(report), indent=2, sort_keys=False, default=str) + "\n"
