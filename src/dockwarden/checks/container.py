@@ -50,7 +50,9 @@ SECRET_VALUE = (
     ("Stripe key", re.compile(r"\b[sr]k_live_[0-9a-zA-Z]{20,}")),
     ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
 )
-PLACEHOLDER = re.compile(r"^(|changeme|change_me|xxx+|\*+|none|null|false|true|<.*>|\$\{.*\})$", re.I)
+PLACEHOLDER = re.compile(
+    r"^(|changeme|change_me|xxx+|\*+|none|null|false|true|<.*>|\$\{.*\})$", re.I
+)
 
 
 def redact(value: str) -> str:
@@ -445,7 +447,8 @@ def shared_propagation(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[F
     bad=("docker run -p 80:8080 busybox",), good=("docker run -p 127.0.0.1:8080:8080 busybox",),
 )
 def privileged_port(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
-    low = sorted({p.host_port for p in spec.ports if p.host_port is not None and p.host_port < 1024})
+    low = sorted({p.host_port for p in spec.ports
+                  if p.host_port is not None and p.host_port < 1024})
     if low:
         yield Fail({"host_ports": low}, field="ports")
 
@@ -487,7 +490,8 @@ def sshd_running(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     rationale="always / unless-stopped (or many on-failure retries) restart a crashing or "
     "compromised container endlessly, which can starve the host.",
     remediation="Use --restart on-failure:5.", references=(CIS + "5.15",),
-    bad=("docker run --restart always busybox",), good=("docker run --restart on-failure:5 busybox",),
+    bad=("docker run --restart always busybox",),
+    good=("docker run --restart on-failure:5 busybox",),
 )
 def restart_policy(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     p = spec.restart_policy
@@ -597,9 +601,9 @@ def secret_env(env: tuple[tuple[str, str], ...]) -> Iterator[tuple[str, str, str
     """(name, rule, redacted value) for each secret-looking variable."""
     for name, value in env:
         rule = next((label for label, rx in SECRET_VALUE if rx.search(value)), None)
-        if rule is None and SECRET_NAME.search(name) and not NOT_SECRET_NAME.search(name):
-            if not PLACEHOLDER.match(value.strip()) and len(value) >= 4:
-                rule = "secret-looking name"
+        if (rule is None and SECRET_NAME.search(name) and not NOT_SECRET_NAME.search(name)
+                and not PLACEHOLDER.match(value.strip()) and len(value) >= 4):
+            rule = "secret-looking name"
         if rule:
             yield name, rule, redact(value)
 

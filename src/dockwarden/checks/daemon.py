@@ -71,7 +71,8 @@ def tcp_without_tls(snap: EngineSnapshot) -> Iterator[Fail]:
     "your CA are accepted.",
     references=(CIS + "2.7",),
     bad=('{"hosts": ["tcp://0.0.0.0:2376"], "tls": true}',),
-    good=('{"hosts": ["tcp://0.0.0.0:2376"], "tlsverify": true, "tlscacert": "/etc/docker/ca.pem"}',),
+    good=('{"hosts": ["tcp://0.0.0.0:2376"], "tlsverify": true, '
+          '"tlscacert": "/etc/docker/ca.pem"}',),
 )
 def tls_without_verify(snap: EngineSnapshot) -> Iterator[Fail]:
     if snap.connection_scheme == "tcp" and snap.connection_tls and not isinstance(
@@ -218,7 +219,8 @@ def no_authz(snap: EngineSnapshot) -> Iterator[Fail]:
     remediation='Set "log-opts": {"max-size": "10m", "max-file": "3"} or "log-driver": "local".',
     references=(CIS + "2.13",),
     bad=('{"log-driver": "json-file"}',),
-    good=('{"log-driver": "json-file", "log-opts": {"max-size": "10m"}}', '{"log-driver": "local"}'),
+    good=('{"log-driver": "json-file", "log-opts": {"max-size": "10m"}}',
+          '{"log-driver": "local"}'),
 )
 def log_rotation(snap: EngineSnapshot) -> Iterator[Fail]:
     if snap.info.logging_driver != "json-file":

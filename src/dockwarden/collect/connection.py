@@ -20,6 +20,7 @@ import requests
 from dockwarden.errors import EngineUnreachable, UsageError
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
+MIN_API = "1.24"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +109,12 @@ def _current_context() -> str | None:
 def connect(opts: EngineOptions, max_pool_size: int = 16) -> Connection:
     url, tls = resolve(opts)
     try:
-        api = docker.APIClient(base_url=url, version="auto", tls=tls, timeout=opts.timeout,
+        api = docker.APIClient(base_url=url, version=MIN_API, tls=tls, timeout=opts.timeout,
                                max_pool_size=max_pool_size)
+        # requests lets REQUESTS_CA_BUNDLE and proxy variables override the CA chosen
+        # above; the docker CLI ignores them for the Engine, and so do we.
+        api.trust_env = False
+        api._version = api._retrieve_server_version()
     except docker.errors.DockerException as exc:
         raise unreachable(url, exc) from None
     except requests.exceptions.RequestException as exc:

@@ -144,7 +144,10 @@ class EngineCollector:
                 f"the Engine at {self.conn.url} stopped answering during {what}",
                 "the report written is partial") from exc
 
+    _partial: list[ContainerSpec]
+
     def collect(self) -> EngineSnapshot:
+        self._partial = []
         gathered_at = datetime.now(UTC)
         try:
             version = self.api.version()
@@ -180,7 +183,7 @@ class EngineCollector:
                                    else ([], []))
         except EngineUnreachable as exc:
             self.errors.append((self.conn.url, exc.message))
-            containers, skipped, complete = self._partial, (), False
+            containers, skipped, complete = self._partial, [], False
         if self._dead.is_set():
             complete = False
 
@@ -310,7 +313,7 @@ class EngineCollector:
             return _Inspection(error="not inspected: the Engine stopped answering")
         try:
             data = self.api.inspect_container(cid)
-            execs: Fact[list[Mapping[str, Any]]] = []
+            execs: list[Mapping[str, Any]] = []
             for exec_id in data.get("ExecIDs") or []:
                 try:
                     execs.append(self.api.exec_inspect(exec_id))

@@ -73,8 +73,8 @@ def spec_from_inspect(
     data: Mapping[str, Any],
     *,
     volumes: Mapping[str, Mapping[str, Any]] | None = None,
-    execs: Fact[list[Mapping[str, Any]]] = (),
-    processes: Fact[list[str]] = Unknown("process list not gathered"),
+    execs: Fact[list[Mapping[str, Any]]] | None = None,
+    processes: Fact[list[str]] | None = None,
 ) -> ContainerSpec:
     """Build the spec of one live (or created) container from `GET /containers/{id}/json`."""
     host = _dict(data.get("HostConfig"))
@@ -129,7 +129,9 @@ def spec_from_inspect(
     pids = host.get("PidsLimit")
 
     exec_sessions: Fact[tuple[ExecSession, ...]]
-    if isinstance(execs, Unknown):
+    if execs is None:
+        exec_sessions = ()
+    elif isinstance(execs, Unknown):
         exec_sessions = execs
     else:
         exec_sessions = tuple(
@@ -186,5 +188,6 @@ def spec_from_inspect(
         sysctls={str(k): str(v) for k, v in _dict(host.get("Sysctls")).items()},
         labels={str(k): str(v) for k, v in _dict(cfg.get("Labels")).items()},
         exec_sessions=exec_sessions,
-        processes=processes if isinstance(processes, Unknown) else tuple(processes),
+        processes=(Unknown("process list not gathered") if processes is None else
+                   processes if isinstance(processes, Unknown) else tuple(processes)),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 
 class Severity(StrEnum):
@@ -78,4 +78,4 @@ class Unknown:
 
 T = TypeVar("T")
 
-Fact = T | Unknown
+Fact: TypeAlias = T | Unknown
