@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from dockwarden import __version__
 from dockwarden.errors import DockwardenError, EngineUnreachable, InputError, UsageError
@@ -75,8 +75,15 @@ def _engine_opts(p: argparse.ArgumentParser) -> None:
                    help="do not read local daemon/host files even if the Engine is local")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error and a hint instead of the whole usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"dockwarden: error: {message}\nhint: see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dockwarden",
         description="Audit a Docker deployment: daemon, host and every container. "
         "A bare `dockwarden` audits the local Engine.",

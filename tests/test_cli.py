@@ -1,0 +1,274 @@
+"""Exit codes 0/1/2/3, option handling and clean one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import RUN_ID, run_cli, run_json, test_labels
+from harness.daemons import ExtraDaemon
+from harness.images import busybox_image
+
+DW = [sys.executable, "-m", "dockwarden"]
+
+
+def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*DW, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert 1 <= len(lines) <= 3, proc.stderr  # the error, optionally usage and a hint
+
+
+@pytest.mark.parametrize("args", [
+    ["--format", "bogus"],
+    ["--severity", "catastrophic"],
+    ["--fail-on", "sometimes"],
+    ["--workers", "0", "--host", "unix:///nonexistent/docker.sock"],
+    ["--tlscacert", "/nonexistent/ca.pem", "--host", "tcp://127.0.0.1:1"],
+    ["frobnicate", "--bogus-flag"],
+])
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    proc = _run(*args)
+    assert proc.returncode == 2, proc.stderr
+    _one_line_error(proc)
+
+
+def test_unreachable_engine_exits_3_with_hint(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    proc = _run("--host", "unix:///nonexistent/docker.sock", "--format", "json",
+                "--output", str(out))
+    assert proc.returncode == 3
+    _one_line_error(proc)
+    assert "cannot reach the Docker Engine" in proc.stderr and "hint:" in proc.stderr
+    report = json.loads(out.read_text())
+    assert report["complete"] is False and report["errors"]
+
+
+def test_refused_tcp_port_exits_3() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = _run("--host", f"tcp://127.0.0.1:{port}")
+    assert proc.returncode == 3
+    _one_line_error(proc)
+
+
+@pytest.mark.parametrize("content,message", [
+    ("- check: DW214\n", "needs a reason"),
+    ("a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n", "aliases are not allowed"),
+    ("{{{{", "not valid YAML"),
+    ("- check: DW214\n  reason: ok\n  expires: soon\n", "YYYY-MM-DD"),
+])
+def test_bad_ignore_file_exits_2(tmp_path: Path, content: str, message: str,
+                                 engine_url: str) -> None:
+    path = tmp_path / "ignore.yml"
+    path.write_text(content)
+    proc = _run("--host", engine_url, "--ignore", str(path), "--no-progress")
+    assert proc.returncode == 2
+    _one_line_error(proc)
+    assert message in proc.stderr
+
+
+def test_huge_ignore_file_is_refused(tmp_path: Path, engine_url: str) -> None:
+    path = tmp_path / "ignore.yml"
+    path.write_text("#" * (2 << 20))
+    proc = _run("--host", engine_url, "--ignore", str(path), "--no-progress")
+    assert proc.returncode == 2 and "larger than 1 MiB" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def privileged_container(api: Any, busybox: str) -> Any:
+    name = f"dw-{RUN_ID}-cli-priv"
+    cid = api.create_container(busybox, name=name, labels=test_labels(),
+                               host_config=api.create_host_config(privileged=True))["Id"]
+    yield name
+    api.remove_container(cid, force=True)
+
+
+@pytest.mark.live
+def test_exit_1_on_findings_and_0_below_threshold(
+        privileged_container: str, engine_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["containers", privileged_container, "--host", engine_url, "--no-progress"]
+    code, _, _ = run_cli([*args, "--check", "DW201", "--fail-on", "critical"], capsys)
+    assert code == 1
+    code, _, _ = run_cli([*args, "--check", "DW227", "--fail-on", "medium"], capsys)
+    assert code == 0  # DW227 is low
+    code, _, _ = run_cli([*args, "--fail-on", "none"], capsys)
+    assert code == 0
+
+
+@pytest.mark.live
+def test_ignore_file_accepts_risk_until_expiry(
+        privileged_container: str, engine_url: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    ignore = tmp_path / "accepted.yml"
+    ignore.write_text(f"- check: DW201\n  target: {privileged_container}\n"
+                      "  reason: CI builder, isolated VM\n  expires: 2999-01-01\n")
+    args = ["containers", privileged_container, "--host", engine_url, "--check", "DW201",
+            "--fail-on", "critical", "--ignore", str(ignore)]
+    code, rep = run_json(args, capsys)
+    assert code == 0 and not rep["findings"]
+    assert rep["ignored"][0]["reason"] == "CI builder, isolated VM"
+    ignore.write_text(f"- check: DW201\n  target: {privileged_container}\n"
+                      "  reason: CI builder\n  expires: 2000-01-01\n")
+    code, rep = run_json(args, capsys)
+    assert code == 1 and rep["findings"]
+
+
+@pytest.mark.live
+def test_severity_filter_and_check_selection(
+        privileged_container: str, engine_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["containers", privileged_container, "--host", engine_url, "--fail-on", "none"]
+    _, rep = run_json([*args, "--severity", "critical,high"], capsys)
+    assert rep["findings"] and {f["severity"] for f in rep["findings"]} <= {"critical", "high"}
+    _, rep = run_json([*args, "--skip", "DW2"], capsys)
+    assert not rep["findings"]
+    _, rep = run_json([*args, "--check", "DW214", "--check", "DW201"], capsys)
+    assert {f["check"] for f in rep["findings"]} == {"DW201", "DW214"}
+
+
+@pytest.mark.live
+def test_output_file_and_json_schema(privileged_container: str, engine_url: str,
+                                     tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    proc = _run("--host", engine_url, "--format", "json", "--output", str(out),
+                "--no-progress", "--fail-on", "none")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    rep = json.loads(out.read_text())
+    assert rep["schema"] == "dockwarden-report/1"
+    assert rep["tool"]["name"] == "dockwarden"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", rep["started"])
+    assert rep["targets"][0]["kind"] == "engine" and rep["targets"][0]["complete"] is True
+    assert rep["complete"] is True
+    f = next(f for f in rep["findings"] if f["check"] == "DW201")
+    assert set(f) >= {"check", "severity", "title", "target", "source", "evidence",
+                      "remediation", "references"}
+    assert f["references"] == ["CIS Docker Benchmark 1.6.0 5.5"]
+    kinds = {f["target"]["kind"] for f in rep["findings"]}
+    assert {"daemon", "container"} <= kinds
+
+
+@pytest.mark.live
+def test_text_report_groups_and_totals(privileged_container: str, engine_url: str) -> None:
+    proc = _run("--host", engine_url, "--no-progress", "--fail-on", "none")
+    assert proc.returncode == 0
+    assert f"container {privileged_container}" in proc.stdout
+    assert "daemon unix://" in proc.stdout
+    assert re.search(r"Findings: critical \d+\s+high \d+\s+medium \d+\s+low \d+\s+info \d+",
+                     proc.stdout)
+    assert "\x1b[" not in proc.stdout  # no colour codes when not a TTY
+
+
+def test_checks_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["checks", "--format", "json"], capsys)
+    rows = json.loads(out)
+    assert code == 0
+    ids = [r["id"] for r in rows]
+    assert "DW101" in ids and "DW236" in ids and ids == sorted(ids)
+    assert all(r["remediation"] and r["rationale"] and r["bad"] for r in rows)
+    code, out, _ = run_cli(["checks"], capsys)
+    assert "DW201" in out and "privileged" in out
+
+
+# -- an Engine killed mid-audit -----------------------------------------------------------
+
+class KillingProxy:
+    """A unix-socket proxy in front of a real dockerd that SIGKILLs the daemon as soon
+    as the first container inspect passes through: the Engine dies mid-audit."""
+
+    def __init__(self, path: str, upstream: str, pid: int) -> None:
+        self.path, self.upstream, self.pid = path, upstream, pid
+        self.killed = threading.Event()
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(path)
+        self.server.listen(16)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(client,), daemon=True).start()
+
+    def _handle(self, client: socket.socket) -> None:
+        up = socket.socket(socket.AF_UNIX)
+        try:
+            if self.killed.is_set():
+                raise OSError("engine gone")
+            up.connect(self.upstream)
+        except OSError:
+            client.close()
+            return
+
+        def back() -> None:
+            try:
+                while data := up.recv(65536):
+                    client.sendall(data)
+            except OSError:
+                pass
+            client.close()
+
+        threading.Thread(target=back, daemon=True).start()
+        try:
+            while data := client.recv(65536):
+                if re.search(rb"GET /v[\d.]+/containers/[0-9a-f]{64}/json", data):
+                    os.kill(self.pid, signal.SIGKILL)
+                    self.killed.set()
+                    for _ in range(100):
+                        if not os.path.exists(f"/proc/{self.pid}") or open(
+                                f"/proc/{self.pid}/stat").read().split()[2] == "Z":
+                            break
+                        time.sleep(0.05)
+                    break
+                up.sendall(data)
+        except OSError:
+            pass
+        up.close()
+        client.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@pytest.mark.live
+@pytest.mark.slow
+def test_engine_killed_mid_audit_exits_3_with_partial_report(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with ExtraDaemon() as d:
+        api = d.client()
+        image = busybox_image(api)
+        for i in range(5):
+            api.create_container(image, name=f"victim-{i}", labels=test_labels())
+        proxy = KillingProxy(str(tmp_path / "proxy.sock"), d.socket, d.pid)
+        out = tmp_path / "partial.json"
+        try:
+            code, _, err = run_cli(["engine", "--host", f"unix://{proxy.path}", "--format",
+                                    "json", "--output", str(out), "--no-progress",
+                                    "--workers", "1"], capsys)
+        finally:
+            proxy.close()
+        assert proxy.killed.is_set()
+    assert code == 3, err
+    rep = json.loads(out.read_text())
+    assert rep["complete"] is False
+    assert rep["targets"][0]["complete"] is False
+    assert any("stopped answering" in e["message"] for e in rep["errors"])
+    # What was gathered before the Engine died is still judged and reported.
+    assert any(f["target"]["kind"] == "daemon" for f in rep["findings"])
+    assert "Traceback" not in err
