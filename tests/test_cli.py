@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import RUN_ID, run_cli, run_json, test_labels
 from harness.daemons import ExtraDaemon
 from harness.images import busybox_image
@@ -231,8 +232,8 @@ class KillingProxy:
                     os.kill(self.pid, signal.SIGKILL)
                     self.killed.set()
                     for _ in range(100):
-                        if not os.path.exists(f"/proc/{self.pid}") or open(
-                                f"/proc/{self.pid}/stat").read().split()[2] == "Z":
+                        stat = Path(f"/proc/{self.pid}/stat")
+                        if not stat.exists() or stat.read_text().split()[2] == "Z":
                             break
                         time.sleep(0.05)
                     break

@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_opts(p)
     _common(p)
     p = sub.add_parser("checks", help="print the check catalogue")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     p.add_argument("-o", "--output", metavar="FILE")
     return parser
 
@@ -272,6 +272,9 @@ def _catalogue(ns: argparse.Namespace) -> int:
     } for m in iter_catalogue()]
     if ns.format == "json":
         _write(ns.output, json.dumps(rows, indent=2) + "\n")
+    elif ns.format == "markdown":
+        from dockwarden.report.markdown import catalogue
+        _write(ns.output, catalogue(rows))
     else:
         from dockwarden.report.text import render_catalogue
         _write(ns.output, render_catalogue(rows, colour=not ns.output and sys.stdout.isatty()))

@@ -1,0 +1,88 @@
+"""The check registry against the spec, the README, and the layering rules."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dockwarden.checks import REGISTRY, Scope, iter_catalogue
+from dockwarden.checks.registry import check
+from dockwarden.model.common import Severity
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT.parent / "shared" / "spec" / "SPEC.md"
+PKG = ROOT / "src" / "dockwarden"
+
+
+def _spec_rows() -> dict[str, str]:
+    if not SPEC.exists():
+        pytest.skip("shared/spec/SPEC.md not beside the checkout")
+    rows = {}
+    for m in re.finditer(r"^\| (DW\d{3}) \| ([a-z/ ]+) \|", SPEC.read_text(), re.M):
+        rows[m.group(1)] = m.group(2).strip()
+    return rows
+
+
+@pytest.mark.parametrize("prefix", ["DW1", "DW2"])
+def test_every_spec_check_of_the_engine_audit_is_registered(prefix: str) -> None:
+    spec = {k: v for k, v in _spec_rows().items() if k.startswith(prefix)}
+    assert spec
+    missing = sorted(set(spec) - set(REGISTRY))
+    assert not missing, missing
+    for cid, sev in spec.items():
+        default = sev.split("/")[-1] if "/" in sev else sev  # "critical/high": base is high
+        assert REGISTRY[cid].meta.severity == Severity(default), cid
+
+
+def test_metadata_complete() -> None:
+    for meta in iter_catalogue():
+        assert meta.title and meta.rationale and meta.remediation, meta.id
+        assert meta.bad and meta.good, f"{meta.id} needs good/bad examples"
+        assert re.fullmatch(r"DW\d{3}", meta.id)
+
+
+def test_duplicate_id_fails_at_registration() -> None:
+    with pytest.raises(RuntimeError, match="duplicate check id DW201"):
+        check(id="DW201", title="x", severity=Severity.LOW, scope=Scope.CONTAINER,
+              rationale="x", remediation="x")(lambda spec, ctx: [])
+
+
+def test_readme_table_matches_registry() -> None:
+    readme = (ROOT / "README.md").read_text()
+    start, end = readme.index("<!-- checks:start -->\n"), readme.index("<!-- checks:end -->")
+    table = readme[start + len("<!-- checks:start -->\n"):end]
+    out = subprocess.run([sys.executable, "-m", "dockwarden", "checks", "--format", "markdown"],
+                         capture_output=True, text=True, check=True).stdout
+    assert table == out, "README check table is stale: regenerate with " \
+        "`dockwarden checks --format markdown`"
+
+
+FORBIDDEN = {
+    "checks": ("docker", "httpx", "requests", "subprocess", "dockwarden.collect",
+               "dockwarden.cli", "dockwarden.report"),
+    "report": ("docker", "httpx", "requests", "subprocess", "dockwarden.collect",
+               "dockwarden.cli", "dockwarden.checks"),
+    "model": ("docker", "httpx", "requests", "subprocess", "dockwarden.collect",
+              "dockwarden.checks", "dockwarden.report", "dockwarden.cli"),
+}
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_imports_flow_one_way(layer: str) -> None:
+    for path in (PKG / layer).rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                for bad in FORBIDDEN[layer]:
+                    assert not (name == bad or name.startswith(bad + ".")), \
+                        f"{path.relative_to(ROOT)} imports {name}"
