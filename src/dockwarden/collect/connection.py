@@ -3,16 +3,22 @@
 Precedence: `--host` > `DOCKER_HOST` > `--context` / `DOCKER_CONTEXT` / the current
 context of ~/.docker/config.json > the default socket. TLS from `--tls*` flags, or
 `DOCKER_TLS_VERIFY` + `DOCKER_CERT_PATH`, or the context's TLS material.
+
+Contexts are read here rather than with the SDK's ContextAPI, which finds the context
+store only when a config.json exists (the CLI does not need one) and ignores a context's
+SkipTLSVerify. The store's format: $DOCKER_CONFIG (or ~/.docker)/contexts/meta/
+<sha256 of the name>/meta.json, TLS files in contexts/tls/<sha256>/docker/.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import docker
-import docker.context
 import docker.errors
 import docker.tls
 import requests
@@ -63,7 +69,47 @@ def _tls_from_paths(ca: str | None, cert: str | None, key: str | None,
             raise UsageError(f"TLS file not found: {path}")
     client_cert = (cert, key) if cert and key else None
     return docker.tls.TLSConfig(client_cert=client_cert, ca_cert=ca if verify else None,
-                                verify=ca if verify and ca else verify)
+                                verify=verify)
+
+
+def _config_dir(env: dict[str, str]) -> str:
+    return env.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+
+
+def _current_context(env: dict[str, str]) -> str | None:
+    if env.get("DOCKER_CONTEXT"):
+        return env["DOCKER_CONTEXT"]
+    try:
+        with open(os.path.join(_config_dir(env), "config.json"), encoding="utf-8") as fh:
+            data = json.loads(fh.read(1 << 20))
+    except (OSError, ValueError):
+        return None  # no or unreadable config.json: the default context, as the CLI does
+    name = data.get("currentContext") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _context(name: str, env: dict[str, str]) -> tuple[str, Any]:
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    store = os.path.join(_config_dir(env), "contexts")
+    meta_path = os.path.join(store, "meta", digest, "meta.json")
+    try:
+        with open(meta_path, encoding="utf-8") as fh:
+            meta = json.loads(fh.read(1 << 20))
+        endpoint = meta["Endpoints"]["docker"]
+        host = str(endpoint["Host"])
+    except FileNotFoundError:
+        raise UsageError(f"Docker context {name!r} does not exist",
+                         hint="list contexts with `docker context ls`") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"cannot read Docker context {name!r}: {exc}") from None
+    tls_dir = os.path.join(store, "tls", digest, "docker")
+    files = {n: os.path.join(tls_dir, f"{n}.pem") for n in ("ca", "cert", "key")}
+    present = {n: p for n, p in files.items() if os.path.isfile(p)}
+    skip_verify = bool(endpoint.get("SkipTLSVerify"))
+    if not present and not skip_verify:
+        return host, False
+    return host, _tls_from_paths(present.get("ca"), present.get("cert"), present.get("key"),
+                                 verify=not skip_verify)
 
 
 def resolve(opts: EngineOptions, env: dict[str, str] | None = None) -> tuple[str, Any]:
@@ -71,24 +117,16 @@ def resolve(opts: EngineOptions, env: dict[str, str] | None = None) -> tuple[str
     env = dict(os.environ) if env is None else env
     host = opts.host or env.get("DOCKER_HOST") or None
     tls: Any = False
-    if host is None and (opts.context or env.get("DOCKER_CONTEXT") or _current_context()):
-        name = opts.context or env.get("DOCKER_CONTEXT") or _current_context()
+    if host is None:
+        name = opts.context or _current_context(env)
         if name and name != "default":
-            try:
-                ctx = docker.context.ContextAPI.get_context(name)
-            except docker.errors.DockerException as exc:
-                raise UsageError(f"cannot read Docker context {name!r}: {exc}") from None
-            if ctx is None:
-                raise UsageError(f"Docker context {name!r} does not exist",
-                                 hint="list contexts with `docker context ls`")
-            host = ctx.Host
-            tls = ctx.TLSConfig or False
+            host, tls = _context(name, env)
     host = host or DEFAULT_HOST
     if opts.tls or opts.tlsverify or opts.tlscacert or opts.tlscert:
         tls = _tls_from_paths(opts.tlscacert, opts.tlscert, opts.tlskey,
                               opts.tlsverify or bool(opts.tlscacert))
     elif env.get("DOCKER_TLS_VERIFY") or env.get("DOCKER_CERT_PATH"):
-        path = env.get("DOCKER_CERT_PATH") or os.path.expanduser("~/.docker")
+        path = env.get("DOCKER_CERT_PATH") or _config_dir(env)
         verify = env.get("DOCKER_TLS_VERIFY", "") not in ("", "0")
         tls = _tls_from_paths(
             os.path.join(path, "ca.pem") if verify else None,
@@ -97,13 +135,6 @@ def resolve(opts: EngineOptions, env: dict[str, str] | None = None) -> tuple[str
     if host.startswith("tcp://") and tls:
         host = "https://" + host[len("tcp://"):]
     return host, tls
-
-
-def _current_context() -> str | None:
-    try:
-        return str(docker.context.ContextAPI.get_current_context_name())
-    except Exception:  # an unreadable config.json means "default", as the CLI does
-        return None
 
 
 def connect(opts: EngineOptions, max_pool_size: int = 16) -> Connection:
