@@ -244,8 +244,6 @@ class EngineCollector:
         return settings, host, True
 
     # -- containers --------------------------------------------------------------------
-    _partial: list[ContainerSpec]
-
     def _containers(self, volumes: Mapping[str, Mapping[str, Any]],
                     local: bool) -> tuple[list[ContainerSpec], list[str]]:
         self._partial = []
