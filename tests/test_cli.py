@@ -19,6 +19,7 @@ import pytest
 from conftest import RUN_ID, run_cli, run_json, test_labels
 from harness.daemons import ExtraDaemon
 from harness.images import busybox_image
+from harness.proxy import InterceptingProxy
 
 DW = [sys.executable, "-m", "dockwarden"]
 
@@ -187,64 +188,22 @@ def test_checks_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
 
 # -- an Engine killed mid-audit -----------------------------------------------------------
 
-class KillingProxy:
-    """A unix-socket proxy in front of a real dockerd that SIGKILLs the daemon as soon
-    as the first container inspect passes through: the Engine dies mid-audit."""
-
-    def __init__(self, path: str, upstream: str, pid: int) -> None:
-        self.path, self.upstream, self.pid = path, upstream, pid
-        self.killed = threading.Event()
-        self.server = socket.socket(socket.AF_UNIX)
-        self.server.bind(path)
-        self.server.listen(16)
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(client,), daemon=True).start()
-
-    def _handle(self, client: socket.socket) -> None:
-        up = socket.socket(socket.AF_UNIX)
-        try:
-            if self.killed.is_set():
-                raise OSError("engine gone")
-            up.connect(self.upstream)
-        except OSError:
-            client.close()
-            return
-
-        def back() -> None:
-            try:
-                while data := up.recv(65536):
-                    client.sendall(data)
-            except OSError:
-                pass
-            client.close()
-
-        threading.Thread(target=back, daemon=True).start()
-        try:
-            while data := client.recv(65536):
-                if re.search(rb"GET /v[\d.]+/containers/[0-9a-f]{64}/json", data):
-                    os.kill(self.pid, signal.SIGKILL)
-                    self.killed.set()
-                    for _ in range(100):
-                        stat = Path(f"/proc/{self.pid}/stat")
-                        if not stat.exists() or stat.read_text().split()[2] == "Z":
-                            break
-                        time.sleep(0.05)
+def _kill_on_first_inspect(pid: int, killed: threading.Event) -> Any:
+    """Hook: SIGKILL the daemon as the first container inspect passes, then cut it."""
+    def hook(data: bytes) -> bool:
+        if killed.is_set():
+            return True
+        if re.search(rb"GET /v[\d.]+/containers/[0-9a-f]{64}/json", data):
+            os.kill(pid, signal.SIGKILL)
+            killed.set()
+            stat = Path(f"/proc/{pid}/stat")
+            for _ in range(100):
+                if not stat.exists() or stat.read_text().split()[2] == "Z":
                     break
-                up.sendall(data)
-        except OSError:
-            pass
-        up.close()
-        client.close()
-
-    def close(self) -> None:
-        self.server.close()
+                time.sleep(0.05)
+            return True
+        return False
+    return hook
 
 
 @pytest.mark.live
@@ -256,15 +215,14 @@ def test_engine_killed_mid_audit_exits_3_with_partial_report(
         image = busybox_image(api)
         for i in range(5):
             api.create_container(image, name=f"victim-{i}", labels=test_labels())
-        proxy = KillingProxy(str(tmp_path / "proxy.sock"), d.socket, d.pid)
+        killed = threading.Event()
         out = tmp_path / "partial.json"
-        try:
-            code, _, err = run_cli(["engine", "--host", f"unix://{proxy.path}", "--format",
-                                    "json", "--output", str(out), "--no-progress",
-                                    "--workers", "1"], capsys)
-        finally:
-            proxy.close()
-        assert proxy.killed.is_set()
+        with InterceptingProxy(str(tmp_path / "proxy.sock"), d.socket,
+                               _kill_on_first_inspect(d.pid, killed)) as proxy:
+            code, _, err = run_cli(["engine", "--host", proxy.url, "--format", "json",
+                                    "--output", str(out), "--no-progress", "--workers", "1"],
+                                   capsys)
+        assert killed.is_set()
     assert code == 3, err
     rep = json.loads(out.read_text())
     assert rep["complete"] is False
@@ -273,3 +231,28 @@ def test_engine_killed_mid_audit_exits_3_with_partial_report(
     # What was gathered before the Engine died is still judged and reported.
     assert any(f["target"]["kind"] == "daemon" for f in rep["findings"])
     assert "Traceback" not in err
+
+
+@pytest.mark.live
+def test_container_removed_between_list_and_inspect_is_skipped(
+        api: Any, busybox: str, engine_url: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The container vanishes after the list: no error, the audit stays complete."""
+    keep = api.create_container(busybox, name=f"dw-{RUN_ID}-stays", labels=test_labels())["Id"]
+    gone = api.create_container(busybox, name=f"dw-{RUN_ID}-goes", labels=test_labels())["Id"]
+    upstream = engine_url[len("unix://"):]
+
+    def hook(data: bytes) -> bool:
+        if f"/containers/{gone}/json".encode() in data:
+            api.remove_container(gone, force=True)
+        return False
+
+    try:
+        with InterceptingProxy(str(tmp_path / "p.sock"), upstream, hook) as proxy:
+            code, rep = run_json(["containers", f"dw-{RUN_ID}-stays", f"dw-{RUN_ID}-goes",
+                                  "--host", proxy.url, "--fail-on", "none"], capsys)
+    finally:
+        api.remove_container(keep, force=True)
+    assert code == 0 and rep["complete"] is True and not rep["errors"]
+    refs = {f["target"]["ref"] for f in rep["findings"]}
+    assert refs == {f"dw-{RUN_ID}-stays"}

@@ -240,3 +240,13 @@ def test_containers_command_limits_to_named(containers: dict[str, Any], engine_u
         s["target"]["ref"] for s in rep["skipped"]}
     assert refs <= {containers["good"]}
     assert not any(f["target"]["kind"] in ("daemon", "host") for f in rep["findings"])
+
+
+def test_sshd_found_through_the_api_when_proc_is_not_used(
+        containers: dict[str, Any], engine_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """With --no-local (as for a remote Engine) processes come from /containers/{id}/top."""
+    _, rep = run_json(["containers", containers["sshd"], containers["good"], "--host",
+                       engine_url, "--no-local", "--fail-on", "none"], capsys)
+    hits = findings(rep, "DW225", containers["sshd"])
+    assert hits and any("sshd" in p for p in hits[0]["evidence"]["processes"])
+    assert not findings(rep, "DW225", containers["good"])
