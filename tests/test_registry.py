@@ -86,3 +86,13 @@ def test_imports_flow_one_way(layer: str) -> None:
                 for bad in FORBIDDEN[layer]:
                     assert not (name == bad or name.startswith(bad + ".")), \
                         f"{path.relative_to(ROOT)} imports {name}"
+
+
+def test_cis_mapping_names_only_registered_checks() -> None:
+    from dockwarden.checks.registry import CIS_CONTROLS
+    assert CIS_CONTROLS
+    for control, ids in CIS_CONTROLS.items():
+        assert re.fullmatch(r"\d+(\.\d+)*(-\d+(\.\d+)*)?", control), control
+        for cid in ids:
+            assert cid in REGISTRY, f"CIS {control} maps to unknown check {cid}"
+    assert "CIS Docker Benchmark 1.6.0 5.5" in REGISTRY["DW201"].meta.references

@@ -11,7 +11,6 @@ from dockwarden.model.common import Severity, Source
 from dockwarden.model.container import ContainerContext, ContainerSpec
 
 C = Scope.CONTAINER
-CIS = "CIS Docker Benchmark 1.6.0 "
 
 # Host paths whose mount hands the host away (or a large part of it).
 SENSITIVE_DIRS = (
@@ -71,7 +70,6 @@ def _is_host(mode: str) -> bool:
     rationale="A privileged container has every capability, every host device and no "
     "seccomp or AppArmor confinement: root inside is root on the host.",
     remediation="Remove --privileged; add only the capabilities and devices it needs.",
-    references=(CIS + "5.5",),
     bad=("docker run --privileged busybox",), good=("docker run busybox",),
 )
 def privileged(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -90,7 +88,7 @@ def _namespace_check(attr: str, key: str, spec: ContainerSpec) -> Iterator[Fail]
     scope=C,
     rationale="With --pid host the container sees and can signal or ptrace every host "
     "process, and reads their environments through /proc.",
-    remediation="Remove --pid host.", references=(CIS + "5.16",),
+    remediation="Remove --pid host.",
     bad=("docker run --pid host busybox",), good=("docker run busybox",),
 )
 def host_pid(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -102,7 +100,7 @@ def host_pid(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     scope=C,
     rationale="With --ipc host the container reaches the host's shared memory and "
     "message queues.",
-    remediation="Remove --ipc host.", references=(CIS + "5.17",),
+    remediation="Remove --ipc host.",
     bad=("docker run --ipc host busybox",), good=("docker run busybox",),
 )
 def host_ipc(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -115,7 +113,6 @@ def host_ipc(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     rationale="With --network host the container binds host ports, reaches services on "
     "the host's loopback (including a TCP Engine API) and sniffs host traffic with NET_RAW.",
     remediation="Use a user-defined bridge network and publish only the needed ports.",
-    references=(CIS + "5.10",),
     bad=("docker run --network host busybox",), good=("docker run --network app busybox",),
 )
 def host_network(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -126,7 +123,7 @@ def host_network(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     id="DW205", title="Container shares the host's UTS namespace", severity=Severity.MEDIUM,
     scope=C,
     rationale="With --uts host the container can change the host's hostname.",
-    remediation="Remove --uts host.", references=(CIS + "5.21",),
+    remediation="Remove --uts host.",
     bad=("docker run --uts host busybox",), good=("docker run busybox",),
 )
 def host_uts(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -138,7 +135,7 @@ def host_uts(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     severity=Severity.MEDIUM, scope=C,
     rationale="--userns=host makes root inside the container the host's real root even "
     "where the daemon remaps users.",
-    remediation="Remove --userns=host.", references=(CIS + "5.31",),
+    remediation="Remove --userns=host.",
     bad=("docker run --userns host busybox",), good=("docker run busybox",),
 )
 def host_userns(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -160,7 +157,6 @@ def _is_docker_socket(source: str, ctx: ContainerContext) -> bool:
     "writable, it can plant cron jobs, keys or binaries and take the host.",
     remediation="Mount only the specific data directory the application needs, read-only "
     "where possible.",
-    references=(CIS + "5.6",),
     bad=("docker run -v /:/host busybox", "docker run -v /etc:/etc busybox"),
     good=("docker run -v /opt/data:/data busybox",
           "docker run -v /etc/localtime:/etc/localtime:ro busybox"),
@@ -192,7 +188,6 @@ def sensitive_mount(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail
     "mounted: a mounted docker.sock is root on the host, read-only or not.",
     remediation="Do not mount the Engine socket; use a narrowly scoped proxy if a tool "
     "really needs the API.",
-    references=(CIS + "5.32",),
     bad=("docker run -v /var/run/docker.sock:/var/run/docker.sock busybox",),
     good=("docker run busybox",),
 )
@@ -216,7 +211,6 @@ def _cap(name: str) -> str:
     "container escape to the host (mount, load kernel modules, inject into processes).",
     remediation="Drop the added capability, or use --cap-drop ALL and add back only what the "
     "application needs.",
-    references=(CIS + "5.4",),
     bad=("docker run --cap-add SYS_ADMIN busybox", "docker run --cap-add ALL busybox"),
     good=("docker run --cap-drop ALL --cap-add NET_BIND_SERVICE busybox",),
 )
@@ -235,7 +229,6 @@ def dangerous_caps(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]
     "(keyctl, unshare, mount, kexec...); unconfined exposes the kernel's whole surface.",
     remediation="Remove --security-opt seccomp=unconfined; use a custom profile if a call "
     "is really needed.",
-    references=(CIS + "5.22",),
     bad=("docker run --security-opt seccomp=unconfined busybox",), good=("docker run busybox",),
 )
 def seccomp_unconfined(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -261,7 +254,7 @@ def _module_check(present: object, opt: str, label: str, spec: ContainerSpec) ->
     id="DW211", title="AppArmor confinement disabled", severity=Severity.MEDIUM, scope=C,
     rationale="On an AppArmor host, docker-default denies writes to /proc and /sys "
     "and mounts; unconfined removes that layer.",
-    remediation="Remove --security-opt apparmor=unconfined.", references=(CIS + "5.2",),
+    remediation="Remove --security-opt apparmor=unconfined.",
     bad=("docker run --security-opt apparmor=unconfined busybox",),
     good=("docker run busybox",),
 )
@@ -274,7 +267,7 @@ def apparmor_unconfined(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[
     id="DW212", title="SELinux labelling disabled", severity=Severity.MEDIUM, scope=C,
     rationale="On an SELinux host, label=disable runs the container as an unconfined "
     "process type.",
-    remediation="Remove --security-opt label=disable.", references=(CIS + "5.3",),
+    remediation="Remove --security-opt label=disable.",
     bad=("docker run --security-opt label=disable busybox",), good=("docker run busybox",),
 )
 def selinux_disabled(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -287,7 +280,6 @@ def selinux_disabled(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fai
     rationale="Without no-new-privileges a process can gain privileges through setuid "
     "binaries or file capabilities inside the container.",
     remediation="Add --security-opt no-new-privileges (or make it the daemon default).",
-    references=(CIS + "5.26",),
     bad=("docker run busybox",), good=("docker run --security-opt no-new-privileges busybox",),
 )
 def no_new_privileges(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -308,7 +300,6 @@ def no_new_privileges(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fa
     "fork bomb fills the host's process table and no one can start anything (nproc "
     "ulimits count per user across containers and do not stop it).",
     remediation="Set --pids-limit (e.g. 200, or what the workload needs).",
-    references=(CIS + "5.29",),
     bad=("docker run busybox",), good=("docker run --pids-limit 200 busybox",),
 )
 def no_pids_limit(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -320,7 +311,7 @@ def no_pids_limit(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     id="DW215", title="No memory limit", severity=Severity.MEDIUM, scope=C,
     rationale="Without a memory limit one container can push the host into OOM and get "
     "other containers or the daemon killed.",
-    remediation="Set --memory (and --memory-swap).", references=(CIS + "5.11",),
+    remediation="Set --memory (and --memory-swap).",
     bad=("docker run busybox",), good=("docker run --memory 256m busybox",),
 )
 def no_memory_limit(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -332,7 +323,6 @@ def no_memory_limit(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail
     id="DW216", title="No CPU limit or shares", severity=Severity.LOW, scope=C,
     rationale="Without CPU limits or shares a busy container starves the others.",
     remediation="Set --cpus, or --cpu-shares relative to the other containers.",
-    references=(CIS + "5.12",),
     bad=("docker run busybox",), good=("docker run --cpus 1 busybox",),
 )
 def no_cpu_limit(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -386,7 +376,6 @@ def log_rotation(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     rationale="A read-only root filesystem stops an intruder from changing binaries and "
     "bounds what the container can write.",
     remediation="Run with --read-only and mount tmpfs or volumes where writes are needed.",
-    references=(CIS + "5.13",),
     bad=("docker run busybox",), good=("docker run --read-only busybox",),
 )
 def writable_rootfs(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -404,7 +393,6 @@ def is_root_user(user: str) -> bool:
     rationale="Root in the container is root on the host's kernel: any escape or writable "
     "host mount is a full compromise.",
     remediation="Run as an unprivileged user (--user 1000:1000, or USER in the image).",
-    references=(CIS + "4.1",),
     bad=("docker run busybox",), good=("docker run --user 1000:1000 busybox",),
 )
 def runs_as_root(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -417,7 +405,6 @@ def runs_as_root(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     rationale="A host block or character device gives raw access: a disk device means "
     "reading and writing the host's filesystems directly.",
     remediation="Remove --device unless the workload truly needs it; never pass disks.",
-    references=(CIS + "5.18",),
     bad=("docker run --device /dev/sda busybox",), good=("docker run busybox",),
 )
 def host_devices(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -429,7 +416,7 @@ def host_devices(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     id="DW222", title="Shared mount propagation", severity=Severity.MEDIUM, scope=C,
     rationale="With shared propagation, mounts made inside the container appear on the "
     "host (and the reverse).",
-    remediation="Use the default private propagation.", references=(CIS + "5.20",),
+    remediation="Use the default private propagation.",
     bad=("docker run -v /mnt:/mnt:rshared busybox",), good=("docker run -v /mnt:/mnt busybox",),
 )
 def shared_propagation(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -443,7 +430,6 @@ def shared_propagation(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[F
     id="DW223", title="Privileged host port mapped", severity=Severity.LOW, scope=C,
     rationale="Host ports below 1024 are reserved for trusted system services.",
     remediation="Map to a host port of 1024 or above, or front it with a proxy.",
-    references=(CIS + "5.8",),
     bad=("docker run -p 80:8080 busybox",), good=("docker run -p 127.0.0.1:8080:8080 busybox",),
 )
 def privileged_port(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -458,7 +444,6 @@ def privileged_port(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail
     rationale="Without a host address, Docker publishes the port on every interface and "
     "its iptables rules bypass the host firewall.",
     remediation="Bind to the address that should serve it, e.g. -p 127.0.0.1:8080:8080.",
-    references=(CIS + "5.14",),
     bad=("docker run -p 8080:8080 busybox",), good=("docker run -p 127.0.0.1:8080:8080 busybox",),
 )
 def all_interfaces(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -473,7 +458,6 @@ def all_interfaces(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]
     rationale="An SSH daemon in a container is another way in and another service to patch; "
     "use docker exec for access.",
     remediation="Remove the SSH server from the image and its command.",
-    references=(CIS + "5.7",),
     bad=("docker run debian /usr/sbin/sshd -D",), good=("docker run busybox",),
 )
 def sshd_running(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -489,7 +473,7 @@ def sshd_running(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     id="DW226", title="Restart policy can loop forever", severity=Severity.LOW, scope=C,
     rationale="always / unless-stopped (or many on-failure retries) restart a crashing or "
     "compromised container endlessly, which can starve the host.",
-    remediation="Use --restart on-failure:5.", references=(CIS + "5.15",),
+    remediation="Use --restart on-failure:5.",
     bad=("docker run --restart always busybox",),
     good=("docker run --restart on-failure:5 busybox",),
 )
@@ -505,7 +489,7 @@ def restart_policy(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]
     id="DW227", title="No health check", severity=Severity.LOW, scope=C,
     rationale="Without a health check the Engine cannot tell a hung service from a "
     "working one.",
-    remediation="Add --health-cmd (or HEALTHCHECK in the image).", references=(CIS + "5.27",),
+    remediation="Add --health-cmd (or HEALTHCHECK in the image).",
     bad=("docker run busybox",), good=("docker run --health-cmd 'true' busybox",),
 )
 def no_healthcheck(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -518,7 +502,6 @@ def no_healthcheck(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]
     rationale="Every container on docker0 can reach every other (when icc is on) and "
     "ARP-spoof them; user-defined networks isolate applications.",
     remediation="Create a network per application (docker network create) and attach to it.",
-    references=(CIS + "5.30",),
     bad=("docker run busybox",), good=("docker run --network app busybox",),
 )
 def default_bridge(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -532,7 +515,6 @@ def default_bridge(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]
     rationale="A custom cgroup parent moves the container out from under the limits "
     "Docker's own cgroup applies.",
     remediation="Remove --cgroup-parent unless it is deliberate and bounded.",
-    references=(CIS + "5.25",),
     bad=("docker run --cgroup-parent /custom busybox",), good=("docker run busybox",),
 )
 def cgroup_parent(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -545,7 +527,6 @@ def cgroup_parent(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     rationale="Per-container ulimits replace the daemon defaults; make sure they are not "
     "raised above them.",
     remediation="Rely on the daemon's default-ulimits unless a workload needs more.",
-    references=(CIS + "5.19",),
     bad=("docker run --ulimit nofile=1048576:1048576 busybox",), good=("docker run busybox",),
 )
 def ulimits_override(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -559,7 +540,6 @@ def ulimits_override(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fai
     rationale="docker exec --privileged (or as root) bypasses the container's own user and "
     "capability restrictions.",
     remediation="Exec as the container's unprivileged user, never with --privileged.",
-    references=(CIS + "5.23", CIS + "5.24"),
     bad=("docker exec --privileged c sh",), good=("docker exec -u 1000 c sh",),
 )
 def exec_sessions(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
@@ -614,7 +594,6 @@ def secret_env(env: tuple[tuple[str, str], ...]) -> Iterator[tuple[str, str, str
     "Engine access, inherited by child processes and often logged.",
     remediation="Pass secrets as files (Docker secrets, a read-only mount) and read them at "
     "start-up.",
-    references=(CIS + "4.10",),
     bad=("docker run -e DB_PASSWORD=hunter2hunter2 busybox",),
     good=("docker run -e DB_PASSWORD_FILE=/run/secrets/db busybox",),
 )
@@ -649,7 +628,6 @@ def is_moving_ref(image: str) -> bool:
     rationale="`latest` (or no tag) means the next pull may run different code than was "
     "reviewed.",
     remediation="Reference the image by digest (name@sha256:...) or an immutable version tag.",
-    references=(CIS + "5.28",),
     bad=("docker run busybox:latest",), good=("docker run busybox:1.36.1",),
 )
 def moving_tag(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:

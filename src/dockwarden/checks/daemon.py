@@ -14,7 +14,6 @@ from dockwarden.model.common import Severity
 from dockwarden.model.engine import BridgeFacts, DaemonSettings, EngineSnapshot, Listener
 
 E = Scope.ENGINE
-CIS = "CIS Docker Benchmark 1.6.0 "
 LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$")
 
 
@@ -45,7 +44,6 @@ def _tcp_listeners(snap: EngineSnapshot) -> list[Listener]:
     "TCP port can start a privileged container with / mounted, i.e. is root on the host.",
     remediation="Remove the tcp:// host, or enable --tlsverify with a CA, server certificate "
     "and client certificates (or use ssh://).",
-    references=(CIS + "2.7",),
     bad=('{"hosts": ["tcp://0.0.0.0:2375"]}',),
     good=('{"hosts": ["unix:///var/run/docker.sock"]}',),
 )
@@ -69,7 +67,6 @@ def tcp_without_tls(snap: EngineSnapshot) -> Iterator[Fail]:
     "it is as open as plain TCP.",
     remediation="Use --tlsverify with --tlscacert so only clients with a certificate from "
     "your CA are accepted.",
-    references=(CIS + "2.7",),
     bad=('{"hosts": ["tcp://0.0.0.0:2376"], "tls": true}',),
     good=('{"hosts": ["tcp://0.0.0.0:2376"], "tlsverify": true, '
           '"tlscacert": "/etc/docker/ca.pem"}',),
@@ -116,7 +113,6 @@ def reachable_from_containers(snap: EngineSnapshot) -> Iterator[Fail]:
     rationale="With icc on, every container on docker0 can talk to every other on any port.",
     remediation='Set "icc": false in daemon.json and link containers through user-defined '
     "networks.",
-    references=(CIS + "2.2",),
     bad=('{"icc": true}',), good=('{"icc": false}',),
 )
 def icc(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -130,7 +126,7 @@ def icc(snap: EngineSnapshot) -> Iterator[Fail]:
     id="DW105", title="Docker may not manage iptables", severity=Severity.MEDIUM, scope=E,
     rationale="With iptables off, Docker adds no isolation or NAT rules: published ports and "
     "inter-network isolation depend on rules nobody maintains.",
-    remediation='Remove "iptables": false.', references=(CIS + "2.4",),
+    remediation='Remove "iptables": false.',
     bad=('{"iptables": false}',), good=("{}",),
 )
 def iptables_off(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -145,7 +141,6 @@ def iptables_off(snap: EngineSnapshot) -> Iterator[Fail]:
     "anyone on the path can replace them.",
     remediation="Remove insecure-registries; give the registry a valid certificate (or its "
     "CA in /etc/docker/certs.d).",
-    references=(CIS + "2.5",),
     bad=('{"insecure-registries": ["registry.corp:5000"]}',), good=("{}",),
 )
 def insecure_registries(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -161,7 +156,7 @@ def insecure_registries(snap: EngineSnapshot) -> Iterator[Fail]:
     id="DW107", title="aufs storage driver", severity=Severity.HIGH, scope=E,
     rationale="aufs is unmaintained, removed from current kernels and Docker, and has known "
     "kernel crashes.",
-    remediation="Move to overlay2.", references=(CIS + "2.6",),
+    remediation="Move to overlay2.",
     bad=('{"storage-driver": "aufs"}',), good=('{"storage-driver": "overlay2"}',),
 )
 def aufs(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -176,7 +171,6 @@ def aufs(snap: EngineSnapshot) -> Iterator[Fail]:
     "not stop a fork bomb: only the pids cgroup (--pids-limit) does.",
     remediation='Set "default-ulimits" (e.g. nofile) in daemon.json, and --pids-limit on '
     "containers.",
-    references=(CIS + "2.8",),
     bad=("{}",), good=('{"default-ulimits": {"nofile": {"Name": "nofile", "Soft": 64000, '
                        '"Hard": 64000}}}',),
 )
@@ -190,7 +184,6 @@ def default_ulimits(snap: EngineSnapshot) -> Iterator[Fail]:
     id="DW109", title="User-namespace remapping off", severity=Severity.MEDIUM, scope=E,
     rationale="Without userns-remap, root in a container is uid 0 on the host.",
     remediation='Set "userns-remap": "default" (check volume ownership first).',
-    references=(CIS + "2.9",),
     bad=("{}",), good=('{"userns-remap": "default"}',),
 )
 def userns_off(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -203,7 +196,6 @@ def userns_off(snap: EngineSnapshot) -> Iterator[Fail]:
     id="DW110", title="No authorization plugin", severity=Severity.LOW, scope=E,
     rationale="Without an authorization plugin every API client is all-powerful.",
     remediation="Add an authorization plugin if several people or tools share the Engine.",
-    references=(CIS + "2.12",),
     bad=("{}",), good=('{"authorization-plugins": ["opa-docker-authz"]}',),
 )
 def no_authz(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -217,7 +209,6 @@ def no_authz(snap: EngineSnapshot) -> Iterator[Fail]:
     rationale="json-file without max-size lets every container fill the host's disk with "
     "its output.",
     remediation='Set "log-opts": {"max-size": "10m", "max-file": "3"} or "log-driver": "local".',
-    references=(CIS + "2.13",),
     bad=('{"log-driver": "json-file"}',),
     good=('{"log-driver": "json-file", "log-opts": {"max-size": "10m"}}',
           '{"log-driver": "local"}'),
@@ -235,7 +226,7 @@ def log_rotation(snap: EngineSnapshot) -> Iterator[Fail]:
     scope=E,
     rationale="Making no-new-privileges the default stops setuid escalation in every container "
     "that does not opt out.",
-    remediation='Set "no-new-privileges": true in daemon.json.', references=(CIS + "2.14",),
+    remediation='Set "no-new-privileges": true in daemon.json.',
     bad=("{}",), good=('{"no-new-privileges": true}',),
 )
 def no_new_privs(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -247,7 +238,7 @@ def no_new_privs(snap: EngineSnapshot) -> Iterator[Fail]:
     id="DW113", title="live-restore off", severity=Severity.LOW, scope=E,
     rationale="Without live-restore, restarting or upgrading the daemon stops every "
     "container, which discourages prompt patching.",
-    remediation='Set "live-restore": true.', references=(CIS + "2.15",),
+    remediation='Set "live-restore": true.',
     bad=("{}",), good=('{"live-restore": true}',),
 )
 def live_restore(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -259,7 +250,7 @@ def live_restore(snap: EngineSnapshot) -> Iterator[Fail]:
     id="DW114", title="userland proxy on", severity=Severity.LOW, scope=E,
     rationale="docker-proxy runs one process per published port and widens the attack "
     "surface; hairpin NAT does the same job in the kernel.",
-    remediation='Set "userland-proxy": false.', references=(CIS + "2.16",),
+    remediation='Set "userland-proxy": false.',
     bad=("{}",), good=('{"userland-proxy": false}',),
 )
 def userland_proxy(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -270,7 +261,7 @@ def userland_proxy(snap: EngineSnapshot) -> Iterator[Fail]:
 @check(
     id="DW115", title="Experimental features on", severity=Severity.MEDIUM, scope=E,
     rationale="Experimental features are unsupported and less reviewed.",
-    remediation='Remove "experimental": true in production.', references=(CIS + "2.18",),
+    remediation='Remove "experimental": true in production.',
     bad=('{"experimental": true}',), good=("{}",),
 )
 def experimental(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -281,7 +272,7 @@ def experimental(snap: EngineSnapshot) -> Iterator[Fail]:
 @check(
     id="DW116", title="Debug logging on", severity=Severity.LOW, scope=E,
     rationale="Debug logs are voluminous (disk) and can record request details.",
-    remediation='Remove "debug": true (use "log-level": "info").', references=(CIS + "2.3",),
+    remediation='Remove "debug": true (use "log-level": "info").',
     bad=('{"debug": true}',), good=("{}",),
 )
 def debug(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -295,7 +286,6 @@ def debug(snap: EngineSnapshot) -> Iterator[Fail]:
     rationale="With seccomp unconfined (or unavailable) every container reaches the whole "
     "system-call surface of the host kernel.",
     remediation='Remove "seccomp-profile": "unconfined"; use the default or a stricter profile.',
-    references=(CIS + "2.17",),
     bad=('{"seccomp-profile": "unconfined"}',), good=("{}",),
 )
 def seccomp_unconfined(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -311,7 +301,6 @@ def seccomp_unconfined(snap: EngineSnapshot) -> Iterator[Fail]:
     id="DW118", title="Daemon runs as root", severity=Severity.INFO, scope=E,
     rationale="A rootless daemon limits what a daemon or container escape can do.",
     remediation="Consider rootless mode where its limitations are acceptable.",
-    references=(CIS + "2.1",),
     bad=("dockerd (as root)",), good=("dockerd-rootless.sh",),
 )
 def rootful(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -342,7 +331,7 @@ def _series(version: tuple[int, ...], keys: Any) -> str | None:
     id="DW119", title="Engine version end-of-life or with known vulnerabilities",
     severity=Severity.MEDIUM, scope=E,
     rationale="An Engine no longer patched upstream keeps its known vulnerabilities.",
-    remediation="Upgrade to a maintained Docker Engine release.", references=(CIS + "1.2.2",),
+    remediation="Upgrade to a maintained Docker Engine release.",
     bad=("Docker Engine 20.10.24",), good=("Docker Engine 29.1.0",),
 )
 def engine_eol(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -399,7 +388,7 @@ def no_quota(snap: EngineSnapshot) -> Iterator[Fail]:
     id="DW121", title="Swarm mode active", severity=Severity.INFO, scope=E,
     rationale="Swarm opens management ports (2377, 7946, 4789) and keeps cluster secrets; "
     "leave it off where it is not used.",
-    remediation="docker swarm leave, if swarm is not needed.", references=(CIS + "5.1",),
+    remediation="docker swarm leave, if swarm is not needed.",
     bad=("docker swarm init",), good=("swarm inactive",),
 )
 def swarm(snap: EngineSnapshot) -> Iterator[Fail]:

@@ -13,7 +13,6 @@ from dockwarden.model.engine import EngineSnapshot
 
 E = Scope.ENGINE
 H = TargetKind.HOST
-CIS = "CIS Docker Benchmark 1.6.0 "
 
 # What the audit rules should watch (CIS 1.1.3-1.1.18); each entry lists alternatives
 # (binaries live in /usr/bin or /usr/sbin depending on the distribution).
@@ -37,7 +36,6 @@ KERNEL_LIMIT_FLOORS = {
     rationale="Images, layers, volumes and json logs live under the data root: on the root "
     "partition, filling it stops the host itself.",
     remediation="Mount a dedicated filesystem (or LVM volume) at the data root.",
-    references=(CIS + "1.1.1",),
     bad=("/var/lib/docker on /",), good=("/var/lib/docker on its own mount",),
 )
 def data_root_partition(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -53,7 +51,6 @@ def data_root_partition(snap: EngineSnapshot) -> Iterator[Fail]:
     "the host without a password or an audit trail.",
     remediation="Remove users from the group; grant access through sudo with logging, or "
     "rootless Docker.",
-    references=(CIS + "1.1.2",),
     bad=("docker:x:998:alice",), good=("docker:x:998:",),
 )
 def docker_group(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -72,7 +69,6 @@ def _watched(rules: tuple[str, ...], target: str) -> bool:
     rationale="Without audit rules, changes to the daemon, its configuration and data "
     "leave no trace.",
     remediation="Add auditd watches, e.g. `-w /usr/bin/dockerd -k docker`, for each path.",
-    references=(CIS + "1.1.3-1.1.18",),
     bad=("no -w rules",), good=("-w /usr/bin/dockerd -k docker ...",),
 )
 def audit_rules(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -89,7 +85,6 @@ def audit_rules(snap: EngineSnapshot) -> Iterator[Fail]:
     "and not accessible to other users.",
     remediation="chown root:docker /var/run/docker.sock && chmod 660 /var/run/docker.sock "
     "(set SocketMode/SocketGroup in docker.socket).",
-    references=(CIS + "3.15", CIS + "3.16"),
     bad=("srw-rw-rw- root root docker.sock",), good=("srw-rw---- root docker docker.sock",),
 )
 def socket_perms(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -121,7 +116,6 @@ def _max_mode(role: str) -> int:
     "daemon, and readable private keys let anyone impersonate it.",
     remediation="chown root:root; chmod 644 for configuration and units, 444 for "
     "certificates, 400 for private keys.",
-    references=(CIS + "3.1-3.24",),
     bad=("-rw-rw-rw- /etc/docker/daemon.json",), good=("-rw-r--r-- root root daemon.json",),
 )
 def file_perms(snap: EngineSnapshot) -> Iterator[Fail]:
@@ -176,7 +170,6 @@ def pids_cgroup(snap: EngineSnapshot) -> Iterator[Fail]:
     "weak key or SHA-1 signature can be forged.",
     remediation="Issue a new certificate: RSA 2048+ or ECDSA P-256+, SHA-256, renewed "
     "before expiry.",
-    references=(CIS + "2.7",),
     bad=("RSA 1024, SHA-1, expires in 5 days",), good=("ECDSA P-256, SHA-256, 1 year left",),
 )
 def tls_cert(snap: EngineSnapshot) -> Iterator[Fail]:

@@ -8,9 +8,11 @@ exception becomes an error in the report, never a pass.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from importlib import resources
 from typing import Any, TypeVar
 
 from dockwarden.model.common import Severity, Source, TargetKind, Unknown
@@ -67,6 +69,20 @@ class Check:
 
 REGISTRY: dict[str, Check] = {}
 
+# Compliance mappings are data: each check's CIS references come from this table.
+_CIS: dict[str, Any] = json.loads(
+    resources.files("dockwarden").joinpath("data/cis-docker-1.6.0.json").read_text()
+)
+CIS_BENCHMARK: str = _CIS["benchmark"]
+CIS_CONTROLS: dict[str, tuple[str, ...]] = {
+    control: tuple(ids) for control, ids in _CIS["controls"].items()
+}
+
+
+def cis_references(check_id: str) -> tuple[str, ...]:
+    return tuple(f"{CIS_BENCHMARK} {control}" for control, ids in CIS_CONTROLS.items()
+                 if check_id in ids)
+
 
 def check(
     *,
@@ -97,7 +113,7 @@ def check(
                 scope=scope,
                 rationale=rationale,
                 remediation=remediation,
-                references=tuple(references),
+                references=(*cis_references(id), *references),
                 target_kind=kind,
                 bad=tuple(bad),
                 good=tuple(good),
