@@ -280,6 +280,11 @@ def debug(snap: EngineSnapshot) -> Iterator[Fail]:
         yield Fail({"Debug": True})
 
 
+def _custom_seccomp_profile(snap: EngineSnapshot) -> bool:
+    return isinstance(snap.daemon, DaemonSettings) and snap.daemon.get("seccomp-profile") not in (
+        None, "", "builtin", "default")
+
+
 @check(
     id="DW117", title="Default seccomp profile replaced by unconfined", severity=Severity.HIGH,
     scope=E,
@@ -295,6 +300,11 @@ def seccomp_unconfined(snap: EngineSnapshot) -> Iterator[Fail]:
                    message="seccomp is not available to the Engine")
     elif opt.get("profile") == "unconfined":
         yield Fail({"seccomp": opt})
+    elif _custom_seccomp_profile(snap) and require(snap.host.seccomp_profile_allows_all):
+        # Engines before 23 have no "unconfined" keyword: an allow-everything profile
+        # file is how the default profile gets switched off there.
+        yield Fail({"seccomp": opt, "seccomp-profile": _settings(snap).get("seccomp-profile")},
+                       message="the daemon's seccomp profile allows every call")
 
 
 @check(

@@ -40,8 +40,12 @@ KERNEL_LIMIT_FLOORS = {
 )
 def data_root_partition(snap: EngineSnapshot) -> Iterator[Fail]:
     mount = require(snap.host.data_root_mount)
-    if mount.mountpoint == "/":
-        yield Fail({"DockerRootDir": mount.path, "mountpoint": "/", "fstype": mount.fstype})
+    if mount.on_root_filesystem:
+        evidence = {"DockerRootDir": mount.path, "mountpoint": mount.mountpoint,
+                    "fstype": mount.fstype}
+        if mount.device:
+            evidence["device"] = mount.device  # same device as /
+        yield Fail(evidence)
 
 
 @check(
@@ -59,8 +63,21 @@ def docker_group(snap: EngineSnapshot) -> Iterator[Fail]:
         yield Fail({"group": require(snap.host.docker_group), "members": list(members)})
 
 
+_RULE_PATH = re.compile(r"(?:-w\s+|-F\s+(?:path|dir)=)(\S+)")
+
+
 def _watched(rules: tuple[str, ...], target: str) -> bool:
-    return any(target in rule for rule in rules)
+    """A rule covers a target if it watches that path or a directory above it (audit
+    directory watches are recursive); unit names match the watched file's name."""
+    for rule in rules:
+        for path in _RULE_PATH.findall(rule):
+            path = path.rstrip("/") or "/"
+            if "/" not in target:
+                if path.rsplit("/", 1)[-1] == target:
+                    return True
+            elif target == path or target.startswith(path + "/"):
+                return True
+    return False
 
 
 @check(
@@ -101,8 +118,12 @@ def socket_perms(snap: EngineSnapshot) -> Iterator[Fail]:
                     "mode": oct(sock.mode)}, message="; ".join(problems))
 
 
+def _is_key(role: str) -> bool:
+    return role.endswith("key")  # "tls key", "registry key"
+
+
 def _max_mode(role: str) -> int:
-    if role.startswith("tls key"):
+    if _is_key(role):
         return 0o400
     if role.endswith(("dir", "directory")):
         return 0o755
@@ -129,7 +150,7 @@ def file_perms(snap: EngineSnapshot) -> Iterator[Fail]:
         if f.mode & ~allowed & 0o777:
             problems.append(f"mode {oct(f.mode)} wider than {oct(allowed)}")
         if problems:
-            severity = Severity.HIGH if f.role.startswith("tls key") and f.mode & 0o044 else None
+            severity = Severity.HIGH if _is_key(f.role) and f.mode & 0o044 else None
             yield Fail({"path": f.path, "role": f.role, "owner": f.owner, "group": f.group,
                         "mode": oct(f.mode)}, severity=severity, message="; ".join(problems))
 

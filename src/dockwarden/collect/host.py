@@ -852,6 +852,11 @@ def _unescape(text: str) -> str:
 def _mount_of(path: str, mountinfo: str) -> MountFacts | None:
     path = os.path.normpath(path)
     best: MountFacts | None = None
+    root_device = ""
+    for line in mountinfo.splitlines():
+        parts = line.split(" ")
+        if len(parts) > 4 and _unescape(parts[4]) == "/":
+            root_device = parts[2]  # the last mount on / is the one in effect
     for line in mountinfo.splitlines():
         fields = line.split(" ")
         try:
@@ -874,6 +879,8 @@ def _mount_of(path: str, mountinfo: str) -> MountFacts | None:
             mountpoint=mountpoint,
             fstype=_unescape(fields[dash + 1]),
             options=tuple(dict.fromkeys(o for o in options if o)),
+            device=fields[2],
+            root_device=root_device,
         )
     return best
 
@@ -1042,6 +1049,34 @@ def _certificates(
     return tuple(out)
 
 
+_ALLOWING = ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG")
+
+
+def _seccomp_allows_all(
+    settings: DaemonSettings | Unknown, proc: str, root: str
+) -> bool | Unknown | None:
+    """Whether the daemon's custom seccomp-profile lets every system call through
+    (default action allow/log and no rule that blocks); None for the built-in profile."""
+    if isinstance(settings, Unknown):
+        return Unknown(f"daemon settings unknown: {settings.reason}")
+    path = settings.get("seccomp-profile")
+    if not isinstance(path, str) or path in ("", "builtin", "default"):
+        return None
+    if path == "unconfined":
+        return True
+    try:
+        profile = json.loads(_read_capped(_in_process_root(proc, settings.pid, path, root),
+                                          4 * MAX_READ))
+    except (OSError, ValueError) as err:
+        return Unknown(f"cannot read seccomp profile {path}: {_why(err)}")
+    if not isinstance(profile, dict):
+        return Unknown(f"seccomp profile {path} is not a JSON object")
+    if profile.get("defaultAction") not in _ALLOWING:
+        return False
+    rules = profile.get("syscalls") or []
+    return not any(isinstance(r, dict) and r.get("action") not in _ALLOWING for r in rules)
+
+
 def _kernel_limits(proc: str) -> dict[str, int] | Unknown:
     limits: dict[str, int] = {}
     errors: list[str] = []
@@ -1089,4 +1124,5 @@ def gather_host(
         files=_files(settings, proc, root, names),
         certificates=_certificates(settings, proc, root),
         kernel_limits=_kernel_limits(proc),
+        seccomp_profile_allows_all=_seccomp_allows_all(settings, proc, root),
     )

@@ -133,6 +133,17 @@ class MountFacts:
     mountpoint: str
     fstype: str
     options: tuple[str, ...]
+    device: str = ""  # major:minor of the filesystem holding `path`
+    root_device: str = ""  # major:minor of the filesystem mounted at /
+
+    @property
+    def on_root_filesystem(self) -> bool:
+        """True when `path` lives on the same filesystem as / (a bind mount of a directory
+        of the root filesystem, as dockerd makes of its data root, does not count as a
+        partition of its own)."""
+        if self.device and self.root_device:
+            return self.device == self.root_device
+        return self.mountpoint == "/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +160,9 @@ class HostSnapshot:
     files: Fact[tuple[FileFacts, ...]] = Unknown("not gathered")
     certificates: Fact[tuple[CertFacts, ...]] = Unknown("not gathered")
     kernel_limits: Fact[Mapping[str, int]] = Unknown("not gathered")
+    # The daemon-wide seccomp-profile file: does it allow every system call?
+    # None when the daemon uses its built-in profile.
+    seccomp_profile_allows_all: Fact[bool | None] = Unknown("not gathered")
 
 
 @dataclass(frozen=True, slots=True)
