@@ -1,0 +1,68 @@
+"""The contract between the layer walker and the analyzers.
+
+The walker reads every layer once, in whatever order the transport delivers them. For
+each regular file it asks every analyzer whether it `wants` the file; if one does, the
+walker reads up to `max_bytes` of it and calls `analyze(path, data)`, which returns a
+small per-file result (or None). Results are kept per (layer, path). Once all layers are
+read and whiteouts applied, each analyzer's `finish` receives the results of the files
+that are visible in the final filesystem only (a file added in layer 1 and deleted in
+layer 2 never reaches `finish`), together with a `FinalView` to look other paths up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from dockwarden.model.image import ImageFile, OSRelease, Package, SecretHit
+
+
+class FinalView(Protocol):
+    """The final filesystem, as a container would see it."""
+
+    def get(self, path: str) -> ImageFile | None:
+        """The entry at an absolute path ("/etc/os-release"), links not followed."""
+        ...
+
+    def resolve(self, path: str) -> ImageFile | None:
+        """The entry at `path` with symlinks followed inside the image root."""
+        ...
+
+    def layer_of(self, path: str) -> int | None:
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisOutput:
+    packages: tuple[Package, ...] = ()
+    os_release: OSRelease | None = None
+    secrets: tuple[SecretHit, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()  # (what, why) e.g. ("rpm", "BerkeleyDB rpmdb")
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """What `finish` receives for each visible file that produced a result."""
+
+    path: str  # absolute
+    layer: int  # index in the image's layer order
+    value: object  # what analyze() returned
+
+
+class Analyzer(Protocol):
+    name: str
+    max_bytes: int  # read at most this much of a wanted file
+
+    def wants(self, path: str, size: int, mode: int) -> bool:
+        """Cheap test on every regular file: `path` is absolute ("/var/lib/dpkg/status")."""
+        ...
+
+    def analyze(self, path: str, data: bytes) -> object | None:
+        """Parse one file during the pass. Must not raise on hostile input: return
+        None (or an error value that `finish` turns into a `skipped` entry)."""
+        ...
+
+    def finish(self, results: Mapping[str, FileResult], view: FinalView) -> AnalysisOutput:
+        """Combine the results of the visible files (keyed by absolute path)."""
+        ...

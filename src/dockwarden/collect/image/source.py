@@ -1,0 +1,187 @@
+"""Where image bytes come from. Every source yields *blobs*; the walker works out from
+their names and contents which is the manifest, the config and each layer, so that a
+docker-save stream whose manifest.json comes last is read in one pass all the same.
+
+Blob names:
+- `manifest.json`, `index.json`, `oci-layout`, `repositories`, `<id>.json`, `<id>/layer.tar`,
+  `blobs/sha256/<hex>`: members of a `docker save` or OCI image-layout archive, as is;
+- `oci:manifest`: an already chosen image manifest (OCI or Docker schema 2) as JSON, sent
+  first by sources with random access (OCI layout directory, registry), followed by
+  `blobs/sha256/<hex>` for the config and each layer in order.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any, Protocol
+
+from dockwarden.errors import InputError
+
+MAX_JSON = 16 << 20  # manifests and configs are small; larger JSON is refused
+
+
+@dataclass
+class Blob:
+    name: str
+    size: int | None
+    stream: IO[bytes]  # readable until the next blob is requested
+
+
+class ImageSource(Protocol):
+    ref: str
+    kind: str  # engine, tar, oci, registry
+
+    def blobs(self) -> Iterator[Blob]:
+        ...
+
+
+def iter_tar_blobs(fileobj: IO[bytes], origin: str) -> Iterator[Blob]:
+    """Members of an (optionally gzip-compressed) tar stream, read sequentially."""
+    try:
+        with tarfile.open(fileobj=fileobj, mode="r|*") as tf:
+            for member in tf:
+                if not member.isfile():
+                    continue
+                stream = tf.extractfile(member)
+                if stream is None:
+                    continue
+                yield Blob(member.name.lstrip("./") if member.name.startswith("./")
+                           else member.name, member.size, stream)
+    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        raise InputError(f"{origin}: not a readable image archive: {exc}") from None
+
+
+@dataclass
+class TarSource:
+    """A `docker save` tarball or an OCI image-layout tarball (gzip'd or not)."""
+
+    path: str
+    ref: str = ""
+    kind: str = "tar"
+
+    def blobs(self) -> Iterator[Blob]:
+        try:
+            fh = open(self.path, "rb")  # noqa: SIM115 - closed below, generator scope
+        except OSError as exc:
+            raise InputError(f"cannot read {self.path}: {exc.strerror}") from None
+        with fh:
+            yield from iter_tar_blobs(fh, self.path)
+
+
+@dataclass
+class EngineSource:
+    """An image of a local Engine, streamed from its export (`GET /images/{name}/get`)
+    and never written to disk."""
+
+    api: Any  # docker.APIClient
+    ref: str
+    kind: str = "engine"
+    chunk: int = 1 << 20
+
+    def blobs(self) -> Iterator[Blob]:
+        resp = self.api._get(self.api._url("/images/{0}/get", self.ref), stream=True)
+        self.api._raise_for_status(resp)
+        raw = resp.raw
+        raw.decode_content = True
+        try:
+            yield from iter_tar_blobs(raw, f"Engine export of {self.ref}")
+        finally:
+            resp.close()
+
+
+@dataclass
+class OCILayoutSource:
+    """An OCI image layout directory: random access, so only the chosen platform's
+    manifest, config and layers are read, in order."""
+
+    path: str
+    ref: str = ""
+    platform: str | None = None
+    kind: str = "oci"
+
+    def _read_json(self, rel: str) -> Any:
+        full = os.path.join(self.path, rel)
+        try:
+            with open(full, "rb") as fh:
+                data = fh.read(MAX_JSON + 1)
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot read {rel}: {exc.strerror}") from None
+        if len(data) > MAX_JSON:
+            raise InputError(f"{self.path}: {rel} is larger than {MAX_JSON >> 20} MiB")
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise InputError(f"{self.path}: {rel} is not JSON: {exc}") from None
+
+    def _blob_path(self, digest: str) -> str:
+        algo, _, hexd = str(digest).partition(":")
+        if algo != "sha256" or len(hexd) != 64 or not all(c in "0123456789abcdef" for c in hexd):
+            raise InputError(f"{self.path}: unsupported or malformed digest {digest!r}")
+        return f"blobs/sha256/{hexd}"
+
+    def blobs(self) -> Iterator[Blob]:
+        index = self._read_json("index.json")
+        manifest = choose_manifest(index, lambda d: self._read_json(self._blob_path(d)),
+                                   self.platform, self.ref, self.path)
+        yield Blob("oci:manifest", None, io.BytesIO(json.dumps(manifest).encode()))
+        digests = [manifest.get("config", {}).get("digest")] + [
+            layer.get("digest") for layer in manifest.get("layers") or []]
+        for digest in digests:
+            rel = self._blob_path(str(digest))
+            try:
+                fh = open(os.path.join(self.path, rel), "rb")  # noqa: SIM115
+            except OSError as exc:
+                raise InputError(f"{self.path}: missing blob {digest}: {exc.strerror}") from None
+            with fh:
+                yield Blob(rel, os.fstat(fh.fileno()).st_size, fh)
+
+
+INDEX_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+
+
+def _platform_of(desc: dict[str, Any]) -> str:
+    p = desc.get("platform") or {}
+    text = f"{p.get('os', '')}/{p.get('architecture', '')}"
+    return text + (f"/{p['variant']}" if p.get("variant") else "")
+
+
+def choose_manifest(index: Any, fetch: Any, platform: str | None, ref: str,
+                    origin: str, depth: int = 0) -> dict[str, Any]:
+    """Follow an index (or manifest list) down to one image manifest."""
+    if depth > 4:
+        raise InputError(f"{origin}: index nesting too deep")
+    if not isinstance(index, dict):
+        raise InputError(f"{origin}: manifest or index is not a JSON object")
+    if "layers" in index and "config" in index:
+        return index
+    manifests = [m for m in index.get("manifests") or [] if isinstance(m, dict)]
+    if not manifests:
+        raise InputError(f"{origin}: the index lists no manifests")
+    if ref and depth == 0:
+        named = [m for m in manifests
+                 if (m.get("annotations") or {}).get("org.opencontainers.image.ref.name")
+                 in (ref, ref.rsplit(":", 1)[-1])
+                 or (m.get("annotations") or {}).get("io.containerd.image.name") == ref]
+        manifests = named or manifests
+    candidates = [m for m in manifests
+                  if (m.get("platform") or {}).get("architecture") != "unknown"]
+    if platform:
+        want = platform.strip("/")
+        chosen = [m for m in candidates
+                  if _platform_of(m) == want or _platform_of(m).startswith(want + "/")]
+        if not chosen:
+            offered = ", ".join(sorted({_platform_of(m) for m in candidates})) or "none"
+            raise InputError(f"{origin}: no manifest for platform {platform} (offers {offered})")
+    else:
+        hosts = [m for m in candidates if _platform_of(m) in ("linux/amd64", "/")]
+        chosen = hosts or candidates or manifests
+    desc = chosen[0]
+    return choose_manifest(fetch(desc.get("digest")), fetch, platform, ref, origin, depth + 1)

@@ -1,0 +1,534 @@
+"""The single streaming pass over an image's layers.
+
+Each layer blob is read once, in the order the source delivers it, decompressed on the
+fly (gzip, zstd, bzip2, xz) and walked as a tar stream; nothing is extracted to disk and
+no link is ever followed on the host. What is kept per entry is its metadata (a small
+tuple), so memory grows with the number of entries, not their sizes; file contents go
+only to the analyzers that ask for them, which return small per-file results.
+
+Layers may arrive before the manifest that orders them (a `docker save` stream ends with
+manifest.json), so whiteouts and opaque directories are recorded per layer and applied
+once the order is known: a path is visible when no whiteout of it or of a directory above
+it, and no opaque marker on a directory above it, comes from a later layer than the one
+that last wrote it.
+
+Written by hand because no maintained library applies OCI/Docker layer semantics to a
+stream without extracting it (tarfile reads each layer; this module layers them).
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import io
+import json
+import lzma
+import posixpath
+import tarfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from dockwarden.collect.image.analyzer import Analyzer, AnalysisOutput, FileResult
+from dockwarden.collect.image.source import MAX_JSON, Blob, ImageSource, choose_manifest
+from dockwarden.errors import InputError
+from dockwarden.model.common import Unknown
+from dockwarden.model.image import (
+    Escape,
+    HistoryStep,
+    ImageConfigFacts,
+    ImageFile,
+    ImageSnapshot,
+    LayerFacts,
+    OSRelease,
+    Package,
+    SecretHit,
+)
+
+KINDS = {
+    tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.CONTTYPE: "file",
+    tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink",
+    tarfile.CHRTYPE: "char", tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo",
+}
+NOTABLE = ("/usr/bin/sudo", "/bin/sudo", "/usr/sbin/sshd", "/usr/bin/sshd", "/etc/ssh/sshd_config")
+CACHE_DIRS = ("/var/lib/apt/lists", "/var/cache/apt/archives", "/var/cache/apk",
+              "/root/.cache/pip", "/var/cache/yum", "/var/cache/dnf")
+
+
+class LayerError(InputError):
+    """A layer that cannot be read (corrupt, truncated, or expanding like a bomb)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on hostile input. A layer expanding past `max_layer_bytes`, or past
+    `bomb_floor` bytes at more than `max_ratio` times its compressed size, is refused."""
+
+    max_layer_bytes: int = 64 << 30
+    max_ratio: int = 250
+    bomb_floor: int = 1 << 30
+    max_entries: int = 10_000_000
+
+
+class _Counting(io.RawIOBase):
+    """Counts decompressed bytes and stops a layer that expands beyond its bounds."""
+
+    def __init__(self, inner: IO[bytes], name: str, compressed: int | None,
+                 limits: Limits) -> None:
+        self.inner, self.name, self.compressed, self.limits = inner, name, compressed, limits
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.inner.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self.count += n
+        if self.count > self.limits.max_layer_bytes:
+            raise LayerError(f"layer {self.name} expands beyond "
+                             f"{self.limits.max_layer_bytes >> 30} GiB")
+        if (self.compressed and self.count > self.limits.bomb_floor
+                and self.count > self.compressed * self.limits.max_ratio):
+            raise LayerError(
+                f"layer {self.name} expands more than {self.limits.max_ratio}x "
+                f"({self.compressed} bytes compressed): refused as a decompression bomb")
+        return n
+
+
+def _decompressed(stream: IO[bytes], name: str, size: int | None,
+                  limits: Limits) -> IO[bytes]:
+    """A reader of the layer's tar bytes, decompressed by its magic number."""
+    buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
+    magic = buffered.peek(6)[:6]  # type: ignore[attr-defined]
+    inner: IO[bytes]
+    if magic[:2] == b"\x1f\x8b":
+        inner = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
+    elif magic[:4] == b"\x28\xb5\x2f\xfd":
+        import zstandard
+        inner = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
+    elif magic[:3] == b"BZh":
+        inner = bz2.BZ2File(buffered)
+    elif magic[:6] == b"\xfd7zXZ\x00":
+        inner = lzma.LZMAFile(buffered)
+    else:
+        return io.BufferedReader(_Counting(buffered, name, None, limits), 1 << 16)
+    return io.BufferedReader(_Counting(inner, name, size, limits), 1 << 16)
+
+
+def _looks_like_json(stream: IO[bytes]) -> bool:
+    buffered: Any = stream
+    if not hasattr(buffered, "peek"):
+        return False
+    head = buffered.peek(64)[:64].lstrip()
+    return head[:1] in (b"{", b"[")
+
+
+# Entry record kept per (path, layer): (slot, kind, mode, uid, gid, size, linkname)
+Record = tuple[int, str, int, int, int, int, str]
+
+
+@dataclass
+class _Pass:
+    analyzers: list[Analyzer]
+    limits: Limits
+    slots: list[str] = field(default_factory=list)  # blob name per slot
+    records: dict[str, list[Record]] = field(default_factory=dict)
+    whiteouts: dict[str, list[int]] = field(default_factory=dict)
+    opaque: dict[str, list[int]] = field(default_factory=dict)
+    results: dict[str, dict[tuple[int, str], object]] = field(default_factory=dict)
+    escapes: list[tuple[int, str, str, str]] = field(default_factory=list)
+    stats: dict[int, list[int]] = field(default_factory=dict)  # slot -> [bytes, entries]
+    json_blobs: dict[str, bytes] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)  # slot -> why it could not be read
+    entries: int = 0
+
+    def add_json(self, blob: Blob) -> None:
+        data = blob.stream.read(MAX_JSON + 1)
+        if len(data) <= MAX_JSON:
+            self.json_blobs[blob.name] = data
+
+    def add_layer(self, blob: Blob) -> None:
+        slot = len(self.slots)
+        self.slots.append(blob.name)
+        stats = self.stats.setdefault(slot, [0, 0])
+        # A blob that fails is an error only if the manifest turns out to list it (an
+        # archive may carry other blobs); the failure is kept until the order is known.
+        try:
+            reader = _decompressed(blob.stream, blob.name, blob.size, self.limits)
+            with tarfile.open(fileobj=reader, mode="r|") as tf:
+                for member in tf:
+                    self._entry(slot, tf, member, stats)
+        except LayerError as exc:
+            self.failed[slot] = exc.message
+        except (tarfile.TarError, EOFError, OSError, ValueError, zlib_error()) as exc:
+            self.failed[slot] = f"layer {blob.name} is corrupt or truncated: {exc}"
+
+    def _entry(self, slot: int, tf: tarfile.TarFile, m: tarfile.TarInfo,
+               stats: list[int]) -> None:
+        self.entries += 1
+        if self.entries > self.limits.max_entries:
+            raise LayerError(f"more than {self.limits.max_entries} entries: refused")
+        name = m.name
+        raw = name
+        while name.startswith("./"):
+            name = name[2:]
+        if name.startswith("/"):
+            self.escapes.append((slot, raw, "absolute path", ""))
+            name = name.lstrip("/")
+        name = name.rstrip("/")
+        if not name or name == ".":
+            return
+        parts = name.split("/")
+        if ".." in parts:
+            self.escapes.append((slot, raw, "'..' in path", ""))
+            return
+        path = "/" + "/".join(p for p in parts if p and p != ".")
+        base = parts[-1]
+        if base.startswith(".wh."):
+            parent = posixpath.dirname(path)
+            if base == ".wh..wh..opq":
+                self.opaque.setdefault(parent, []).append(slot)
+            else:
+                self.whiteouts.setdefault(posixpath.join(parent, base[4:]), []).append(slot)
+            return
+        kind = KINDS.get(m.type, "file" if m.isreg() else "other")
+        link = m.linkname or ""
+        if kind == "hardlink":
+            target = link.lstrip("./") if link.startswith("./") else link
+            if target.startswith("/") or ".." in target.split("/"):
+                self.escapes.append((slot, raw, "hard link target outside the root", link))
+        elif kind == "symlink" and not link.startswith("/"):
+            resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
+            if resolved.startswith("//") or _climbs_out(path, link):
+                self.escapes.append((slot, raw, "link target outside the root", link))
+        size = m.size if kind == "file" else 0
+        stats[0] += size
+        stats[1] += 1
+        self.records.setdefault(path, []).append((slot, kind, m.mode, m.uid, m.gid, size, link))
+        if kind != "file" or not self.analyzers:
+            return
+        wanting = [a for a in self.analyzers if a.wants(path, size, m.mode)]
+        if not wanting:
+            return
+        fh = tf.extractfile(m)
+        if fh is None:
+            return
+        data = fh.read(max(a.max_bytes for a in wanting))
+        for a in wanting:
+            try:
+                value = a.analyze(path, data[: a.max_bytes])
+            except Exception as exc:  # an analyzer must never abort the pass
+                self.skipped.append((a.name, f"{path}: {type(exc).__name__}: {exc}"))
+                continue
+            if value is not None:
+                self.results.setdefault(a.name, {})[(slot, path)] = value
+
+
+def zlib_error() -> type[Exception]:
+    import zlib
+    return zlib.error
+
+
+def _climbs_out(path: str, link: str) -> bool:
+    depth = len([p for p in posixpath.dirname(path).split("/") if p])
+    for part in link.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part and part != ".":
+            depth += 1
+    return False
+
+
+class _View:
+    """The final filesystem: FinalView for the analyzers."""
+
+    def __init__(self, files: dict[str, ImageFile]) -> None:
+        self.files = files
+
+    def get(self, path: str) -> ImageFile | None:
+        return self.files.get(path)
+
+    def layer_of(self, path: str) -> int | None:
+        f = self.files.get(path)
+        return f.layer if f else None
+
+    def resolve(self, path: str) -> ImageFile | None:
+        parts = [p for p in path.split("/") if p]
+        current = ""
+        hops = 0
+        i = 0
+        while i < len(parts):
+            candidate = posixpath.normpath(current + "/" + parts[i]) if current else "/" + parts[i]
+            if parts[i] == "..":
+                candidate = posixpath.dirname(current) or "/"
+                current = "" if candidate == "/" else candidate
+                i += 1
+                continue
+            entry = self.files.get(candidate)
+            if entry is not None and entry.kind == "symlink":
+                hops += 1
+                if hops > 40:
+                    return None
+                target = entry.linkname
+                rest = parts[i + 1:]
+                base = "" if target.startswith("/") else current
+                parts = [p for p in (base + "/" + target).split("/") if p] + rest
+                current, i = "", 0
+                continue
+            if entry is None and parts[i] != ".":
+                return None
+            if parts[i] != ".":
+                current = candidate
+            i += 1
+        return self.files.get(current or "/")
+
+
+def _parse_json(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise InputError(f"{what} is not valid JSON: {exc}") from None
+
+
+def _resolve_structure(p: _Pass, ref: str, platform: str | None,
+                       origin: str) -> tuple[bytes, list[str]]:
+    """The config bytes and the layer blob names in order."""
+    blobs = p.json_blobs
+    if "oci:manifest" in blobs:
+        manifest = _parse_json(blobs["oci:manifest"], f"{origin}: manifest")
+        return _from_oci_manifest(manifest, blobs, origin)
+    if "manifest.json" in blobs:
+        entries = _parse_json(blobs["manifest.json"], f"{origin}: manifest.json")
+        if not isinstance(entries, list) or not entries:
+            raise InputError(f"{origin}: manifest.json lists no image")
+        chosen = entries[0]
+        if ref and len(entries) > 1:
+            chosen = next((e for e in entries if ref in (e.get("RepoTags") or [])), entries[0])
+        config_name = str(chosen.get("Config", ""))
+        if config_name not in blobs:
+            raise InputError(f"{origin}: config {config_name!r} missing from the archive")
+        layers = [str(x) for x in chosen.get("Layers") or []]
+        return blobs[config_name], layers
+    if "index.json" in blobs:
+        index = _parse_json(blobs["index.json"], f"{origin}: index.json")
+
+        def fetch(digest: Any) -> Any:
+            name = "blobs/" + str(digest).replace(":", "/", 1)
+            if name not in blobs:
+                raise InputError(f"{origin}: blob {digest} missing from the archive")
+            return _parse_json(blobs[name], f"{origin}: {name}")
+
+        manifest = choose_manifest(index, fetch, platform, ref, origin)
+        return _from_oci_manifest(manifest, blobs, origin)
+    raise InputError(f"{origin}: no manifest.json or index.json: not an image archive")
+
+
+def _from_oci_manifest(manifest: Any, blobs: Mapping[str, bytes],
+                       origin: str) -> tuple[bytes, list[str]]:
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
+        raise InputError(f"{origin}: image manifest has no config")
+    config_name = "blobs/" + str(manifest["config"].get("digest", "")).replace(":", "/", 1)
+    if config_name not in blobs:
+        raise InputError(f"{origin}: config blob missing")
+    layers = ["blobs/" + str(layer.get("digest", "")).replace(":", "/", 1)
+              for layer in manifest.get("layers") or [] if isinstance(layer, dict)]
+    return blobs[config_name], layers
+
+
+def _config_facts(cfg: Mapping[str, Any]) -> ImageConfigFacts:
+    c = cfg.get("config") or cfg.get("Config") or {}
+    if not isinstance(c, dict):
+        c = {}
+    env = []
+    for item in c.get("Env") or []:
+        k, _, v = str(item).partition("=")
+        env.append((k, v))
+    health = c.get("Healthcheck") or {}
+    test = tuple(str(x) for x in (health.get("Test") or [])) if isinstance(health, dict) else ()
+    return ImageConfigFacts(
+        user=str(c.get("User") or ""),
+        env=tuple(env),
+        labels={str(k): str(v) for k, v in (c.get("Labels") or {}).items()}
+        if isinstance(c.get("Labels"), dict) else {},
+        healthcheck=test or None,
+        exposed_ports=tuple(sorted(str(p) for p in (c.get("ExposedPorts") or {}))),
+        cmd=tuple(str(x) for x in c.get("Cmd") or []) if isinstance(c.get("Cmd"), list) else (),
+        entrypoint=tuple(str(x) for x in c.get("Entrypoint") or [])
+        if isinstance(c.get("Entrypoint"), list) else (),
+        os=str(cfg.get("os", "")),
+        architecture=str(cfg.get("architecture", "")),
+        created=str(cfg.get("created", "")),
+    )
+
+
+def _history(cfg: Mapping[str, Any], n_layers: int) -> tuple[HistoryStep, ...]:
+    steps = []
+    layer = 0
+    for h in cfg.get("history") or []:
+        if not isinstance(h, dict):
+            continue
+        empty = bool(h.get("empty_layer"))
+        idx = None if empty or layer >= n_layers else layer
+        if not empty:
+            layer += 1
+        steps.append(HistoryStep(str(h.get("created_by", "")), empty, idx,
+                                 str(h.get("created", "")), str(h.get("comment", ""))))
+    return tuple(steps)
+
+
+def walk(source: ImageSource, analyzers: Iterable[Analyzer] = (), *,
+         platform: str | None = None, limits: Limits | None = None,
+         progress: Callable[[str], None] | None = None) -> ImageSnapshot:
+    p = _Pass(list(analyzers), limits or Limits())
+    origin = source.ref or source.kind
+    for blob in source.blobs():
+        if blob.name in ("oci-layout", "repositories") or blob.name.endswith("/VERSION"):
+            continue
+        if blob.name.endswith("/json") and blob.name.count("/") == 1:
+            continue  # legacy per-layer json of docker save
+        small = blob.size is not None and blob.size <= MAX_JSON
+        if blob.name.endswith(".json") or blob.name == "oci:manifest" or (
+                small and _looks_like_json(blob.stream)):
+            p.add_json(blob)
+            continue
+        if progress:
+            progress(blob.name)
+        p.add_layer(blob)
+    config_bytes, layer_names = _resolve_structure(p, source.ref, platform, origin)
+    cfg = _parse_json(config_bytes, f"{origin}: image config")
+    if not isinstance(cfg, dict):
+        raise InputError(f"{origin}: image config is not a JSON object")
+    slot_of = {name: i for i, name in enumerate(p.slots)}
+    missing = [n for n in layer_names if n not in slot_of]
+    if missing:
+        raise InputError(f"{origin}: layer {missing[0]} is listed but missing")
+    order = [slot_of[n] for n in layer_names]
+    for slot in order:
+        if slot in p.failed:
+            raise LayerError(f"{origin}: {p.failed[slot]}")
+    return _finish(p, source, cfg, config_bytes, order)
+
+
+def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: bytes,
+            order: list[int]) -> ImageSnapshot:
+    pos = {slot: i for i, slot in enumerate(order)}
+    wh = {path: max((pos[s] for s in slots if s in pos), default=-1)
+          for path, slots in p.whiteouts.items()}
+    opq = {path: max((pos[s] for s in slots if s in pos), default=-1)
+           for path, slots in p.opaque.items()}
+    files: dict[str, ImageFile] = {}
+    top_slot: dict[str, int] = {}
+    for path, recs in p.records.items():
+        best: Record | None = None
+        best_pos = -1
+        for rec in recs:
+            rp = pos.get(rec[0], -1)
+            if rp > best_pos:
+                best, best_pos = rec, rp
+        if best is None:
+            continue
+        if (wh or opq) and _hidden(path, best_pos, wh, opq):
+            continue
+        _, kind, mode, uid, gid, size, link = best
+        files[path] = ImageFile(path, kind, mode, uid, gid, size, best_pos, link)
+        top_slot[path] = best[0]
+    # A path under something that is not a directory in the final view is not reachable.
+    for path in [p_ for p_ in files if p_.count("/") > 1]:
+        parent = posixpath.dirname(path)
+        while parent != "/":
+            pf = files.get(parent)
+            if pf is not None and pf.kind not in ("dir", "symlink"):
+                files.pop(path, None)
+                break
+            parent = posixpath.dirname(parent)
+
+    view = _View(files)
+    packages: list[Package] = []
+    os_release: OSRelease | None = None
+    secrets: list[SecretHit] = []
+    skipped = list(p.skipped)
+    for analyzer in p.analyzers:
+        raw = p.results.get(analyzer.name, {})
+        visible = {path: FileResult(path, pos[slot], value)
+                   for (slot, path), value in raw.items()
+                   if top_slot.get(path) == slot and path in files}
+        try:
+            out: AnalysisOutput = analyzer.finish(visible, view)
+        except Exception as exc:  # an analyzer must never abort the audit
+            skipped.append((analyzer.name, f"failed: {type(exc).__name__}: {exc}"))
+            continue
+        packages.extend(out.packages)
+        secrets.extend(out.secrets)
+        skipped.extend(out.skipped)
+        if out.os_release is not None and os_release is None:
+            os_release = out.os_release
+
+    setuid, writable, devices = [], [], []
+    present: dict[str, ImageFile] = {}
+    caches: dict[str, int] = {}
+    total = 0
+    for path, f in files.items():
+        if f.kind == "file":
+            total += f.size
+            if f.mode & 0o6000:
+                setuid.append(f)
+        if f.kind in ("file", "dir") and f.mode & 0o002 and not (
+                f.kind == "dir" and f.mode & 0o1000):
+            writable.append(f)
+        if f.kind in ("char", "block"):
+            devices.append(f)
+        if path in NOTABLE:
+            present[path] = f
+        if f.kind == "file":
+            for cache in CACHE_DIRS:
+                if path.startswith(cache + "/") and not path.endswith("/lock"):
+                    caches[cache] = caches.get(cache, 0) + 1
+    diff_ids = [str(d) for d in (cfg.get("rootfs") or {}).get("diff_ids") or []]
+    history = _history(cfg, len(order))
+    created_by = {h.layer: h.created_by for h in history if h.layer is not None}
+    layers = tuple(
+        LayerFacts(i, diff_ids[i] if i < len(diff_ids) else p.slots[slot], created_by.get(i, ""),
+                   p.stats.get(slot, [0, 0])[0], p.stats.get(slot, [0, 0])[1])
+        for i, slot in enumerate(order))
+    escapes = tuple(Escape(pos[s], name, reason, link) for s, name, reason, link in p.escapes
+                    if s in pos)
+    analysers_ran = {a.name for a in p.analyzers}
+    return ImageSnapshot(
+        ref=source.ref or ("sha256:" + hashlib.sha256(config_bytes).hexdigest()),
+        id="sha256:" + hashlib.sha256(config_bytes).hexdigest(),
+        source=source.kind,
+        config=_config_facts(cfg),
+        history=history,
+        layers=layers,
+        file_count=len(files),
+        total_size=total,
+        setuid_files=tuple(sorted(setuid, key=lambda f: f.path)),
+        world_writable=tuple(sorted(writable, key=lambda f: f.path)),
+        devices=tuple(sorted(devices, key=lambda f: f.path)),
+        escapes=escapes,
+        secrets=tuple(secrets),
+        packages=tuple(packages) if analysers_ran else Unknown("no package analyzers ran"),
+        os_release=os_release if analysers_ran else Unknown("no analyzers ran"),
+        present=present,
+        cache_files=caches,
+        skipped=tuple(skipped),
+    )
+
+
+def _hidden(path: str, top: int, wh: Mapping[str, int], opq: Mapping[str, int]) -> bool:
+    if wh.get(path, -1) > top:
+        return True
+    parent = posixpath.dirname(path)
+    while True:
+        if wh.get(parent, -1) > top or opq.get(parent, -1) > top:
+            return True
+        if parent == "/":
+            return False
+        parent = posixpath.dirname(parent)
+

@@ -1,0 +1,121 @@
+"""Snapshot of one image: its configuration, layers, final filesystem facts and
+package inventory, as gathered in one streaming pass over its layers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dockwarden.model.common import Fact, Unknown
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryStep:
+    created_by: str
+    empty_layer: bool
+    layer: int | None  # index into ImageSnapshot.layers, None for empty steps
+    created: str = ""
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LayerFacts:
+    index: int
+    digest: str  # diff id (sha256 of the uncompressed layer) when known, else blob digest
+    created_by: str  # the history step (Dockerfile instruction) that made it
+    size: int  # uncompressed bytes of file content
+    entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFile:
+    """One entry of the final filesystem (as a container would see it)."""
+
+    path: str  # absolute, e.g. "/usr/bin/passwd"
+    kind: str  # file, dir, symlink, hardlink, char, block, fifo
+    mode: int  # permission bits incl. setuid/setgid/sticky
+    uid: int
+    gid: int
+    size: int
+    layer: int
+    linkname: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Escape:
+    """A layer entry that would land outside the root if extracted naively (DW315)."""
+
+    layer: int
+    name: str  # the raw name in the layer tar
+    reason: str  # "'..' in path", "absolute path", "link target outside the root"
+    linkname: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    type: str  # deb, apk, rpm, pypi, npm, golang
+    name: str
+    version: str
+    layer: int
+    path: str  # the database or metadata file it was read from
+    source_name: str = ""  # dpkg Source: / apk origin / rpm source rpm; "" = same as name
+    source_version: str = ""
+    arch: str = ""
+    licenses: tuple[str, ...] = ()
+    purl: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OSRelease:
+    id: str  # "debian", "alpine", "ubuntu", ...
+    version_id: str  # "12", "3.19.1"
+    version_codename: str = ""
+    pretty_name: str = ""
+    id_like: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SecretHit:
+    rule: str  # which detector matched, e.g. "AWS access key id", "private key"
+    path: str  # file path, or "ENV:NAME", "LABEL:key", "history[3]"
+    layer: int | None
+    line: int | None
+    redacted: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageConfigFacts:
+    user: str = ""
+    env: tuple[tuple[str, str], ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    healthcheck: tuple[str, ...] | None = None  # None: not defined; ("NONE",) disabled
+    exposed_ports: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    os: str = ""
+    architecture: str = ""
+    created: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSnapshot:
+    ref: str
+    id: str  # config digest ("sha256:...")
+    source: str  # engine, tar, oci, registry
+    config: ImageConfigFacts
+    history: tuple[HistoryStep, ...]
+    layers: tuple[LayerFacts, ...]
+    file_count: int  # entries in the final filesystem
+    total_size: int  # bytes of file content in the final filesystem
+    setuid_files: tuple[ImageFile, ...] = ()  # setuid or setgid regular files
+    world_writable: tuple[ImageFile, ...] = ()  # o+w files and dirs without the sticky bit
+    devices: tuple[ImageFile, ...] = ()
+    escapes: tuple[Escape, ...] = ()
+    secrets: tuple[SecretHit, ...] = ()
+    packages: Fact[tuple[Package, ...]] = Unknown("not gathered")
+    os_release: Fact[OSRelease | None] = Unknown("not gathered")
+    present: Mapping[str, ImageFile] = field(default_factory=dict)  # notable paths that exist
+    cache_files: Mapping[str, int] = field(default_factory=dict)  # cache dir -> file count
+    skipped: tuple[tuple[str, str], ...] = ()  # (what, why) that could not be analysed
+    errors: tuple[str, ...] = ()
+    complete: bool = True

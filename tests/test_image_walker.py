@@ -1,0 +1,212 @@
+"""The single streaming pass: layer order, whiteouts, opaque directories, sources and
+hostile layers (escapes, bombs, corrupt data)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import resource
+import tarfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+from harness.imagebuild import Image, d, docker_save, f, layer_tar, oci_layout, sym, tar_directory
+
+from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView
+from dockwarden.collect.image.source import OCILayoutSource, TarSource
+from dockwarden.collect.image.walker import LayerError, Limits, walk
+from dockwarden.errors import InputError
+from dockwarden.model.image import Package
+
+
+class Recorder:
+    """Treats every file under /pkgs as a package named after its content."""
+
+    name = "recorder"
+    max_bytes = 1024
+
+    def wants(self, path: str, size: int, mode: int) -> bool:
+        return path.startswith("/pkgs/")
+
+    def analyze(self, path: str, data: bytes) -> object | None:
+        return data.decode()
+
+    def finish(self, results: Mapping[str, FileResult], view: FinalView) -> AnalysisOutput:
+        return AnalysisOutput(packages=tuple(
+            Package("test", str(r.value), "1", r.layer, path) for path, r in results.items()))
+
+
+def _walk(image: Image, tmp: Path, how: str = "save") -> object:
+    if how == "save":
+        return walk(TarSource(docker_save(image, str(tmp / "i.tar")), "x"), [Recorder()])
+    if how == "oci":
+        return walk(OCILayoutSource(oci_layout(image, str(tmp / "oci"))), [Recorder()])
+    if how == "oci-tar":
+        root = oci_layout(image, str(tmp / "oci2"))
+        return walk(TarSource(tar_directory(root, str(tmp / "oci.tar")), "x"), [Recorder()])
+    raise AssertionError(how)
+
+
+LAYERED = Image([
+    layer_tar([d("pkgs"), f("pkgs/a", "alpha"), f("pkgs/b", "beta"), d("etc"),
+               f("etc/secret", "x"), d("opt"), d("opt/old"), f("opt/old/keep", "k")]),
+    layer_tar([f("pkgs/.wh.a"), f("etc/.wh.secret"), f("pkgs/c", "gamma"),
+               d("opt/old"), f("opt/old/.wh..wh..opq"), f("opt/old/new", "n")]),
+    layer_tar([f("pkgs/b", "beta2"), f("pkgs/a", "alpha-again")]),
+])
+
+
+@pytest.mark.parametrize("how", ["save", "oci", "oci-tar"])
+def test_whiteouts_and_opaque_directories(tmp_path: Path, how: str) -> None:
+    snap = _walk(LAYERED, tmp_path, how)
+    pkgs = {p.name: p.layer for p in snap.packages}  # type: ignore[attr-defined]
+    # a: added in 0, deleted in 1, re-added in 2; b: replaced in 2; c: added in 1.
+    assert pkgs == {"alpha-again": 2, "beta2": 2, "gamma": 1}
+    paths = {f.path for f in snap.setuid_files}  # type: ignore[attr-defined]
+    assert not paths
+    assert snap.file_count == 8  # type: ignore[attr-defined]
+    assert [layer.entries for layer in snap.layers] == [8, 3, 2]  # type: ignore[attr-defined]
+
+
+def test_deleted_file_is_gone_from_final_view(tmp_path: Path) -> None:
+    img = Image([layer_tar([d("pkgs"), f("pkgs/secret", "leaked")]),
+                 layer_tar([f("pkgs/.wh.secret")])])
+    snap = _walk(img, tmp_path)
+    assert list(snap.packages) == []  # type: ignore[attr-defined]
+    assert snap.file_count == 1  # type: ignore[attr-defined]
+
+
+def test_order_comes_from_the_manifest_not_the_stream(tmp_path: Path) -> None:
+    """docker save lists layers by name; the archive may hold them in any order."""
+    layers = [layer_tar([d("pkgs"), f("pkgs/p", "first")]), layer_tar([f("pkgs/p", "second")])]
+    path = docker_save(Image(layers), str(tmp_path / "i.tar"))
+    with tarfile.open(path) as tf:
+        members = [(m, tf.extractfile(m).read() if m.isfile() else b"")  # type: ignore[union-attr]
+                   for m in tf.getmembers()]
+    reordered = str(tmp_path / "r.tar")
+    with tarfile.open(reordered, "w") as out:
+        for m, data in [members[1], members[0], *members[2:]]:
+            out.addfile(m, io.BytesIO(data))
+    snap = walk(TarSource(reordered, "x"), [Recorder()])
+    assert [p.name for p in snap.packages] == ["second"]  # type: ignore[union-attr]
+
+
+def test_special_files(tmp_path: Path) -> None:
+    img = Image([layer_tar([
+        d("usr"), d("usr/bin"), f("usr/bin/su", "x", 0o4755), f("usr/bin/wall", "x", 0o2755),
+        f("usr/bin/sudo", "x", 0o4755), d("tmp", 0o1777), d("data", 0o777),
+        f("data/open", "x", 0o666), sym("usr/bin/link", "su"),
+        d("dev"), __import__("harness.imagebuild").imagebuild.Entry("dev/sda", kind="block"),
+    ])])
+    snap = _walk(img, tmp_path)
+    assert [x.path for x in snap.setuid_files] == [  # type: ignore[attr-defined]
+        "/usr/bin/su", "/usr/bin/sudo", "/usr/bin/wall"]
+    assert [x.path for x in snap.world_writable] == ["/data", "/data/open"]  # type: ignore[attr-defined]
+    assert [x.path for x in snap.devices] == ["/dev/sda"]  # type: ignore[attr-defined]
+    assert "/usr/bin/sudo" in snap.present  # type: ignore[attr-defined]
+
+
+def test_hostile_entries_are_reported_and_nothing_is_written(tmp_path: Path) -> None:
+    from harness.imagebuild import Entry
+    img = Image([layer_tar([
+        f("../../escape-dotdot", "x"), f("/abs-escape", "x"), d("etc"),
+        sym("etc/evil", "../../../../../etc/shadow"), sym("etc/fine", "/etc/passwd"),
+        Entry("etc/hard", kind="hardlink", linkname="../../outside"),
+        f("ok", "fine"),
+    ])])
+    before = set(os.listdir("/"))
+    cwd_before = set(os.listdir(tmp_path))
+    snap = _walk(img, tmp_path)
+    reasons = sorted((e.name, e.reason) for e in snap.escapes)  # type: ignore[attr-defined]
+    assert reasons == [
+        ("../../escape-dotdot", "'..' in path"),
+        ("/abs-escape", "absolute path"),
+        ("etc/evil", "link target outside the root"),
+        ("etc/hard", "hard link target outside the root"),
+    ]
+    assert set(os.listdir("/")) == before
+    assert set(os.listdir(tmp_path)) - cwd_before == {"i.tar"}  # only the archive we wrote
+    assert not (tmp_path.parent / "escape-dotdot").exists()
+
+
+def test_gzip_bomb_is_refused_with_bounded_memory(tmp_path: Path) -> None:
+    # 64 MiB of zeros compresses to ~64 KiB; with a low floor it is refused as a bomb.
+    ti = tarfile.TarInfo("zeros")
+    ti.size = 64 << 20
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tf:
+        tf.addfile(ti, io.BytesIO(bytes(ti.size)))
+    layer = gzip.compress(raw.getvalue(), compresslevel=9)
+    assert len(layer) < 200_000
+    root = oci_layout(Image([raw.getvalue()]), str(tmp_path / "oci"))
+    # replace the layer blob with our pre-compressed bomb (same content, maximal ratio)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(LayerError, match="decompression bomb"):
+        walk(OCILayoutSource(root), [], limits=Limits(bomb_floor=8 << 20, max_ratio=100))
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
+    assert grown < 64 << 10  # KiB: far less than the 64 MiB the layer expands to
+
+
+def test_corrupt_layer_is_a_clear_error(tmp_path: Path) -> None:
+    root = oci_layout(Image([layer_tar([f("a", os.urandom(20000))])]), str(tmp_path / "oci"))
+    blobs = Path(root, "blobs", "sha256")
+    layer = max(blobs.iterdir(), key=lambda p: p.stat().st_size)
+    data = layer.read_bytes()
+    layer.write_bytes(data[: len(data) // 2])  # truncated gzip stream
+    with pytest.raises(InputError, match="corrupt or truncated"):
+        walk(OCILayoutSource(root), [])
+
+
+def test_not_an_image(tmp_path: Path) -> None:
+    path = tmp_path / "x.tar"
+    with tarfile.open(path, "w") as tf:
+        ti = tarfile.TarInfo("hello.txt")
+        ti.size = 2
+        tf.addfile(ti, io.BytesIO(b"hi"))
+    with pytest.raises(InputError, match="not an image archive"):
+        walk(TarSource(str(path), "x"), [])
+    garbage = tmp_path / "g.tar"
+    garbage.write_bytes(os.urandom(4096))
+    with pytest.raises(InputError):
+        walk(TarSource(str(garbage), "x"), [])
+
+
+def test_zstd_layers_and_platform_choice(tmp_path: Path) -> None:
+    pytest.importorskip("zstandard")
+    img = Image([layer_tar([d("pkgs"), f("pkgs/z", "zstd")])])
+    root = oci_layout(img, str(tmp_path / "oci"), compress="zstd",
+                      extra_platforms=["linux/arm64"])
+    snap = walk(OCILayoutSource(root, platform="linux/arm64"), [Recorder()])
+    assert [p.name for p in snap.packages] == ["zstd"]  # type: ignore[union-attr]
+    with pytest.raises(InputError, match="no manifest for platform linux/s390x"):
+        walk(OCILayoutSource(root, platform="linux/s390x"), [])
+
+
+def test_many_files_memory_is_bounded_by_entries(tmp_path: Path) -> None:
+    n = 50_000
+    entries = [d("many")] + [f(f"many/{i:06d}", b"") for i in range(n)]
+    snap = walk(TarSource(docker_save(Image([layer_tar(entries)]), str(tmp_path / "m.tar")),
+                          "x"), [])
+    assert snap.file_count == n + 1
+
+
+def test_symlink_resolution_stays_inside(tmp_path: Path) -> None:
+    from dockwarden.collect.image.walker import _View
+    from dockwarden.model.image import ImageFile
+
+    def mk(path: str, kind: str = "file", link: str = "") -> ImageFile:
+        return ImageFile(path, kind, 0o644, 0, 0, 0, 0, link)
+
+    view = _View({p.path: p for p in [
+        mk("/usr", "dir"), mk("/usr/lib", "dir"), mk("/usr/lib/os-release"),
+        mk("/etc", "dir"), mk("/etc/os-release", "symlink", "../usr/lib/os-release"),
+        mk("/lib", "symlink", "usr/lib"), mk("/loop", "symlink", "/loop"),
+        mk("/up", "symlink", "../../../../usr/lib/os-release"),
+    ]})
+    assert view.resolve("/etc/os-release").path == "/usr/lib/os-release"  # type: ignore[union-attr]
+    assert view.resolve("/lib/os-release").path == "/usr/lib/os-release"  # type: ignore[union-attr]
+    assert view.resolve("/up").path == "/usr/lib/os-release"  # type: ignore[union-attr]
+    assert view.resolve("/loop") is None
+    assert view.resolve("/nope") is None
