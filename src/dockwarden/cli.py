@@ -15,7 +15,7 @@ from dockwarden.errors import DockwardenError, EngineUnreachable, InputError, Us
 from dockwarden.model.common import Severity, TargetKind
 from dockwarden.model.finding import Finding, Report, ReportError, ReportTarget
 
-COMMANDS = ("engine", "daemon", "containers", "checks")
+COMMANDS = ("engine", "daemon", "containers", "image", "sbom", "checks")
 FORMATS = ("text", "json", "sarif", "junit")
 
 
@@ -82,6 +82,31 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"dockwarden: error: {message}\nhint: see `{self.prog} --help`\n")
 
 
+def _size(text: str) -> int:
+    import re
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*", text.lower())
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500MiB, 2GiB)")
+    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2)]
+    return int(float(m.group(1)) * scale)
+
+
+def _image_opts(p: argparse.ArgumentParser, many: bool) -> None:
+    if many:
+        p.add_argument("refs", nargs="*", metavar="REF", help="image names or ids")
+    else:
+        p.add_argument("ref", nargs="?", metavar="REF", help="image name or id")
+    g = p.add_argument_group("image source")
+    g.add_argument("--tar", metavar="FILE", help="a `docker save` tarball (gzip'd or not)")
+    g.add_argument("--oci", metavar="PATH", help="an OCI image layout directory or tarball")
+    g.add_argument("--platform", metavar="OS/ARCH", help="pick one image of a multi-platform "
+                   "index, e.g. linux/arm64 (default linux/amd64)")
+    g.add_argument("--remote", action="store_true",
+                   help="read REF from its registry even if the Engine has it")
+    g.add_argument("--insecure-registry", action="store_true",
+                   help="plain HTTP to the registry (loopback registries always are)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="dockwarden",
@@ -100,6 +125,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME", help="container names or id prefixes")
     _engine_opts(p)
     _common(p)
+    p = sub.add_parser("image", help="one image: config, filesystem, packages, secrets")
+    _image_opts(p, many=False)
+    p.add_argument("--max-files", type=int, default=100_000, metavar="N",
+                   help="DW307 threshold: files in the final filesystem (default 100000)")
+    p.add_argument("--max-size", type=_size, default=2 << 30, metavar="SIZE",
+                   help="DW308 threshold, e.g. 2GiB (default)")
+    _engine_opts(p)
+    _common(p)
+    p = sub.add_parser("sbom", help="package inventory of images (CycloneDX or SPDX JSON)")
+    _image_opts(p, many=True)
+    p.add_argument("--format", choices=("cyclonedx", "spdx"), default="cyclonedx")
+    p.add_argument("-o", "--output", metavar="FILE")
+    p.add_argument("--no-progress", action="store_true")
+    _engine_opts(p)
     p = sub.add_parser("checks", help="print the check catalogue")
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     p.add_argument("-o", "--output", metavar="FILE")
@@ -199,6 +238,84 @@ def _audit_engine(ns: argparse.Namespace) -> Report:
     )
 
 
+def _engine_factory(ns: argparse.Namespace) -> Any:
+    from dockwarden.collect.connection import EngineOptions, connect
+
+    def factory() -> Any:
+        opts = EngineOptions(host=ns.host, context=ns.context, tls=ns.tls,
+                             tlsverify=ns.tlsverify, tlscacert=ns.tlscacert,
+                             tlscert=ns.tlscert, tlskey=ns.tlskey, timeout=ns.timeout)
+        return connect(opts).api
+
+    return factory
+
+
+def _image_progress(ns: argparse.Namespace) -> Any:
+    if ns.no_progress or getattr(ns, "quiet", False) or not sys.stderr.isatty():
+        return None
+
+    def show(name: str) -> None:
+        print(f"\rreading layer {name[-24:]}", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _image_requests(ns: argparse.Namespace) -> list[Any]:
+    from dockwarden.collect.image.open import ImageRequest
+
+    refs = list(getattr(ns, "refs", None) or ([ns.ref] if getattr(ns, "ref", None) else []))
+    common = dict(tar=None, oci=None, platform=ns.platform, remote=ns.remote,
+                  insecure=ns.insecure_registry)
+    reqs = [ImageRequest(ref=r, **common) for r in refs]
+    if ns.tar:
+        reqs.append(ImageRequest(ref=None, **{**common, "tar": ns.tar}))
+    if ns.oci:
+        reqs.append(ImageRequest(ref=None, **{**common, "oci": ns.oci}))
+    if not reqs:
+        raise UsageError("name an image: REF, --tar FILE or --oci PATH")
+    if len(reqs) > 1 and ns.command == "image":
+        raise UsageError("`image` audits one image: name REF, --tar or --oci, not several")
+    return reqs
+
+
+def _audit_image(ns: argparse.Namespace) -> Report:
+    from dockwarden.checks import Selection
+    from dockwarden.checks.image import ImageContext
+    from dockwarden.checks.judge import judge_image
+    from dockwarden.collect.image.open import collect_image
+
+    started = _now()
+    selection = Selection(tuple(i for group in ns.check for i in group),
+                          tuple(i for group in ns.skip for i in group))
+    req = _image_requests(ns)[0]
+    snap = collect_image(req, _engine_factory(ns), progress=_image_progress(ns))
+    ctx = ImageContext(today=dt.datetime.now(dt.UTC).date(), max_files=ns.max_files,
+                       max_size=ns.max_size)
+    results = judge_image(snap, ctx, selection)
+    notes = [ReportError(snap.ref, f"{what}: {why}") for what, why in snap.skipped]
+    return Report(
+        started=started, finished=_now(),
+        targets=(ReportTarget(TargetKind.IMAGE, snap.ref, snap.complete),),
+        findings=tuple(results.findings), skipped=tuple(results.skipped),
+        errors=tuple(notes + results.errors), passed=results.passed,
+    )
+
+
+def _sbom(ns: argparse.Namespace) -> int:
+    from dockwarden.collect.image.open import collect_image
+
+    snaps = [collect_image(req, _engine_factory(ns), progress=_image_progress(ns))
+             for req in _image_requests(ns)]
+    if ns.format == "spdx":
+        from dockwarden.report import spdx
+        text = spdx.render(snaps, tool_version=__version__, timestamp=_now())
+    else:
+        from dockwarden.report import cyclonedx
+        text = cyclonedx.render(snaps, tool_version=__version__, timestamp=_now())
+    _write(ns.output, text)
+    return 0
+
+
 def _apply_ignore(report: Report, path: str | None) -> Report:
     if not path:
         return report
@@ -295,8 +412,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if ns.command == "checks":
             return _catalogue(ns)
+        if ns.command == "sbom":
+            return _sbom(ns)
         try:
-            report = _audit_engine(ns)
+            report = _audit_image(ns) if ns.command == "image" else _audit_engine(ns)
         except EngineUnreachable as exc:
             # Nothing was audited: still write a report that says so when asked for a file.
             if ns.output and ns.format == "json":

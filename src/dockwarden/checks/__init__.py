@@ -1,6 +1,6 @@
 """Pure checks over snapshots. Built-in check modules are listed explicitly."""
 
-from dockwarden.checks import container, daemon, host  # noqa: F401  (registration)
+from dockwarden.checks import container, daemon, host, image  # noqa: F401  (registration)
 from dockwarden.checks.registry import (
     REGISTRY,
     Check,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dockwarden.checks.image import ImageContext
 from dockwarden.checks.registry import Results, Scope, Selection, checks_for, run
 from dockwarden.model.common import Source, TargetKind
 from dockwarden.model.engine import EngineSnapshot
 from dockwarden.model.finding import Target
+from dockwarden.model.image import ImageSnapshot
 
 
 def judge_engine(snap: EngineSnapshot, selection: Selection, *, daemon: bool = True,
@@ -24,3 +26,8 @@ def judge_engine(snap: EngineSnapshot, selection: Selection, *, daemon: bool = T
             results.extend(run(chks, (spec, snap.context), spec.target, spec.source,
                                dict(spec.lines)))
     return results
+
+
+def judge_image(snap: ImageSnapshot, ctx: ImageContext, selection: Selection) -> Results:
+    target = Target(TargetKind.IMAGE, snap.ref, snap.id)
+    return run(checks_for(Scope.IMAGE, selection), (snap, ctx), target, Source.IMAGE)

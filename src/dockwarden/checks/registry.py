@@ -24,6 +24,7 @@ T = TypeVar("T")
 class Scope(StrEnum):
     CONTAINER = "container"
     ENGINE = "engine"
+    IMAGE = "image"
 
 
 @dataclass(frozen=True, slots=True)

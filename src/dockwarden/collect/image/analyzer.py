@@ -48,6 +48,9 @@ class FileResult:
     path: str  # absolute
     layer: int  # index in the image's layer order
     value: object  # what analyze() returned
+    # Results for the same path in lower layers, lowest first: lets a package database
+    # tell which layer first installed each package (the visible copy is the last write).
+    earlier: tuple[tuple[int, object], ...] = ()
 
 
 class Analyzer(Protocol):

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from dockwarden.collect.image.analyzer import Analyzer, AnalysisOutput, FileResult
+from dockwarden.collect.image.analyzer import AnalysisOutput, Analyzer, FileResult
 from dockwarden.collect.image.source import MAX_JSON, Blob, ImageSource, choose_manifest
 from dockwarden.errors import InputError
 from dockwarden.model.common import Unknown
@@ -101,8 +101,8 @@ class _Counting(io.RawIOBase):
 def _decompressed(stream: IO[bytes], name: str, size: int | None,
                   limits: Limits) -> IO[bytes]:
     """A reader of the layer's tar bytes, decompressed by its magic number."""
-    buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
-    magic = buffered.peek(6)[:6]  # type: ignore[attr-defined]
+    buffered: Any = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
+    magic = buffered.peek(6)[:6]
     inner: IO[bytes]
     if magic[:2] == b"\x1f\x8b":
         inner = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
@@ -112,7 +112,7 @@ def _decompressed(stream: IO[bytes], name: str, size: int | None,
     elif magic[:3] == b"BZh":
         inner = bz2.BZ2File(buffered)
     elif magic[:6] == b"\xfd7zXZ\x00":
-        inner = lzma.LZMAFile(buffered)
+        inner = lzma.LZMAFile(buffered)  # noqa: SIM115 - closed with the layer
     else:
         return io.BufferedReader(_Counting(buffered, name, None, limits), 1 << 16)
     return io.BufferedReader(_Counting(inner, name, size, limits), 1 << 16)
@@ -454,10 +454,16 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
     secrets: list[SecretHit] = []
     skipped = list(p.skipped)
     for analyzer in p.analyzers:
-        raw = p.results.get(analyzer.name, {})
-        visible = {path: FileResult(path, pos[slot], value)
-                   for (slot, path), value in raw.items()
-                   if top_slot.get(path) == slot and path in files}
+        by_path: dict[str, list[tuple[int, object]]] = {}
+        for (slot, path), value in p.results.get(analyzer.name, {}).items():
+            if slot in pos and path in files:
+                by_path.setdefault(path, []).append((pos[slot], value))
+        visible = {}
+        for path, found in by_path.items():
+            found.sort(key=lambda lv: lv[0])
+            top = files[path].layer
+            if found[-1][0] == top:
+                visible[path] = FileResult(path, top, found[-1][1], tuple(found[:-1]))
         try:
             out: AnalysisOutput = analyzer.finish(visible, view)
         except Exception as exc:  # an analyzer must never abort the audit

@@ -1,0 +1,83 @@
+"""Pick the source of an image from what the user named, and run the one pass."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dockwarden.collect.image.analyzer import Analyzer
+from dockwarden.collect.image.source import ImageSource, OCILayoutSource, TarSource
+from dockwarden.collect.image.walker import Limits, walk
+from dockwarden.errors import InputError, UsageError
+from dockwarden.model.image import ImageSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRequest:
+    ref: str | None = None
+    tar: str | None = None
+    oci: str | None = None
+    platform: str | None = None
+    remote: bool = False
+    insecure: bool = False
+
+
+def default_analyzers() -> list[Analyzer]:
+    from dockwarden.collect.image.pkg import package_analyzers
+    from dockwarden.collect.image.secrets import SecretAnalyzer
+
+    return [*package_analyzers(), SecretAnalyzer()]
+
+
+def _has_registry_host(ref: str) -> bool:
+    first = ref.split("/", 1)[0]
+    return "/" in ref and ("." in first or ":" in first or first == "localhost")
+
+
+def open_source(req: ImageRequest, engine: Callable[[], Any] | None) -> ImageSource:
+    """`engine` returns a connected docker.APIClient, or raises if none is reachable."""
+    chosen = [x for x in (req.ref, req.tar, req.oci) if x]
+    if len(chosen) != 1:
+        raise UsageError("name exactly one image: REF, --tar FILE or --oci PATH")
+    if req.tar:
+        if not os.path.isfile(req.tar):
+            raise InputError(f"{req.tar}: no such file")
+        return TarSource(req.tar, ref=req.ref or os.path.basename(req.tar))
+    if req.oci:
+        if os.path.isdir(req.oci):
+            return OCILayoutSource(req.oci, ref="", platform=req.platform)
+        if os.path.isfile(req.oci):
+            return TarSource(req.oci, ref=os.path.basename(req.oci), kind="oci")
+        raise InputError(f"{req.oci}: no such file or directory")
+    ref = str(req.ref)
+    if not re.fullmatch(r"[\w][\w.\-/:@+]*", ref):
+        raise UsageError(f"not an image reference: {ref!r}")
+    if not req.remote and engine is not None:
+        import docker.errors
+
+        from dockwarden.collect.image.source import EngineSource
+        from dockwarden.errors import EngineUnreachable
+        try:
+            api = engine()
+            api.inspect_image(ref)
+            return EngineSource(api, ref)
+        except docker.errors.ImageNotFound:
+            if not _has_registry_host(ref):
+                raise InputError(f"image {ref} not found in the Engine",
+                                 "pull it, or use --tar / --oci / --remote") from None
+        except EngineUnreachable:
+            if not _has_registry_host(ref):
+                raise
+    from dockwarden.collect.image.registry import RegistrySource
+    return RegistrySource(ref, platform=req.platform, insecure=req.insecure)
+
+
+def collect_image(req: ImageRequest, engine: Callable[[], Any] | None, *,
+                  analyzers: list[Analyzer] | None = None, limits: Limits | None = None,
+                  progress: Callable[[str], None] | None = None) -> ImageSnapshot:
+    source = open_source(req, engine)
+    return walk(source, default_analyzers() if analyzers is None else analyzers,
+                platform=req.platform, limits=limits, progress=progress)

@@ -1,0 +1,94 @@
+"""Pieces shared by the package analyzers: the value that tells `finish` a file could not
+be read, bounded text decoding, package URLs (through packageurl-python) and the order in
+which packages are reported."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from packageurl import PackageURL
+
+from dockwarden.collect.image.analyzer import FileResult
+from dockwarden.model.image import Package
+
+MAX_FIELD = 512  # longer names or versions are not real: such a record is dropped
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """Returned by `analyze` for a file that is there but could not be read; `finish`
+    turns it into an `AnalysisOutput.skipped` entry."""
+
+    reason: str
+
+
+def text(data: bytes) -> str:
+    """Decode file bytes without ever failing: invalid UTF-8 becomes U+FFFD."""
+    return data.decode("utf-8", errors="replace")
+
+
+def plausible(*values: str) -> bool:
+    """A name or version: non-empty, bounded, no whitespace or control characters."""
+    for value in values:
+        if not value or len(value) > MAX_FIELD:
+            return False
+        if any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in value):
+            return False
+    return True
+
+
+def make_purl(
+    type: str,
+    name: str,
+    version: str,
+    namespace: str = "",
+    qualifiers: Mapping[str, str] | None = None,
+) -> str:
+    """The package URL, or "" when the parts cannot make a valid one (a hostile name
+    with "/" would otherwise silently become a namespace)."""
+    if not name or "/" in name:
+        return ""
+    quals = {k: v for k, v in (qualifiers or {}).items() if v}
+    try:
+        return str(
+            PackageURL(
+                type=type,
+                namespace=namespace or None,
+                name=name,
+                version=version or None,
+                qualifiers=quals or None,
+            ).to_string()
+        )
+    except (ValueError, TypeError):
+        return ""
+
+
+def sort_packages(packages: Iterable[Package]) -> tuple[Package, ...]:
+    """A stable order, whatever order the layers and results arrived in."""
+    return tuple(sorted(packages, key=lambda p: (p.type, p.name, p.version, p.arch, p.path)))
+
+
+def skipped_entries(
+    what: str, results: Iterable[tuple[str, object]]
+) -> tuple[tuple[str, str], ...]:
+    """(what, "path: reason") for every result that is an `Unreadable`."""
+    return tuple(
+        sorted(
+            (what, f"{path}: {value.reason}")
+            for path, value in results
+            if isinstance(value, Unreadable)
+        )
+    )
+
+
+def origin_layer(found: FileResult, key: object, keys_of: Callable[[object], set[object]]) -> int:
+    """The layer that first installed a package still present in the visible database:
+    walk down the earlier copies of the database while they list the same package."""
+    layer = found.layer
+    for earlier_layer, value in reversed(found.earlier):
+        if key in keys_of(value):
+            layer = earlier_layer
+        else:
+            break
+    return layer

@@ -1,0 +1,119 @@
+"""Alpine (and Wolfi) packages: `/lib/apk/db/installed`.
+
+The database is a sequence of blocks separated by blank lines, one `K:value` per line
+(P name, V version, A arch, o origin, L license; the many F:/R:/Z: file lines are
+skipped). Every block there is installed. The format is trivial, so no library is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView
+from dockwarden.collect.image.pkg._common import (
+    make_purl,
+    origin_layer,
+    plausible,
+    sort_packages,
+    text,
+)
+from dockwarden.collect.image.pkg.osrelease import (
+    OS_FILES,
+    choose_os_release,
+    distro_qualifier,
+    parse_os_file,
+)
+from dockwarden.model.image import Package
+
+INSTALLED = "/lib/apk/db/installed"
+_KEYS = frozenset("PVAoL")
+_MAX_LICENSE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ApkRecord:
+    name: str
+    version: str
+    arch: str
+    origin: str
+    license: str
+
+
+def _record(fields: dict[str, str]) -> ApkRecord | None:
+    name, version = fields.get("P", ""), fields.get("V", "")
+    arch, origin = fields.get("A", ""), fields.get("o", "")
+    if not plausible(name, version):
+        return None
+    if arch and not plausible(arch):
+        arch = ""
+    if origin and not plausible(origin):
+        origin = ""
+    return ApkRecord(name, version, arch, origin or name, fields.get("L", "")[:_MAX_LICENSE])
+
+
+def parse_installed(data: bytes) -> tuple[ApkRecord, ...]:
+    records: list[ApkRecord] = []
+    fields: dict[str, str] = {}
+    for raw in text(data).split("\n"):
+        line = raw.rstrip("\r")
+        if not line.strip():
+            record = _record(fields) if fields else None
+            if record is not None:
+                records.append(record)
+            fields = {}
+            continue
+        if len(line) >= 2 and line[1] == ":" and line[0] in _KEYS and line[0] not in fields:
+            fields[line[0]] = line[2:].strip()
+    record = _record(fields) if fields else None
+    if record is not None:
+        records.append(record)
+    return tuple(records)
+
+
+class ApkAnalyzer:
+    name: str = "apk"
+    max_bytes: int = 64 * 1024 * 1024
+
+    def wants(self, path: str, size: int, mode: int) -> bool:
+        return path == INSTALLED or path in OS_FILES
+
+    def analyze(self, path: str, data: bytes) -> object | None:
+        if path in OS_FILES:
+            return parse_os_file(path, data)
+        return parse_installed(data)
+
+    def finish(self, results: Mapping[str, FileResult], view: FinalView) -> AnalysisOutput:
+        found = results.get(INSTALLED)
+        if found is None or not isinstance(found.value, tuple):
+            return AnalysisOutput()
+        os_release = choose_os_release(results, view)
+        namespace = os_release.id if os_release is not None else "alpine"
+        distro = distro_qualifier(os_release)
+        packages = []
+        for rec in found.value:
+            if isinstance(rec, ApkRecord):
+                packages.append(
+                    Package(
+                        type="apk",
+                        name=rec.name,
+                        version=rec.version,
+                        layer=origin_layer(found, (rec.name, rec.version), _keys),
+                        path=found.path,
+                        source_name=rec.origin,
+                        source_version=rec.version,
+                        arch=rec.arch,
+                        licenses=(rec.license,) if rec.license else (),
+                        purl=make_purl(
+                            "apk", rec.name, rec.version, namespace,
+                            {"arch": rec.arch, "distro": distro},
+                        ),
+                    )
+                )
+        return AnalysisOutput(packages=sort_packages(packages))
+
+
+def _keys(value: object) -> set[object]:
+    if not isinstance(value, tuple):
+        return set()
+    return {(r.name, r.version) for r in value if isinstance(r, ApkRecord)}

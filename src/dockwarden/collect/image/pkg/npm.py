@@ -1,0 +1,104 @@
+"""npm packages: `package.json` directly inside `node_modules/NAME/` or
+`node_modules/@SCOPE/NAME/` (at any depth, so nested `node_modules` count; a
+`package.json` deeper inside a package, such as a test fixture, does not).
+
+The file is read with the standard `json` module. Hostile files are ignored: larger than
+`max_bytes` (then truncated, so not valid JSON), nested deeper than the decoder allows
+(RecursionError), or not an object with string `name` and `version`.
+Licenses: `license` as a string or a legacy `{"type": ...}` object, or the legacy
+`licenses` list.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView
+from dockwarden.collect.image.pkg._common import make_purl, plausible, sort_packages
+from dockwarden.model.image import Package
+
+MAX_PACKAGE_JSON = 4 * 1024 * 1024
+_PATH = re.compile(r".*/node_modules/(?:@[^/@.][^/]*/)?[^/@.][^/]*/package\.json")
+_NAME = re.compile(r"(?:@[a-z0-9][\w.~-]*/)?[a-z0-9_][\w.~-]*", re.IGNORECASE)
+_MAX_LICENSE = 256
+_MAX_LICENSES = 16
+
+
+@dataclass(frozen=True, slots=True)
+class NpmRecord:
+    name: str  # "@scope/name" or "name"
+    version: str
+    licenses: tuple[str, ...]
+
+
+def _license_of(value: object) -> str:
+    if isinstance(value, dict):
+        value = value.get("type")
+    if isinstance(value, str) and 0 < len(value.strip()) <= _MAX_LICENSE:
+        return value.strip()
+    return ""
+
+
+def _licenses(doc: dict[str, object]) -> tuple[str, ...]:
+    single = _license_of(doc.get("license"))
+    if single:
+        return (single,)
+    legacy = doc.get("licenses")
+    if isinstance(legacy, list):
+        found = [_license_of(item) for item in legacy[:_MAX_LICENSES]]
+        return tuple(dict.fromkeys(x for x in found if x))
+    return ()
+
+
+def parse_package_json(data: bytes) -> NpmRecord | None:
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    name, version = doc.get("name"), doc.get("version")
+    if not isinstance(name, str) or not isinstance(version, str):
+        return None
+    if not _NAME.fullmatch(name) or not plausible(name, version):
+        return None
+    return NpmRecord(name, version, _licenses(doc))
+
+
+def purl_of(name: str, version: str) -> str:
+    scope, _, bare = name.rpartition("/")
+    return make_purl("npm", bare, version, scope)
+
+
+class NpmAnalyzer:
+    name: str = "npm"
+    max_bytes: int = MAX_PACKAGE_JSON
+
+    def wants(self, path: str, size: int, mode: int) -> bool:
+        return path.endswith("/package.json") and "/node_modules/" in path and bool(
+            _PATH.fullmatch(path)
+        )
+
+    def analyze(self, path: str, data: bytes) -> object | None:
+        return parse_package_json(data)
+
+    def finish(self, results: Mapping[str, FileResult], view: FinalView) -> AnalysisOutput:
+        packages = []
+        for found in results.values():
+            rec = found.value
+            if isinstance(rec, NpmRecord):
+                packages.append(
+                    Package(
+                        type="npm",
+                        name=rec.name,
+                        version=rec.version,
+                        layer=found.layer,
+                        path=found.path,
+                        licenses=rec.licenses,
+                        purl=purl_of(rec.name, rec.version),
+                    )
+                )
+        return AnalysisOutput(packages=sort_packages(packages))

@@ -1,0 +1,800 @@
+"""An image read from a registry over the Registry HTTP API v2 (the OCI distribution API).
+
+`RegistrySource` resolves a reference (Docker's naming rules) to one image manifest,
+following an OCI index or a Docker manifest list to one platform, then streams the config
+and each layer blob, checking each blob's size and sha256 as its bytes are read.
+
+Written by hand on httpx, the project's HTTP client for registries: the Python registry
+clients (python-dxf, oras-py) are built on requests, and what is needed here is small and
+follows Docker's own code: the reference grammar, the `WWW-Authenticate` challenge (Basic,
+or Bearer through a token service), Docker's `config.json` credentials (inline `auth`,
+`identitytoken`, credential helpers) and `/etc/docker/certs.d/<host>/` CAs. Plain HTTP
+is used with `insecure=True` and, as Docker does, for loopback hosts (127.0.0.0/8,
+localhost, ::1); HTTPS everywhere else.
+
+Errors, as the CLI turns them into exit codes:
+- `InputError` (2) for what the user asked: a malformed reference, an image or tag the
+  registry does not have, a platform the index does not offer, a schema 1 manifest,
+  missing or refused credentials (`RegistryAuthError`): running again will not help
+  until the input changes;
+- `RegistryError` (3) when the audit could not complete: registry unreachable, refused
+  connection, timeout, TLS failure, a 5xx or an HTML error page, a manifest that is not
+  JSON or is too large, a blob whose size or digest does not match its descriptor, a blob
+  the registry lacks although its manifest names it.
+Credentials never appear in a message, a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import io
+import ipaddress
+import json
+import os
+import re
+import shutil
+import ssl
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import httpx
+
+from dockwarden.collect.image.source import INDEX_TYPES, Blob, choose_manifest
+from dockwarden.errors import DockwardenError, InputError
+
+MAX_MANIFEST = 4 << 20  # manifests and indexes larger than this are refused
+MAX_SMALL_BODY = 1 << 20  # token responses; error bodies are read up to 64 KiB
+HELPER_TIMEOUT = 10.0
+CHUNK = 1 << 20
+
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_API = "registry-1.docker.io"
+DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"
+CERTS_DIR = "/etc/docker/certs.d"
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+SCHEMA1_TYPES = (
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+)
+ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
+
+
+class RegistryError(DockwardenError):
+    """The registry could not be read to the end: the audit is incomplete."""
+
+    exit_code = 3
+
+
+class RegistryAuthError(InputError):
+    """Credentials are missing or were refused: fix them and run again."""
+
+    exit_code = 2
+
+
+# --- references --------------------------------------------------------------------------
+
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_REPO_RE = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_HOST_RE = re.compile(
+    rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]{{1,5}})?")
+_TAG_RE = re.compile(r"[\w][\w.-]{0,127}")
+_DIGEST_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}")
+_SHA256_RE = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A parsed image reference: `registry/repository[:tag][@digest]`."""
+
+    registry: str  # host[:port]; "docker.io" for Docker Hub
+    repository: str  # "library/busybox", "team/app"
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def reference(self) -> str:
+        """What goes after /manifests/: the digest if given, else the tag."""
+        return self.digest or self.tag or "latest"
+
+    @property
+    def host(self) -> str:
+        """The host[:port] actually contacted."""
+        return DOCKER_HUB_API if self.registry == DOCKER_HUB else self.registry
+
+    def __str__(self) -> str:
+        text = f"{self.registry}/{self.repository}"
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+
+def parse_reference(ref: str) -> Reference:
+    """Parse `ref` the way Docker does: the first component is a registry host when it
+    contains `.` or `:`, is `localhost`, or has upper-case letters; otherwise the image is
+    on Docker Hub (`docker.io`), under `library/` when it has a single component. The tag
+    defaults to `latest` unless a digest is given."""
+    text = ref.strip()
+    bad = f"invalid image reference {ref!r}"
+    if not text or any(c.isspace() for c in text) or "://" in text:
+        raise InputError(bad, "expected [HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST]")
+    name, _, digest = text.partition("@")
+    if digest:
+        if not _DIGEST_RE.fullmatch(digest):
+            raise InputError(f"{bad}: malformed digest")
+        if not digest.startswith("sha256:"):
+            raise InputError(f"{bad}: only sha256 digests are supported")
+        if not _SHA256_RE.fullmatch(digest):
+            raise InputError(f"{bad}: a sha256 digest is 64 lower-case hex digits")
+    tag: str | None = None
+    colon, slash = name.rfind(":"), name.rfind("/")
+    if colon > slash:
+        name, tag = name[:colon], name[colon + 1:]
+        if not _TAG_RE.fullmatch(tag):
+            raise InputError(f"{bad}: malformed tag {tag!r}")
+    first, sep, rest = name.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
+        registry, repository = first, rest
+        if not _HOST_RE.fullmatch(registry):
+            raise InputError(f"{bad}: malformed registry host {registry!r}")
+    else:
+        registry, repository = DOCKER_HUB, name
+    if registry in ("index.docker.io", "registry-1.docker.io"):
+        registry = DOCKER_HUB
+    if registry == DOCKER_HUB and "/" not in repository:
+        repository = f"library/{repository}"
+    if not _REPO_RE.fullmatch(repository):
+        hint = "repository names are lower-case" if repository != repository.lower() else ""
+        raise InputError(f"{bad}: malformed repository name {repository!r}", hint)
+    if len(registry) + 1 + len(repository) > 255:
+        raise InputError(f"{bad}: name longer than 255 characters")
+    if tag is None and not digest:
+        tag = "latest"
+    return Reference(registry, repository, tag, digest or None)
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1, with or without a port."""
+    hostname = _hostname(host)
+    if hostname.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def _hostname(host: str) -> str:
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+# --- credentials -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A user name and password, or an identity (refresh) token. Never shown."""
+
+    username: str = field(default="", repr=False)
+    password: str = field(default="", repr=False)
+    identity_token: str = field(default="", repr=False)
+    origin: str = ""  # where they came from, for messages
+
+    def __repr__(self) -> str:
+        return f"Credentials(origin={self.origin!r}, <redacted>)"
+
+    def basic(self) -> str:
+        raw = f"{self.username}:{self.password}".encode()
+        return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def _auth_keys(registry: str) -> set[str]:
+    """The config.json keys that may name `registry`, normalised to host[:port]."""
+    if registry == DOCKER_HUB:
+        return {"index.docker.io", "docker.io", "registry-1.docker.io"}
+    return {registry}
+
+
+def _key_host(key: str) -> str:
+    """Docker's ConvertToHostname: drop the scheme and any path."""
+    for prefix in ("http://", "https://"):
+        if key.startswith(prefix):
+            key = key[len(prefix):]
+            break
+    return key.split("/", 1)[0]
+
+
+def _config_path(docker_config: str | None) -> tuple[str, bool]:
+    if docker_config:
+        path = docker_config
+        if os.path.isdir(path):
+            path = os.path.join(path, "config.json")
+        return path, True
+    directory = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"),
+                                                                 ".docker")
+    return os.path.join(directory, "config.json"), False
+
+
+def load_credentials(registry: str, docker_config: str | None = None) -> Credentials | None:
+    """Credentials for `registry` from Docker's config.json (`docker_config` file or
+    directory, else $DOCKER_CONFIG, else ~/.docker): a credential helper named by
+    `credHelpers`/`credsStore` when its binary exists, else the `auths` entry."""
+    path, explicit = _config_path(docker_config)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_SMALL_BODY + 1)
+    except FileNotFoundError:
+        if explicit:
+            raise InputError(f"Docker config {path} does not exist") from None
+        return None
+    except OSError as exc:
+        raise InputError(f"cannot read Docker config {path}: {exc.strerror}") from None
+    try:
+        config = json.loads(data)
+        if not isinstance(config, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        if explicit:
+            raise InputError(f"Docker config {path} is not a JSON object") from None
+        return None  # as Docker: an unreadable default config means no credentials
+    keys = _auth_keys(registry)
+    server = DOCKER_HUB_AUTH_KEY if registry == DOCKER_HUB else registry
+    helpers = config.get("credHelpers")
+    helpers = helpers if isinstance(helpers, dict) else {}
+    helper = next((v for k, v in helpers.items() if _key_host(str(k)) in keys), None)
+    helper = helper or config.get("credsStore")
+    if isinstance(helper, str) and helper:
+        creds = _from_helper(helper, server)
+        if creds is not None:
+            return creds
+    auths = config.get("auths")
+    auths = auths if isinstance(auths, dict) else {}
+    for key, entry in auths.items():
+        if _key_host(str(key)) in keys and isinstance(entry, dict):
+            return _from_entry(entry, f"{path} (auths[{key!r}])")
+    return None
+
+
+def _from_entry(entry: dict[str, Any], origin: str) -> Credentials | None:
+    username = str(entry.get("username") or "")
+    password = str(entry.get("password") or "")
+    if entry.get("auth"):
+        try:
+            decoded = base64.b64decode(str(entry["auth"]), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise InputError(f"{origin}: the auth field is not base64 of user:password") \
+                from None
+        username, sep, password = decoded.partition(":")
+        if not sep:
+            raise InputError(f"{origin}: the auth field is not base64 of user:password")
+    token = str(entry.get("identitytoken") or "")
+    if not (username or token):
+        return None
+    return Credentials(username, password, token, origin)
+
+
+def _from_helper(name: str, server: str) -> Credentials | None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise InputError(f"invalid credential helper name {name!r} in Docker config")
+    binary = shutil.which(f"docker-credential-{name}")
+    if binary is None:
+        return None
+    origin = f"docker-credential-{name}"
+    try:
+        res = subprocess.run([binary, "get"], input=server.encode(), capture_output=True,
+                             timeout=HELPER_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise RegistryError(f"{origin} get did not answer within {HELPER_TIMEOUT:.0f}s",
+                            "check the credential helper, or pass --username") from None
+    except OSError as exc:
+        raise RegistryError(f"cannot run {origin}: {exc.strerror}") from None
+    if res.returncode != 0:
+        return None  # "credentials not found in native keychain"
+    try:
+        answer = json.loads(res.stdout)
+        username, secret = str(answer["Username"]), str(answer["Secret"])
+    except (ValueError, KeyError, TypeError):
+        raise RegistryError(f"{origin} get printed no credentials JSON") from None
+    if username == "<token>":
+        return Credentials(identity_token=secret, origin=origin)
+    return Credentials(username, secret, origin=origin)
+
+
+# --- challenges --------------------------------------------------------------------------
+
+_PARAM_RE = re.compile(r'([A-Za-z_][\w-]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)')
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """`Bearer realm="...",service="...",scope="..."` -> ("bearer", {realm, service, scope})."""
+    scheme, _, rest = header.strip().partition(" ")
+    params: dict[str, str] = {}
+    for key, value in _PARAM_RE.findall(rest):
+        if value.startswith('"'):
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        params[key.lower()] = value
+    return scheme.lower(), params
+
+
+# --- blob streams ------------------------------------------------------------------------
+
+
+class _BlobReader(io.RawIOBase):
+    """A file over a streaming response that checks the declared size and sha256 of the
+    bytes as they pass; the check runs at end of data (or in `drain()`)."""
+
+    def __init__(self, response: httpx.Response, digest: str, size: int | None,
+                 origin: str) -> None:
+        super().__init__()
+        self._response = response
+        self._chunks = response.iter_bytes(CHUNK)
+        self._digest = digest
+        self._size = size
+        self._origin = origin
+        self._hash = hashlib.sha256()
+        self._seen = 0
+        self._pending = memoryview(b"")
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _next_chunk(self) -> bool:
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            self._finish()
+            return False
+        except httpx.TimeoutException:
+            raise RegistryError(f"{self._origin}: timed out after {self._seen} bytes",
+                                "the registry stalled; try again or raise --timeout") from None
+        except httpx.HTTPError as exc:
+            raise RegistryError(f"{self._origin}: transfer cut off after {self._seen} bytes: "
+                                f"{_one_line(str(exc) or type(exc).__name__)}") from None
+        self._seen += len(chunk)
+        if self._size is not None and self._seen > self._size:
+            raise RegistryError(f"{self._origin}: the registry sent more than the "
+                                f"{self._size} bytes its manifest declares")
+        self._hash.update(chunk)
+        self._pending = memoryview(chunk)
+        return True
+
+    def _finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._size is not None and self._seen != self._size:
+            raise RegistryError(f"{self._origin}: got {self._seen} bytes, the manifest "
+                                f"declares {self._size}", "the transfer was cut off; try again")
+        got = "sha256:" + self._hash.hexdigest()
+        if got != self._digest:
+            raise RegistryError(f"{self._origin}: content does not match its digest "
+                                f"(got {got[:19]}...)",
+                                "the registry serves corrupt or tampered data")
+
+    def readinto(self, buffer: Any) -> int:
+        if self._done:
+            return 0
+        while not self._pending:
+            if not self._next_chunk():
+                return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def drain(self) -> None:
+        """Read what the consumer left, so that the whole blob is verified."""
+        while not self._done:
+            self._pending = memoryview(b"")
+            self._next_chunk()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._response.close()
+        super().close()
+
+
+# --- the source --------------------------------------------------------------------------
+
+
+class RegistrySource:
+    """An image in a registry (`kind` "registry"). `blobs()` yields `oci:manifest` (the
+    chosen image manifest, as served) then `blobs/sha256/<hex>` for the config and each
+    layer in order. After `resolve()` (or the first blob), `manifest_digest` is the digest
+    of the chosen image manifest and `index_digest` that of the index it came from."""
+
+    kind = "registry"
+
+    def __init__(self, ref: str, *, platform: str | None = None, insecure: bool = False,
+                 username: str | None = None, password: str | None = None,
+                 docker_config: str | None = None, timeout: float = 30) -> None:
+        self.ref = ref
+        self.reference = parse_reference(ref)
+        self.platform = platform
+        self.insecure = insecure
+        self.timeout = timeout
+        self.docker_config = docker_config
+        if (username is None) != (password is None):
+            raise InputError("give both a registry user name and a password, or neither")
+        self._explicit = (Credentials(username, password, origin="--username/--password")
+                          if username is not None and password is not None else None)
+        self.scheme = "http" if insecure or is_loopback(self.reference.host) else "https"
+        self.manifest_digest: str | None = None
+        self.index_digest: str | None = None
+        self._creds: Credentials | None = None
+        self._creds_loaded = False
+        self._authorization: str | None = None
+
+    def __repr__(self) -> str:
+        return f"RegistrySource({str(self.reference)!r}, scheme={self.scheme!r})"
+
+    # - plumbing -
+
+    @property
+    def _origin(self) -> str:
+        return f"{self.reference.registry}/{self.reference.repository}"
+
+    def _url(self, kind: str, ref: str) -> str:
+        return f"{self.scheme}://{self.reference.host}/v2/{self.reference.repository}/{kind}/{ref}"
+
+    def _open(self) -> httpx.Client:
+        loopback = is_loopback(self.reference.host)
+        return httpx.Client(
+            timeout=httpx.Timeout(self.timeout),
+            follow_redirects=True,
+            verify=_ssl_context(self.reference.host),  # also for redirects to https
+            trust_env=not loopback,  # proxies from the environment, never for loopback
+            headers={"User-Agent": "dockwarden"},
+        )
+
+    def _credentials(self) -> Credentials | None:
+        if not self._creds_loaded:
+            self._creds = self._explicit or load_credentials(self.reference.registry,
+                                                             self.docker_config)
+            self._creds_loaded = True
+        return self._creds
+
+    def _send(self, client: httpx.Client, method: str, url: str, what: str,
+              headers: dict[str, str] | None = None, auth: str | None = None,
+              data: dict[str, str] | None = None) -> httpx.Response:
+        hdrs = dict(headers or {})
+        if auth:
+            hdrs["Authorization"] = auth
+        try:
+            request = client.build_request(method, url, headers=hdrs, data=data)
+            return client.send(request, stream=True)
+        except httpx.TimeoutException:
+            raise RegistryError(
+                f"{what}: no answer from {httpx.URL(url).netloc.decode()} within "
+                f"{self.timeout:g}s", "is the registry up? raise --timeout if it is slow"
+            ) from None
+        except httpx.ConnectError as exc:
+            text = _one_line(str(exc))
+            hint = "is the registry running at that address?"
+            if "SSL" in text or "TLS" in text or "certificate" in text.lower():
+                hint = ("for a registry on plain HTTP use --insecure; for a private CA put "
+                        f"it in {CERTS_DIR}/{httpx.URL(url).netloc.decode()}/ca.crt")
+            raise RegistryError(f"{what}: cannot connect to {httpx.URL(url).netloc.decode()}: "
+                                f"{text}", hint) from None
+        except httpx.HTTPError as exc:
+            raise RegistryError(f"{what}: {_one_line(str(exc) or type(exc).__name__)}") \
+                from None
+
+    def _request(self, client: httpx.Client, url: str, what: str,
+                 headers: dict[str, str] | None = None) -> httpx.Response:
+        """GET with the current authorization; on 401 answer the challenge, retry once."""
+        resp = self._send(client, "GET", url, what, headers, self._authorization)
+        if resp.status_code != 401:
+            return resp
+        challenges = resp.headers.get_list("www-authenticate")
+        resp.close()
+        self._authorization = self._answer(client, challenges, what)
+        if self._authorization is None:
+            raise RegistryAuthError(f"{what}: the registry requires authentication",
+                                    f"run docker login {self.reference.registry}, or pass "
+                                    "--username and --password")
+        resp = self._send(client, "GET", url, what, headers, self._authorization)
+        if resp.status_code == 401:
+            resp.close()
+            creds = self._credentials()
+            source = f" (from {creds.origin})" if creds else ""
+            raise RegistryAuthError(f"{what}: the registry refused the credentials"
+                                    f"{source}", "check the user name and password")
+        return resp
+
+    def _answer(self, client: httpx.Client, challenges: list[str], what: str) -> str | None:
+        parsed = [parse_challenge(c) for c in challenges]
+        creds = self._credentials()
+        for scheme, params in parsed:
+            if scheme == "bearer" and params.get("realm"):
+                return "Bearer " + self._token(client, params, creds, what)
+        for scheme, _params in parsed:
+            if scheme == "basic":
+                if creds is None or not creds.username:
+                    return None
+                return creds.basic()
+        if not parsed:
+            raise RegistryError(f"{what}: HTTP 401 without a WWW-Authenticate challenge")
+        return None
+
+    def _token(self, client: httpx.Client, params: dict[str, str],
+               creds: Credentials | None, what: str) -> str:
+        realm = params["realm"]
+        try:
+            url = httpx.URL(realm)
+        except httpx.InvalidURL:
+            raise RegistryError(f"{what}: the registry names an invalid token realm") from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise RegistryError(f"{what}: the registry names an invalid token realm")
+        scope = params.get("scope") or f"repository:{self.reference.repository}:pull"
+        query: list[tuple[str, str | int | float | bool | None]] = []
+        if params.get("service"):
+            query.append(("service", params["service"]))
+        query += [("scope", s) for s in scope.split()]
+        auth: str | None = None
+        form: dict[str, str] | None = None
+        method = "GET"
+        if creds is not None and creds.identity_token:
+            method, form = "POST", {"grant_type": "refresh_token", "client_id": "dockwarden",
+                                    "refresh_token": creds.identity_token,
+                                    "service": params.get("service", ""), "scope": scope}
+        elif creds is not None and creds.username:
+            query.append(("account", creds.username))
+            auth = creds.basic()
+        target = str(url.copy_merge_params(query)) if method == "GET" else realm
+        token_what = f"{what}: token service {url.netloc.decode()}"
+        resp = self._send(client, method, target, token_what, auth=auth, data=form)
+        try:
+            if resp.status_code in (401, 403):
+                source = f" (from {creds.origin})" if creds else ""
+                raise RegistryAuthError(
+                    f"{token_what} refused the credentials{source}" if creds
+                    else f"{token_what} refused anonymous access",
+                    "check the user name and password" if creds
+                    else f"run docker login {self.reference.registry}")
+            if resp.status_code != 200:
+                raise RegistryError(f"{token_what} answered HTTP {resp.status_code}"
+                                    f"{_describe(resp)}")
+            body = _read_bounded(resp, MAX_SMALL_BODY, token_what)
+        finally:
+            resp.close()
+        try:
+            answer = json.loads(body)
+            token = answer.get("token") or answer.get("access_token")
+        except (ValueError, AttributeError):
+            token = None
+        if not isinstance(token, str) or not token:
+            raise RegistryError(f"{token_what} answered without a token")
+        return token
+
+    def _check(self, resp: httpx.Response, what: str, missing: str | None = None) -> None:
+        """Turn a non-200 answer into an error (and close it). A 404 is the user's
+        `missing` image (InputError), or without it a registry fault."""
+        if resp.status_code == 200:
+            return
+        detail = _describe(resp)
+        resp.close()
+        status = resp.status_code
+        if status == 404 and missing:
+            raise InputError(f"{missing}: {self.reference}{detail}",
+                             "check the repository name and tag")
+        if status == 403:
+            raise RegistryAuthError(f"{what}: access denied{detail}",
+                                    "these credentials may not pull this repository")
+        if status == 429:
+            raise RegistryError(f"{what}: rate limited by the registry{detail}",
+                                "wait and try again, or log in")
+        raise RegistryError(f"{what}: the registry answered HTTP {status}{detail}",
+                            "the registry failed; try again later")
+
+    # - manifests -
+
+    def _fetch_manifest(self, client: httpx.Client, ref: str) -> tuple[bytes, Any, str]:
+        what = f"manifest {self._origin}:{ref}" if ":" not in ref else \
+            f"manifest {self._origin}@{ref}"
+        resp = self._request(client, self._url("manifests", ref), what, {"Accept": ACCEPT})
+        self._check(resp, what, "image not found in registry")
+        try:
+            ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+            header_digest = resp.headers.get("docker-content-digest", "")
+            if ctype in SCHEMA1_TYPES:
+                raise InputError(f"{what}: Docker schema 1 manifests are not supported",
+                                 "push the image again with a current Docker or buildkit")
+            if ctype == "text/html":
+                raise RegistryError(f"{what}: the registry answered an HTML page, not a "
+                                    "manifest", "is this address a registry?")
+            body = _read_bounded(resp, MAX_MANIFEST, what)
+        finally:
+            resp.close()
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        if ref.startswith("sha256:") and digest != ref:
+            raise RegistryError(f"{what}: content does not match the requested digest",
+                                "the registry serves corrupt or tampered data")
+        if _SHA256_RE.fullmatch(header_digest) and header_digest != digest:
+            raise RegistryError(f"{what}: content does not match Docker-Content-Digest",
+                                "the registry serves corrupt or tampered data")
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            raise RegistryError(f"{what}: the registry answered something that is not JSON",
+                                "is this address a registry?") from None
+        if not isinstance(doc, dict):
+            raise RegistryError(f"{what}: the manifest is not a JSON object")
+        media = str(doc.get("mediaType") or ctype)
+        if doc.get("schemaVersion") == 1 or media in SCHEMA1_TYPES:
+            raise InputError(f"{what}: Docker schema 1 manifests are not supported",
+                             "push the image again with a current Docker or buildkit")
+        if doc.get("schemaVersion") != 2:
+            raise RegistryError(f"{what}: not an image manifest or index "
+                                f"(schemaVersion {doc.get('schemaVersion')!r})")
+        return body, doc, digest
+
+    def _resolve(self, client: httpx.Client) -> bytes:
+        body, doc, digest = self._fetch_manifest(client, self.reference.reference)
+        if doc.get("mediaType") in INDEX_TYPES or ("manifests" in doc and "layers" not in doc):
+            self.index_digest = digest
+            fetched: dict[str, tuple[bytes, str]] = {}
+
+            def fetch(d: Any) -> Any:
+                if not isinstance(d, str) or not _SHA256_RE.fullmatch(d):
+                    raise RegistryError(f"{self._origin}: the index names an unsupported or "
+                                        f"malformed digest {str(d)[:80]!r}")
+                sub_body, sub_doc, sub_digest = self._fetch_manifest(client, d)
+                fetched["last"] = (sub_body, sub_digest)
+                return sub_doc
+
+            doc = choose_manifest(doc, fetch, self.platform, "", self._origin)
+            body, digest = fetched["last"]
+        self.manifest_digest = digest
+        for key in ("config", "layers"):
+            if key not in doc:
+                raise RegistryError(f"{self._origin}: the image manifest has no {key}")
+        return body
+
+    def resolve(self) -> dict[str, Any]:
+        """The chosen image manifest (following an index to one platform)."""
+        with self._open() as client:
+            body = self._resolve(client)
+        result: dict[str, Any] = json.loads(body)
+        return result
+
+    # - blobs -
+
+    def _descriptors(self, manifest: dict[str, Any]) -> list[tuple[str, int | None]]:
+        descs = [manifest.get("config"), *(manifest.get("layers") or [])]
+        out: list[tuple[str, int | None]] = []
+        for desc in descs:
+            if not isinstance(desc, dict):
+                raise RegistryError(f"{self._origin}: malformed descriptor in the manifest")
+            digest, size = desc.get("digest"), desc.get("size")
+            if not isinstance(digest, str) or not _SHA256_RE.fullmatch(digest):
+                raise RegistryError(f"{self._origin}: unsupported or malformed blob digest "
+                                    f"{str(digest)[:80]!r}")
+            if size is not None and (not isinstance(size, int) or isinstance(size, bool)
+                                     or size < 0):
+                raise RegistryError(f"{self._origin}: malformed size for blob {digest}")
+            out.append((digest, size))
+        return out
+
+    def _open_blob(self, client: httpx.Client, digest: str, size: int | None) -> _BlobReader:
+        what = f"blob {digest[:19]}... of {self._origin}"
+        resp = self._request(client, self._url("blobs", digest), what,
+                             {"Accept-Encoding": "identity"})
+        if resp.status_code == 404:
+            resp.close()
+            raise RegistryError(f"{what}: the registry lacks this blob although the manifest "
+                                "names it", "the repository is incomplete or being cleaned up")
+        self._check(resp, what)
+        length = resp.headers.get("content-length")
+        if size is not None and length is not None and length.isdigit() and int(length) != size:
+            resp.close()
+            raise RegistryError(f"{what}: the registry offers {length} bytes, the manifest "
+                                f"declares {size}", "the registry serves corrupt data")
+        return _BlobReader(resp, digest, size, what)
+
+    def blobs(self) -> Iterator[Blob]:
+        with self._open() as client:
+            body = self._resolve(client)
+            manifest = json.loads(body)
+            descriptors = self._descriptors(manifest)
+            yield Blob("oci:manifest", len(body), io.BytesIO(body))
+            for digest, size in descriptors:
+                reader = self._open_blob(client, digest, size)
+                try:
+                    stream: IO[bytes] = io.BufferedReader(reader, CHUNK)
+                    yield Blob(f"blobs/sha256/{digest[7:]}", size, stream)
+                    reader.drain()
+                finally:
+                    reader.close()
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=16)
+def _ssl_context(host: str) -> ssl.SSLContext:
+    """The system store (honouring SSL_CERT_FILE/DIR) plus Docker's certs.d for `host`:
+    *.crt CAs, *.cert + *.key client pairs. Cached: loading a CA bundle is slow."""
+    if not host:
+        return ssl.create_default_context()
+    certs = os.path.join(CERTS_DIR, host)
+    try:
+        names = sorted(os.listdir(certs))
+    except OSError:
+        return _ssl_context("")  # shared by every host without certs.d
+    ctx = ssl.create_default_context()
+    for name in names:
+        full = os.path.join(certs, name)
+        try:
+            if name.endswith(".crt"):
+                ctx.load_verify_locations(full)
+            elif name.endswith(".cert"):
+                ctx.load_cert_chain(full, full[:-5] + ".key")
+        except (OSError, ssl.SSLError) as exc:
+            raise InputError(f"cannot load {full}: {exc}") from None
+    return ctx
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _read_bounded(resp: httpx.Response, limit: int, what: str) -> bytes:
+    length = resp.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise RegistryError(f"{what}: {int(length)} bytes is larger than the "
+                            f"{limit >> 20} MiB allowed")
+    parts: list[bytes] = []
+    seen = 0
+    try:
+        for chunk in resp.iter_bytes(64 << 10):
+            seen += len(chunk)
+            if seen > limit:
+                raise RegistryError(f"{what}: larger than the {limit >> 20} MiB allowed")
+            parts.append(chunk)
+    except httpx.TimeoutException:
+        raise RegistryError(f"{what}: the registry stalled mid-answer") from None
+    except httpx.HTTPError as exc:
+        raise RegistryError(f"{what}: answer cut off: {_one_line(str(exc))}") from None
+    return b"".join(parts)
+
+
+def _describe(resp: httpx.Response) -> str:
+    """A short, one-line account of an error body: registry error codes, an HTML page."""
+    try:
+        body = b""
+        for chunk in resp.iter_bytes(16 << 10):
+            body += chunk
+            if len(body) >= 64 << 10:
+                break
+    except httpx.HTTPError:
+        return ""
+    ctype = resp.headers.get("content-type", "").lower()
+    text = body.decode("utf-8", "replace")
+    if "html" in ctype or text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
+        return " (an HTML page" + (f": {_one_line(title.group(1), 80)})" if title else ")")
+    try:
+        errors = json.loads(text).get("errors")
+        parts = [f"{e.get('code', '')}: {e.get('message', '')}".strip(": ")
+                 for e in errors if isinstance(e, dict)]
+        if parts:
+            return f" ({_one_line('; '.join(parts), 160)})"
+    except (ValueError, AttributeError, TypeError):
+        pass
+    return f" ({_one_line(text, 80)})" if text.strip() else ""

@@ -1,0 +1,507 @@
+"""Secret detection: the one place the rules live (DW233, DW303, DW304).
+
+Pure: no I/O, no imports from `collect` or `checks`, so both sides use it.
+
+- `RULES`: content rules, run by `scan_text` over any text (a file, a label, a history
+  step). Each is a regex with a named group `secret` where the secret is only part of the
+  match; the redacted form is made from that part.
+- `FILE_RULES`: rules on a file's name, some confirmed by its content
+  (`.aws/credentials` must hold a key, a `*.pem` must hold a private key), some by the
+  name alone (`*.p12`). `file_rules(path)` is the cheap name test the image analyzer
+  runs on every file; `scan_file(path, text)` combines both kinds.
+- `scan_env`: the environment-variable semantics of DW233 (value rules first, then
+  secret-looking names with placeholders, `*_FILE` and friends excluded).
+
+Regex safety: every pattern starts at a literal (or a literal behind a one-character
+look-behind), every repeat is bounded or possessive, and no repeat contains another, so
+scanning is linear in the input (tests/test_secrets.py checks the patterns' structure
+and runs them over 1 MB adversarial strings). A content rule's pattern is only tried
+where one of its lower-case `anchors` occurs, found with `str.find`, which keeps clean
+files cheap (tests check the result equals a plain `finditer`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from dockwarden.model.common import Severity
+
+MAX_MATCHES = 25  # per scanned text: a dump of 10,000 keys reports the first 25
+
+
+def redact(value: str) -> str:
+    """Show enough of a secret to recognise it, never the secret itself: at most the
+    first 3 and last 2 characters, and only stars for 8 characters or fewer."""
+    if len(value) <= 8:
+        return "*" * len(value)
+    return value[:3] + "*" * min(len(value) - 5, 12) + value[-2:]
+
+
+# --- placeholders ---------------------------------------------------------------------
+
+_STOPWORDS = frozenset({
+    "", "none", "null", "nil", "false", "true", "yes", "no", "on", "off", "undefined",
+    "enabled", "disabled", "required", "optional", "default", "empty", "unset",
+    "pass", "passwd", "password", "pwd", "secret", "token", "apikey", "api_key", "key",
+    "changeme", "change_me", "change-me", "changeit", "test", "testing", "dummy", "fake",
+    "example", "sample", "foo", "bar", "foobar", "user", "username", "admin", "hidden",
+    "masked", "redacted", "placeholder", "todo", "tbd", "fixme", "trust", "md5",
+    "scram-sha-256", "basic", "bearer", "digest", "oauth", "oauth2", "jwt", "ldap", "plain",
+})
+_TEMPLATE_MARKERS = (
+    "<", ">", "{{", "${", "$(", "%(", "#{", "xxxx", "****", "....", "your_", "your-",
+    "yourpass", "yoursecret", "yourtoken",
+)
+_DOC_MARKERS = ("example", "changeme", "change_me", "change-me", "placeholder", "redacted",
+                "dummy")
+
+
+def is_placeholder(value: str, *, strict: bool = True) -> bool:
+    """True for values that stand for a secret rather than being one: empty, booleans,
+    `changeme`, `<password>`, `${VAR}`, `$VAR`, `%(var)s`, `xxxx`, `***`, `your_token`,
+    values of fewer than 3 distinct characters (`aaaa`, `1111`) and, when `strict`,
+    anything containing `example`, `placeholder`, `dummy`... (not strict: inside a file
+    whose name already says it holds credentials, AWS's documented example key counts)."""
+    v = value.strip().strip("\"'")
+    low = v.lower()
+    if low in _STOPWORDS or v[:1] in ("$", "%"):
+        return True
+    if any(marker in low for marker in _TEMPLATE_MARKERS):
+        return True
+    if strict and any(marker in low for marker in _DOC_MARKERS):
+        return True
+    return len(set(low)) < 3
+
+
+def _real(value: str) -> bool:
+    return not is_placeholder(value)
+
+
+def _not_template(value: str) -> bool:
+    return not is_placeholder(value, strict=False)
+
+
+def _basic_auth(value: str) -> bool:
+    """A Docker config `auth` value: base64 of `user:password`."""
+    try:
+        decoded = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    user, sep, password = decoded.partition(b":")
+    return bool(sep and user and password)
+
+
+# --- content rules --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rule:
+    """A content rule. `pattern` may hold a group named `secret` (else the whole match
+    is the secret); `accept` filters the secret value (placeholders).
+
+    `anchors` are lower-case literals, and every match of `pattern` starts where one of
+    them occurs (case-insensitively). The pattern is then only tried at those offsets,
+    found with `str.find` on the lower-cased text, instead of at every position: that
+    is what makes a rule whose pattern starts with a case-insensitive alternation
+    (`password|secret|api_key...`) cheap. No anchors: plain `finditer`."""
+
+    id: str
+    title: str
+    pattern: re.Pattern[str]
+    severity: Severity = Severity.HIGH
+    anchors: tuple[str, ...] = ()
+    accept: Callable[[str], bool] | None = field(default=None, compare=False)
+
+    def _matches(self, text: str, low: str | None) -> Iterator[re.Match[str]]:
+        if not self.anchors:
+            yield from self.pattern.finditer(text)
+            return
+        low = text.lower() if low is None else low
+        if len(low) != len(text):  # a Unicode case mapping changed lengths: no offsets
+            if any(a in low for a in self.anchors):
+                yield from self.pattern.finditer(text)
+            return
+        starts: set[int] = set()
+        for anchor in self.anchors:
+            i = low.find(anchor)
+            while i != -1:
+                starts.add(i)
+                i = low.find(anchor, i + 1)
+        end = 0
+        for i in sorted(starts):
+            if i < end:
+                continue  # inside the previous match, as finditer would skip it
+            m = self.pattern.match(text, i)
+            if m is not None:
+                end = max(m.end(), i + 1)
+                yield m
+
+    def secrets(self, text: str, low: str | None = None) -> list[tuple[int, int, str]]:
+        """(start, end, secret) of each accepted match in `text` (`low` = text.lower(),
+        passed in when the caller already has it), at most MAX_MATCHES."""
+        out: list[tuple[int, int, str]] = []
+        grouped = "secret" in self.pattern.groupindex
+        for m in self._matches(text, low):
+            secret = m.group("secret") if grouped else None
+            if secret is None:
+                secret = m.group(0)
+            if self.accept is None or self.accept(secret):
+                out.append((m.start(), m.end(), secret))
+                if len(out) >= MAX_MATCHES:
+                    break
+        return out
+
+
+PATTERNS: list[re.Pattern[str]] = []  # every regex of this module, for the safety test
+
+
+def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    compiled = re.compile(pattern, flags)
+    PATTERNS.append(compiled)
+    return compiled
+
+
+_SEP = r"""["']?[ \t]{0,4}(?:=>|:=|[:=])[ \t]{0,4}"""  # key "= / : / => / :=" value
+
+PRIVATE_KEY = Rule(
+    "private-key", "Private key", _rx(
+        r"-----BEGIN (?:(?:RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY(?: BLOCK)?-----"
+        # key material must follow, so code that merely names the header is silent;
+        # `\n` escaped covers keys inside JSON (cloud service-account files)
+        r"(?:\r?\n\r?\n|\r?\n|\\n\\n|\\r\\n|\\n|[ \t])"
+        r"(?:[A-Za-z0-9+/]{16}|Proc-Type:|Version:|Comment:)"
+    ),
+    anchors=("-----begin ",),
+)
+
+RULES: tuple[Rule, ...] = (
+    Rule("aws-access-key-id", "AWS access key id",
+         _rx(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
+         anchors=("akia", "asia")),
+    Rule("aws-secret-access-key", "AWS secret access key",
+         _rx(r"(?i:secret_?access_?key)" + _SEP
+             + r"""["']?(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"""),
+         anchors=("secret",)),
+    Rule("github-token", "GitHub token",
+         _rx(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,}+|github_pat_[A-Za-z0-9_]{22,}+)"),
+         anchors=("ghp_", "gho_", "ghs_", "ghu_", "ghr_", "github_pat_")),
+    Rule("gitlab-token", "GitLab personal access token",
+         _rx(r"(?<![A-Za-z0-9_-])glpat-[A-Za-z0-9_.-]{20,}+"),
+         anchors=("glpat-",)),
+    Rule("slack-token", "Slack token",
+         _rx(r"(?<![A-Za-z0-9])xox[abposr]-[A-Za-z0-9-]{10,}+"),
+         anchors=("xox",)),
+    Rule("stripe-key", "Stripe live key",
+         _rx(r"(?<![A-Za-z0-9_])[sr]k_live_[0-9A-Za-z]{20,}+"),
+         anchors=("sk_live_", "rk_live_")),
+    Rule("google-api-key", "Google API key",
+         _rx(r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"),
+         anchors=("aiza",)),
+    PRIVATE_KEY,
+    Rule("jwt", "JSON Web Token",
+         _rx(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}+\.eyJ[A-Za-z0-9_-]{5,}+"
+             r"\.[A-Za-z0-9_-]{10,}+"),
+         severity=Severity.MEDIUM, anchors=("eyj",)),
+    Rule("url-password", "URL with an embedded password",
+         _rx(r"://[^\s:/@\"'<>]{1,256}+:(?P<secret>[^\s/@\"'<>]{3,256}+)@"),
+         anchors=("://",), accept=_real),
+    Rule("npm-token", "npm token",
+         _rx(r"_authToken[ \t]*+=[ \t]*+[\"']?(?P<secret>[^\s\"']{8,}+)"
+             r"|(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])"),
+         anchors=("_authtoken", "npm_"), accept=_real),
+    Rule("pypi-token", "PyPI upload token",
+         _rx(r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}+"),
+         anchors=("pypi-ageichlwas5vcmc",)),
+    Rule("docker-auth", "Docker registry credentials (config.json auth)",
+         _rx(r"\"auth\"[ \t]*+:[ \t]*+\"(?P<secret>[A-Za-z0-9+/]{8,}+={0,2})\""),
+         anchors=('"auth"',), accept=_basic_auth),
+    Rule("generic-password", "Password or secret assigned in a configuration file",
+         _rx(r"(?i:passw(?:or)?d|pwd|secret(?:_key|key)?|client_?secret|api_?key"
+             r"|(?:access|auth|api)_?token)" + _SEP
+             + r"(?P<q>[\"'])(?P<secret>[^\"'\s]{6,200})(?P=q)"),
+         severity=Severity.MEDIUM,
+         anchors=("passw", "pwd", "secret", "client", "api_key", "apikey", "api_token",
+                  "apitoken", "access_token", "accesstoken", "auth_token", "authtoken"),
+         accept=_real),
+)
+
+
+class Match(NamedTuple):
+    rule: Rule | FileRule
+    line: int | None  # 1-based; None when the finding is the file itself
+    redacted: str
+
+
+def _find(text: str, rules: Iterable[Rule]) -> list[tuple[int, int, Rule, str]]:
+    low = text.lower()
+    found = [(start, end, rule, secret)
+             for rule in rules for start, end, secret in rule.secrets(text, low)]
+    found.sort(key=lambda f: f[0])
+    return found
+
+
+def _matches(text: str, found: list[tuple[int, int, Rule, str]]) -> list[Match]:
+    """Matches with 1-based line numbers; `found` sorted by position."""
+    out: list[Match] = []
+    line, pos = 1, 0
+    for start, _, rule, secret in found[:MAX_MATCHES]:
+        line += text.count("\n", pos, start)
+        pos = start
+        out.append(Match(rule, line, redact(secret)))
+    return out
+
+
+def scan_text(text: str, rules: Iterable[Rule] = RULES) -> list[Match]:
+    """Every content-rule match in `text`, in order of position (at most MAX_MATCHES)."""
+    return _matches(text, _find(text, rules))
+
+
+# --- environment variables (DW233, DW303) -----------------------------------------------
+
+SECRET_NAME = _rx(
+    r"(PASSW(OR)?D|PWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|"
+    r"AUTH(?!ORS?(?![A-Z])|ORIT)|SESSION_?KEY|CLIENT_?SECRET|CONN(ECTION)?_?STR(ING)?|DSN)",
+    re.IGNORECASE,
+)
+NOT_SECRET_NAME = _rx(
+    r"(_FILE|_PATH|_DIR|_URL_TEMPLATE|_LENGTH|_TYPE|_MODE|_METHOD|_URL|_URI|_ENDPOINT|"
+    r"_HOST|_PORT|_USER|_USERNAME|_ENABLED|_EXPIRY|_TTL|_TIMEOUT|_HEADER|_ID)$",
+    re.IGNORECASE,
+)
+SHELL_DIRS = frozenset({"PWD", "OLDPWD"})
+_AWS_SECRET_VALUE = _rx(r"[A-Za-z0-9/+]{40}")
+
+SECRET_NAME_RULE = Rule(
+    "secret-name", "Secret-looking variable name with a value", SECRET_NAME,
+    severity=Severity.HIGH,
+)
+AWS_SECRET_RULE = next(r for r in RULES if r.id == "aws-secret-access-key")
+
+
+class EnvHit(NamedTuple):
+    name: str
+    rule: Rule
+    redacted: str
+
+
+def _is_path(value: str) -> bool:
+    v = value.strip()
+    return v.startswith("/") and len(v.split()) == 1
+
+
+def _env_rule(name: str, value: str) -> Rule | None:
+    for rule in RULES:
+        if rule.secrets(value):
+            return rule
+    if "SECRETACCESSKEY" in name.upper().replace("_", "") and _AWS_SECRET_VALUE.fullmatch(
+        value.strip()
+    ):
+        return AWS_SECRET_RULE
+    if (SECRET_NAME.search(name) and not NOT_SECRET_NAME.search(name)
+            and name.upper() not in SHELL_DIRS and len(value) >= 4
+            and not is_placeholder(value) and not _is_path(value)):
+        return SECRET_NAME_RULE
+    return None
+
+
+def scan_env(env: Iterable[tuple[str, str]]) -> list[EnvHit]:
+    """(name, rule, redacted value) for each secret-looking variable: a value that a
+    content rule recognises (any name), or a secret-looking name (`DB_PASSWORD`) with a
+    real value: not a placeholder, not a path, not `*_FILE`/`*_PATH`/`*_MODE`..."""
+    out: list[EnvHit] = []
+    for name, value in env:
+        rule = _env_rule(name, value)
+        if rule is not None:
+            out.append(EnvHit(name, rule, redact(value)))
+    return out
+
+
+def scan_labels(labels: Mapping[str, str]) -> list[EnvHit]:
+    """Labels as name/value pairs, with the environment's semantics."""
+    return scan_env(sorted(labels.items()))
+
+
+_ASSIGNMENT = _rx(
+    r"(?<![^\s|;&(])(?P<name>[A-Za-z_][A-Za-z0-9_]{0,127}+)="
+    r"(?P<value>\"[^\"\n]{0,4096}+\"|'[^'\n]{0,4096}+'|[^\s\"';&|)]{1,4096}+)"
+)
+
+
+def scan_history(created_by: str) -> list[Match]:
+    """A build step (`docker history`'s CREATED BY): content rules, plus `NAME=value`
+    assignments (build args shown as `|2 NPM_TOKEN=... /bin/sh -c`, `ENV`, `ARG`,
+    `export`) judged like environment variables. One match per secret."""
+    found = _find(created_by, RULES)
+    spans = [(start, end) for start, end, _, _ in found]
+    for m in _ASSIGNMENT.finditer(created_by):
+        vs, ve = m.span("value")
+        if any(start < ve and vs < end for start, end in spans):
+            continue
+        value = m.group("value")
+        if value[:1] in ("'", '"'):
+            value = value[1:-1]
+        rule = _env_rule(m.group("name"), value)
+        if rule is not None:
+            found.append((vs, ve, rule, value))
+            if len(found) >= 4 * MAX_MATCHES:
+                break
+    found.sort(key=lambda f: f[0])
+    return _matches(created_by, found)
+
+
+# --- file rules (DW304) -----------------------------------------------------------------
+
+Confirm = Callable[[str], list[tuple[int, str]]]  # text -> [(line, redacted)]
+
+
+@dataclass(frozen=True)
+class FileRule:
+    """A rule on a file's name. `names` are exact basenames, `suffixes` lower-case
+    basename endings, `paths` endings of the absolute path (`/.aws/credentials`).
+    `confirm` finds the secret in the content; with `required` the file is a finding
+    only if it does, else the name alone is one (`*.p12`)."""
+
+    id: str
+    title: str
+    names: tuple[str, ...] = ()
+    suffixes: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    confirm: Confirm | None = field(default=None, compare=False)
+    required: bool = True
+    severity: Severity = Severity.HIGH
+    unless: tuple[str, ...] = ()  # lower-case basename substrings that exempt a file
+
+
+def _confirm(*rules: Rule | str) -> Confirm:
+    """Confirm a file rule by content rules, or by patterns (str) that only ever run
+    over files whose name passed (placeholder values rejected)."""
+    compiled = tuple(r if isinstance(r, Rule) else Rule("confirm", "confirm", _rx(r),
+                                                         accept=_not_template) for r in rules)
+
+    def confirm(text: str) -> list[tuple[int, str]]:
+        return [(m.line or 1, m.redacted) for m in scan_text(text, compiled)]
+
+    return confirm
+
+
+PUTTY_KEY = Rule("putty-key", "PuTTY private key", _rx(r"PuTTY-User-Key-File-[0-9]"),
+                 anchors=("putty-user-key-file-",))
+
+_DOTENV_LINE = _rx(
+    r"^[ \t]*+(?:export[ \t])?[ \t]*+(?P<name>[A-Za-z_][A-Za-z0-9_.]{0,127}+)[ \t]*+=[ \t]*+"
+    r"(?P<value>[^\r\n]{0,4096}+)",
+    re.MULTILINE,
+)
+
+
+def _dotenv(text: str) -> list[tuple[int, str]]:
+    out: list[tuple[int, str]] = []
+    for m in _DOTENV_LINE.finditer(text):
+        value = m.group("value").strip()
+        if value[:1] in ("'", '"') and value.endswith(value[0]) and len(value) >= 2:
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        if _env_rule(m.group("name"), value) is not None:
+            out.append((text.count("\n", 0, m.start()) + 1, redact(value)))
+            if len(out) >= MAX_MATCHES:
+                break
+    return out
+
+
+FILE_RULES: tuple[FileRule, ...] = (
+    FileRule("ssh-private-key", "SSH private key",
+             names=("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk",
+                    "id_ed25519_sk"),
+             confirm=_confirm(PRIVATE_KEY), required=False),
+    FileRule("ssh-host-key", "SSH host private key (shared by every container of the image)",
+             names=("ssh_host_rsa_key", "ssh_host_dsa_key", "ssh_host_ecdsa_key",
+                    "ssh_host_ed25519_key"),
+             confirm=_confirm(PRIVATE_KEY), severity=Severity.MEDIUM),
+    FileRule("private-key-file", "Private key file",
+             suffixes=(".pem", ".key", ".ppk"),
+             confirm=_confirm(PRIVATE_KEY, PUTTY_KEY)),
+    FileRule("pkcs12", "PKCS#12 key store (flagged by name)",
+             suffixes=(".p12", ".pfx"), required=False, severity=Severity.MEDIUM),
+    FileRule("aws-credentials", "AWS credentials file",
+             paths=("/.aws/credentials",),
+             confirm=_confirm(r"(?im)^[ \t]*+(?:aws_secret_access_key|aws_session_token)"
+                              r"[ \t]*+=[ \t]*+(?P<secret>[^\s]{8,}+)")),
+    FileRule("docker-config", "Docker client config with registry credentials",
+             paths=("/.docker/config.json",),
+             confirm=_confirm(r"\"(?:auth|identitytoken|password)\"[ \t\r\n]{0,16}+:"
+                              r"[ \t\r\n]{0,16}+\"(?P<secret>[^\"\s]{4,}+)\"")),
+    FileRule("npmrc", "npm credentials (.npmrc)",
+             names=(".npmrc", "npmrc"),
+             confirm=_confirm(r"(?:_authToken|_auth|_password)[ \t]*+=[ \t]*+[\"']?"
+                              r"(?P<secret>[^\s\"']{4,}+)")),
+    FileRule("pypirc", "PyPI credentials (.pypirc)",
+             names=(".pypirc",),
+             confirm=_confirm(r"(?im)^[ \t]*+password[ \t]*+[:=][ \t]*+(?P<secret>\S{3,}+)")),
+    FileRule("git-credentials", "Git credential store",
+             names=(".git-credentials",), paths=("/git/credentials",),
+             confirm=_confirm(r"://[^\s:/@]{1,256}+:(?P<secret>[^\s/@]{1,256}+)@")),
+    FileRule("netrc", "netrc with a password",
+             names=(".netrc", "_netrc"),
+             confirm=_confirm(r"(?<![A-Za-z0-9_])password[ \t\r\n]++(?P<secret>\S{1,256}+)")),
+    FileRule("dotenv", "dotenv file with secret-looking assignments",
+             names=(".env",), suffixes=(".env",),
+             confirm=_dotenv, unless=("example", "sample", "template", ".dist", "defaults")),
+    FileRule("kubeconfig", "Kubernetes client config with credentials",
+             names=("kubeconfig",), suffixes=(".kubeconfig",),
+             paths=("/.kube/config", "/etc/kubernetes/admin.conf",
+                    "/etc/kubernetes/kubelet.conf", "/etc/kubernetes/controller-manager.conf",
+                    "/etc/kubernetes/scheduler.conf"),
+             confirm=_confirm(r"(?m)^[ \t]*+-?[ \t]*+(?:client-key-data|token|password)"
+                              r"[ \t]*+:[ \t]*+[\"']?(?P<secret>[^\s\"']{8,}+)"),
+             severity=Severity.CRITICAL),
+)
+
+_BY_NAME: dict[str, tuple[FileRule, ...]] = {}
+for _r in FILE_RULES:
+    for _n in _r.names:
+        _BY_NAME[_n] = (*_BY_NAME.get(_n, ()), _r)
+_SUFFIXES = tuple(s for r in FILE_RULES for s in r.suffixes)
+_PATHS = tuple(p for r in FILE_RULES for p in r.paths)
+_DOTENV_PREFIX = ".env."  # .env.local, .env.production
+DOTENV_RULE = next(r for r in FILE_RULES if r.id == "dotenv")
+
+
+def file_rules(path: str) -> tuple[FileRule, ...]:
+    """The file rules whose name test `path` passes. Cheap: a dict lookup and two
+    `endswith` over precomputed tuples, no regex."""
+    base = path.rpartition("/")[2]
+    lower = base.lower()
+    found = _BY_NAME.get(base, ())
+    if lower.endswith(_SUFFIXES) or path.endswith(_PATHS):
+        found = tuple(r for r in FILE_RULES if r in found or lower.endswith(r.suffixes)
+                      or path.endswith(r.paths))
+    if lower.startswith(_DOTENV_PREFIX) and DOTENV_RULE not in found:
+        found = (*found, DOTENV_RULE)
+    return tuple(r for r in found if not any(u in lower for u in r.unless))
+
+
+def scan_file(path: str, text: str | None) -> list[Match]:
+    """The file rules matching `path` (confirmed by `text` where they need it) and the
+    content rules over `text` (None: binary or unreadable, names only). A content match
+    on a line a file rule already reported is dropped: one finding per secret."""
+    out: list[Match] = []
+    for rule in file_rules(path):
+        hits = rule.confirm(text) if (rule.confirm is not None and text is not None) else []
+        if hits:
+            out.extend(Match(rule, line, shown) for line, shown in hits)
+        elif not rule.required:
+            out.append(Match(rule, None, ""))
+    if text is not None:
+        covered = {m.line for m in out}
+        out.extend(m for m in scan_text(text) if m.line not in covered)
+    return out[:MAX_MATCHES]
+
+
+ALL_RULES: Mapping[str, Rule | FileRule] = {
+    **{r.id: r for r in (*RULES, SECRET_NAME_RULE)}, **{r.id: r for r in FILE_RULES}
+}
