@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from dockwarden.checks import REGISTRY, Scope, Selection, run
-from dockwarden.checks.container import redact
 from dockwarden.checks.registry import checks_for
 from dockwarden.collect.inspect import spec_from_inspect
 from dockwarden.model.common import Severity, Source, Unknown
 from dockwarden.model.container import ContainerContext, ContainerSpec, Mount, PortBinding
 from dockwarden.model.finding import Target
+from dockwarden.secrets import redact
 
 RECORDED = json.loads((Path(__file__).parent / "data/inspect/containers.json").read_text())
 CTX = ContainerContext(host_apparmor=False, host_selinux=False,

@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from harness.imagebuild import Image, d, docker_save, f, layer_tar, oci_layout, sym, tar_directory
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView
 from dockwarden.collect.image.source import OCILayoutSource, TarSource
 from dockwarden.collect.image.walker import LayerError, Limits, walk
 from dockwarden.errors import InputError
 from dockwarden.model.image import Package
+from harness.imagebuild import Image, d, docker_save, f, layer_tar, oci_layout, sym, tar_directory
 
 
 class Recorder:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator, Mapping
 from posixpath import normpath
 
+from dockwarden import secrets
 from dockwarden.checks.registry import Fail, Scope, Skip, check, require
 from dockwarden.model.common import Severity, Source
 from dockwarden.model.container import ContainerContext, ContainerSpec
@@ -34,33 +35,6 @@ DEFAULT_CAPS = frozenset({
     "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
     "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
 })
-SECRET_NAME = re.compile(
-    r"(PASSW(OR)?D|PASSWD|PWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|"
-    r"AUTH|SESSION_?KEY|CLIENT_?SECRET|CONN(ECTION)?_?STR(ING)?|DSN)",
-    re.IGNORECASE,
-)
-NOT_SECRET_NAME = re.compile(r"(_FILE|_PATH|_DIR|_URL_TEMPLATE|_LENGTH|_TYPE|_MODE)$", re.I)
-SECRET_VALUE = (
-    ("AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
-    ("Slack token", re.compile(r"\bxox[baprs]-[A-Za-z0-9-]{10,}")),
-    ("private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-    ("URL with password", re.compile(r"://[^/\s:@]+:[^/\s@]{3,}@")),
-    ("Stripe key", re.compile(r"\b[sr]k_live_[0-9a-zA-Z]{20,}")),
-    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-)
-PLACEHOLDER = re.compile(
-    r"^(|changeme|change_me|xxx+|\*+|none|null|false|true|<.*>|\$\{.*\})$", re.I
-)
-
-
-def redact(value: str) -> str:
-    """Show enough of a secret to recognise it, never the secret itself."""
-    if len(value) <= 8:
-        return "*" * len(value)
-    return value[:3] + "*" * min(len(value) - 5, 12) + value[-2:]
-
-
 def _is_host(mode: str) -> bool:
     return mode.strip().lower() == "host"
 
@@ -577,17 +551,6 @@ def unbounded_volume(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fai
                         m.size_limit, str) else None}, field="mounts")
 
 
-def secret_env(env: tuple[tuple[str, str], ...]) -> Iterator[tuple[str, str, str]]:
-    """(name, rule, redacted value) for each secret-looking variable."""
-    for name, value in env:
-        rule = next((label for label, rx in SECRET_VALUE if rx.search(value)), None)
-        if (rule is None and SECRET_NAME.search(name) and not NOT_SECRET_NAME.search(name)
-                and not PLACEHOLDER.match(value.strip()) and len(value) >= 4):
-            rule = "secret-looking name"
-        if rule:
-            yield name, rule, redact(value)
-
-
 @check(
     id="DW233", title="Secret-looking environment variable", severity=Severity.HIGH, scope=C,
     rationale="Environment variables are readable through docker inspect by anyone with "
@@ -598,8 +561,9 @@ def secret_env(env: tuple[tuple[str, str], ...]) -> Iterator[tuple[str, str, str
     good=("docker run -e DB_PASSWORD_FILE=/run/secrets/db busybox",),
 )
 def env_secrets(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
-    for name, rule, shown in secret_env(spec.env):
-        yield Fail({"variable": name, "rule": rule, "value": shown}, field="env")
+    for hit in secrets.scan_env(spec.env):
+        yield Fail({"variable": hit.name, "rule": hit.rule.title, "value": hit.redacted},
+                   field="env")
 
 
 @check(
