@@ -4,6 +4,7 @@ Secrets in this file are assembled from pieces so that the source holds none who
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import re._constants as sre_c  # type: ignore[import-not-found]
 import re._parser as sre_parse  # type: ignore[import-not-found]
@@ -120,6 +121,12 @@ def test_line_numbers_and_order() -> None:
     text = f"a\nb {GHP}\n\nc {AWS_ID}\n"
     got = [(m.rule.id, m.line) for m in scan_text(text)]
     assert got == [("github-token", 2), ("aws-access-key-id", 4)]
+
+
+def test_unicode_case_mapping_that_changes_lengths() -> None:
+    assert len("\u0130".lower()) == 2  # offsets in the lower-cased text would be off
+    assert rules_of("\u0130" * 5 + " " + GHP + " password='Tr0ub4dor&3'") == {
+        "github-token", "generic-password"}
 
 
 def test_matches_are_capped() -> None:
@@ -397,28 +404,49 @@ def test_the_structural_check_catches_nesting() -> None:
     assert not _nested_repeats(sre_parse.parse(r"a+b*(?:cd)?"), False)
 
 
-def _adversarial() -> list[str]:
-    mb = 1 << 20
-    seeds = ["AKIA", "ghp_", "github_pat_", "glpat-", "xoxb-", "sk_live_", "AIza", "eyJ",
-             "eyJa.", "-----BEGIN PRIVATE KEY-----", "-----BEGIN RSA ", "://a:", "://",
-             "_authToken=", "npm_", "pypi-AgEIcHlwaS5vcmc", '"auth": "', 'password="',
-             "password = '", "secret_access_key=", "A=", "|2 A=", "a", "a:", "a@", " ",
-             "\n", "ghp_aaaa_", "pw='x", "export X"]
-    out = [(seed * (mb // len(seed) + 1))[:mb] for seed in seeds]
-    out.append((A36 * (mb // 36 + 1))[:mb])
-    out.append(("".join(seeds) * (mb // len("".join(seeds)) + 1))[:mb])
-    return out
+MB = 1 << 20
+SEEDS = ["AKIA", "ghp_", "gh", "github_pat_", "glpat-", "xoxb-", "sk_live_", "AIza", "eyJ",
+         "eyJa.", "-----BEGIN PRIVATE KEY-----", "-----BEGIN RSA ", "PRIVATE KEY-----\n",
+         "://a:", "://", "_authToken=", "_authToken=$", "npm_", "pypi-AgEIcHlwaS5vcmc",
+         '"auth": "', 'password="', "password = '", "accesstoken='", "secret_access_key=",
+         "A=", "|2 A=", "a", "a:", "a@", " ", "\n", "ghp_aaaa_", "pw='x", "export X",
+         "password ", "client-key-data: ", "- token:", A36]
 
 
-def test_adversarial_megabyte_lines_just_run() -> None:
-    for text in _adversarial():
-        scan_text(text)
-        scan_file("/app/.env", text)
-        scan_file("/root/.kube/config", text)
-        scan_file("/root/.netrc", text)
-        scan_file("/root/.docker/config.json", text)
-        scan_history(text)
-        scan_env([("DB_PASSWORD", text)])
+def _megabyte(seed: str) -> str:
+    return (seed * (MB // len(seed) + 1))[:MB]
+
+
+@pytest.mark.parametrize("seed", [*SEEDS, "".join(SEEDS)], ids=repr)
+def test_adversarial_megabyte_lines_just_run(seed: str) -> None:
+    text = _megabyte(seed)
+    scan_text(text)
+    scan_history(text)
+    scan_env([("DB_PASSWORD", text)])
+
+
+@pytest.mark.parametrize("rule", [r for r in FILE_RULES if r.confirm is not None],
+                         ids=lambda r: r.id)
+def test_adversarial_megabyte_file_confirm_just_runs(rule: Any) -> None:
+    for seed in ("".join(SEEDS), "password ", "- token:", '"auth":"', "://a:", "a=\n",
+                 "PASSWORD=abcd\n"):
+        rule.confirm(_megabyte(seed))
+
+
+FRAGMENTS = ["ghp_", "gh", "github_pat_", A36, "AKIA", "ASIA", "AIza", "eyJ", ".", "-", "_",
+             "=", ":", "'", '"', " ", "\n", "://", "@", "u", "pw", "password", "PASSWORD",
+             "api_key", "accessToken", "auth_token", "token", "secret", "SECRET_KEY",
+             "_authToken", "npm_", "xoxb-", "sk_live_", "glpat-", "-----BEGIN ", "RSA ",
+             "PRIVATE KEY-----", "dXNlcjpwYXNz", '"auth"', "pypi-AgEIcHlwaS5vcmc", "Q9w8e7r6"]
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=40).map("".join))
+def test_anchored_search_equals_finditer(text: str) -> None:
+    for rule in RULES:
+        assert rule.anchors
+        plain = dataclasses.replace(rule, anchors=())
+        assert rule.secrets(text) == plain.secrets(text), rule.id
 
 
 # --- the analyzer ---------------------------------------------------------------------

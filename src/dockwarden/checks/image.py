@@ -30,6 +30,11 @@ class ImageContext:
     max_size: int = 2 << 30
 
 
+def _listing(paths: list[str], limit: int = 4) -> str:
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
 def _layer_evidence(snap: ImageSnapshot, layer: int | None) -> dict[str, Any]:
     if layer is None or layer >= len(snap.layers):
         return {}
@@ -121,7 +126,9 @@ def setuid_files(snap: ImageSnapshot, ctx: ImageContext) -> Iterator[Fail]:
     if snap.setuid_files:
         yield Fail({"count": len(snap.setuid_files), "files": [
             {"path": f.path, "mode": oct(f.mode & 0o7777), "layer": f.layer}
-            for f in snap.setuid_files[:50]]})
+            for f in snap.setuid_files[:50]]},
+            message=f"{len(snap.setuid_files)} files: "
+            + _listing([f.path for f in snap.setuid_files]))
 
 
 @check(
@@ -136,7 +143,9 @@ def world_writable(snap: ImageSnapshot, ctx: ImageContext) -> Iterator[Fail]:
     if snap.world_writable:
         yield Fail({"count": len(snap.world_writable), "files": [
             {"path": f.path, "kind": f.kind, "mode": oct(f.mode & 0o7777), "layer": f.layer}
-            for f in snap.world_writable[:50]]})
+            for f in snap.world_writable[:50]]},
+            message=f"{len(snap.world_writable)} entries: "
+            + _listing([f.path for f in snap.world_writable]))
 
 
 @check(
@@ -207,7 +216,8 @@ def package_caches(snap: ImageSnapshot, ctx: ImageContext) -> Iterator[Fail]:
             yield Fail({"history": i, "created_by": cmd[:200]},
                        message="apt-get update in a step of its own")
     if snap.cache_files:
-        yield Fail({"cache_files": dict(snap.cache_files)}, message="package caches left")
+        yield Fail({"cache_files": dict(snap.cache_files)}, message="package caches left: "
+                   + ", ".join(f"{d} ({n} files)" for d, n in sorted(snap.cache_files.items())))
 
 
 @check(
@@ -252,7 +262,9 @@ def escapes(snap: ImageSnapshot, ctx: ImageContext) -> Iterator[Fail]:
 def device_nodes(snap: ImageSnapshot, ctx: ImageContext) -> Iterator[Fail]:
     if snap.devices:
         yield Fail({"devices": [{"path": f.path, "kind": f.kind, "layer": f.layer}
-                                for f in snap.devices[:50]]})
+                                for f in snap.devices[:50]]},
+                   message=f"{len(snap.devices)} device nodes: "
+                   + _listing([f.path for f in snap.devices]))
 
 
 @check(
