@@ -603,8 +603,11 @@ def test_data_root_mount_longest_prefix_with_super_options(proc: FakeProc, root:
         mountpoint="/var/lib/docker",
         fstype="xfs",
         options=("rw", "relatime", "prjquota"),
+        device="254:2",
+        root_device="254:0",
     )
     assert h.backing_mount == h.data_root_mount
+    assert not h.data_root_mount.on_root_filesystem  # type: ignore[union-attr]
 
 
 def test_data_root_mount_not_fooled_by_name_prefix(proc: FakeProc, root: Path) -> None:

@@ -347,7 +347,7 @@ def _render(report: Report, ns: argparse.Namespace, colour: bool) -> str:
     visible = shown(report, ns.severity)
     if ns.format == "json":
         from dockwarden.report import json as json_report
-        return json_report.render(visible)
+        return json_report.render(visible, pretty=not ns.output and sys.stdout.isatty())
     if ns.format in ("sarif", "junit"):
         from dockwarden.checks import iter_catalogue
         rules = list(iter_catalogue())

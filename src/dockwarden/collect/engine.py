@@ -19,6 +19,7 @@ import requests
 from dockwarden.collect import host as hostmod
 from dockwarden.collect.connection import Connection
 from dockwarden.collect.inspect import spec_from_inspect
+from dockwarden.collect.unixhttp import EngineGone, SDKGetter, UnixGetter
 from dockwarden.errors import EngineUnreachable
 from dockwarden.model.common import Fact, Unknown
 from dockwarden.model.container import ContainerContext, ContainerSpec
@@ -133,6 +134,10 @@ class EngineCollector:
         self.progress = progress
         self.errors: list[tuple[str, str]] = []
         self._dead = threading.Event()
+        api_version = str(getattr(conn.api, "_version", "1.41"))
+        self._getter: UnixGetter | SDKGetter = (
+            UnixGetter(conn.socket_path, api_version, float(getattr(conn.api, "timeout", 60)))
+            if conn.socket_path else SDKGetter(conn.api))
 
     # -- the Engine itself -------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
@@ -309,14 +314,18 @@ class EngineCollector:
                      processes: dict[str, list[str]] | None) -> _Inspection:
         if self._dead.is_set():
             return _Inspection(error="not inspected: the Engine stopped answering")
+        get = self._getter.get
         try:
-            data = self.api.inspect_container(cid)
+            status, data = get(f"/containers/{cid}/json")
+            if status == 404:
+                return _Inspection(gone=True)  # removed between list and inspect
+            if status != 200 or not isinstance(data, dict):
+                return _Inspection(error=f"inspect failed: HTTP {status}: {_message(data)}")
             execs: list[Mapping[str, Any]] = []
             for exec_id in data.get("ExecIDs") or []:
-                try:
-                    execs.append(self.api.exec_inspect(exec_id))
-                except docker.errors.NotFound:
-                    continue  # the exec session ended meanwhile
+                status, exec_data = get(f"/exec/{exec_id}/json")
+                if status == 200 and isinstance(exec_data, dict):
+                    execs.append(exec_data)  # a 404 means the session ended meanwhile
             running = bool(_d(data.get("State")).get("Running"))
             procs: Fact[list[str]]
             if not running:
@@ -324,20 +333,25 @@ class EngineCollector:
             elif processes is not None:
                 procs = processes.get(cid, [])
             else:
-                top = self.api.top(cid)
-                titles = [str(t) for t in top.get("Titles") or []]
-                col = titles.index("CMD") if "CMD" in titles else (
-                    titles.index("COMMAND") if "COMMAND" in titles else len(titles) - 1)
-                procs = [str(p[col]) for p in top.get("Processes") or [] if len(p) > col]
-        except docker.errors.NotFound:
-            return _Inspection(gone=True)  # removed between list and inspect
-        except docker.errors.APIError as exc:
-            return _Inspection(error=f"inspect failed: {exc.explanation}")
-        except _CONNECTION_ERRORS:
+                status, top = get(f"/containers/{cid}/top")
+                if status != 200 or not isinstance(top, dict):
+                    procs = Unknown(f"process list unavailable: HTTP {status}: {_message(top)}")
+                else:
+                    titles = [str(t) for t in top.get("Titles") or []]
+                    col = titles.index("CMD") if "CMD" in titles else (
+                        titles.index("COMMAND") if "COMMAND" in titles else len(titles) - 1)
+                    procs = [str(p[col]) for p in top.get("Processes") or [] if len(p) > col]
+        except EngineGone:
             self._dead.set()
             return _Inspection(error="not inspected: the Engine stopped answering")
         return _Inspection(spec=spec_from_inspect(data, volumes=volumes, execs=execs,
                                                   processes=procs))
+
+
+def _message(data: Any) -> str:
+    if isinstance(data, dict) and data.get("message"):
+        return str(data["message"])[:200]
+    return "unexpected response"
 
 
 def _unknown_host(reason: str) -> HostSnapshot:

@@ -36,11 +36,10 @@ import stat
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+if TYPE_CHECKING:
+    from cryptography import x509
 
 from dockwarden.model.common import Unknown
 from dockwarden.model.engine import (
@@ -987,6 +986,9 @@ def _files(
 
 
 def _key_facts(cert: x509.Certificate) -> tuple[str, int]:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
     try:
         key = cert.public_key()
     except (UnsupportedAlgorithm, ValueError):
@@ -1005,6 +1007,8 @@ def _key_facts(cert: x509.Certificate) -> tuple[str, int]:
 
 
 def _cert_facts(path: str, cert: x509.Certificate) -> CertFacts:
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     try:
         algorithm = cert.signature_hash_algorithm
         signature_hash = algorithm.name if algorithm is not None else "none"
@@ -1042,6 +1046,8 @@ def _certificates(
         except (OSError, ValueError) as err:
             return Unknown(f"cannot read {path}: {_why(err)}")
         try:
+            from cryptography import x509  # imported here: only TLS daemons need it
+
             certs = x509.load_pem_x509_certificates(data)
         except ValueError as err:
             return Unknown(f"{path}: not a PEM certificate: {_clip(str(err), 100)}")
