@@ -27,6 +27,7 @@ from dockwarden.secrets import (
     file_rules,
     is_placeholder,
     redact,
+    redact_text,
     scan_env,
     scan_file,
     scan_history,
@@ -268,6 +269,34 @@ def test_scan_history(created_by: str, expected: list[str]) -> None:
     assert all(m.line == 1 for m in got)
 
 
+def test_redact_text() -> None:
+    npm = "npm" + "_" + A36
+    step = (f"|3 NPM_TOKEN={npm} DB_PASSWORD='Tr0ub4dor&3' VERSION=1.2 /bin/sh -c "
+            f"curl -H 'x: {GHP}' https://u:s3cr3t-pw@h/ && echo done")
+    shown = redact_text(step)
+    for raw in (npm, A36, A36[4:20], "Tr0ub4dor&3", "s3cr3t-pw"):
+        assert raw not in shown
+    assert shown.startswith("|3 NPM_TOKEN=npm*") and "DB_PASSWORD='Tr0******&3'" in shown
+    assert "VERSION=1.2 /bin/sh -c curl" in shown and shown.endswith("@h/ && echo done")
+    assert redact_text("apt-get install -y curl") == "apt-get install -y curl"
+
+
+def test_redact_text_has_no_match_limit() -> None:
+    text = " ".join(f"k{i}={AWS_ID}" for i in range(3 * MAX_MATCHES))
+    assert "IOSFODNN" not in redact_text(text)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.sampled_from([GHP, AWS_ID, JWT, "x", "TOKEN=", "-H"]),
+                          st.sampled_from([" ", "\n", "=", "'", '"', " | "])),
+                max_size=12))
+def test_redact_text_hides_every_delimited_secret(items: list[tuple[str, str]]) -> None:
+    text = "".join(item + sep for item, sep in items)
+    shown = redact_text(text)
+    for token in (GHP, AWS_ID, JWT):
+        assert token[4:10] not in shown
+
+
 # --- file rules -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("path,ids", [
@@ -345,6 +374,7 @@ def test_aws_credentials_file() -> None:
     ("/app/.env", "# db\nDB_HOST=db\nDB_PASSWORD='Tr0ub4dor&3'\nDEBUG=1\n", [("dotenv", 3)]),
     ("/app/.env", "export API_KEY=q9w8e7r6t5 # prod\n", [("dotenv", 1)]),
     ("/app/.env", "DB_PASSWORD=changeme\nAPI_KEY=\n", []),
+    ("/app/.env", f"APP_MODE=production\nSTRIPE=sk_live_{A36}\n", [("dotenv", 2)]),
     ("/app/.env.example", f"GITHUB_TOKEN={GHP}\n", [("github-token", 1)]),  # content still
     ("/root/.kube/config", "users:\n- name: a\n  user:\n    client-key-data: LS0tLS1CRUdJTiBS\n",
      [("kubeconfig", 4)]),

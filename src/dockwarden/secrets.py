@@ -142,18 +142,19 @@ class Rule:
                 end = max(m.end(), i + 1)
                 yield m
 
-    def secrets(self, text: str | _Text) -> list[tuple[int, int, str]]:
-        """(start, end, secret) of each accepted match in `text`, at most MAX_MATCHES."""
+    def secrets(self, text: str | _Text, limit: int = MAX_MATCHES
+                ) -> list[tuple[int, int, str]]:
+        """(start, end, secret) of each accepted match in `text`, at most `limit`; the
+        offsets are the secret's (the `secret` group), not the whole match's."""
         scan = text if isinstance(text, _Text) else _Text(text)
         out: list[tuple[int, int, str]] = []
         grouped = "secret" in self.pattern.groupindex
         for m in self._matches(scan):
-            secret = m.group("secret") if grouped else None
-            if secret is None:
-                secret = m.group(0)
+            group = "secret" if grouped and m.group("secret") is not None else 0
+            secret = m.group(group)
             if self.accept is None or self.accept(secret):
-                out.append((m.start(), m.end(), secret))
-                if len(out) >= MAX_MATCHES:
+                out.append((m.start(group), m.end(group), secret))
+                if len(out) >= limit:
                     break
         return out
 
@@ -266,10 +267,11 @@ class Match(NamedTuple):
     redacted: str
 
 
-def _find(text: str, rules: Iterable[Rule]) -> list[tuple[int, int, Rule, str]]:
+def _find(text: str, rules: Iterable[Rule], limit: int = MAX_MATCHES
+          ) -> list[tuple[int, int, Rule, str]]:
     scan = _Text(text)
     found = [(start, end, rule, secret)
-             for rule in rules for start, end, secret in rule.secrets(scan)]
+             for rule in rules for start, end, secret in rule.secrets(scan, limit)]
     found.sort(key=lambda f: f[0])
     return found
 
@@ -364,14 +366,11 @@ _ASSIGNMENT = _rx(
 )
 
 
-def scan_history(created_by: str) -> list[Match]:
-    """A build step (`docker history`'s CREATED BY): content rules, plus `NAME=value`
-    assignments (build args shown as `|2 NPM_TOKEN=... /bin/sh -c`, `ENV`, `ARG`,
-    `export`) judged like environment variables. One match per secret."""
-    found = _find(created_by, RULES)
+def _history(created_by: str, limit: int) -> list[tuple[int, int, Rule, str]]:
+    found = _find(created_by, RULES, limit)
     spans = [(start, end) for start, end, _, _ in found]
     for n, m in enumerate(_ASSIGNMENT.finditer(created_by)):
-        if n >= MAX_ASSIGNMENTS:
+        if n >= MAX_ASSIGNMENTS or len(found) >= 4 * limit:
             break
         if not SECRET_NAME.search(m.group("name")):
             continue  # values any name may hold were matched by the content rules
@@ -380,14 +379,34 @@ def scan_history(created_by: str) -> list[Match]:
             continue
         value = m.group("value")
         if value[:1] in ("'", '"'):
-            value = value[1:-1]
+            value, vs, ve = value[1:-1], vs + 1, ve - 1
         rule = _env_rule(m.group("name"), value)
         if rule is not None:
             found.append((vs, ve, rule, value))
-            if len(found) >= 4 * MAX_MATCHES:
-                break
     found.sort(key=lambda f: f[0])
-    return _matches(created_by, found)
+    return found
+
+
+def scan_history(created_by: str) -> list[Match]:
+    """A build step (`docker history`'s CREATED BY): content rules, plus `NAME=value`
+    assignments (build args shown as `|2 NPM_TOKEN=... /bin/sh -c`, `ENV`, `ARG`,
+    `export`) judged like environment variables. One match per secret."""
+    return _matches(created_by, _history(created_by, MAX_MATCHES))
+
+
+def redact_text(text: str) -> str:
+    """`text` with every secret `scan_history` finds in it (any number of them)
+    replaced by its redacted form: for showing a build step or a command line. Redact
+    first and shorten after: a secret cut in two may no longer be recognised."""
+    out: list[str] = []
+    pos = 0
+    for start, end, _, secret in _history(text, 1 << 30):
+        if start < pos:
+            continue  # overlaps a secret already replaced
+        out += (text[pos:start], redact(secret))
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 # --- file rules (DW304) -----------------------------------------------------------------
@@ -436,19 +455,25 @@ _DOTENV_LINE = _rx(
 
 
 def _dotenv(text: str) -> list[tuple[int, str]]:
+    """`NAME=value` lines judged like environment variables: a value a content rule
+    recognises (any name), or a secret-looking name with a real value."""
+    valued = {m.line for m in scan_text(text)}  # one pass, not one per line
     out: list[tuple[int, str]] = []
+    line, pos = 1, 0
     for n, m in enumerate(_DOTENV_LINE.finditer(text)):
         if n >= MAX_ASSIGNMENTS:
             break
-        if not SECRET_NAME.search(m.group("name")):
-            continue  # values any name may hold are left to the content rules
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        if line not in valued and not SECRET_NAME.search(m.group("name")):
+            continue
         value = m.group("value").strip()
         if value[:1] in ("'", '"') and value.endswith(value[0]) and len(value) >= 2:
             value = value[1:-1]
         elif " #" in value:
             value = value.split(" #", 1)[0].rstrip()
         if _env_rule(m.group("name"), value) is not None:
-            out.append((text.count("\n", 0, m.start()) + 1, redact(value)))
+            out.append((line, redact(value)))
             if len(out) >= MAX_MATCHES:
                 break
     return out

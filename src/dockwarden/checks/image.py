@@ -35,13 +35,18 @@ def _listing(paths: list[str], limit: int = 4) -> str:
     return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 
 
+def _step(created_by: str) -> str:
+    """A build step as shown in evidence: secrets redacted first, then shortened."""
+    return secrets.redact_text(created_by)[:200]
+
+
 def _layer_evidence(snap: ImageSnapshot, layer: int | None) -> dict[str, Any]:
     if layer is None or layer >= len(snap.layers):
         return {}
     facts = snap.layers[layer]
     out: dict[str, Any] = {"layer": layer, "layer_digest": facts.digest}
     if facts.created_by:
-        out["created_by"] = facts.created_by[:200]
+        out["created_by"] = _step(facts.created_by)
     return out
 
 
@@ -106,7 +111,9 @@ def config_secrets(snap: ImageSnapshot, ctx: ImageContext) -> Iterator[Fail]:
 )
 def secret_files(snap: ImageSnapshot, ctx: ImageContext) -> Iterator[Fail]:
     for hit in snap.secrets:
-        evidence: dict[str, Any] = {"path": hit.path, "rule": hit.rule, "value": hit.redacted}
+        rule = secrets.ALL_RULES.get(hit.rule)
+        evidence: dict[str, Any] = {"path": hit.path, "rule": rule.title if rule else hit.rule,
+                                    "value": hit.redacted}
         if hit.line is not None:
             evidence["line"] = hit.line
         yield Fail({**evidence, **_layer_evidence(snap, hit.layer)})
@@ -194,7 +201,7 @@ def add_in_history(snap: ImageSnapshot, ctx: ImageContext) -> Iterator[Fail]:
         remote = src.startswith(("http://", "https://"))
         if not remote and i == 0 and src.startswith("file:"):
             continue  # the base image's root filesystem
-        yield Fail({"history": i, "created_by": step.created_by[:200], "remote": remote},
+        yield Fail({"history": i, "created_by": _step(step.created_by), "remote": remote},
                    severity=Severity.MEDIUM if remote else None)
 
 
@@ -213,7 +220,7 @@ def package_caches(snap: ImageSnapshot, ctx: ImageContext) -> Iterator[Fail]:
         cmd = step.created_by
         if re.search(r"\bapt(-get)?\s+update\b", cmd) and not re.search(
                 r"\bapt(-get)?\s+(-\S+\s+)*(install|upgrade|dist-upgrade)\b", cmd):
-            yield Fail({"history": i, "created_by": cmd[:200]},
+            yield Fail({"history": i, "created_by": _step(cmd)},
                        message="apt-get update in a step of its own")
     if snap.cache_files:
         yield Fail({"cache_files": dict(snap.cache_files)}, message="package caches left: "
