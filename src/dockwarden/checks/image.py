@@ -181,7 +181,9 @@ def image_size(snap: ImageSnapshot, ctx: ImageContext) -> Iterator[Fail]:
         yield Fail({"bytes": snap.total_size, "threshold": ctx.max_size})
 
 
-_ADD = re.compile(r"(?:^|#\(nop\)\s*|\s)ADD\s+(?:--\S+\s+)*(\S+)")
+# `ADD` as an instruction: at the start (BuildKit history) or after the classic builder's
+# "#(nop)" marker; never the word inside a RUN command (`ALTER TABLE t ADD COLUMN`).
+_ADD = re.compile(r"(?:^|#\(nop\)\s*)ADD\s+(?:--\S+\s+)*(\S+)")
 
 
 @check(
@@ -218,7 +220,7 @@ def add_in_history(snap: ImageSnapshot, ctx: ImageContext) -> Iterator[Fail]:
 def package_caches(snap: ImageSnapshot, ctx: ImageContext) -> Iterator[Fail]:
     for i, step in enumerate(snap.history):
         cmd = step.created_by
-        if re.search(r"\bapt(-get)?\s+update\b", cmd) and not re.search(
+        if re.search(r"\bapt(-get)?\s+(-\S+\s+)*update\b", cmd) and not re.search(
                 r"\bapt(-get)?\s+(-\S+\s+)*(install|upgrade|dist-upgrade)\b", cmd):
             yield Fail({"history": i, "created_by": _step(cmd)},
                        message="apt-get update in a step of its own")

@@ -144,6 +144,7 @@ class _Pass:
     json_blobs: dict[str, bytes] = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)  # slot -> why it could not be read
+    links: dict[tuple[int, str], str] = field(default_factory=dict)  # hard link -> target
     entries: int = 0
 
     def add_json(self, blob: Blob) -> None:
@@ -198,9 +199,11 @@ class _Pass:
         kind = KINDS.get(m.type, "file" if m.isreg() else "other")
         link = m.linkname or ""
         if kind == "hardlink":
-            target = link.lstrip("./") if link.startswith("./") else link
+            target = link[2:] if link.startswith("./") else link
             if target.startswith("/") or ".." in target.split("/"):
                 self.escapes.append((slot, raw, "hard link target outside the root", link))
+            else:
+                self.links[(slot, path)] = "/" + target.rstrip("/")
         elif kind == "symlink" and not link.startswith("/"):
             resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
             if resolved.startswith("//") or _climbs_out(path, link):
@@ -456,14 +459,24 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
     for analyzer in p.analyzers:
         by_path: dict[str, list[tuple[int, object]]] = {}
         for (slot, path), value in p.results.get(analyzer.name, {}).items():
-            if slot in pos and path in files:
+            if slot in pos:
                 by_path.setdefault(path, []).append((pos[slot], value))
         visible = {}
         for path, found in by_path.items():
             found.sort(key=lambda lv: lv[0])
+            if path not in files:
+                continue
             top = files[path].layer
             if found[-1][0] == top:
                 visible[path] = FileResult(path, top, found[-1][1], tuple(found[:-1]))
+        # A visible hard link carries the content of its target as the target was when
+        # the link was made, even if the target itself was deleted later.
+        for (slot, path), target in p.links.items():
+            if top_slot.get(path) != slot or path in visible:
+                continue
+            earlier = [lv for lv in by_path.get(target, []) if lv[0] <= pos[slot]]
+            if earlier:
+                visible[path] = FileResult(path, pos[slot], max(earlier, key=lambda lv: lv[0])[1])
         try:
             out: AnalysisOutput = analyzer.finish(visible, view)
         except Exception as exc:  # an analyzer must never abort the audit
@@ -482,9 +495,9 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
     for path, f in files.items():
         if f.kind == "file":
             total += f.size
-            if f.mode & 0o6000:
-                setuid.append(f)
-        if f.kind in ("file", "dir") and f.mode & 0o002 and not (
+        if f.kind in ("file", "hardlink") and f.mode & 0o6000:
+            setuid.append(f)
+        if f.kind in ("file", "hardlink", "dir") and f.mode & 0o002 and not (
                 f.kind == "dir" and f.mode & 0o1000):
             writable.append(f)
         if f.kind in ("char", "block"):
