@@ -13,7 +13,7 @@ it, and no opaque marker on a directory above it, comes from a later layer than 
 that last wrote it.
 
 Written by hand because no maintained library applies OCI/Docker layer semantics to a
-stream without extracting it (tarfile reads each layer; this module layers them).
+stream without extracting it (tarstream reads each layer; this module layers them).
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ import io
 import json
 import lzma
 import posixpath
-import tarfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, Analyzer, FileResult
 from dockwarden.collect.image.source import MAX_JSON, Blob, ImageSource, choose_manifest
+from dockwarden.collect.image.tarstream import Member, TarFormatError, TarStream
 from dockwarden.errors import InputError
 from dockwarden.model.common import Unknown
 from dockwarden.model.image import (
@@ -46,11 +46,6 @@ from dockwarden.model.image import (
     SecretHit,
 )
 
-KINDS = {
-    tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.CONTTYPE: "file",
-    tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink",
-    tarfile.CHRTYPE: "char", tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo",
-}
 NOTABLE = ("/usr/bin/sudo", "/bin/sudo", "/usr/sbin/sshd", "/usr/bin/sshd", "/etc/ssh/sshd_config")
 CACHE_DIRS = ("/var/lib/apt/lists", "/var/cache/apt/archives", "/var/cache/apk",
               "/root/.cache/pip", "/var/cache/yum", "/var/cache/dnf")
@@ -160,16 +155,15 @@ class _Pass:
         # archive may carry other blobs); the failure is kept until the order is known.
         try:
             reader = _decompressed(blob.stream, blob.name, blob.size, self.limits)
-            with tarfile.open(fileobj=reader, mode="r|") as tf:
-                for member in tf:
-                    self._entry(slot, tf, member, stats)
+            stream = TarStream(reader)
+            for member in stream:
+                self._entry(slot, stream, member, stats)
         except LayerError as exc:
             self.failed[slot] = exc.message
-        except (tarfile.TarError, EOFError, OSError, ValueError, zlib_error()) as exc:
+        except (TarFormatError, EOFError, OSError, ValueError, zlib_error()) as exc:
             self.failed[slot] = f"layer {blob.name} is corrupt or truncated: {exc}"
 
-    def _entry(self, slot: int, tf: tarfile.TarFile, m: tarfile.TarInfo,
-               stats: list[int]) -> None:
+    def _entry(self, slot: int, stream: TarStream, m: Member, stats: list[int]) -> None:
         self.entries += 1
         if self.entries > self.limits.max_entries:
             raise LayerError(f"more than {self.limits.max_entries} entries: refused")
@@ -196,8 +190,8 @@ class _Pass:
             else:
                 self.whiteouts.setdefault(posixpath.join(parent, base[4:]), []).append(slot)
             return
-        kind = KINDS.get(m.type, "file" if m.isreg() else "other")
-        link = m.linkname or ""
+        kind = m.kind
+        link = m.linkname
         if kind == "hardlink":
             target = link[2:] if link.startswith("./") else link
             if target.startswith("/") or ".." in target.split("/"):
@@ -217,10 +211,7 @@ class _Pass:
         wanting = [a for a in self.analyzers if a.wants(path, size, m.mode)]
         if not wanting:
             return
-        fh = tf.extractfile(m)
-        if fh is None:
-            return
-        data = fh.read(max(a.max_bytes for a in wanting))
+        data = stream.read(max(a.max_bytes for a in wanting))
         for a in wanting:
             try:
                 value = a.analyze(path, data[: a.max_bytes])
