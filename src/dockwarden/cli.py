@@ -245,7 +245,7 @@ def _engine_factory(ns: argparse.Namespace) -> Any:
         opts = EngineOptions(host=ns.host, context=ns.context, tls=ns.tls,
                              tlsverify=ns.tlsverify, tlscacert=ns.tlscacert,
                              tlscert=ns.tlscert, tlskey=ns.tlskey, timeout=ns.timeout)
-        return connect(opts).api
+        return connect(opts, sdk=True).api
 
     return factory
 

@@ -13,13 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import docker.errors
-import requests
-
 from dockwarden.collect import host as hostmod
 from dockwarden.collect.connection import Connection
 from dockwarden.collect.inspect import spec_from_inspect
-from dockwarden.collect.unixhttp import EngineGone, SDKGetter, UnixGetter
+from dockwarden.collect.unixhttp import EngineGone
 from dockwarden.errors import EngineUnreachable
 from dockwarden.model.common import Fact, Unknown
 from dockwarden.model.container import ContainerContext, ContainerSpec
@@ -33,8 +30,6 @@ from dockwarden.model.engine import (
 
 Progress = Callable[[int, int], None]
 _ID = re.compile(r"[0-9a-f]{64}")
-_CONNECTION_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                      ConnectionError)
 
 
 def _d(value: Any) -> dict[str, Any]:
@@ -127,23 +122,19 @@ class EngineCollector:
                  containers: bool = True) -> None:
         self.conn = conn
         self.want_containers = containers
-        self.api = conn.api
         self.names = names
         self.workers = workers
         self.local_facts = local_facts
         self.progress = progress
         self.errors: list[tuple[str, str]] = []
         self._dead = threading.Event()
-        api_version = str(getattr(conn.api, "_version", "1.41"))
-        self._getter: UnixGetter | SDKGetter = (
-            UnixGetter(conn.socket_path, api_version, float(getattr(conn.api, "timeout", 60)))
-            if conn.socket_path else SDKGetter(conn.api))
+        self._getter = conn.getter
 
     # -- the Engine itself -------------------------------------------------------------
-    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+    def _get(self, what: str, path: str, **params: str) -> tuple[int, Any]:
         try:
-            return fn()
-        except _CONNECTION_ERRORS as exc:
+            return self._getter.get(path, **params)
+        except EngineGone as exc:
             self._dead.set()
             raise EngineUnreachable(
                 f"the Engine at {self.conn.url} stopped answering during {what}",
@@ -155,31 +146,35 @@ class EngineCollector:
         self._partial = []
         gathered_at = datetime.now(UTC)
         try:
-            version = self.api.version()
-            info = self.api.info()
-        except docker.errors.APIError as exc:
-            raise EngineUnreachable(f"the Engine at {self.conn.url} refused: {exc.explanation}",
-                                    "check the API version and your access rights") from None
-        except _CONNECTION_ERRORS as exc:
+            status_v, version = self._getter.get("/version")
+            status_i, info = self._getter.get("/info")
+        except EngineGone as exc:
             from dockwarden.collect.connection import unreachable
             raise unreachable(self.conn.url, exc) from None
+        if status_v != 200 or status_i != 200 or not isinstance(info, dict) or not isinstance(
+                version, dict):
+            raise EngineUnreachable(
+                f"the Engine at {self.conn.url} refused: HTTP {status_i}: {_message(info)}",
+                "check the API version and your access rights")
         einfo = engine_info(info, version)
 
         bridge: Fact[BridgeFacts]
-        try:
-            bridge = bridge_facts(self._call("bridge inspect",
-                                             lambda: self.api.inspect_network("bridge")))
-        except docker.errors.NotFound:
+        status, net = self._get("bridge inspect", "/networks/bridge")
+        if status == 200 and isinstance(net, dict):
+            bridge = bridge_facts(net)
+        elif status == 404:
             bridge = Unknown("the Engine has no default bridge network")
-        except docker.errors.APIError as exc:
-            bridge = Unknown(f"bridge network inspect failed: {exc.explanation}")
+        else:
+            bridge = Unknown(f"bridge network inspect failed: HTTP {status}: {_message(net)}")
 
         volumes: dict[str, Mapping[str, Any]] = {}
-        try:
-            listed = self._call("volume list", lambda: self.api.volumes()) or {}
-            volumes = {str(v.get("Name")): v for v in listed.get("Volumes") or []}
-        except docker.errors.APIError as exc:
-            self.errors.append((self.conn.url, f"volume list failed: {exc.explanation}"))
+        status, listed = self._get("volume list", "/volumes")
+        if status == 200 and isinstance(listed, dict):
+            volumes = {str(v.get("Name")): v for v in listed.get("Volumes") or []
+                       if isinstance(v, dict)}
+        else:
+            self.errors.append((self.conn.url,
+                                f"volume list failed: HTTP {status}: {_message(listed)}"))
 
         daemon, host, local = self._local(einfo)
         complete = True
@@ -252,7 +247,10 @@ class EngineCollector:
     def _containers(self, volumes: Mapping[str, Mapping[str, Any]],
                     local: bool) -> tuple[list[ContainerSpec], list[str]]:
         self._partial = []
-        listed = self._call("container list", lambda: self.api.containers(all=True))
+        status, listed = self._get("container list", "/containers/json", all="1")
+        if status != 200 or not isinstance(listed, list):
+            raise EngineUnreachable(f"container list failed: HTTP {status}: {_message(listed)}")
+        listed = [row for row in listed if isinstance(row, dict) and row.get("Id")]
         wanted = set(self.names)
         rows = []
         for row in listed:

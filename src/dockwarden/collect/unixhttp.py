@@ -40,7 +40,7 @@ class _UnixConnection(http.client.HTTPConnection):
 
 
 class UnixGetter:
-    def __init__(self, socket_path: str, api_version: str, timeout: float) -> None:
+    def __init__(self, socket_path: str, api_version: str | None, timeout: float) -> None:
         self.socket_path, self.version, self.timeout = socket_path, api_version, timeout
         self._local = threading.local()
 
@@ -55,7 +55,7 @@ class UnixGetter:
 
     def get(self, path: str, **params: str) -> tuple[int, Any]:
         """(status, decoded JSON body). Raises EngineGone when the Engine is unreachable."""
-        url = f"/v{self.version}{quote(path)}"
+        url = f"/v{self.version}{quote(path)}" if self.version else quote(path)
         if params:
             url += "?" + "&".join(f"{k}={quote(v)}" for k, v in params.items())
         for attempt in range(2):

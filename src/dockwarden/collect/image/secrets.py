@@ -68,6 +68,11 @@ def _binary_name(base: str) -> bool:
     return tail.endswith(BINARY_SUFFIXES) or ".so." in base  # libfoo.so.1.2
 
 
+# No content rule matches fewer bytes than this (the shortest, a `pwd=` assignment with a
+# real value, needs more): smaller files are only judged by their names.
+MIN_CONTENT = 12
+
+
 class SecretAnalyzer:
     """Analyzer for DW304; results are tuples of already redacted `Match`es."""
 
@@ -82,7 +87,7 @@ class SecretAnalyzer:
             # finding by its name
             return not (path.startswith(NAME_SKIP_PREFIXES)
                         or any(seg in path for seg in PACKAGE_SEGMENTS))
-        if size > MAX_FILE or path.startswith(SYSTEM_PREFIXES):
+        if size > MAX_FILE or size < MIN_CONTENT or path.startswith(SYSTEM_PREFIXES):
             return False
         if any(seg in path for seg in PACKAGE_SEGMENTS):
             return False

@@ -12,14 +12,15 @@ Blob names:
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
+from dockwarden.collect.image.tarstream import TarFormatError, TarStream
 from dockwarden.errors import InputError
 
 MAX_JSON = 16 << 20  # manifests and configs are small; larger JSON is refused
@@ -40,19 +41,37 @@ class ImageSource(Protocol):
         ...
 
 
+class _MemberReader(io.RawIOBase):
+    """The data of the current member of a TarStream, as a raw file object."""
+
+    def __init__(self, stream: TarStream) -> None:
+        self.stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.stream.read(len(b))
+        n = len(data)
+        b[:n] = data
+        return n
+
+
 def iter_tar_blobs(fileobj: IO[bytes], origin: str) -> Iterator[Blob]:
     """Members of an (optionally gzip-compressed) tar stream, read sequentially."""
+    buffered: Any = fileobj if hasattr(fileobj, "peek") else io.BufferedReader(
+        fileobj, 1 << 20)
     try:
-        with tarfile.open(fileobj=fileobj, mode="r|*") as tf:
-            for member in tf:
-                if not member.isfile():
-                    continue
-                stream = tf.extractfile(member)
-                if stream is None:
-                    continue
-                yield Blob(member.name.lstrip("./") if member.name.startswith("./")
-                           else member.name, member.size, stream)
-    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        if buffered.peek(2)[:2] == b"\x1f\x8b":
+            buffered = io.BufferedReader(gzip.GzipFile(fileobj=buffered), 1 << 20)
+        stream = TarStream(buffered)
+        for member in stream:
+            if member.kind != "file":
+                continue
+            name = member.name[2:] if member.name.startswith("./") else member.name
+            yield Blob(name, member.size,
+                       io.BufferedReader(_MemberReader(stream), 1 << 16))
+    except (TarFormatError, EOFError, OSError, ValueError) as exc:
         raise InputError(f"{origin}: not a readable image archive: {exc}") from None
 
 

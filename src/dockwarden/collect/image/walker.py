@@ -432,15 +432,20 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
         _, kind, mode, uid, gid, size, link = best
         files[path] = ImageFile(path, kind, mode, uid, gid, size, best_pos, link)
         top_slot[path] = best[0]
-    # A path under something that is not a directory in the final view is not reachable.
-    for path in [p_ for p_ in files if p_.count("/") > 1]:
-        parent = posixpath.dirname(path)
-        while parent != "/":
-            pf = files.get(parent)
-            if pf is not None and pf.kind not in ("dir", "symlink"):
-                files.pop(path, None)
-                break
-            parent = posixpath.dirname(parent)
+    # A path under something that is not a directory in the final view is not reachable
+    # (shortest paths first, so a removal carries down to everything below it).
+    removed: set[str] = set()
+    for path in sorted(files, key=len):
+        cut = path.rfind("/")
+        if cut <= 0:
+            continue
+        parent = path[:cut]
+        pf = files.get(parent)
+        if parent in removed or (pf is not None and pf.kind not in ("dir", "symlink")):
+            removed.add(path)
+    for path in removed:
+        del files[path]
+        top_slot.pop(path, None)
 
     view = _View(files)
     packages: list[Package] = []
@@ -534,11 +539,10 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
 def _hidden(path: str, top: int, wh: Mapping[str, int], opq: Mapping[str, int]) -> bool:
     if wh.get(path, -1) > top:
         return True
-    parent = posixpath.dirname(path)
-    while True:
+    cut = path.rfind("/")
+    while cut > 0:
+        parent = path[:cut]
         if wh.get(parent, -1) > top or opq.get(parent, -1) > top:
             return True
-        if parent == "/":
-            return False
-        parent = posixpath.dirname(parent)
-
+        cut = path.rfind("/", 0, cut)
+    return opq.get("/", -1) > top or wh.get("/", -1) > top
