@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 import docker
 
-from harness.engine import make_client
+from harness.engine import _log_tail, make_client
 
 DOCKERD = "/usr/sbin/dockerd"
 TMP_BASE = "/tmp"
@@ -196,14 +196,6 @@ def _check_host(host: str) -> str:
     raise ValueError(
         f"extra daemons may only listen on unix:// or tcp://127.0.0.1:PORT, got {host!r}"
     )
-
-
-def _log_tail(path: str, n: int = 40) -> str:
-    try:
-        with open(path, errors="replace") as fh:
-            return "".join(fh.readlines()[-n:])
-    except OSError:
-        return "(no log)"
 
 
 def _set_pdeathsig() -> None:  # runs in the child between fork and exec

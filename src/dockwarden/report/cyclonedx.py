@@ -57,7 +57,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from cyclonedx.contrib.license.factories import LicenseFactory
@@ -74,7 +73,7 @@ from packageurl import PackageURL
 from dockwarden.model.common import Unknown
 from dockwarden.model.image import ImageSnapshot, OSRelease, Package
 from dockwarden.report.spdx import clean_text as _text
-from dockwarden.report.spdx import oci_purl
+from dockwarden.report.spdx import oci_purl, parse_timestamp
 
 SPEC_VERSION = "1.6"
 SCHEMA_URI = "http://cyclonedx.org/schema/bom-1.6.schema.json"
@@ -159,7 +158,7 @@ def _document(images: Sequence[ImageSnapshot], *, tool_version: str, timestamp: 
               ) -> _Document:
     if not images:
         raise ValueError("an SBOM needs at least one image")
-    created = _parse_timestamp(timestamp)
+    created = parse_timestamp(timestamp)
     plans = [_plan_image(img) for img in images]
     _assign_refs(plans)
     nest = len(plans) > 1
@@ -398,14 +397,6 @@ def _parse_purl(text: str) -> PackageURL | None:
 # --- small helpers ---
 
 
-def _parse_timestamp(timestamp: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(timestamp.strip())
-    except ValueError:
-        raise ValueError(f"not an ISO 8601 date-time: {timestamp!r}") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).replace(microsecond=0)
 
 
 def _short_hash(text: str) -> str:

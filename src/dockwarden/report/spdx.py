@@ -359,14 +359,19 @@ def split_reference(ref: str) -> tuple[str, str]:
     return "/".join(parts), tag
 
 
-def _spdx_timestamp(timestamp: str) -> str:
+def parse_timestamp(timestamp: str) -> datetime:
+    """An ISO 8601 date-time in UTC, to the second (both SBOM formats use it)."""
     try:
         when = datetime.fromisoformat(timestamp.strip())
     except ValueError:
         raise ValueError(f"not an ISO 8601 date-time: {timestamp!r}") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.astimezone(UTC).replace(microsecond=0)
+
+
+def _spdx_timestamp(timestamp: str) -> str:
+    return parse_timestamp(timestamp).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def clean_text(value: str) -> str:
