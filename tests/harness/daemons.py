@@ -405,7 +405,9 @@ class ExtraDaemon:
         self.bridge, n = _create_bridge()
         self._links.append(self.bridge)
         self.subnet = SUBNET_FMT.format(n=n)
-        self.namespace = f"dwtest{n}-{os.path.basename(d)[len(DIR_PREFIX) :]}"
+        # containerd namespaces allow letters, digits, '-' and '.' only (mkdtemp may add '_')
+        suffix = "".join(c if c.isalnum() else "-" for c in os.path.basename(d)[len(DIR_PREFIX):])
+        self.namespace = f"dwtest{n}-{suffix}"
         self._write_state()
 
         cfg: dict[str, Any] = {
