@@ -25,6 +25,7 @@ class Scope(StrEnum):
     CONTAINER = "container"
     ENGINE = "engine"
     IMAGE = "image"
+    DOCKERFILE = "dockerfile"
 
 
 @dataclass(frozen=True, slots=True)
