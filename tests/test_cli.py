@@ -256,3 +256,47 @@ def test_container_removed_between_list_and_inspect_is_skipped(
     assert code == 0 and rep["complete"] is True and not rep["errors"]
     refs = {f["target"]["ref"] for f in rep["findings"]}
     assert refs == {f"dw-{RUN_ID}-stays"}
+
+
+def test_run_command_and_script_scan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, rep = run_json(["run-command", "docker run --privileged -v /:/host busybox",
+                          "--fail-on", "critical"], capsys)
+    assert code == 1
+    assert {"DW201", "DW207"} <= {f["check"] for f in rep["findings"]}
+    assert all(f["source"] == "run-command" for f in rep["findings"])
+    script = tmp_path / "deploy.sh"
+    script.write_text("#!/bin/sh\nset -e\ndocker run -d \\\n  --pid host app:1\n"
+                      "docker run --frobnicate x\n")
+    code, rep = run_json(["run-command", "--scan-scripts", str(tmp_path), "--fail-on",
+                          "none"], capsys)
+    hit = next(f for f in rep["findings"] if f["check"] == "DW202")
+    assert hit["target"]["ref"] == str(script) and hit["line"] == 3
+    assert any("--frobnicate" in e["message"] for e in rep["errors"])
+    code, _, err = run_cli(["run-command", "docker run --bogus-flag x"], capsys)
+    assert code == 2 and "--bogus-flag" in err and "Traceback" not in err
+
+
+def test_compose_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  web:\n    image: nginx:1.25\n    privileged: true\n"
+        "    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock\n")
+    (tmp_path / "docker-compose.yml").write_text("services:\n  db:\n    image: postgres:16\n")
+    (tmp_path / "broken.compose.yaml").write_text("services: [\n")
+    code, rep = run_json(["compose", str(tmp_path), "--fail-on", "critical"], capsys)
+    assert code == 3  # one file could not be read: the audit is incomplete, others judged
+    hits = {(f["check"], f["target"]["service"], f["line"]) for f in rep["findings"]
+            if f["check"] in ("DW201", "DW208")}
+    assert hits == {("DW201", "web", 4), ("DW208", "web", 5)}
+    assert any("broken" in e["target"] for e in rep["errors"])
+    override = tmp_path / "override.yaml"
+    override.write_text("services:\n  web:\n    privileged: false\n")
+    code, rep = run_json(["compose", "-f", str(tmp_path / "compose.yaml"), "-f", str(override),
+                          "--check", "DW201", "--fail-on", "critical"], capsys)
+    assert code == 0 and not rep["findings"]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},"
+        f"*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n"
+        for i in range(8)))
+    code, _, err = run_cli(["compose", str(bomb)], capsys)
+    assert code == 2 and "Traceback" not in err

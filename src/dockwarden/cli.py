@@ -15,7 +15,8 @@ from dockwarden.errors import DockwardenError, EngineUnreachable, InputError, Us
 from dockwarden.model.common import Severity, TargetKind
 from dockwarden.model.finding import Finding, Report, ReportError, ReportTarget
 
-COMMANDS = ("engine", "daemon", "containers", "image", "sbom", "checks")
+COMMANDS = ("engine", "daemon", "containers", "image", "sbom", "compose", "run-command",
+            "checks")
 FORMATS = ("text", "json", "sarif", "junit")
 
 
@@ -139,6 +140,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE")
     p.add_argument("--no-progress", action="store_true")
     _engine_opts(p)
+    p = sub.add_parser("compose", help="compose files, before anything runs: each FILE (or "
+                       "each compose file under a directory) is its own project")
+    p.add_argument("paths", nargs="*", metavar="FILE|DIR")
+    p.add_argument("-f", "--file", action="append", default=[], dest="merge", metavar="FILE",
+                   help="merge these files into one project, in order (as docker compose -f)")
+    p.add_argument("--profile", action="append", default=[], metavar="NAME",
+                   help="activate services of this profile (repeatable)")
+    _common(p)
+    p = sub.add_parser("run-command", help="judge `docker run` command lines like live "
+                       "containers (quote each line)")
+    p.add_argument("lines", nargs="*", metavar="'docker run ...'")
+    p.add_argument("--scan-scripts", action="append", default=[], metavar="PATH",
+                   help="find `docker run` lines in shell scripts, Makefiles and CI YAML "
+                   "under PATH (repeatable)")
+    _common(p)
     p = sub.add_parser("checks", help="print the check catalogue")
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     p.add_argument("-o", "--output", metavar="FILE")
@@ -146,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _VALUED = {"--format", "-o", "--output", "--severity", "--fail-on", "--ignore", "--check",
+           "--scan-scripts", "--tar", "-f", "--file", "--profile", "--oci", "--platform",
+           "--max-files", "--max-size",
            "--skip", "-H", "--host", "-c", "--context", "--tlscacert", "--tlscert", "--tlskey",
            "--timeout", "--workers"}
 
@@ -301,6 +319,94 @@ def _audit_image(ns: argparse.Namespace) -> Report:
     )
 
 
+def _script_files(root: str) -> list[str]:
+    if os.path.isfile(root):
+        return [root]
+    if not os.path.isdir(root):
+        raise InputError(f"{root}: no such file or directory")
+    out: list[str] = []
+    for base, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in (".git", "node_modules", ".venv"))
+        out.extend(os.path.join(base, f) for f in sorted(files))
+    return out
+
+
+def _audit_run_commands(ns: argparse.Namespace) -> Report:
+    from dockwarden.checks import Selection
+    from dockwarden.checks.judge import judge_containers
+    from dockwarden.collect.runcmd import find_run_commands, parse_run
+    from dockwarden.model.container import ContainerContext
+
+    started = _now()
+    if not ns.lines and not ns.scan_scripts:
+        raise UsageError("give a quoted `docker run ...` line or --scan-scripts PATH")
+    specs = [parse_run(line) for line in ns.lines]
+    errors: list[ReportError] = []
+    targets = [ReportTarget(TargetKind.CONTAINER, "run-command", True)] if ns.lines else []
+    for root in ns.scan_scripts:
+        for path in _script_files(root):
+            try:
+                with open(path, "rb") as fh:
+                    data = fh.read(1 << 20)
+            except OSError as exc:
+                errors.append(ReportError(path, f"cannot read: {exc.strerror}"))
+                continue
+            if b"\0" in data[:8192] or b"docker" not in data:
+                continue
+            found = find_run_commands(data.decode("utf-8", "replace"))
+            for line, command in found:
+                try:
+                    specs.append(parse_run(command, origin=path, line=line))
+                except InputError as exc:
+                    errors.append(ReportError(f"{path}:{line}", exc.message))
+            if found:
+                targets.append(ReportTarget(TargetKind.CONTAINER, path, True))
+    selection = Selection(tuple(i for group in ns.check for i in group),
+                          tuple(i for group in ns.skip for i in group))
+    results = judge_containers(specs, ContainerContext(), selection)
+    return Report(started=started, finished=_now(), targets=tuple(targets),
+                  findings=tuple(results.findings), skipped=tuple(results.skipped),
+                  errors=tuple(errors + results.errors), passed=results.passed)
+
+
+def _audit_compose(ns: argparse.Namespace) -> Report:
+    from dockwarden.checks import Selection
+    from dockwarden.checks.judge import judge_containers
+    from dockwarden.collect.compose import find_compose_files, load_project
+    from dockwarden.model.container import ContainerContext
+
+    started = _now()
+    projects: list[list[str]] = [list(ns.merge)] if ns.merge else []
+    for path in ns.paths:
+        if os.path.isdir(path):
+            found = find_compose_files(path)
+            if not found:
+                raise InputError(f"{path}: no compose files found")
+            projects.extend([f] for f in found)
+        else:
+            projects.append([path])
+    if not projects:
+        raise UsageError("name compose files (or a directory), or -f FILE")
+    specs = []
+    targets = []
+    errors: list[ReportError] = []
+    for files in projects:
+        try:
+            specs.extend(load_project(files, profiles=ns.profile))
+            targets.append(ReportTarget(TargetKind.COMPOSE, files[-1], True))
+        except InputError as exc:
+            if len(projects) == 1:
+                raise
+            errors.append(ReportError(files[-1], exc.message))  # one bad file never stops
+            targets.append(ReportTarget(TargetKind.COMPOSE, files[-1], False))
+    selection = Selection(tuple(i for group in ns.check for i in group),
+                          tuple(i for group in ns.skip for i in group))
+    results = judge_containers(specs, ContainerContext(), selection)
+    return Report(started=started, finished=_now(), targets=tuple(targets),
+                  findings=tuple(results.findings), skipped=tuple(results.skipped),
+                  errors=tuple(errors + results.errors), passed=results.passed)
+
+
 def _sbom(ns: argparse.Namespace) -> int:
     from dockwarden.collect.image.open import collect_image
 
@@ -415,7 +521,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.command == "sbom":
             return _sbom(ns)
         try:
-            report = _audit_image(ns) if ns.command == "image" else _audit_engine(ns)
+            if ns.command == "image":
+                report = _audit_image(ns)
+            elif ns.command == "compose":
+                report = _audit_compose(ns)
+            elif ns.command == "run-command":
+                report = _audit_run_commands(ns)
+            else:
+                report = _audit_engine(ns)
         except EngineUnreachable as exc:
             # Nothing was audited: still write a report that says so when asked for a file.
             if ns.output and ns.format == "json":

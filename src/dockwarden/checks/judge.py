@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from dockwarden.checks.image import ImageContext
 from dockwarden.checks.registry import Results, Scope, Selection, checks_for, run
 from dockwarden.model.common import Source, TargetKind
+from dockwarden.model.container import ContainerContext, ContainerSpec
 from dockwarden.model.engine import EngineSnapshot
 from dockwarden.model.finding import Target
 from dockwarden.model.image import ImageSnapshot
@@ -31,3 +34,13 @@ def judge_engine(snap: EngineSnapshot, selection: Selection, *, daemon: bool = T
 def judge_image(snap: ImageSnapshot, ctx: ImageContext, selection: Selection) -> Results:
     target = Target(TargetKind.IMAGE, snap.ref, snap.id)
     return run(checks_for(Scope.IMAGE, selection), (snap, ctx), target, Source.IMAGE)
+
+
+def judge_containers(specs: Iterable[ContainerSpec], ctx: ContainerContext,
+                     selection: Selection) -> Results:
+    """Container specs from files or command lines (no Engine): the same DW2xx checks."""
+    results = Results()
+    chks = checks_for(Scope.CONTAINER, selection)
+    for spec in specs:
+        results.extend(run(chks, (spec, ctx), spec.target, spec.source, dict(spec.lines)))
+    return results

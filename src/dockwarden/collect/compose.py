@@ -1,0 +1,925 @@
+"""Compose files -> `ContainerSpec`s, one per active service.
+
+What `docker compose config` would compute, for the keys that affect security:
+
+* files read with PyYAML's safe loader under limits (4 MiB, no NUL bytes, a node and
+  alias budget that refuses a billion-laughs file while it is being composed), with
+  YAML 1.2 scalars as Compose (go-yaml v3) reads them: `22:22` and `no` stay strings;
+* `${VAR}`, `$VAR`, `${VAR:-d}`, `${VAR-d}`, `${VAR:+a}`, `${VAR+a}`, `${VAR:?e}`,
+  `${VAR?e}` (nested defaults too) and `$$`, from `env` (default `os.environ`) over the
+  `.env` file beside the first file;
+* `extends` (same file or `file:`), `profiles` (a service with profiles is active only
+  when one is named, or `*`; `COMPOSE_PROFILES` when none are given), the legacy
+  `version:` ignored, `!reset` / `!override` tags;
+* `-f a -f b` merges per the Compose Specification: mappings merge, scalars and
+  `command`/`entrypoint`/`healthcheck.test` are replaced, `volumes`/`devices` merge by
+  target, other sequences append without duplicates.
+
+Semantics follow `collect/inspect.py` for a live container: a service without
+`network_mode` is on the project's default network (network_mode "", networks
+("default",)), pids_limit None when unset, healthcheck None when absent or disabled,
+user "" when unset; a named volume's size_limit comes from its top-level `driver_opts`
+(None = known unbounded, `Unknown` for external volumes or third-party drivers).
+Not read: `env_file` files and `build` contexts (a service with `build` and no `image`
+gets image ""); each is recorded as a note. Pass-through variables (`- NAME`) keep an
+empty value: the file holds no secret for them.
+
+Lines: `ContainerSpec.lines` maps each field to the line of the compose key that set
+it (`pid_mode` <- `pid`, `mounts` <- `volumes`, `env` <- `environment`...). A field
+the file leaves unset (e.g. no `pids_limit`) maps to the line of the service's own key,
+so every finding has a line. With several `-f` files, `target.ref` is the last file
+that defines (or overrides) the service, and only lines from that file are kept; the
+others fall back to the service's line in it.
+
+Hand-written because no maintained library interpolates, merges and keeps line numbers
+(compose-go is Go; the Python `docker-compose` v1 is retired).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.composer import Composer
+from yaml.events import AliasEvent
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from dockwarden.collect.inspect import volume_size_limit
+from dockwarden.errors import InputError
+from dockwarden.model.common import Fact, Source, TargetKind, Unknown
+from dockwarden.model.container import ContainerSpec, Mount, PortBinding
+from dockwarden.model.finding import Target
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_NODES = 200_000  # nodes as written (a 4 MiB file holds fewer in practice)
+MAX_EXPANDED = 100_000  # nodes once every alias is expanded
+MAX_ALIASES = 1_000
+MAX_PORTS_PER_ENTRY = 1_024
+COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+SKIP_DIRS = frozenset({".git", "node_modules"})
+
+Lines = dict[tuple[str, ...], tuple[str, int]]  # key path in a service -> (file, line)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Reset:
+    """`!reset`: drop the value inherited from an earlier file or `extends`."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Override:
+    """`!override value`: replace instead of merging."""
+
+    value: Any
+
+
+RESET = _Reset()
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 scalars and a budget on nodes and alias expansion.
+
+    Each node's expanded size (aliases counted in full) is computed as it is composed,
+    so an exponential alias chain is refused after a few levels, before construction.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}
+        self._nodes = 0
+        self._aliases = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        if self.check_event(AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise InputError(f"more than {MAX_ALIASES} YAML aliases")
+            node = Composer.compose_node(self, parent, index)
+            if node is not None and id(node) not in self._sizes:
+                raise InputError("recursive YAML alias")
+            return node
+        node = Composer.compose_node(self, parent, index)
+        if node is None:
+            return None
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise InputError(f"more than {MAX_NODES} YAML nodes")
+        size = 1
+        if isinstance(node, SequenceNode):
+            size += sum(self._sizes.get(id(child), 1) for child in node.value)
+        elif isinstance(node, MappingNode):
+            size += sum(self._sizes.get(id(k), 1) + self._sizes.get(id(v), 1)
+                        for k, v in node.value)
+        if size > MAX_EXPANDED:
+            raise InputError(
+                f"YAML aliases expand to more than {MAX_EXPANDED} nodes (billion laughs?)")
+        self._sizes[id(node)] = size
+        return node
+
+
+# YAML 1.2 core schema for bool/int/float, as go-yaml v3 (and so Compose) reads scalars.
+_BoundedLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
+                           "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    list("-+0123456789"))
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+               r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."))
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    return int(text, 0) if text.startswith("0x") else int(text, 10)
+
+
+def _construct_reset(loader: yaml.SafeLoader, node: yaml.Node) -> _Reset:
+    return RESET
+
+
+def _construct_override(loader: yaml.SafeLoader, node: yaml.Node) -> _Override:
+    if isinstance(node, MappingNode):
+        return _Override(loader.construct_mapping(node, deep=True))
+    if isinstance(node, SequenceNode):
+        return _Override(loader.construct_sequence(node, deep=True))
+    return _Override(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_BoundedLoader.add_constructor("!reset", _construct_reset)
+_BoundedLoader.add_constructor("!override", _construct_override)
+
+
+def _read_text(path: str, what: str = "compose file") -> str:
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES:
+            raise InputError(f"{path}: {what} too large ({size} bytes, limit {MAX_FILE_BYTES})")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(f"{path}: {what} too large (limit {MAX_FILE_BYTES} bytes)")
+    if b"\0" in data:
+        raise InputError(f"{path}: binary file (NUL bytes), not a {what}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+@dataclass(slots=True)
+class _File:
+    path: str
+    data: dict[str, Any]
+    lines: dict[str, Lines]  # service -> key path -> (file, line)
+    service_lines: dict[str, int]
+
+
+def _parse(path: str) -> _File:
+    text = _read_text(path)
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except InputError as exc:
+        raise InputError(f"{path}: {exc.message}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise InputError(f"{path}{where}: invalid YAML: "
+                         f"{_one_line(exc.problem or exc.context or '')}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: invalid YAML: {_one_line(str(exc))}") from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise InputError(f"{path}: invalid YAML: {_one_line(str(exc))}") from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else type(data).__name__
+        raise InputError(f"{path}: top level must be a mapping, found {kind}")
+    lines: dict[str, Lines] = {}
+    service_lines: dict[str, int] = {}
+    assert isinstance(node, MappingNode)
+    for key, value in node.value:
+        if isinstance(key, ScalarNode) and key.value == "services" and isinstance(
+                value, MappingNode):
+            for skey, snode in value.value:
+                if not isinstance(skey, ScalarNode):
+                    continue
+                service_lines[skey.value] = skey.start_mark.line + 1
+                found: Lines = {}
+                _key_lines(snode, (), path, found, depth=0)
+                lines[skey.value] = found
+    return _File(path, data, lines, service_lines)
+
+
+def _key_lines(node: Node, prefix: tuple[str, ...], path: str, out: Lines, depth: int) -> None:
+    if not isinstance(node, MappingNode) or depth > 4:
+        return
+    for key, value in node.value:
+        if isinstance(key, ScalarNode) and key.value != "<<":
+            keypath = (*prefix, str(key.value))
+            out[keypath] = (path, key.start_mark.line + 1)  # a later key wins, as in YAML
+            _key_lines(value, keypath, path, out, depth + 1)
+
+
+# --------------------------------------------------------------------- interpolation
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(slots=True)
+class _Interp:
+    env: Mapping[str, str]
+    path: str
+    unset: set[str] = field(default_factory=set)
+
+    def value(self, obj: Any) -> Any:
+        if isinstance(obj, str):
+            return self.text(obj) if "$" in obj else obj
+        if isinstance(obj, dict):
+            return {k: self.value(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [self.value(v) for v in obj]
+        if isinstance(obj, _Override):
+            return _Override(self.value(obj.value))
+        return obj
+
+    def text(self, s: str) -> str:
+        out: list[str] = []
+        i, n = 0, len(s)
+        while i < n:
+            c = s[i]
+            if c != "$" or i + 1 >= n:
+                out.append(c)
+                i += 1
+                continue
+            nxt = s[i + 1]
+            if nxt == "$":
+                out.append("$")
+                i += 2
+            elif nxt == "{":
+                end = self._close(s, i + 2)
+                out.append(self._braced(s[i + 2:end]))
+                i = end + 1
+            else:
+                m = _NAME.match(s, i + 1)
+                if m is None:
+                    out.append("$")
+                    i += 1
+                else:
+                    out.append(self._get(m.group()) or "")
+                    i = m.end()
+        return "".join(out)
+
+    def _close(self, s: str, start: int) -> int:
+        depth = 1
+        for j in range(start, len(s)):
+            if s[j] == "{" and s[j - 1] == "$":
+                depth += 1
+            elif s[j] == "}":
+                depth -= 1
+                if depth == 0:
+                    return j
+        raise InputError(f"{self.path}: invalid interpolation format in {s!r}: missing '}}'")
+
+    def _get(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None:
+            self.unset.add(name)
+        return value
+
+    def _braced(self, body: str) -> str:
+        m = _NAME.match(body)
+        if m is None:
+            raise InputError(f"{self.path}: invalid interpolation format: '${{{body}}}'")
+        name, rest = m.group(), body[m.end():]
+        value = self.env.get(name)
+        if not rest:
+            return self._get(name) or ""
+        for op in (":-", ":?", ":+", "-", "?", "+"):
+            if rest.startswith(op):
+                arg = rest[len(op):]
+                break
+        else:
+            raise InputError(f"{self.path}: invalid interpolation format: '${{{body}}}'")
+        missing = value is None or (op.startswith(":") and value == "")
+        if op.endswith("-"):
+            return self.text(arg) if missing else str(value)
+        if op.endswith("+"):
+            return "" if missing else self.text(arg)
+        if missing:
+            msg = self.text(arg) or f"variable {name} is required"
+            raise InputError(f"{self.path}: required variable {name} is missing a value: {msg}")
+        return str(value)
+
+
+def read_dotenv(path: str) -> dict[str, str]:
+    """`KEY=VALUE` lines of a `.env` file (`export`, quotes and comments understood)."""
+    out: dict[str, str] = {}
+    for raw in _read_text(path, ".env file").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[7:].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not _NAME.fullmatch(key):
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+            if raw.strip().partition("=")[2].strip()[0] == '"':
+                value = value.replace("\\n", "\n").replace('\\"', '"')
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        out[key] = value
+    return out
+
+
+# --------------------------------------------------------------------------- merging
+
+# Sequences replaced rather than appended.
+_REPLACE = frozenset({"command", "entrypoint", "test"})
+# Key/value forms normalised to mappings before merging.
+_KV_KEYS = frozenset({"environment", "labels", "sysctls", "extra_hosts", "annotations",
+                      "args"})
+
+
+def _kv(value: Any, sep: str = "=") -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {str(k): v for k, v in value.items()}
+    out: dict[str, Any] = {}
+    if isinstance(value, list):
+        for item in value:
+            key, found, val = str(item).partition(sep)
+            out[key.strip()] = val if found else None
+    return out
+
+
+def _normalise(service: dict[str, Any]) -> dict[str, Any]:
+    out = dict(service)
+    for key in _KV_KEYS & out.keys():
+        if not isinstance(out[key], (_Reset, _Override)):
+            out[key] = _kv(out[key], ":" if key == "extra_hosts" else "=")
+    if isinstance(out.get("networks"), list):
+        out["networks"] = {str(n): None for n in out["networks"]}
+    return out
+
+
+def _volume_target(item: Any) -> str:
+    if isinstance(item, dict):
+        return str(item.get("target", ""))
+    parts = str(item).split(":")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def _merge(base: Any, over: Any, key: str = "") -> Any:
+    if isinstance(over, _Reset):
+        return RESET
+    if isinstance(over, _Override):
+        return over.value
+    if isinstance(base, _Reset) or base is None:
+        return over
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = _merge(out[k], v, str(k)) if k in out else _merge(None, v, str(k))
+        return {k: v for k, v in out.items() if not isinstance(v, _Reset)}
+    if isinstance(base, list) and isinstance(over, list) and key not in _REPLACE:
+        if key in ("volumes", "devices"):
+            by_target = {_volume_target(x): x for x in base}
+            by_target.update({_volume_target(x): x for x in over})
+            return list(by_target.values())
+        out_list = list(base)
+        out_list.extend(x for x in over if x not in out_list)
+        return out_list
+    return over
+
+
+def _clean(value: Any) -> Any:
+    """Drop `!reset` values and unwrap `!override` once merging is done."""
+    if isinstance(value, _Override):
+        value = value.value
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if not isinstance(v, _Reset)}
+    if isinstance(value, list):
+        return [_clean(v) for v in value if not isinstance(v, _Reset)]
+    return None if isinstance(value, _Reset) else value
+
+
+def _merge_service(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = _merge(_normalise(base), _normalise(over))
+    assert isinstance(merged, dict)
+    return merged
+
+
+# --------------------------------------------------------------------------- project
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """Active services as specs, plus notes on what the file leaves unknown."""
+
+    specs: tuple[ContainerSpec, ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Service:
+    data: dict[str, Any]
+    lines: Lines
+    ref: str  # the last file defining it
+    line: int  # its key's line in `ref`
+
+
+class _Loader:
+    def __init__(self, env: Mapping[str, str], base_dir: str) -> None:
+        self.env = env
+        self.base_dir = base_dir
+        self.cache: dict[str, _File] = {}
+        self.notes: list[str] = []
+        self.unset: set[str] = set()
+
+    def file(self, path: str) -> _File:
+        key = os.path.abspath(path)
+        if key not in self.cache:
+            f = _parse(path)
+            interp = _Interp(self.env, path)
+            data = interp.value(f.data)
+            self.unset |= interp.unset
+            f.data = data
+            self.cache[key] = f
+        return self.cache[key]
+
+    def services(self, f: _File) -> dict[str, Any]:
+        services = f.data.get("services")
+        if services is None:
+            return {}
+        if not isinstance(services, dict):
+            raise InputError(f"{f.path}: `services` must be a mapping")
+        for name, body in services.items():
+            if not isinstance(body, dict):
+                raise InputError(f"{f.path}: service {name!r} must be a mapping")
+        return services
+
+    def resolve(self, f: _File, name: str, seen: tuple[tuple[str, str], ...] = ()) -> _Service:
+        """One service of one file with its `extends` chain applied."""
+        ident = (os.path.abspath(f.path), name)
+        if ident in seen:
+            raise InputError(f"{f.path}: circular extends of service {name!r}")
+        services = self.services(f)
+        if name not in services:
+            raise InputError(f"{f.path}: extends: no service {name!r}")
+        body = dict(services[name])
+        lines = dict(f.lines.get(name, {}))
+        ext = body.pop("extends", None)
+        lines.pop(("extends",), None)
+        if ext is not None:
+            if isinstance(ext, str):
+                ext = {"service": ext}
+            if not isinstance(ext, dict) or not isinstance(ext.get("service"), str):
+                raise InputError(f"{f.path}: service {name!r}: invalid extends")
+            base_file = f
+            if ext.get("file"):
+                other = str(ext["file"])
+                if not os.path.isabs(other):
+                    other = os.path.join(os.path.dirname(f.path) or ".", other)
+                base_file = self.file(other)
+            base = self.resolve(base_file, ext["service"], (*seen, ident))
+            body = _merge_service(base.data, body)
+            lines = {**base.lines, **lines}
+        return _Service(body, lines, f.path, f.service_lines.get(name, 1))
+
+
+def load(
+    paths: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    profiles: Sequence[str] = (),
+) -> Project:
+    """Load one project from `paths` (merged in order, as `docker compose -f a -f b`)."""
+    if not paths:
+        raise InputError("no compose file given")
+    base_dir = os.path.dirname(paths[0]) or "."
+    environ: dict[str, str] = {}
+    dotenv = os.path.join(base_dir, ".env")
+    if os.path.isfile(dotenv):
+        environ.update(read_dotenv(dotenv))
+    environ.update(os.environ if env is None else env)
+    loader = _Loader(environ, base_dir)
+
+    merged: dict[str, _Service] = {}
+    top_volumes: dict[str, Any] = {}
+    includes = False
+    for path in paths:
+        f = loader.file(path)
+        includes = includes or "include" in f.data
+        vols = f.data.get("volumes")
+        if isinstance(vols, dict):
+            top_volumes = _merge(top_volumes, vols)
+        for name in loader.services(f):
+            svc = loader.resolve(f, str(name))
+            prev = merged.get(str(name))
+            if prev is not None:
+                svc = _Service(_merge_service(prev.data, svc.data),
+                               {**prev.lines, **svc.lines}, svc.ref, svc.line)
+            merged[str(name)] = svc
+    if includes:
+        loader.notes.append("top-level `include:` is not followed")
+
+    wanted = set(profiles) or {
+        p.strip() for p in environ.get("COMPOSE_PROFILES", "").split(",") if p.strip()}
+    specs = []
+    for name, svc in merged.items():
+        svc_profiles = svc.data.get("profiles")
+        if isinstance(svc_profiles, list) and svc_profiles and "*" not in wanted and not (
+                wanted & {str(p) for p in svc_profiles}):
+            continue
+        specs.append(_spec(name, svc, top_volumes, loader.notes))
+    for var in sorted(loader.unset):
+        loader.notes.append(f"variable {var} is not set: defaulting to a blank string")
+    return Project(tuple(specs), tuple(loader.notes))
+
+
+def load_project(
+    paths: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    profiles: Sequence[str] = (),
+) -> list[ContainerSpec]:
+    """The active services of one project as `ContainerSpec`s (see `load` for notes)."""
+    return list(load(paths, env=env, profiles=profiles).specs)
+
+
+def find_compose_files(root: str) -> list[str]:
+    """Compose files under `root` (compose.yaml, docker-compose.yml, *compose*.y*ml)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
+        for name in filenames:
+            low = name.lower()
+            if low in COMPOSE_NAMES or fnmatch.fnmatch(low, "*compose*.y*ml"):
+                found.append(os.path.join(dirpath, name))
+    return sorted(found)
+
+
+# ------------------------------------------------------------------------ conversion
+
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgtp]?)(?:i?b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def parse_size(value: Any) -> int:
+    """Bytes of a Compose size (`512m`, `1g`, `1.5GB`, 1048576); 0 when unset or invalid."""
+    if isinstance(value, bool) or value is None:
+        return 0
+    if isinstance(value, (int, float)):
+        return int(value)
+    m = _SIZE.match(str(value))
+    if m is None:
+        return 0
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return int(str(value).strip(), 10) if not isinstance(value, int) else value
+    except ValueError:
+        return None
+
+
+def _str(value: Any) -> str:
+    if value is None or isinstance(value, _Reset):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _get(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _list(value: Any) -> list[Any]:
+    if value is None or isinstance(value, _Reset):
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _is_path(source: str) -> bool:
+    return source.startswith(("/", ".", "~")) or bool(re.match(r"^[A-Za-z]:[\\/]", source))
+
+
+def _volume_size(name: str, top: Mapping[str, Any]) -> Fact[str | None]:
+    decl = top.get(name)
+    if not isinstance(decl, dict):
+        return None
+    if decl.get("external"):
+        return Unknown(f"external volume {name}: its size bound is not in the file")
+    opts = decl.get("driver_opts")
+    limit = volume_size_limit({str(k): v for k, v in opts.items()} if isinstance(
+        opts, dict) else None)
+    driver = _str(decl.get("driver"))
+    if limit is None and driver not in ("", "local"):
+        return Unknown(f"volume driver {driver}: size bound not known from the file")
+    return limit
+
+
+_PROPAGATION = frozenset({"shared", "rshared", "slave", "rslave", "private", "rprivate"})
+
+
+def _mounts(svc: Mapping[str, Any], top: Mapping[str, Any]) -> list[Mount]:
+    out = []
+    for item in _list(svc.get("volumes")):
+        if isinstance(item, dict):
+            kind = _str(item.get("type")) or "volume"
+            source = _str(item.get("source"))
+            target = _str(item.get("target"))
+            read_only = bool(item.get("read_only"))
+            propagation = _str(_get(item, "bind", "propagation"))
+            if kind == "tmpfs":
+                out.append(Mount("tmpfs", "", target, read_only))
+                continue
+        else:
+            parts = str(item).split(":")
+            if len(parts) > 1 and re.fullmatch(r"[A-Za-z]", parts[0]):  # C:\path
+                parts = [parts[0] + ":" + parts[1], *parts[2:]]
+            if len(parts) == 1:
+                source, target, opts = "", parts[0], []
+            else:
+                source, target, opts = parts[0], parts[1], ",".join(parts[2:]).split(",")
+            read_only = "ro" in opts
+            propagation = next((o for o in opts if o in _PROPAGATION), "")
+            kind = "bind" if _is_path(source) else "volume"
+        if kind == "bind" or (kind == "volume" and source and _is_path(source)):
+            out.append(Mount("bind", source, target, read_only, propagation))
+        elif kind == "volume":
+            size = _volume_size(source, top) if source else None
+            driver = _str(_get(top, source, "driver")) if source else ""
+            out.append(Mount("volume", source, target, read_only, volume_driver=driver,
+                             size_limit=size))
+        else:  # npipe, cluster, image
+            out.append(Mount(kind, source, target, read_only))
+    for item in _list(svc.get("tmpfs")):
+        out.append(Mount("tmpfs", "", str(item).split(":", 1)[0], False))
+    return out
+
+
+def _port_range(text: str) -> list[int]:
+    lo, _, hi = text.partition("-")
+    a, b = _int(lo), _int(hi) if hi else _int(lo)
+    if a is None or b is None or b < a:
+        return []
+    return list(range(a, min(b, a + MAX_PORTS_PER_ENTRY - 1) + 1))
+
+
+def _ports(svc: Mapping[str, Any]) -> list[PortBinding]:
+    out: list[PortBinding] = []
+    for item in _list(svc.get("ports")):
+        if isinstance(item, dict):
+            target = _str(item.get("target"))
+            proto = _str(item.get("protocol")) or "tcp"
+            host_ip = _str(item.get("host_ip"))
+            published = _str(item.get("published"))
+        else:
+            text = str(item)
+            target, _, proto = text.rpartition(":")[2].partition("/")
+            head = text.rpartition(":")[0]
+            proto = proto or "tcp"
+            host_ip, published = "", head
+            if head.startswith("["):  # [::1]:8080
+                ip, _, published = head[1:].partition("]")
+                host_ip, published = ip, published.lstrip(":")
+            elif ":" in head:
+                host_ip, _, published = head.rpartition(":")
+        targets = _port_range(target)
+        hosts = _port_range(published) if published else []
+        for i, cport in enumerate(targets):
+            if not hosts:
+                host: int | None = None
+            elif len(hosts) == len(targets):
+                host = hosts[i]
+            else:
+                host = hosts[0]  # the Engine picks one port from the host range
+            out.append(PortBinding(f"{cport}/{proto}", host_ip, host))
+    return out
+
+
+def _restart(svc: Mapping[str, Any]) -> tuple[str, int]:
+    restart = svc.get("restart")
+    if restart is not None:
+        text = "no" if restart is False else _str(restart)
+        name, _, retries = text.partition(":")
+        return name, _int(retries) or 0
+    policy = _get(svc, "deploy", "restart_policy")
+    if isinstance(policy, dict):
+        cond = _str(policy.get("condition")) or "any"
+        name = {"any": "always", "none": "no"}.get(cond, cond)
+        return name, _int(policy.get("max_attempts")) or 0
+    return "", 0
+
+
+def _healthcheck(svc: Mapping[str, Any]) -> tuple[str, ...] | None:
+    health = svc.get("healthcheck")
+    if not isinstance(health, dict) or health.get("disable") is True:
+        return None
+    test = health.get("test")
+    if isinstance(test, str):
+        return ("CMD-SHELL", test) if test else None
+    if isinstance(test, list) and test and str(test[0]).upper() != "NONE":
+        return tuple(str(t) for t in test)
+    return None
+
+
+def _ulimits(svc: Mapping[str, Any]) -> tuple[str, ...]:
+    limits = svc.get("ulimits")
+    if not isinstance(limits, dict):
+        return ()
+    out = []
+    for name, value in limits.items():
+        if isinstance(value, dict):
+            out.append(f"{name}={value.get('soft')}:{value.get('hard')}")
+        else:
+            out.append(f"{name}={value}:{value}")
+    return tuple(out)
+
+
+def _devices(svc: Mapping[str, Any]) -> tuple[str, ...]:
+    out = []
+    for item in _list(svc.get("devices")):
+        if isinstance(item, dict):
+            parts = [_str(item.get("source")), _str(item.get("target")),
+                     _str(item.get("permissions"))]
+            out.append(":".join(p for p in parts if p))
+        else:
+            out.append(str(item))
+    return tuple(out)
+
+
+def _str_map(value: Any) -> dict[str, str]:
+    return {k: _str(v) for k, v in _kv(value).items() if v is not None}
+
+
+def _cpus(svc: Mapping[str, Any]) -> int:
+    value = svc.get("cpus")
+    if value is None:
+        value = _get(svc, "deploy", "resources", "limits", "cpus")
+    try:
+        return int(float(str(value)) * 1e9) if value is not None else 0
+    except ValueError:
+        return 0
+
+
+# ContainerSpec field -> compose key paths that set it, most specific first.
+_FIELD_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "image": (("image",), ("build",)),
+    "privileged": (("privileged",),),
+    "pid_mode": (("pid",),),
+    "ipc_mode": (("ipc",),),
+    "network_mode": (("network_mode",), ("networks",)),
+    "uts_mode": (("uts",),),
+    "userns_mode": (("userns_mode",),),
+    "mounts": (("volumes",), ("tmpfs",)),
+    "cap_add": (("cap_add",),),
+    "cap_drop": (("cap_drop",),),
+    "security_opt": (("security_opt",),),
+    "pids_limit": (("pids_limit",), ("deploy", "resources", "limits", "pids")),
+    "memory": (("mem_limit",), ("deploy", "resources", "limits", "memory")),
+    "nano_cpus": (("cpus",), ("deploy", "resources", "limits", "cpus"), ("cpu_quota",),
+                  ("cpu_shares",), ("cpuset",)),
+    "cpu_shares": (("cpu_shares",),),
+    "cpu_quota": (("cpu_quota",),),
+    "cpuset_cpus": (("cpuset",),),
+    "storage_opt": (("storage_opt",),),
+    "log_driver": (("logging", "driver"), ("logging",)),
+    "log_options": (("logging", "options"), ("logging",)),
+    "read_only_rootfs": (("read_only",),),
+    "user": (("user",),),
+    "devices": (("devices",),),
+    "ports": (("ports",),),
+    "restart_policy": (("restart",), ("deploy", "restart_policy")),
+    "healthcheck": (("healthcheck",),),
+    "networks": (("networks",),),
+    "cgroup_parent": (("cgroup_parent",),),
+    "ulimits": (("ulimits",),),
+    "env": (("environment",),),
+    "sysctls": (("sysctls",),),
+    "labels": (("labels",),),
+}
+
+
+def _field_lines(svc: _Service) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for name, keypaths in _FIELD_KEYS.items():
+        out[name] = svc.line
+        for keypath in keypaths:
+            where = svc.lines.get(keypath)
+            if where is not None and where[0] == svc.ref and _get(svc.data, *keypath) is not None:
+                out[name] = where[1]
+                break
+    return out
+
+
+def _mode(value: Any) -> str:
+    """A namespace mode as the Engine records it: `service:db` becomes `container:db`."""
+    text = _str(value)
+    return "container:" + text[8:] if text.startswith("service:") else text
+
+
+def _spec(name: str, svc: _Service, top_volumes: Mapping[str, Any],
+          notes: list[str]) -> ContainerSpec:
+    d = _normalise(_clean(svc.data))
+    where = f"{svc.ref}: service {name}"
+    image = _str(d.get("image"))
+    if not image and d.get("build") is not None:
+        notes.append(f"{where}: built from `build:`; the image is not inspected")
+    if d.get("env_file") is not None:
+        notes.append(f"{where}: env_file not read; its variables are not checked")
+    network_mode = _mode(d.get("network_mode"))
+    nets = d.get("networks")
+    networks: tuple[str, ...] = ()
+    if not network_mode:
+        networks = tuple(str(n) for n in nets) if isinstance(nets, dict) and nets else (
+            "default",)
+    pids = _int(d.get("pids_limit"))
+    if pids is None:
+        pids = _int(_get(d, "deploy", "resources", "limits", "pids"))
+    memory = parse_size(d.get("mem_limit")) or parse_size(
+        _get(d, "deploy", "resources", "limits", "memory"))
+    logging = d.get("logging") if isinstance(d.get("logging"), dict) else {}
+    assert isinstance(logging, dict)
+    restart, retries = _restart(d)
+    env = tuple((k, "" if v is None else _str(v)) for k, v in _kv(d.get("environment")).items())
+    return ContainerSpec(
+        name=name,
+        target=Target(TargetKind.COMPOSE, svc.ref, service=name),
+        source=Source.COMPOSE,
+        image=image,
+        privileged=d.get("privileged") is True,
+        pid_mode=_mode(d.get("pid")),
+        ipc_mode=_mode(d.get("ipc")),
+        network_mode=network_mode,
+        uts_mode=_str(d.get("uts")),
+        userns_mode=_str(d.get("userns_mode")),
+        mounts=tuple(_mounts(d, top_volumes)),
+        cap_add=tuple(str(c) for c in _list(d.get("cap_add"))),
+        cap_drop=tuple(str(c) for c in _list(d.get("cap_drop"))),
+        security_opt=tuple(str(s) for s in _list(d.get("security_opt"))),
+        pids_limit=pids,
+        memory=memory,
+        nano_cpus=_cpus(d),
+        cpu_shares=_int(d.get("cpu_shares")) or 0,
+        cpu_quota=_int(d.get("cpu_quota")) or 0,
+        cpuset_cpus=_str(d.get("cpuset")),
+        storage_opt=_str_map(d.get("storage_opt")),
+        log_driver=_str(logging.get("driver")),
+        log_options=_str_map(logging.get("options")),
+        read_only_rootfs=d.get("read_only") is True,
+        user=_str(d.get("user")),
+        devices=_devices(d),
+        ports=tuple(_ports(d)),
+        restart_policy=restart,
+        restart_max_retries=retries,
+        healthcheck=_healthcheck(d),
+        networks=networks,
+        cgroup_parent=_str(d.get("cgroup_parent")),
+        ulimits=_ulimits(d),
+        env=env,
+        sysctls=_str_map(d.get("sysctls")),
+        labels=_str_map(d.get("labels")),
+        processes=Unknown("a compose file does not say which processes run"),
+        exec_sessions=(),
+        lines=_field_lines(svc),
+    )
