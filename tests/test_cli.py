@@ -300,3 +300,17 @@ def test_compose_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         for i in range(8)))
     code, _, err = run_cli(["compose", str(bomb)], capsys)
     assert code == 2 and "Traceback" not in err
+
+
+def test_dockerfile_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "FROM debian:12 AS build\nRUN make\nFROM debian\nRUN sudo apt-get update\n")
+    (tmp_path / "bad.Dockerfile").write_bytes(b"FROM x\n\0\0binary")
+    code, rep = run_json(["dockerfile", str(tmp_path), "--fail-on", "medium"], capsys)
+    assert code == 3  # one file refused: incomplete, the other still judged
+    sudo = next(f for f in rep["findings"] if f["check"] == "DW508")
+    assert sudo["line"] == 4 and sudo["target"]["kind"] == "dockerfile"
+    assert sudo["target"]["stage"] == "1"
+    assert any("bad.Dockerfile" in e["target"] for e in rep["errors"])
+    code, _, err = run_cli(["dockerfile", str(tmp_path / "bad.Dockerfile")], capsys)
+    assert code == 2 and "Traceback" not in err

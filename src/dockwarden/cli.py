@@ -15,8 +15,8 @@ from dockwarden.errors import DockwardenError, EngineUnreachable, InputError, Us
 from dockwarden.model.common import Severity, TargetKind
 from dockwarden.model.finding import Finding, Report, ReportError, ReportTarget
 
-COMMANDS = ("engine", "daemon", "containers", "image", "sbom", "compose", "run-command",
-            "checks")
+COMMANDS = ("engine", "daemon", "containers", "image", "sbom", "dockerfile", "compose",
+            "run-command", "checks")
 FORMATS = ("text", "json", "sarif", "junit")
 
 
@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE")
     p.add_argument("--no-progress", action="store_true")
     _engine_opts(p)
+    p = sub.add_parser("dockerfile", help="Dockerfiles, before anything is built (files, or "
+                       "directories searched for Dockerfile*)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    _common(p)
     p = sub.add_parser("compose", help="compose files, before anything runs: each FILE (or "
                        "each compose file under a directory) is its own project")
     p.add_argument("paths", nargs="*", metavar="FILE|DIR")
@@ -369,6 +373,48 @@ def _audit_run_commands(ns: argparse.Namespace) -> Report:
                   errors=tuple(errors + results.errors), passed=results.passed)
 
 
+def _dockerfiles(root: str) -> list[str]:
+    if os.path.isfile(root):
+        return [root]
+    if not os.path.isdir(root):
+        raise InputError(f"{root}: no such file or directory")
+    found = [p for p in _script_files(root)
+             if "dockerfile" in os.path.basename(p).lower()
+             or "containerfile" in os.path.basename(p).lower()]
+    if not found:
+        raise InputError(f"{root}: no Dockerfiles found")
+    return found
+
+
+def _audit_dockerfiles(ns: argparse.Namespace) -> Report:
+    from dockwarden.checks import Selection
+    from dockwarden.checks.judge import judge_dockerfile
+    from dockwarden.checks.registry import Results
+    from dockwarden.collect.dockerfile import parse_dockerfile
+
+    started = _now()
+    selection = Selection(tuple(i for group in ns.check for i in group),
+                          tuple(i for group in ns.skip for i in group))
+    paths = [p for root in ns.paths for p in _dockerfiles(root)]
+    results = Results()
+    targets = []
+    errors: list[ReportError] = []
+    for path in paths:
+        try:
+            df = parse_dockerfile(path)
+        except InputError as exc:
+            if len(paths) == 1:
+                raise
+            errors.append(ReportError(path, exc.message))  # one bad file never stops the run
+            targets.append(ReportTarget(TargetKind.DOCKERFILE, path, False))
+            continue
+        results.extend(judge_dockerfile(df, selection))
+        targets.append(ReportTarget(TargetKind.DOCKERFILE, path, True))
+    return Report(started=started, finished=_now(), targets=tuple(targets),
+                  findings=tuple(results.findings), skipped=tuple(results.skipped),
+                  errors=tuple(errors + results.errors), passed=results.passed)
+
+
 def _audit_compose(ns: argparse.Namespace) -> Report:
     from dockwarden.checks import Selection
     from dockwarden.checks.judge import judge_containers
@@ -523,6 +569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             if ns.command == "image":
                 report = _audit_image(ns)
+            elif ns.command == "dockerfile":
+                report = _audit_dockerfiles(ns)
             elif ns.command == "compose":
                 report = _audit_compose(ns)
             elif ns.command == "run-command":

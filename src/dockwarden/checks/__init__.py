@@ -1,6 +1,12 @@
 """Pure checks over snapshots. Built-in check modules are listed explicitly."""
 
-from dockwarden.checks import container, daemon, host, image  # noqa: F401  (registration)
+from dockwarden.checks import (  # noqa: F401  (registration)
+    container,
+    daemon,
+    dockerfile,
+    host,
+    image,
+)
 from dockwarden.checks.registry import (
     REGISTRY,
     Check,

@@ -8,6 +8,7 @@ from dockwarden.checks.image import ImageContext
 from dockwarden.checks.registry import Results, Scope, Selection, checks_for, run
 from dockwarden.model.common import Source, TargetKind
 from dockwarden.model.container import ContainerContext, ContainerSpec
+from dockwarden.model.dockerfile import DockerfileSnapshot
 from dockwarden.model.engine import EngineSnapshot
 from dockwarden.model.finding import Target
 from dockwarden.model.image import ImageSnapshot
@@ -44,3 +45,11 @@ def judge_containers(specs: Iterable[ContainerSpec], ctx: ContainerContext,
     for spec in specs:
         results.extend(run(chks, (spec, ctx), spec.target, spec.source, dict(spec.lines)))
     return results
+
+
+def judge_dockerfile(df: DockerfileSnapshot, selection: Selection) -> Results:
+    from dockwarden.checks.dockerfile import line_map
+
+    target = Target(TargetKind.DOCKERFILE, df.path)
+    return run(checks_for(Scope.DOCKERFILE, selection), (df,), target, Source.DOCKERFILE,
+               line_map(df))

@@ -186,11 +186,12 @@ def run(
             results.passed += 1
         for f in fails:
             tgt = target
-            if f.field and lines and f.field in lines:
-                tgt = Target(
-                    target.kind, target.ref, target.id, lines[f.field], target.service,
-                    target.stage,
-                )
+            line = lines.get(f.field) if f.field and lines else None
+            stage = f.evidence.get("stage")
+            if line is not None or stage is not None:
+                tgt = Target(target.kind, target.ref, target.id,
+                             line if line is not None else target.line, target.service,
+                             str(stage) if stage is not None else target.stage)
             results.findings.append(
                 Finding(
                     check=meta.id,

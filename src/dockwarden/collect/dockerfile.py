@@ -1,0 +1,375 @@
+"""Read and parse one Dockerfile into a `DockerfileSnapshot`.
+
+The Dockerfile itself is parsed by the `dockerfile` package, which wraps BuildKit's Go
+parser: continuations, heredocs, `# escape=`, JSON and shell forms behave exactly as in
+`docker build`. Written here by hand: splitting stages, resolving global ARG defaults in
+`FROM`, and turning `RUN` bodies into commands.
+
+`RUN` bodies are parsed with `bashlex` (a port of bash's own grammar) into pipelines of
+argv, walking into `if`/`for`/subshells and `$(...)`. bashlex does not implement every
+construct (arithmetic `$((...))`, `case`, some heredocs); when it fails the body falls
+back to `shlex` tokens split on `&&`, `||`, `;`, `&`, `|` and newlines, which is good
+enough for finding commands and their flags (`Instruction.shell_parser` says which).
+Under a non-POSIX `SHELL` (PowerShell, cmd) shell-form bodies are not parsed at all.
+
+Refused with an `InputError` one-liner: unreadable paths, files over 4 MiB, binary
+files (a NUL byte, or mostly control characters), and what BuildKit's parser refuses
+(unterminated heredoc, no instructions, a line over 64 KiB), as `path: line N: message`
+where the line is known.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shlex
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import bashlex  # type: ignore[import-untyped,unused-ignore]
+import dockerfile  # type: ignore[import-not-found,unused-ignore]
+
+from dockwarden.errors import InputError
+from dockwarden.model.dockerfile import (
+    Argv,
+    DockerfileSnapshot,
+    Heredoc,
+    Instruction,
+    Pipeline,
+    Stage,
+)
+
+MAX_BYTES = 4 << 20  # 4 MiB: the largest real Dockerfiles are tens of KiB
+POSIX_SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh"})
+_NON_POSIX_SHELLS = frozenset({"powershell", "pwsh", "cmd", "powershell.exe", "pwsh.exe",
+                               "cmd.exe"})
+_HEREDOC_MARK = re.compile(r"<<-?[ \t]*([\"']?)([A-Za-z0-9_.-]+)\1")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+_SEPARATORS = frozenset({"&&", "||", ";", "&", ";;", "\n"})
+
+
+# --- reading ---------------------------------------------------------------------------
+
+def read_text(path: str) -> str:
+    """The file's text, or an InputError one-liner saying why it is not a Dockerfile."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > MAX_BYTES:
+                raise InputError(f"{path}: {size} bytes, over the {MAX_BYTES >> 20} MiB "
+                                 "limit for a Dockerfile")
+            data = fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_BYTES:  # grew while we read it
+        raise InputError(f"{path}: over the {MAX_BYTES >> 20} MiB limit for a Dockerfile")
+    nul = data.find(b"\0")
+    if nul != -1:
+        raise InputError(f"{path}: binary file (NUL byte at offset {nul}), not a Dockerfile")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        head = data[:8192]
+        controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+        if controls * 20 > len(head):
+            raise InputError(f"{path}: binary file, not a Dockerfile") from None
+        return data.decode("utf-8", errors="replace")  # Latin-1 comments and the like
+
+
+def _error_line(text: str, message: str) -> int | None:
+    """BuildKit's parse errors carry no line: find it for the ones that have one."""
+    lines = text.split("\n")
+    if "heredoc" in message:
+        marks = [n for n, line in enumerate(lines, 1) if _HEREDOC_MARK.search(line)]
+        return marks[-1] if marks else None
+    if "max allowed size" in message:
+        return next((n for n, line in enumerate(lines, 1) if len(line) > 65535), None)
+    return None
+
+
+# --- shell bodies ----------------------------------------------------------------------
+
+def _words(node: Any) -> Argv:
+    return tuple(p.word for p in getattr(node, "parts", ()) if p.kind == "word")
+
+
+def _children(node: Any) -> Iterator[Any]:
+    for value in vars(node).values():
+        if isinstance(value, bashlex.ast.node):
+            yield value
+        elif isinstance(value, list):
+            yield from (v for v in value if isinstance(v, bashlex.ast.node))
+
+
+def _walk(node: Any, out: list[Pipeline]) -> None:
+    if node.kind == "pipeline":
+        cmds = [c for c in node.parts if c.kind != "pipe"]
+        argvs = tuple(_words(c) for c in cmds if c.kind == "command")
+        if argvs:
+            out.append(tuple(a for a in argvs if a))
+        for c in cmds:
+            if c.kind == "command":
+                for child in _children(c):
+                    _walk(child, out)
+            else:
+                _walk(c, out)
+        return
+    if node.kind == "command":
+        argv = _words(node)
+        if argv:
+            out.append((argv,))
+    for child in _children(node):
+        _walk(child, out)
+
+
+def _shlex_pipes(script: str) -> tuple[Pipeline, ...]:
+    pipes: list[Pipeline] = []
+    for line in re.sub(r"\\\r?\n", " ", script).splitlines():
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|")
+        lexer.whitespace_split = True
+        try:
+            tokens = list(lexer)
+        except ValueError:  # unbalanced quotes
+            tokens = line.split()
+        pipe: list[Argv] = []
+        argv: list[str] = []
+        for tok in (*tokens, ";"):
+            if tok == "|" or tok in _SEPARATORS:
+                if argv:
+                    pipe.append(tuple(argv))
+                argv = []
+                if tok != "|" and pipe:
+                    pipes.append(tuple(pipe))
+                    pipe = []
+            else:
+                argv.append(tok)
+    return tuple(pipes)
+
+
+_TOKEN = re.compile(r"""
+     (?P<ws>(?:[ \t]|\\\r?\n)+)
+    |(?P<nl>\r?\n)
+    |(?P<comment>\#[^\n]*)
+    |(?P<redir>[0-9]*(?:>>|>&|<&|&>|>\||>|<)[ \t]*)
+    |(?P<op>&&|\|\||[;&|])
+    |(?P<word>(?:[^\s'"\\;&|<>]+|'[^']*'|"(?:[^"\\]|\\.)*"|\\.)+)
+""", re.VERBOSE | re.DOTALL)
+_QUOTED = re.compile(r"""'([^']*)'|"((?:[^"\\]|\\.)*)"|\\(.)""", re.DOTALL)
+_DQ_ESCAPE = re.compile(r'\\([\\"$`])')  # what a backslash escapes inside "..."
+_ASSIGN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+_COMPLEX = ("$(", "`", "<(", ">(", "<<", "(", ")", "{", "}")
+_KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "for", "while", "until", "do",
+                       "done", "case", "esac", "function", "select", "!", "[[", "time"})
+_BRACED_VAR = re.compile(r"\$\{[A-Za-z0-9_#@*?!-]+\}")
+
+
+def _unquote_word(word: str) -> str:
+    return _QUOTED.sub(lambda m: m.group(1) if m.group(1) is not None else
+                       _DQ_ESCAPE.sub(r"\1", m.group(2)) if m.group(2) is not None
+                       else m.group(3), word)
+
+
+def _simple_pipes(script: str) -> tuple[Pipeline, ...] | None:
+    """A fast reading of scripts with only words, quotes, `&&`, `||`, `;`, `|` and
+    redirects (most RUN bodies), with bashlex's results; None for anything else."""
+    if any(c in _BRACED_VAR.sub("", script) for c in _COMPLEX):
+        return None
+    pipes: list[Pipeline] = []
+    pipe: list[Argv] = []
+    argv: list[str] = []
+    skip_target = False
+    pos = 0
+    for m in _TOKEN.finditer(script + "\n"):
+        if m.start() != pos:
+            return None  # an unmatched quote or the like
+        pos = m.end()
+        kind = m.lastgroup
+        if kind == "word":
+            if skip_target:
+                skip_target = False
+            elif argv or not _ASSIGN.match(m.group()):
+                argv.append(_unquote_word(m.group()))
+        elif kind == "redir":
+            skip_target = True
+        elif kind in ("op", "nl"):
+            if skip_target:
+                return None
+            if argv:
+                if argv[0] in _KEYWORDS:
+                    return None
+                pipe.append(tuple(argv))
+                argv = []
+            if m.group() != "|" and pipe:
+                pipes.append(tuple(pipe))
+                pipe = []
+    if pos != len(script) + 1:
+        return None
+    return tuple(pipes)
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_shell(script: str) -> tuple[tuple[Pipeline, ...], str]:
+    """The pipelines of a shell script and the parser that read it ("bashlex", or
+    "shlex" when bashlex cannot). Scripts of only words, quotes, operators and
+    redirects are read by a small tokenizer that gives bashlex's result, faster."""
+    if not script.strip():
+        return (), "bashlex"
+    simple = _simple_pipes(script)
+    if simple is not None:
+        return simple, "bashlex"
+    try:
+        out: list[Pipeline] = []
+        for tree in bashlex.parse(script):
+            _walk(tree, out)
+        return tuple(p for p in out if p), "bashlex"
+    except Exception:  # bashlex raises its own errors, NotImplementedError, RecursionError
+        return _shlex_pipes(script), "shlex"
+
+
+def _basename(word: str) -> str:
+    return word.rsplit("/", 1)[-1].rsplit("\\", 1)[-1].lower()
+
+
+def _run_pipes(cmd: Any, shell: Argv) -> tuple[tuple[Pipeline, ...], str]:
+    value: tuple[str, ...] = tuple(cmd.value)
+    if cmd.json:
+        pipes: list[Pipeline] = [(value,)] if value else []
+        parser = "json"
+        if len(value) >= 3 and _basename(value[0]) in POSIX_SHELLS and "-c" in value[1:-1]:
+            body, _ = parse_shell(value[value.index("-c") + 1])
+            pipes.extend(body)
+        return tuple(pipes), parser
+    if shell and _basename(shell[0]) in _NON_POSIX_SHELLS:
+        return (), ""
+    line = " ".join(value)
+    docs = [h.content for h in cmd.heredocs if h.file_descriptor == 0]
+    if not docs:
+        return parse_shell(line)
+    rest = _HEREDOC_MARK.sub(" ", line).strip()
+    head = rest.split()[:1]
+    found: list[Pipeline] = []
+    parsers: list[str] = []
+    if rest:
+        body, parser = parse_shell(rest)
+        found.extend(body)
+        parsers.append(parser)
+    if not rest or (_basename(head[0]) in POSIX_SHELLS and "-c" not in rest.split()):
+        for doc in docs:  # the heredoc is the script
+            body, parser = parse_shell(doc)
+            found.extend(body)
+            parsers.append(parser)
+    return tuple(found), "shlex" if "shlex" in parsers else "bashlex"
+
+
+# --- stages ----------------------------------------------------------------------------
+
+def unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    """`$X`, `${X}`, `${X:-default}`, `${X:+alt}` with `values`; unknown names stay."""
+
+    def repl(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(4)
+        op, word = m.group(2), m.group(3) or ""
+        have = values.get(name)
+        if op in (":-", "-"):
+            return have if have else word
+        if op in (":+", "+"):
+            return word if have else ""
+        return have if have is not None else m.group(0)
+
+    return _VAR.sub(repl, text)
+
+
+def arg_pairs(args: Iterable[str]) -> Iterator[tuple[str, str | None]]:
+    """ARG items as (name, default or None)."""
+    for item in args:
+        name, sep, value = item.partition("=")
+        yield name, (unquote(value) if sep else None)
+
+
+def _instruction(cmd: Any, shell: Argv) -> Instruction:
+    name = cmd.cmd.upper()
+    pipes: tuple[Pipeline, ...] = ()
+    parser = ""
+    if name == "RUN" or (name == "ONBUILD" and (cmd.sub_cmd or "").upper() == "RUN"):
+        pipes, parser = _run_pipes(cmd, shell)
+    return Instruction(
+        cmd=name,
+        args=tuple(cmd.value),
+        original=cmd.original,
+        line=cmd.start_line,
+        end_line=cmd.end_line,
+        flags=tuple(cmd.flags),
+        json_form=bool(cmd.json),
+        heredocs=tuple(Heredoc(h.name, h.content, h.file_descriptor) for h in cmd.heredocs),
+        sub_cmd=cmd.sub_cmd.upper() if cmd.sub_cmd else None,
+        pipes=pipes,
+        commands=tuple(argv for pipe in pipes for argv in pipe),
+        shell_parser=parser,
+    )
+
+
+def build_snapshot(path: str, commands: Iterable[Any]) -> DockerfileSnapshot:
+    global_args: list[Instruction] = []
+    defaults: dict[str, str] = {}
+    stages: list[Stage] = []
+    current: list[Instruction] = []
+    head: tuple[str, str | None, str] | None = None  # image, name, resolved
+    shell: Argv = ()
+
+    def close() -> None:
+        if head is not None:
+            stages.append(Stage(len(stages), head[1], head[0], head[2], tuple(current)))
+
+    for cmd in commands:
+        name = cmd.cmd.upper()
+        if name == "FROM":
+            close()
+            shell = ()
+            value = tuple(cmd.value)
+            if not value:
+                raise InputError(f"{path}: line {cmd.start_line}: FROM without an image")
+            stage_name = value[2].lower() if len(value) >= 3 and value[1].lower() == "as" \
+                else None
+            head = (value[0], stage_name, substitute(value[0], defaults))
+            current = [_instruction(cmd, shell)]
+            continue
+        if head is None:
+            if name != "ARG":
+                raise InputError(f"{path}: line {cmd.start_line}: {name} before the first "
+                                 "FROM (docker build refuses it)")
+            inst = _instruction(cmd, shell)
+            global_args.append(inst)
+            for arg, default in arg_pairs(inst.args):
+                if default is not None:
+                    defaults[arg] = substitute(default, defaults)
+            continue
+        if name == "SHELL" and cmd.json:
+            shell = tuple(cmd.value)
+        current.append(_instruction(cmd, shell))
+    close()
+    if not stages:
+        raise InputError(f"{path}: no FROM instruction, not a Dockerfile")
+    return DockerfileSnapshot(path, tuple(stages), tuple(global_args))
+
+
+def parse_text(path: str, text: str) -> DockerfileSnapshot:
+    try:
+        commands = dockerfile.parse_string(text)
+    except dockerfile.GoParseError as exc:
+        message = str(exc)
+        line = _error_line(text, message)
+        where = f"line {line}: " if line is not None else ""
+        raise InputError(f"{path}: {where}{message}") from None
+    return build_snapshot(path, commands)
+
+
+def parse_dockerfile(path: str) -> DockerfileSnapshot:
+    """Read and parse the Dockerfile at `path`; InputError one-liners for what is not one."""
+    return parse_text(path, read_text(path))

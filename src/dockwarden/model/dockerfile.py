@@ -1,0 +1,108 @@
+"""Snapshot of one Dockerfile: its build stages and their instructions, as parsed by
+Docker's own (BuildKit) parser, with `RUN` bodies already split into shell commands so
+that the DW5xx checks stay pure. Built by `dockwarden.collect.dockerfile`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Argv = tuple[str, ...]
+Pipeline = tuple[Argv, ...]  # `curl x | sh` is one pipeline of two argv
+
+
+@dataclass(frozen=True, slots=True)
+class Heredoc:
+    name: str  # the delimiter word (`EOF`)
+    content: str
+    fd: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Instruction:
+    """One instruction as BuildKit reads it.
+
+    `args` are the parser's values: shell form RUN/CMD has one string (continuations
+    joined), JSON form the list items, ENV `(name, value, name, value...)` with quotes
+    as written, ARG `NAME=value` items. `line`/`end_line` are 1-based and span the
+    continuations and heredoc bodies. `sub_cmd` is the wrapped instruction of ONBUILD.
+
+    For RUN (and ONBUILD RUN) `pipes` holds the shell commands of the body, each
+    pipeline a tuple of argv (simple commands joined by `&&`, `;`, `||` and newlines are
+    separate pipelines; commands inside `$(...)` appear as pipelines of their own);
+    `commands` is the same flattened. `shell_parser` says how: "bashlex", "shlex" (the
+    fallback), "json" (exec form) or "" (not parsed: not a RUN, or a non-POSIX SHELL).
+    """
+
+    cmd: str  # upper case: RUN, COPY...
+    args: tuple[str, ...]
+    original: str
+    line: int
+    end_line: int
+    flags: tuple[str, ...] = ()
+    json_form: bool = False
+    heredocs: tuple[Heredoc, ...] = ()
+    sub_cmd: str | None = None
+    pipes: tuple[Pipeline, ...] = ()
+    commands: tuple[Argv, ...] = ()
+    shell_parser: str = ""
+
+    def flag(self, name: str) -> str | None:
+        """The value of `--name=value` (or "" for a bare `--name`), None if absent."""
+        for f in self.flags:
+            key, sep, value = f.partition("=")
+            if key.lstrip("-").lower() == name:
+                return value if sep else ""
+        return None
+
+    @property
+    def is_run(self) -> bool:
+        return self.cmd == "RUN" or (self.cmd == "ONBUILD" and self.sub_cmd == "RUN")
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """A build stage: its FROM (`instructions[0]`) and what follows up to the next FROM.
+
+    `base_image` is the image as written, `base_resolved` with the global ARG defaults
+    substituted (still holding `$` where an ARG had no default). `name` is lower case
+    (stage names are case-insensitive), None when the stage has no `AS name`."""
+
+    index: int
+    name: str | None
+    base_image: str
+    base_resolved: str
+    instructions: tuple[Instruction, ...]
+
+    @property
+    def line(self) -> int:
+        return self.instructions[0].line
+
+    @property
+    def label(self) -> str:
+        return self.name if self.name is not None else str(self.index)
+
+
+@dataclass(frozen=True, slots=True)
+class DockerfileSnapshot:
+    path: str
+    stages: tuple[Stage, ...]
+    global_args: tuple[Instruction, ...] = ()  # ARGs before the first FROM
+
+    @property
+    def final(self) -> Stage:
+        return self.stages[-1]
+
+    def stage_named(self, ref: str) -> Stage | None:
+        """The earlier stage `ref` names (`FROM ref`, `COPY --from=ref`): a name or an
+        index."""
+        low = ref.lower()
+        for stage in self.stages:
+            if stage.name == low or (low.isdigit() and stage.index == int(low)):
+                return stage
+        return None
+
+    def lines(self) -> tuple[int, ...]:
+        """Every instruction's start line (for the runner's `lines` map)."""
+        out = [i.line for i in self.global_args]
+        out += [i.line for s in self.stages for i in s.instructions]
+        return tuple(out)
