@@ -314,3 +314,20 @@ def test_dockerfile_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert any("bad.Dockerfile" in e["target"] for e in rep["errors"])
     code, _, err = run_cli(["dockerfile", str(tmp_path / "bad.Dockerfile")], capsys)
     assert code == 2 and "Traceback" not in err
+
+
+def test_inline_suppression(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    df = tmp_path / "Dockerfile"
+    df.write_text("FROM debian:12\n# dockwarden: ignore=DW508 the base image has no other way\n"
+                  "RUN sudo true\n# dockwarden: ignore=DW511\nRUN chmod 777 /x\n")
+    _, rep = run_json(["dockerfile", str(df), "--fail-on", "none"], capsys)
+    checks = {f["check"] for f in rep["findings"]}
+    assert "DW508" not in checks  # suppressed, with a reason
+    assert "DW511" in checks  # a suppression without a reason does not count
+    assert rep["ignored"][0]["check"] == "DW508"
+    assert "no other way" in rep["ignored"][0]["reason"]
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services:\n  ci:\n    image: builder:1\n"
+                       "    privileged: true  # dockwarden: ignore=DW201 isolated CI VM\n")
+    _, rep = run_json(["compose", str(compose), "--check", "DW201", "--fail-on", "none"], capsys)
+    assert not rep["findings"] and rep["ignored"][0]["reason"] == "inline: isolated CI VM"

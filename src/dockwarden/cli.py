@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -493,6 +494,42 @@ def _apply_ignore(report: Report, path: str | None) -> Report:
     return replace(report, findings=tuple(kept), ignored=tuple(ignored))
 
 
+_INLINE = re.compile(r"#\s*dockwarden:\s*ignore=([A-Za-z0-9,]+)\s*(.*)")
+
+
+def _apply_inline_ignores(report: Report) -> Report:
+    """`# dockwarden: ignore=DW501 reason` on the finding's line or the line above it, in
+    Dockerfiles and compose files, accepts that risk (a reason is required)."""
+    from dataclasses import replace
+
+    cache: dict[str, list[str]] = {}
+    kept: list[Finding] = []
+    ignored = list(report.ignored)
+    for f in report.findings:
+        line = f.target.line
+        if f.target.kind not in (TargetKind.DOCKERFILE, TargetKind.COMPOSE) or not line:
+            kept.append(f)
+            continue
+        if f.target.ref not in cache:
+            try:
+                with open(f.target.ref, encoding="utf-8", errors="replace") as fh:
+                    cache[f.target.ref] = fh.read(4 << 20).splitlines()
+            except OSError:
+                cache[f.target.ref] = []
+        lines = cache[f.target.ref]
+        reason = None
+        for text in lines[max(0, line - 2): line]:
+            m = _INLINE.search(text)
+            if m and f.check in {i.strip().upper() for i in m.group(1).split(",")} \
+                    and m.group(2).strip():
+                reason = m.group(2).strip()
+        if reason is None:
+            kept.append(f)
+        else:
+            ignored.append((f, f"inline: {reason}"))
+    return replace(report, findings=tuple(kept), ignored=tuple(ignored))
+
+
 def _render(report: Report, ns: argparse.Namespace, colour: bool) -> str:
     from dockwarden.report import shown
 
@@ -587,7 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "DOCKER_HOST", "unix:///var/run/docker.sock"), False),),
                     findings=(), errors=(ReportError("engine", exc.message),)), ns, False))
             raise
-        report = _apply_ignore(report, ns.ignore)
+        report = _apply_ignore(_apply_inline_ignores(report), ns.ignore)
         colour = (ns.format == "text" and not ns.output and sys.stdout.isatty()
                   and "NO_COLOR" not in os.environ)
         _write(ns.output, _render(report, ns, colour))
