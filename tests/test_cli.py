@@ -331,3 +331,21 @@ def test_inline_suppression(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
                        "    privileged: true  # dockwarden: ignore=DW201 isolated CI VM\n")
     _, rep = run_json(["compose", str(compose), "--check", "DW201", "--fail-on", "none"], capsys)
     assert not rep["findings"] and rep["ignored"][0]["reason"] == "inline: isolated CI VM"
+
+
+def test_bare_dockwarden_without_engine_lints_files_here(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM debian:12\nRUN sudo true\n")
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  a:\n    image: x:1\n    privileged: true\n")
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    proc = subprocess.run([*DW, "--format", "json", "--fail-on", "critical"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 1, proc.stderr  # DW201 (critical) in the compose file
+    assert "instead" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    rep = json.loads(proc.stdout)
+    assert {t["kind"] for t in rep["targets"]} == {"dockerfile", "compose"}
+    assert {"DW508", "DW201"} <= {f["check"] for f in rep["findings"]}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = subprocess.run([*DW], cwd=empty, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 3 and "cannot reach" in proc.stderr

@@ -595,9 +595,54 @@ def exit_code(report: Report, fail_on: Severity | None) -> int:
     return 0
 
 
+def _unreachable_report(ns: argparse.Namespace, exc: EngineUnreachable) -> None:
+    """Nothing was audited: still write a report that says so when asked for a file."""
+    if ns.output and ns.format == "json":
+        now = _now()
+        _write(ns.output, _render(Report(
+            started=now, finished=now,
+            targets=(ReportTarget(TargetKind.ENGINE, ns.host or os.environ.get(
+                "DOCKER_HOST", "unix:///var/run/docker.sock"), False),),
+            findings=(), errors=(ReportError("engine", exc.message),)), ns, False))
+
+
+def _files_instead(ns: argparse.Namespace, exc: EngineUnreachable) -> Report | None:
+    """A bare `dockwarden` with no reachable Engine lints the Dockerfiles and compose
+    files under the current directory instead, and says so in one line."""
+    from dataclasses import replace
+
+    from dockwarden.collect.compose import find_compose_files
+
+    dockerfiles = [p for p in _script_files(".")
+                   if "dockerfile" in os.path.basename(p).lower()
+                   or "containerfile" in os.path.basename(p).lower()]
+    composes = find_compose_files(".")
+    if not dockerfiles and not composes:
+        return None
+    print(f"dockwarden: {exc.message}; auditing {len(dockerfiles)} Dockerfile(s) and "
+          f"{len(composes)} compose file(s) under {os.getcwd()} instead", file=sys.stderr)
+    parts = []
+    if dockerfiles:
+        parts.append(_audit_dockerfiles(argparse.Namespace(**{**vars(ns),
+                                                              "paths": dockerfiles})))
+    if composes:
+        parts.append(_audit_compose(argparse.Namespace(**{**vars(ns), "paths": composes,
+                                                          "merge": [], "profile": []})))
+    first = parts[0]
+    for other in parts[1:]:
+        first = replace(first, targets=first.targets + other.targets,
+                        findings=first.findings + other.findings,
+                        skipped=first.skipped + other.skipped,
+                        errors=first.errors + other.errors, passed=first.passed + other.passed,
+                        finished=other.finished)
+    return first
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    ns = parser.parse_args(_argv(sys.argv[1:] if argv is None else argv))
+    raw = list(sys.argv[1:] if argv is None else argv)
+    ns = parser.parse_args(_argv(raw))
+    implicit = not any(a in COMMANDS for a in raw)  # a bare `dockwarden [options]`
     try:
         if ns.command == "checks":
             return _catalogue(ns)
@@ -615,16 +660,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 report = _audit_engine(ns)
         except EngineUnreachable as exc:
-            # Nothing was audited: still write a report that says so when asked for a file.
-            if ns.output and ns.format == "json":
-                now = _now()
-                _write(ns.output, _render(Report(
-                    started=now, finished=now,
-                    targets=(ReportTarget(TargetKind.ENGINE, ns.host or os.environ.get(
-                        "DOCKER_HOST", "unix:///var/run/docker.sock"), False),),
-                    findings=(), errors=(ReportError("engine", exc.message),)), ns, False))
-            raise
+            fallback = _files_instead(ns, exc) if implicit and not ns.host else None
+            if fallback is not None:
+                report = fallback
+            else:
+                _unreachable_report(ns, exc)
+                raise
         report = _apply_ignore(_apply_inline_ignores(report), ns.ignore)
+
         colour = (ns.format == "text" and not ns.output and sys.stdout.isatty()
                   and "NO_COLOR" not in os.environ)
         _write(ns.output, _render(report, ns, colour))
