@@ -243,7 +243,8 @@ def _audit_engine(ns: argparse.Namespace) -> Report:
     names = tuple(getattr(ns, "names", ()) or ())
     collector = EngineCollector(conn, names=names, workers=ns.workers,
                                 local_facts=not ns.no_local, progress=progress,
-                                containers=want_containers)
+                                containers=want_containers,
+                                daemon=ns.command in ("engine", "daemon"))
     try:
         snap = collector.collect()
     finally:

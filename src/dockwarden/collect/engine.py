@@ -119,9 +119,10 @@ class EngineCollector:
 
     def __init__(self, conn: Connection, *, names: tuple[str, ...] = (), workers: int = 8,
                  local_facts: bool = True, progress: Progress | None = None,
-                 containers: bool = True) -> None:
+                 containers: bool = True, daemon: bool = True) -> None:
         self.conn = conn
         self.want_containers = containers
+        self.want_daemon = daemon  # bridge and host facts serve only the daemon/host checks
         self.names = names
         self.workers = workers
         self.local_facts = local_facts
@@ -158,28 +159,21 @@ class EngineCollector:
                 "check the API version and your access rights")
         einfo = engine_info(info, version)
 
-        bridge: Fact[BridgeFacts]
-        status, net = self._get("bridge inspect", "/networks/bridge")
-        if status == 200 and isinstance(net, dict):
-            bridge = bridge_facts(net)
-        elif status == 404:
-            bridge = Unknown("the Engine has no default bridge network")
-        else:
-            bridge = Unknown(f"bridge network inspect failed: HTTP {status}: {_message(net)}")
-
-        volumes: dict[str, Mapping[str, Any]] = {}
-        status, listed = self._get("volume list", "/volumes")
-        if status == 200 and isinstance(listed, dict):
-            volumes = {str(v.get("Name")): v for v in listed.get("Volumes") or []
-                       if isinstance(v, dict)}
-        else:
-            self.errors.append((self.conn.url,
-                                f"volume list failed: HTTP {status}: {_message(listed)}"))
+        bridge: Fact[BridgeFacts] = Unknown("not gathered (containers only)")
+        if self.want_daemon:
+            status, net = self._get("bridge inspect", "/networks/bridge")
+            if status == 200 and isinstance(net, dict):
+                bridge = bridge_facts(net)
+            elif status == 404:
+                bridge = Unknown("the Engine has no default bridge network")
+            else:
+                bridge = Unknown(f"bridge network inspect failed: HTTP {status}: "
+                                 f"{_message(net)}")
 
         daemon, host, local = self._local(einfo)
         complete = True
         try:
-            containers, skipped = (self._containers(volumes, local) if self.want_containers
+            containers, skipped = (self._containers(local) if self.want_containers
                                    else ([], []))
         except EngineUnreachable as exc:
             self.errors.append((self.conn.url, exc.message))
@@ -240,12 +234,22 @@ class EngineCollector:
             settings: Fact[DaemonSettings] = hostmod.read_daemon_settings(pid)
         except OSError as exc:
             settings = Unknown(f"cannot read dockerd's configuration: {exc}")
+        if not self.want_daemon:
+            return settings, HostSnapshot(), True
         host = hostmod.gather_host(settings, self.conn.socket_path, einfo.root_dir)
         return settings, host, True
 
+    def _volumes(self) -> dict[str, Mapping[str, Any]]:
+        status, listed = self._get("volume list", "/volumes")
+        if status == 200 and isinstance(listed, dict):
+            return {str(v.get("Name")): v for v in listed.get("Volumes") or []
+                    if isinstance(v, dict)}
+        self.errors.append((self.conn.url,
+                            f"volume list failed: HTTP {status}: {_message(listed)}"))
+        return {}
+
     # -- containers --------------------------------------------------------------------
-    def _containers(self, volumes: Mapping[str, Mapping[str, Any]],
-                    local: bool) -> tuple[list[ContainerSpec], list[str]]:
+    def _containers(self, local: bool) -> tuple[list[ContainerSpec], list[str]]:
         self._partial = []
         status, listed = self._get("container list", "/containers/json", all="1")
         if status != 200 or not isinstance(listed, list):
@@ -266,6 +270,10 @@ class EngineCollector:
             for name in missing:
                 self.errors.append((name, "no such container"))
 
+        # Volume options (their size bounds) are needed only if a container mounts one.
+        volumes: Mapping[str, Mapping[str, Any]] = (
+            self._volumes() if any(isinstance(m, dict) and m.get("Type") == "volume"
+                                   for r in rows for m in r.get("Mounts") or []) else {})
         processes: dict[str, list[str]] | None = None
         if local:
             running = [str(r["Id"]) for r in rows if r.get("State") == "running"]
