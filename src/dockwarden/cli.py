@@ -674,7 +674,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write(ns.output, _render(report, ns, colour))
         if not report.complete:
             for e in report.errors:
-                print(f"dockwarden: {e.target}: {e.message}", file=sys.stderr)
+                where = "" if e.message.startswith(e.target) else f"{e.target}: "
+                print(f"dockwarden: {where}{e.message}", file=sys.stderr)
         return exit_code(report, ns.fail_on)
     except DockwardenError as exc:
         print(f"dockwarden: error: {exc.message}", file=sys.stderr)

@@ -27,7 +27,6 @@ import shlex
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import bashlex  # type: ignore[import-untyped,unused-ignore]
 import dockerfile  # type: ignore[import-not-found,unused-ignore]
 
 from dockwarden.errors import InputError
@@ -95,6 +94,8 @@ def _words(node: Any) -> Argv:
 
 
 def _children(node: Any) -> Iterator[Any]:
+    import bashlex  # imported on first use: building its parser tables costs ~0.2 s
+
     for value in vars(node).values():
         if isinstance(value, bashlex.ast.node):
             yield value
@@ -219,6 +220,8 @@ def parse_shell(script: str) -> tuple[tuple[Pipeline, ...], str]:
     if simple is not None:
         return simple, "bashlex"
     try:
+        import bashlex  # imported on first use: building its parser tables costs ~0.2 s
+
         out: list[Pipeline] = []
         for tree in bashlex.parse(script):
             _walk(tree, out)
