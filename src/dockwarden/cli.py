@@ -223,15 +223,28 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _audit_engine(ns: argparse.Namespace) -> Report:
+def _selection(ns: argparse.Namespace) -> Any:
     from dockwarden.checks import Selection
+
+    return Selection(tuple(i for group in ns.check for i in group),
+                     tuple(i for group in ns.skip for i in group))
+
+
+def _file_report(started: str, targets: list[ReportTarget], results: Any,
+                 errors: list[ReportError]) -> Report:
+    """The report of a file audit (Dockerfiles, compose files, command lines)."""
+    return Report(started=started, finished=_now(), targets=tuple(targets),
+                  findings=tuple(results.findings), skipped=tuple(results.skipped),
+                  errors=tuple(errors + results.errors), passed=results.passed)
+
+
+def _audit_engine(ns: argparse.Namespace) -> Report:
     from dockwarden.checks.judge import judge_engine
     from dockwarden.collect.connection import EngineOptions, connect
     from dockwarden.collect.engine import EngineCollector
 
     started = _now()
-    selection = Selection(tuple(i for group in ns.check for i in group),
-                          tuple(i for group in ns.skip for i in group))
+    selection = _selection(ns)
     opts = EngineOptions(host=ns.host, context=ns.context, tls=ns.tls, tlsverify=ns.tlsverify,
                          tlscacert=ns.tlscacert, tlscert=ns.tlscert, tlskey=ns.tlskey,
                          timeout=ns.timeout)
@@ -303,14 +316,12 @@ def _image_requests(ns: argparse.Namespace) -> list[Any]:
 
 
 def _audit_image(ns: argparse.Namespace) -> Report:
-    from dockwarden.checks import Selection
     from dockwarden.checks.image import ImageContext
     from dockwarden.checks.judge import judge_image
     from dockwarden.collect.image.open import collect_image
 
     started = _now()
-    selection = Selection(tuple(i for group in ns.check for i in group),
-                          tuple(i for group in ns.skip for i in group))
+    selection = _selection(ns)
     req = _image_requests(ns)[0]
     snap = collect_image(req, _engine_factory(ns), progress=_image_progress(ns))
     ctx = ImageContext(today=dt.datetime.now(dt.UTC).date(), max_files=ns.max_files,
@@ -338,7 +349,6 @@ def _script_files(root: str) -> list[str]:
 
 
 def _audit_run_commands(ns: argparse.Namespace) -> Report:
-    from dockwarden.checks import Selection
     from dockwarden.checks.judge import judge_containers
     from dockwarden.collect.runcmd import find_run_commands, parse_run
     from dockwarden.model.container import ContainerContext
@@ -367,12 +377,9 @@ def _audit_run_commands(ns: argparse.Namespace) -> Report:
                     errors.append(ReportError(f"{path}:{line}", exc.message))
             if found:
                 targets.append(ReportTarget(TargetKind.CONTAINER, path, True))
-    selection = Selection(tuple(i for group in ns.check for i in group),
-                          tuple(i for group in ns.skip for i in group))
+    selection = _selection(ns)
     results = judge_containers(specs, ContainerContext(), selection)
-    return Report(started=started, finished=_now(), targets=tuple(targets),
-                  findings=tuple(results.findings), skipped=tuple(results.skipped),
-                  errors=tuple(errors + results.errors), passed=results.passed)
+    return _file_report(started, targets, results, errors)
 
 
 def _dockerfiles(root: str) -> list[str]:
@@ -389,14 +396,12 @@ def _dockerfiles(root: str) -> list[str]:
 
 
 def _audit_dockerfiles(ns: argparse.Namespace) -> Report:
-    from dockwarden.checks import Selection
     from dockwarden.checks.judge import judge_dockerfile
     from dockwarden.checks.registry import Results
     from dockwarden.collect.dockerfile import parse_dockerfile
 
     started = _now()
-    selection = Selection(tuple(i for group in ns.check for i in group),
-                          tuple(i for group in ns.skip for i in group))
+    selection = _selection(ns)
     paths = [p for root in ns.paths for p in _dockerfiles(root)]
     results = Results()
     targets = []
@@ -412,13 +417,10 @@ def _audit_dockerfiles(ns: argparse.Namespace) -> Report:
             continue
         results.extend(judge_dockerfile(df, selection))
         targets.append(ReportTarget(TargetKind.DOCKERFILE, path, True))
-    return Report(started=started, finished=_now(), targets=tuple(targets),
-                  findings=tuple(results.findings), skipped=tuple(results.skipped),
-                  errors=tuple(errors + results.errors), passed=results.passed)
+    return _file_report(started, targets, results, errors)
 
 
 def _audit_compose(ns: argparse.Namespace) -> Report:
-    from dockwarden.checks import Selection
     from dockwarden.checks.judge import judge_containers
     from dockwarden.collect.compose import find_compose_files, load_project
     from dockwarden.model.container import ContainerContext
@@ -447,12 +449,9 @@ def _audit_compose(ns: argparse.Namespace) -> Report:
                 raise
             errors.append(ReportError(files[-1], exc.message))  # one bad file never stops
             targets.append(ReportTarget(TargetKind.COMPOSE, files[-1], False))
-    selection = Selection(tuple(i for group in ns.check for i in group),
-                          tuple(i for group in ns.skip for i in group))
+    selection = _selection(ns)
     results = judge_containers(specs, ContainerContext(), selection)
-    return Report(started=started, finished=_now(), targets=tuple(targets),
-                  findings=tuple(results.findings), skipped=tuple(results.skipped),
-                  errors=tuple(errors + results.errors), passed=results.passed)
+    return _file_report(started, targets, results, errors)
 
 
 def _sbom(ns: argparse.Namespace) -> int:
