@@ -215,9 +215,17 @@ def reap_orphans(ids: list[str]) -> int:
 # ------------------------------------------------------------------------- benchmark
 
 
+# Bytecode cache for the measured commands: this machine sets PYTHONDONTWRITEBYTECODE,
+# which would make every run recompile dockwarden (an installed tool has its .pyc files).
+PYCACHE = tempfile.mkdtemp(prefix="dw-bench-pyc-")
+
+
 def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items()
-            if k not in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH",
+                        "PYTHONDONTWRITEBYTECODE")}
+    env["PYTHONPYCACHEPREFIX"] = PYCACHE
+    return env
 
 
 def dockwarden_args(url: str, workers: int | None) -> list[str]:
