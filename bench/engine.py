@@ -54,6 +54,8 @@ from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _child import run_child  # noqa: E402
 
 from harness.daemons import ExtraDaemon  # noqa: E402
 from harness.images import busybox_image, labels  # noqa: E402
@@ -107,29 +109,9 @@ class SizeResult:
 
 
 def measure(argv: list[str], stdout_path: str, env: dict[str, str]) -> Run:
-    """Run argv as a direct child; wall time and the child's own peak RSS via wait4."""
-    with open(stdout_path, "wb") as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                env=env, close_fds=True)
-        deadline = t0 + RUN_TIMEOUT
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.002)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped
-        rc = proc.returncode
-        if rc != 0:
-            err.seek(0)
-            tail = err.read()[-2000:].decode(errors="replace")
-            raise RuntimeError(f"{argv[:4]}... exited {rc}:\n{tail}")
-    return Run(wall=wall, maxrss_kb=int(usage.ru_maxrss), rc=rc)
+    """Run argv as a direct child (wall time and the child's own peak RSS, via bench/_child.py)."""
+    r = run_child(argv, stdout_path, env, RUN_TIMEOUT)
+    return Run(wall=r.wall, maxrss_kb=r.maxrss_kb, rc=0)
 
 
 # ------------------------------------------------------------------------ containers

@@ -71,6 +71,8 @@ from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _child import run_child  # noqa: E402
 
 from harness.debian import CACHE, debian_image  # noqa: E402
 from harness.engine import api_client, ensure_engine  # noqa: E402
@@ -451,28 +453,9 @@ class Run:
 
 
 def measure(argv: list[str], stdout_path: str, env: dict[str, str]) -> Run:
-    """Run argv as a direct child; wall time, CPU time and peak RSS via wait4."""
-    with open(stdout_path, "wb") as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                env=env, close_fds=True)
-        deadline = t0 + RUN_TIMEOUT
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.002)
-        wall = time.perf_counter() - t0
-        proc.returncode = rc = os.waitstatus_to_exitcode(status)  # already reaped
-        if rc != 0:
-            err.seek(0)
-            tail = err.read()[-2000:].decode(errors="replace")
-            raise RuntimeError(f"{argv[:6]}... exited {rc}:\n{tail}")
-    return Run(wall, usage.ru_utime + usage.ru_stime, int(usage.ru_maxrss))
+    """Run argv as a direct child (wall time, CPU time and peak RSS, via bench/_child.py)."""
+    r = run_child(argv, stdout_path, env, RUN_TIMEOUT)
+    return Run(r.wall, r.cpu, r.maxrss_kb)
 
 
 @dataclass
