@@ -1,5 +1,6 @@
-"""Gather one snapshot of an Engine: /version, /info, the default bridge, volumes, and
-every container inspected exactly once (concurrently), plus local daemon and host facts.
+"""Gather one snapshot of an Engine: /version, /info, the default bridge and the local
+daemon and host facts (for the daemon checks), and every container inspected exactly once
+(concurrently), with the volume list only when a container mounts a volume.
 """
 
 from __future__ import annotations

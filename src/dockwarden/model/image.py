@@ -117,5 +117,4 @@ class ImageSnapshot:
     present: Mapping[str, ImageFile] = field(default_factory=dict)  # notable paths that exist
     cache_files: Mapping[str, int] = field(default_factory=dict)  # cache dir -> file count
     skipped: tuple[tuple[str, str], ...] = ()  # (what, why) that could not be analysed
-    errors: tuple[str, ...] = ()
     complete: bool = True

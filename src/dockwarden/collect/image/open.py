@@ -33,8 +33,11 @@ def default_analyzers() -> list[Analyzer]:
 
 
 def _has_registry_host(ref: str) -> bool:
-    first = ref.split("/", 1)[0]
-    return "/" in ref and ("." in first or ":" in first or first == "localhost")
+    """Whether `ref` names a registry other than Docker Hub (Docker's own rule, shared
+    with the registry source)."""
+    from dockwarden.collect.image.registry import parse_reference
+
+    return parse_reference(ref).registry != "docker.io"
 
 
 def open_source(req: ImageRequest, engine: Callable[[], Any] | None) -> ImageSource:

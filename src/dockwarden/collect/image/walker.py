@@ -25,6 +25,7 @@ import io
 import json
 import lzma
 import posixpath
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -160,7 +161,7 @@ class _Pass:
                 self._entry(slot, stream, member, stats)
         except LayerError as exc:
             self.failed[slot] = exc.message
-        except (TarFormatError, EOFError, OSError, ValueError, zlib_error()) as exc:
+        except (TarFormatError, EOFError, OSError, ValueError, zlib.error) as exc:
             self.failed[slot] = f"layer {blob.name} is corrupt or truncated: {exc}"
 
     def _entry(self, slot: int, stream: TarStream, m: Member, stats: list[int]) -> None:
@@ -220,11 +221,6 @@ class _Pass:
                 continue
             if value is not None:
                 self.results.setdefault(a.name, {})[(slot, path)] = value
-
-
-def zlib_error() -> type[Exception]:
-    import zlib
-    return zlib.error
 
 
 def _climbs_out(path: str, link: str) -> bool:
