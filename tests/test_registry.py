@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dockwarden.checks import REGISTRY, Scope, iter_catalogue
+from dockwarden.checks import REGISTRY, Scope, iter_catalogue, registry
 from dockwarden.checks.registry import check
 from dockwarden.model.common import Severity
 
@@ -96,3 +97,60 @@ def test_cis_mapping_names_only_registered_checks() -> None:
         for cid in ids:
             assert cid in REGISTRY, f"CIS {control} maps to unknown check {cid}"
     assert "CIS Docker Benchmark 1.6.0 5.5" in REGISTRY["DW201"].meta.references
+
+
+# Modules a one-file `dockwarden dockerfile` run must not import (start-up, issue 5).
+NOT_FOR_DOCKERFILES = (
+    "dockwarden.checks.container", "dockwarden.checks.image", "dockwarden.checks.daemon",
+    "dockwarden.checks.host", "dockwarden.model.engine", "dockwarden.model.image",
+    "dockwarden.model.container", "dockwarden.collect.compose", "dockwarden.collect.engine",
+    "rich", "yaml", "docker", "requests", "httpx", "cryptography", "bashlex",
+)
+
+
+def test_dockerfile_lint_imports_only_its_own_checks(tmp_path: Path) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_text("FROM debian:12\nRUN apt-get update && apt-get install -y curl\n"
+                    "ADD app.py /app/\nUSER 1000\n")
+    code = ("import json, sys\nfrom dockwarden import cli\n"
+            f"rc = cli.main(['dockerfile', {str(path)!r}, '--format', 'json', '-o', "
+            f"{str(tmp_path / 'out.json')!r}, '--fail-on', 'none'])\n"
+            "print(json.dumps([rc, sorted(sys.modules)]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    rc, modules = json.loads(out)
+    assert rc == 0
+    loaded = sorted(m for m in modules for bad in NOT_FOR_DOCKERFILES
+                    if m == bad or m.startswith(bad + "."))
+    assert not loaded, loaded
+    assert "dockwarden.checks.dockerfile" in modules
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert {"DW503", "DW506"} <= {f["check"] for f in report["findings"]}
+
+
+def test_catalogue_loads_every_builtin_module() -> None:
+    code = ("import json, sys\nfrom dockwarden.checks import iter_catalogue\n"
+            "ids = [m.id for m in iter_catalogue()]\n"
+            "print(json.dumps([ids, sorted(sys.modules)]))\n")
+    ids, modules = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                             text=True, check=True).stdout)
+    assert {i[:3] for i in ids} == {"DW1", "DW2", "DW3", "DW5"}
+    assert {m for names in registry.BUILTIN.values() for m in names} <= set(modules)
+
+
+def test_a_check_filed_under_the_wrong_scope_fails_at_load(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "dw_misfiled_checks.py").write_text(
+        "from dockwarden.checks.registry import Scope, check\n"
+        "from dockwarden.model.common import Severity\n"
+        "@check(id='DW299', title='x', severity=Severity.LOW, scope=Scope.CONTAINER,\n"
+        "       rationale='x', remediation='x')\n"
+        "def misfiled(spec, ctx):\n    return []\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))
+    monkeypatch.setattr(registry, "_LOADED", set(registry._LOADED))
+    monkeypatch.setitem(registry.BUILTIN, Scope.DOCKERFILE,
+                        (*registry.BUILTIN[Scope.DOCKERFILE], "dw_misfiled_checks"))
+    with pytest.raises(RuntimeError, match=r"DW299 .*dw_misfiled_checks"):
+        registry.load(Scope.DOCKERFILE)
+    sys.modules.pop("dw_misfiled_checks", None)

@@ -1,14 +1,13 @@
-"""Pure checks over snapshots. Built-in check modules are listed explicitly."""
+"""Pure checks over snapshots.
 
-from dockwarden.checks import (  # noqa: F401  (registration)
-    container,
-    daemon,
-    dockerfile,
-    host,
-    image,
-)
+The built-in check modules are listed explicitly in `registry.BUILTIN` and imported per
+scope when a command needs them (see `registry.load`), so that importing this package
+is cheap. `REGISTRY` read from here holds every built-in check.
+"""
+
+from typing import Any
+
 from dockwarden.checks.registry import (
-    REGISTRY,
     Check,
     CheckMeta,
     Fail,
@@ -17,11 +16,21 @@ from dockwarden.checks.registry import (
     Selection,
     Skip,
     iter_catalogue,
+    load,
     require,
     run,
 )
 
 __all__ = [
     "REGISTRY", "Check", "CheckMeta", "Fail", "Results", "Scope", "Selection", "Skip",
-    "iter_catalogue", "require", "run",
+    "iter_catalogue", "load", "require", "run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "REGISTRY":
+        from dockwarden.checks import registry
+
+        registry.load()
+        return registry.REGISTRY
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from posixpath import normpath
 
 from dockwarden import secrets
+from dockwarden.checks.common import is_moving_ref, is_root_user
 from dockwarden.checks.registry import Fail, Scope, Skip, check, require
 from dockwarden.model.common import Severity, Source
 from dockwarden.model.container import ContainerContext, ContainerSpec
@@ -35,6 +36,8 @@ DEFAULT_CAPS = frozenset({
     "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
     "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
 })
+
+
 def _is_host(mode: str) -> bool:
     return mode.strip().lower() == "host"
 
@@ -357,11 +360,6 @@ def writable_rootfs(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail
         yield Fail({"HostConfig.ReadonlyRootfs": False}, field="read_only_rootfs")
 
 
-def is_root_user(user: str) -> bool:
-    name = user.split(":", 1)[0].strip()
-    return name in ("", "root", "0")
-
-
 @check(
     id="DW220", title="Container runs as root", severity=Severity.MEDIUM, scope=C,
     rationale="Root in the container is root on the host's kernel: any escape or writable "
@@ -578,13 +576,6 @@ def no_bandwidth(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     if spec.network_mode not in ("none",) and not spec.network_mode.startswith("container:"):
         yield Fail({"HostConfig.NetworkMode": spec.network_mode or "default"},
                    field="network_mode")
-
-
-def is_moving_ref(image: str) -> bool:
-    if not image or "@sha256:" in image or re.fullmatch(r"(sha256:)?[0-9a-f]{12,64}", image):
-        return False
-    last = image.rsplit("/", 1)[-1]
-    return ":" not in last or last.endswith(":latest")
 
 
 @check(

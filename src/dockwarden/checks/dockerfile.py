@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from dockwarden import secrets
-from dockwarden.checks.container import is_moving_ref, is_root_user
+from dockwarden.checks.common import is_moving_ref, is_root_user
 from dockwarden.checks.registry import CIS_BENCHMARK, CIS_CONTROLS, Fail, Scope, check
 from dockwarden.model.common import Severity, TargetKind
 from dockwarden.model.dockerfile import Argv, DockerfileSnapshot, Instruction, Stage

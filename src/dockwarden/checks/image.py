@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any
 
 from dockwarden import secrets
-from dockwarden.checks.container import is_root_user
+from dockwarden.checks.common import is_root_user
 from dockwarden.checks.registry import Fail, Scope, check, require
 from dockwarden.model.common import Severity, TargetKind
 from dockwarden.model.image import ImageSnapshot

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from dockwarden.checks.image import ImageContext
 from dockwarden.checks.registry import Results, Scope, Selection, checks_for, run
 from dockwarden.model.common import Source, TargetKind
-from dockwarden.model.container import ContainerContext, ContainerSpec
-from dockwarden.model.dockerfile import DockerfileSnapshot
-from dockwarden.model.engine import EngineSnapshot
 from dockwarden.model.finding import Target
-from dockwarden.model.image import ImageSnapshot
+
+if TYPE_CHECKING:  # each command imports only the models and checks of its own scope
+    from dockwarden.checks.image import ImageContext
+    from dockwarden.model.container import ContainerContext, ContainerSpec
+    from dockwarden.model.dockerfile import DockerfileSnapshot
+    from dockwarden.model.engine import EngineSnapshot
+    from dockwarden.model.image import ImageSnapshot
 
 
 def judge_engine(snap: EngineSnapshot, selection: Selection, *, daemon: bool = True,

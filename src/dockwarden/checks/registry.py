@@ -4,10 +4,18 @@ A check is a pure function. Container checks take `(spec, ctx)`; engine
 checks take the `EngineSnapshot`. Each yields `Fail` objects; raising `Skip`
 (through `require`) records that the check could not be judged. Any other
 exception becomes an error in the report, never a pass.
+
+The built-in check modules are listed explicitly in `BUILTIN`, by the scope of the checks
+each one registers. They are imported on demand: `checks_for(scope)` loads that scope's
+modules only (a Dockerfile lint never imports the engine, image or container checks and
+their models), and `iter_catalogue()` loads them all. `REGISTRY` holds the checks of the
+modules loaded so far; a duplicate id fails when its module is imported, and the
+catalogue (`dockwarden checks`, and its tests) imports every module.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -70,6 +78,32 @@ class Check:
 
 
 REGISTRY: dict[str, Check] = {}
+
+# The built-in check modules, by the scope of the checks they register (no discovery).
+BUILTIN: dict[Scope, tuple[str, ...]] = {
+    Scope.ENGINE: ("dockwarden.checks.daemon", "dockwarden.checks.host"),
+    Scope.CONTAINER: ("dockwarden.checks.container",),
+    Scope.IMAGE: ("dockwarden.checks.image",),
+    Scope.DOCKERFILE: ("dockwarden.checks.dockerfile",),
+}
+_LOADED: set[str] = set()
+
+
+def load(*scopes: Scope) -> None:
+    """Import the built-in check modules of `scopes` (all scopes when none is given).
+
+    A module that registers a check of a scope it is not listed under would be missed by
+    a run that loads only that scope: that is a programming error and fails here."""
+    for scope in scopes or tuple(Scope):
+        for name in BUILTIN[scope]:
+            if name in _LOADED:
+                continue
+            importlib.import_module(name)
+            _LOADED.add(name)
+            for chk in REGISTRY.values():
+                if chk.func.__module__ == name and name not in BUILTIN[chk.meta.scope]:
+                    raise RuntimeError(f"{chk.meta.id} ({chk.meta.scope} scope) is registered "
+                                       f"by {name}, which BUILTIN does not list for that scope")
 
 # Compliance mappings are data: each check's CIS references come from this table.
 _CIS: dict[str, Any] = json.loads(
@@ -155,6 +189,8 @@ class Results:
 
 
 def checks_for(scope: Scope, selection: Selection) -> list[Check]:
+    """The selected checks of one scope, in id order (their modules are loaded first)."""
+    load(scope)
     return [
         c for c in sorted(REGISTRY.values(), key=lambda c: c.meta.id)
         if c.meta.scope is scope and selection.wants(c.meta.id)
@@ -209,5 +245,7 @@ def run(
 
 
 def iter_catalogue() -> Iterator[CheckMeta]:
+    """Every built-in check's metadata, in id order."""
+    load()
     for c in sorted(REGISTRY.values(), key=lambda c: c.meta.id):
         yield c.meta
