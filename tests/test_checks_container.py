@@ -225,3 +225,36 @@ def test_hostile_inspect_data_does_not_crash() -> None:
         s = spec_from_inspect(garbage)
         res = run(checks_for(Scope.CONTAINER, Selection()), (s, CTX), s.target, Source.ENGINE)
         assert not res.errors, res.errors
+
+
+def port(cport: str, host_ip: str = "", host_port: int | None = None) -> PortBinding:
+    return PortBinding(cport, host_ip, host_port)
+
+
+@pytest.mark.parametrize("ports,severity", [
+    ((port("2375/tcp", "", 2375),), Severity.CRITICAL),
+    ((port("2375/tcp", "0.0.0.0", 2375), port("2375/tcp", "::", 2375)), Severity.CRITICAL),
+    ((port("2375/tcp", "10.0.0.5", 12375),), Severity.CRITICAL),
+    ((port("2375/tcp"),), Severity.CRITICAL),  # host port chosen by the Engine
+    ((port("2376/tcp", "", 2376),), Severity.HIGH),
+    ((port("2375/tcp", "127.0.0.1", 2375),), Severity.HIGH),
+    ((port("2375/tcp", "127.0.0.2", 2375),), Severity.HIGH),
+    ((port("2376/tcp", "::1", 2376),), Severity.MEDIUM),
+    ((port("2376/tcp", "localhost", 2376),), Severity.MEDIUM),
+    # the worst binding decides
+    ((port("2376/tcp", "127.0.0.1", 2376), port("2375/tcp", "", 2375)), Severity.CRITICAL),
+])
+def test_engine_api_port_severity(ports: tuple[PortBinding, ...], severity: Severity) -> None:
+    [got] = fails("DW237", spec(ports=ports))
+    assert got.severity == severity and got.field == "ports"
+    assert all("->237" in b for b in got.evidence["bindings"])
+
+
+@pytest.mark.parametrize("ports", [
+    (),
+    (port("8080/tcp", "", 2375),),  # host port 2375 for another service: not the Engine API
+    (port("2375/udp", "", 2375),),
+    (port("2377/tcp", "", 2377), port("2374/tcp", "", 2374)),  # swarm, neighbours
+])
+def test_engine_api_port_not_published(ports: tuple[PortBinding, ...]) -> None:
+    assert fails("DW237", spec(ports=ports)) == []

@@ -145,6 +145,10 @@ BAD = [
     ("DW235", "image: nginx:latest\n", 3),
     ("DW236", "network_mode: host\nsysctls:\n  net.ipv4.ip_forward: 1\n", 4),
     ("DW236", "sysctls:\n  - kernel.panic=1\n", 3),
+    ("DW237", "image: docker:27-dind\nports: ['2375:2375']\n", 4),
+    ("DW237", "ports:\n  - '8080:80'\n  - 2370-2380:2370-2380\n", 3),
+    ("DW237", "ports:\n  - target: 2376\n    published: 2376\n    host_ip: 127.0.0.1\n", 3),
+    ("DW237", "ports:\n  - '2375'\n", 3),
 ]
 
 GOOD = [
@@ -200,6 +204,8 @@ GOOD = [
     ("DW235", "image: nginx:1.25.3\n"),
     ("DW235", "image: nginx@sha256:" + "a" * 64 + "\n"),
     ("DW236", "sysctls:\n  net.ipv4.ip_unprivileged_port_start: 0\n"),
+    ("DW237", "image: docker:27-dind\nexpose: ['2375', '2376']\n"),
+    ("DW237", "ports: ['2375:8080', '2375:2375/udp']\n"),
 ]
 
 EXTRA = {"DW232": "volumes:\n  data: {}\n"}
@@ -653,3 +659,61 @@ def test_fixtures_bad_and_good() -> None:
 def test_odd_values_never_crash(tmp_path: Path, body: str) -> None:
     res = results_for(tmp_path, body)
     assert not res.errors
+
+
+# ------------------------------------------------------------- compose-level risks
+
+DIND = """\
+services:
+  dind:
+    image: docker:27-dind
+    privileged: true
+    ports:
+      - "2375:2375"
+    environment:
+      DOCKER_TLS_CERTDIR: ""
+  dind-tls:
+    image: docker:27-dind
+    ports:
+      - target: 2376
+        published: 2376
+        host_ip: 127.0.0.1
+  proxy:
+    image: tecnativa/docker-socket-proxy:0.3
+    ports: ["127.0.0.1:2370-2380:2370-2380"]
+    volumes:
+      - /var/run/docker.sock:/var/run/docker.sock:ro
+  ci:
+    image: gitlab/gitlab-runner:v17.5.0
+    volumes:
+      - type: bind
+        source: /run/docker.sock
+        target: /var/run/docker.sock
+    environment:
+      - CI_SERVER_TOKEN=glrt-Zx8vQ2mN4pL7rT1yW9kB
+      - DOCKER_HOST=tcp://dind:2375
+"""
+
+
+def test_compose_level_risks_engine_port_socket_and_inline_secret(tmp_path: Path) -> None:
+    """The three compose-level risks of issue 5 (Engine API port published, docker.sock
+    mounted, secrets inline in `environment:`), each with its severity and key's line."""
+    specs = load_project([write(tmp_path, DIND)], env={})
+    got = {(f.target.service, f.check): (f.severity.value, f.target.line)
+           for s in specs for f in check_spec(s).findings
+           if f.check in ("DW208", "DW233", "DW237")}
+    assert got == {
+        ("dind", "DW237"): ("critical", 5),
+        ("dind-tls", "DW237"): ("medium", 11),
+        ("proxy", "DW237"): ("high", 17),  # 2375 inside the range, on loopback
+        ("proxy", "DW208"): ("critical", 18),
+        ("ci", "DW208"): ("critical", 22),
+        ("ci", "DW233"): ("high", 26),
+    }
+    proxy = next(s for s in specs if s.name.endswith("proxy"))
+    [hit] = [f for f in check_spec(proxy).findings if f.check == "DW237"]
+    assert hit.evidence["bindings"] == ["127.0.0.1:2375->2375/tcp (plain HTTP)",
+                                        "127.0.0.1:2376->2376/tcp (TLS)"]
+    # the secret's value is never shown whole
+    [secret] = [f for s in specs for f in check_spec(s).findings if f.check == "DW233"]
+    assert "Zx8vQ2mN4pL7rT1yW9kB" not in str(secret.evidence)

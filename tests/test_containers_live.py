@@ -74,6 +74,9 @@ BAD: list[tuple[str, str, dict[str, Any]]] = [
     ("DW234", "info", {}),
     ("DW235", "low", {"image": "dwtest/busybox:latest"}),
     ("DW236", "high", {"sysctls": {"kernel.domainname": "x"}}),
+    ("DW237", "critical", {"port_bindings": {"2375/tcp": 12375}, "ports": [2375]}),
+    ("DW237", "high", {"port_bindings": {"2375/tcp": ("127.0.0.1", 12375)}, "ports": [2375]}),
+    ("DW237", "medium", {"port_bindings": {"2376/tcp": ("127.0.0.1", 12376)}, "ports": [2376]}),
 ]
 
 

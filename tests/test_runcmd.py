@@ -282,6 +282,10 @@ CASES = [
      "docker run registry:5000/team/app:1.2 sh"),
     ("DW236", "docker run --ipc host --sysctl kernel.shmmax=1 busybox",
      "docker run --sysctl kernel.shmmax=1 busybox"),
+    ("DW237", "docker run -d -p 2370-2380:2370-2380 docker:27-dind",
+     "docker run -d --expose 2375 docker:27-dind"),
+    ("DW237", "docker run --publish=[::1]:2376:2376/tcp docker:27-dind",
+     "docker run -p 2375:2375/udp busybox"),
 ]
 
 

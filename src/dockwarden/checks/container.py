@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator, Mapping
 from posixpath import normpath
@@ -615,3 +616,56 @@ def host_sysctls(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
             bad[key] = value
     if bad:
         yield Fail({"HostConfig.Sysctls": bad}, field="sysctls")
+
+
+ENGINE_API_PORTS = {2375: "plain HTTP", 2376: "TLS"}
+
+
+def _loopback(host_ip: str) -> bool:
+    if host_ip.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host_ip.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@check(
+    id="DW237", title="Engine API port (2375/2376) published", severity=Severity.CRITICAL,
+    scope=C,
+    rationale="2375 (plain HTTP) and 2376 (TLS) are the Engine API's ports: a docker:dind "
+    "service or a socket proxy that publishes them hands an Engine to whoever reaches the "
+    "host port, and through it a privileged container with the host's / mounted. Critical "
+    "for 2375 on all interfaces or a non-loopback address (no authentication at all); high "
+    "for 2376 there (only as safe as its client-certificate verification, which neither "
+    "the file nor the container shows) and for 2375 bound to loopback (every local user "
+    "and process, and any container on the host network, becomes root without being in "
+    "the docker group); medium for 2376 on loopback.",
+    remediation="Do not publish the Engine API: let the services that need dind reach it "
+    "over a private network (no ports:), or, if it must be published, bind it to 127.0.0.1 "
+    "on 2376 with --tlsverify and client certificates.",
+    bad=("docker run -p 2375:2375 docker:27-dind",
+         "docker run -p 127.0.0.1:2376:2376 docker:27-dind",
+         "docker run -p 12375:2375 docker:27-dind"),
+    good=("docker run docker:27-dind", "docker run -p 2375:8080 busybox",
+          "docker run -p 8080:8080 busybox"),
+)
+def engine_api_published(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
+    bindings: list[str] = []
+    worst = Severity.INFO
+    for p in spec.ports:
+        number, _, proto = p.container_port.partition("/")
+        if (proto or "tcp").lower() != "tcp" or not number.isdigit() \
+                or int(number) not in ENGINE_API_PORTS:
+            continue
+        local = _loopback(p.host_ip)
+        if int(number) == 2375:
+            sev = Severity.HIGH if local else Severity.CRITICAL
+        else:
+            sev = Severity.MEDIUM if local else Severity.HIGH
+        worst = sev if sev.rank > worst.rank else worst
+        bindings.append(f"{p.host_ip or '0.0.0.0'}:{p.host_port or '*'}->{p.container_port}"
+                        f" ({ENGINE_API_PORTS[int(number)]})")
+    if bindings:
+        yield Fail({"bindings": sorted(set(bindings))}, severity=worst, field="ports",
+                   message=", ".join(sorted(set(bindings))))
