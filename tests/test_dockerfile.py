@@ -114,6 +114,8 @@ def test_dw502_stage_ref(t: Any) -> None: t.silent("DW502", "FROM debian:12 AS B
 def test_dw502_arg_default(t: Any) -> None: t.fires("DW502", "ARG BASE=debian\nFROM ${BASE}\n", line=2, image="debian")
 def test_dw502_arg_default_tag(t: Any) -> None: t.silent("DW502", "ARG V=12\nFROM debian:${V}\n")
 def test_dw502_arg_no_default(t: Any) -> None: t.silent("DW502", "ARG BASE\nFROM $BASE\n")
+def test_dw502_from_index_is_an_image(t: Any) -> None: t.fires("DW502", "FROM debian:12\nFROM 0\n", line=2, image="0")
+def test_dw501_from_index_is_not_a_stage(t: Any) -> None: t.fires("DW501", "FROM debian:12\nUSER 1000\nFROM 0\n", line=3)
 
 
 # --- DW503 / DW504 ADD -------------------------------------------------------------------
@@ -176,6 +178,11 @@ def test_dw507_pipe_to_tar(t: Any) -> None: t.silent("DW507", "FROM debian:12\nR
 def test_dw508_sudo(t: Any) -> None: t.fires("DW508", "FROM debian:12\nRUN sudo apt-get install x\n", line=2)
 def test_dw508_after_and(t: Any) -> None: t.fires("DW508", "FROM debian:12\nRUN true && \\\n  sudo ls\n", line=2)
 def test_dw508_json(t: Any) -> None: t.fires("DW508", 'FROM debian:12\nRUN ["sudo", "ls"]\n', line=2)
+def test_dw508_sh_c(t: Any) -> None: t.fires("DW508", "FROM debian:12\nRUN sh -c 'sudo ls'\n", line=2)
+def test_dw508_bash_ec(t: Any) -> None: t.fires("DW508", 'FROM debian:12\nRUN bash -o pipefail -ec "cd /x && sudo make"\n', line=2)
+def test_dw508_nested_sh_c(t: Any) -> None: t.fires("DW508", """FROM debian:12\nRUN sh -c "bash -c 'sudo ls'"\n""", line=2)
+def test_dw508_sh_script_file(t: Any) -> None: t.silent("DW508", "FROM debian:12\nRUN sh ./sudo\n")
+def test_dw508_json_sh_c_string(t: Any) -> None: t.silent("DW508", 'FROM debian:12\nRUN ["sh", "-c", "echo sudo"]\n')
 def test_dw508_json_sh_c(t: Any) -> None: t.fires("DW508", 'FROM debian:12\nRUN ["/bin/sh", "-c", "true && sudo ls"]\n', line=2)
 def test_dw508_escape_backtick(t: Any) -> None: t.fires("DW508", "# escape=`\nFROM debian:12\nRUN echo a `\n  && sudo ls\n", line=3)
 def test_dw508_heredoc(t: Any) -> None: t.fires("DW508", "FROM debian:12\nRUN <<EOF bash\nsudo ls\nEOF\n", line=2)

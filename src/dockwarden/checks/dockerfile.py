@@ -67,14 +67,14 @@ def final_chain(df: DockerfileSnapshot) -> list[Stage]:
     """The final stage and the earlier stages it is built FROM, final first."""
     chain = [df.final]
     while True:
-        parent = df.stage_named(chain[-1].base_resolved)
+        parent = df.stage_named(chain[-1].base_resolved, by_index=False)
         if parent is None or parent.index >= chain[-1].index or parent in chain:
             return chain
         chain.append(parent)
 
 
 def _base(df: DockerfileSnapshot, stage: Stage) -> Stage | None:
-    parent = df.stage_named(stage.base_resolved)
+    parent = df.stage_named(stage.base_resolved, by_index=False)
     return parent if parent is not None and parent.index < stage.index else None
 
 

@@ -10,7 +10,9 @@ argv, walking into `if`/`for`/subshells and `$(...)`. bashlex does not implement
 construct (arithmetic `$((...))`, `case`, some heredocs); when it fails the body falls
 back to `shlex` tokens split on `&&`, `||`, `;`, `&`, `|` and newlines, which is good
 enough for finding commands and their flags (`Instruction.shell_parser` says which).
-Under a non-POSIX `SHELL` (PowerShell, cmd) shell-form bodies are not parsed at all.
+The script of `sh -c SCRIPT` / `bash -ec SCRIPT` (shell or JSON form) is parsed too, and
+its commands added. Under a non-POSIX `SHELL` (PowerShell, cmd) shell-form bodies are
+not parsed at all.
 
 Refused with an `InputError` one-liner: unreadable paths, files over 4 MiB, binary
 files (a NUL byte, or mostly control characters), and what BuildKit's parser refuses
@@ -234,15 +236,54 @@ def _basename(word: str) -> str:
     return word.rsplit("/", 1)[-1].rsplit("\\", 1)[-1].lower()
 
 
+def shell_c_script(argv: Argv) -> str | None:
+    """The script of `sh -c SCRIPT` (also `bash -ec`, `sh -o pipefail -c`, `bash -lc`),
+    else None."""
+    if not argv or _basename(argv[0]) not in POSIX_SHELLS:
+        return None
+    wants_script = False
+    i = 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-o", "+o", "-O", "+O"):  # these take the next word
+            i += 2
+        elif arg == "--":
+            i += 1
+            break
+        elif arg.startswith("--"):  # --login, --norc...
+            i += 1
+        elif len(arg) > 1 and arg[0] in "-+":
+            wants_script = wants_script or (arg[0] == "-" and "c" in arg[1:])
+            i += 1
+        else:
+            break
+    return argv[i] if wants_script and i < len(argv) else None
+
+
+def _with_shell_c(pipes: tuple[Pipeline, ...], depth: int = 0) -> tuple[Pipeline, ...]:
+    """`pipes` followed by the pipelines of every `sh -c SCRIPT` among them (nested up to
+    four deep), so that a command run through `sh -c` is found like any other."""
+    out = list(pipes)
+    if depth < 4:
+        for pipe in pipes:
+            for argv in pipe:
+                script = shell_c_script(argv)
+                if script is not None:
+                    body, _ = parse_shell(script)
+                    out.extend(_with_shell_c(body, depth + 1))
+    return tuple(out)
+
+
 def _run_pipes(cmd: Any, shell: Argv) -> tuple[tuple[Pipeline, ...], str]:
+    pipes, parser = _run_pipes_outer(cmd, shell)
+    return _with_shell_c(pipes), parser
+
+
+def _run_pipes_outer(cmd: Any, shell: Argv) -> tuple[tuple[Pipeline, ...], str]:
     value: tuple[str, ...] = tuple(cmd.value)
     if cmd.json:
-        pipes: list[Pipeline] = [(value,)] if value else []
-        parser = "json"
-        if len(value) >= 3 and _basename(value[0]) in POSIX_SHELLS and "-c" in value[1:-1]:
-            body, _ = parse_shell(value[value.index("-c") + 1])
-            pipes.extend(body)
-        return tuple(pipes), parser
+        json_pipes: tuple[Pipeline, ...] = ((value,),) if value else ()
+        return json_pipes, "json"
     if shell and _basename(shell[0]) in _NON_POSIX_SHELLS:
         return (), ""
     line = " ".join(value)

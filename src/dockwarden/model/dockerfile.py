@@ -92,12 +92,13 @@ class DockerfileSnapshot:
     def final(self) -> Stage:
         return self.stages[-1]
 
-    def stage_named(self, ref: str) -> Stage | None:
-        """The earlier stage `ref` names (`FROM ref`, `COPY --from=ref`): a name or an
-        index."""
+    def stage_named(self, ref: str, *, by_index: bool = True) -> Stage | None:
+        """The stage `ref` names: a name (case-insensitive) or, for `COPY --from`, an
+        index. `FROM` takes names only (`by_index=False`): `FROM 0` is an image called
+        `0` for both of Docker's builders."""
         low = ref.lower()
         for stage in self.stages:
-            if stage.name == low or (low.isdigit() and stage.index == int(low)):
+            if stage.name == low or (by_index and low.isdigit() and stage.index == int(low)):
                 return stage
         return None
 
