@@ -178,6 +178,8 @@ def test_dw507_pipe_to_tar(t: Any) -> None: t.silent("DW507", "FROM debian:12\nR
 def test_dw508_sudo(t: Any) -> None: t.fires("DW508", "FROM debian:12\nRUN sudo apt-get install x\n", line=2)
 def test_dw508_after_and(t: Any) -> None: t.fires("DW508", "FROM debian:12\nRUN true && \\\n  sudo ls\n", line=2)
 def test_dw508_json(t: Any) -> None: t.fires("DW508", 'FROM debian:12\nRUN ["sudo", "ls"]\n', line=2)
+def test_dw508_behind_env(t: Any) -> None: t.fires("DW508", "FROM debian:12\nRUN env DEBIAN_FRONTEND=noninteractive sudo apt-get install -y x\n", line=2)
+def test_dw508_env_without_sudo(t: Any) -> None: t.silent("DW508", "FROM debian:12\nRUN env -i PATH=/bin sh -e ./install\n")
 def test_dw508_sh_c(t: Any) -> None: t.fires("DW508", "FROM debian:12\nRUN sh -c 'sudo ls'\n", line=2)
 def test_dw508_bash_ec(t: Any) -> None: t.fires("DW508", 'FROM debian:12\nRUN bash -o pipefail -ec "cd /x && sudo make"\n', line=2)
 def test_dw508_nested_sh_c(t: Any) -> None: t.fires("DW508", """FROM debian:12\nRUN sh -c "bash -c 'sudo ls'"\n""", line=2)

@@ -400,8 +400,23 @@ def curl_pipe_shell(df: DockerfileSnapshot) -> Iterator[Fail]:
 )
 def sudo(df: DockerfileSnapshot) -> Iterator[Fail]:
     for stage, inst in _runs(df):
-        if any(a and _name(a[0]) == "sudo" for a in inst.commands):
+        if any(_runs_sudo(a) for a in inst.commands):
             yield _fail(df, stage, inst)
+
+
+def _runs_sudo(argv: Argv) -> bool:
+    """sudo as the command, or behind wrappers (`env A=1 sudo ...`, `nohup sudo ...`)."""
+    i = 0
+    while i < len(argv):
+        name = _name(argv[i])
+        if name == "sudo":
+            return True
+        if name not in WRAPPERS:
+            return False
+        i += 1
+        while i < len(argv) and (argv[i].startswith("-") or "=" in argv[i]):
+            i += 1
+    return False
 
 
 # --- DW509 ----------------------------------------------------------------------------
