@@ -131,6 +131,8 @@ def main() -> int:
     print(f"| start-up, one Dockerfile, wall (median of {args.startup_repeat}); baseline "
           f"`python -c pass` | {one_wall:.3f} | {py_wall:.3f} | +{one_wall - py_wall:.3f} s | "
           f"< {STARTUP_TARGET_S} s | {'yes' if one_wall < STARTUP_TARGET_S else 'NO'} |")
+    one_cpu, py_cpu = med(startup["dockwarden one"], 1), med(startup["python -c pass"], 1)
+    print(f"| same, CPU user+sys | {one_cpu:.3f} | {py_cpu:.3f} | +{one_cpu - py_cpu:.3f} s | | |")
     print(f"\nall runs (wall s): dockwarden {[round(s[0], 3) for s in corpus['dockwarden']]}, "
           f"hadolint {[round(s[0], 3) for s in corpus['hadolint']]}, "
           f"one {[round(s[0], 3) for s in startup['dockwarden one']]}, "

@@ -378,3 +378,47 @@ def test_real_dockerfiles() -> None:
     print(f"\n{parsed} parsed, {len(refused)} refused, {elapsed:.2f} s")
     assert parsed + len(refused) == len(os.listdir(CORPUS)) - 1
     assert parsed >= 500
+
+
+# --- many files: forked workers ------------------------------------------------------------
+
+_LINT = """\
+import json, sys
+from dockwarden import cli
+if sys.argv[2] == "serial":
+    cli.PARALLEL_MIN_FILES = 10 ** 9
+rc = cli.main(["dockerfile", sys.argv[1], "--format", "json", "-o", sys.argv[3],
+               "--fail-on", "none"])
+print(json.dumps({"rc": rc, "go_loaded_here": "dockerfile" in sys.modules}))
+"""
+
+
+def test_many_files_in_workers_give_the_serial_report(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from dockwarden.cli import PARALLEL_MIN_FILES
+
+    files = tmp_path / "files"
+    files.mkdir()
+    for i in range(PARALLEL_MIN_FILES + 6):
+        (files / f"{i:03d}_Dockerfile").write_text(
+            f"FROM debian{':12' if i % 3 else ''}\nRUN sudo apt-get install -y p{i}\n"
+            + ("USER 1000\n" if i % 2 else ""))
+    (files / "050_bad_Dockerfile").write_bytes(b"FROM debian\n\x00\xff" * 50)
+    reports, runs = {}, {}
+    for mode in ("parallel", "serial"):
+        out = tmp_path / f"{mode}.json"
+        proc = subprocess.run([sys.executable, "-c", _LINT, str(files), mode, str(out)],
+                              capture_output=True, text=True, timeout=120, check=True)
+        runs[mode] = json.loads(proc.stdout.splitlines()[-1])
+        report = json.loads(out.read_text())
+        reports[mode] = {k: report[k] for k in ("targets", "findings", "errors", "skipped")}
+    assert runs["parallel"]["rc"] == runs["serial"]["rc"] == 3  # the binary file
+    assert reports["parallel"] == reports["serial"]
+    assert [e["target"] for e in reports["serial"]["errors"]] == [str(files / "050_bad_Dockerfile")]
+    assert len(reports["serial"]["targets"]) == PARALLEL_MIN_FILES + 7
+    if len(os.sched_getaffinity(0)) >= 2:  # the workers, not this process, parsed the files
+        assert runs["parallel"]["go_loaded_here"] is False
+    assert runs["serial"]["go_loaded_here"] is True
