@@ -416,7 +416,8 @@ def _lint_dockerfiles(paths: list[str], selection: Any) -> list[tuple[str, Any]]
     """Each file's outcome, in the order given; in forked workers when there are many."""
     import multiprocessing
 
-    workers = min(len(os.sched_getaffinity(0)), 4)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = min(cpus or 1, 4)
     # The Go runtime of the `dockerfile` package is not fork-safe: once it is loaded in
     # this process, forked workers would hang in it. Workers load it themselves.
     if len(paths) < PARALLEL_MIN_FILES or workers < 2 or "dockerfile" in sys.modules \
