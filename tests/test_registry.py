@@ -104,7 +104,7 @@ NOT_FOR_DOCKERFILES = (
     "dockwarden.checks.container", "dockwarden.checks.image", "dockwarden.checks.daemon",
     "dockwarden.checks.host", "dockwarden.model.engine", "dockwarden.model.image",
     "dockwarden.model.container", "dockwarden.collect.compose", "dockwarden.collect.engine",
-    "rich", "yaml", "docker", "requests", "httpx", "cryptography", "bashlex",
+    "rich", "yaml", "docker", "requests", "httpx", "cryptography", "bashlex", "multiprocessing",
 )
 
 

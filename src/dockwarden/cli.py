@@ -414,14 +414,15 @@ def _lint_dockerfile(path: str, selection: Any) -> tuple[str, Any]:
 
 def _lint_dockerfiles(paths: list[str], selection: Any) -> list[tuple[str, Any]]:
     """Each file's outcome, in the order given; in forked workers when there are many."""
-    import multiprocessing
-
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = min(cpus or 1, 4)
     # The Go runtime of the `dockerfile` package is not fork-safe: once it is loaded in
     # this process, forked workers would hang in it. Workers load it themselves.
-    if len(paths) < PARALLEL_MIN_FILES or workers < 2 or "dockerfile" in sys.modules \
-            or "fork" not in multiprocessing.get_all_start_methods():
+    if len(paths) < PARALLEL_MIN_FILES or workers < 2 or "dockerfile" in sys.modules:
+        return [_lint_dockerfile(p, selection) for p in paths]
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
         return [_lint_dockerfile(p, selection) for p in paths]
     # Import the pure-Python parts the workers need once, before they are forked.
     import bashlex  # noqa: F401  (building its parser tables takes ~0.2 s)
