@@ -540,7 +540,7 @@ DOTENV_RULE = next(r for r in FILE_RULES if r.id == "dotenv")
 def file_rules(path: str) -> tuple[FileRule, ...]:
     """The file rules whose name test `path` passes. Cheap: a dict lookup and two
     `endswith` over precomputed tuples, no regex."""
-    base = path.rpartition("/")[2]
+    base = path[path.rfind("/") + 1:]
     lower = base.lower()
     found = _BY_NAME.get(base, ())
     if lower.endswith(_SUFFIXES) or path.endswith(_PATHS):
@@ -548,6 +548,8 @@ def file_rules(path: str) -> tuple[FileRule, ...]:
                       or path.endswith(r.paths))
     if lower.startswith(_DOTENV_PREFIX) and DOTENV_RULE not in found:
         found = (*found, DOTENV_RULE)
+    if not found:
+        return ()
     return tuple(r for r in found if not any(u in lower for u in r.unless))
 
 
