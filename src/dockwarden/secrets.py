@@ -537,9 +537,17 @@ _DOTENV_PREFIX = ".env."  # .env.local, .env.production
 DOTENV_RULE = next(r for r in FILE_RULES if r.id == "dotenv")
 
 
+# Every name a file rule can match, as a path tail: the quick test of `file_rules`.
+_EXACT_TAILS = tuple("/" + n for n in _BY_NAME) + _PATHS
+_SUFFIX_TAIL = max(len(s) for s in _SUFFIXES)
+
+
 def file_rules(path: str) -> tuple[FileRule, ...]:
-    """The file rules whose name test `path` passes. Cheap: a dict lookup and two
-    `endswith` over precomputed tuples, no regex."""
+    """The file rules whose name test `path` passes. Cheap (it runs on most files of an
+    image): `endswith` over precomputed tuples first, no regex."""
+    if not (path.endswith(_EXACT_TAILS) or path[-_SUFFIX_TAIL:].lower().endswith(_SUFFIXES)
+            or "/.e" in path or "/.E" in path):
+        return ()
     base = path[path.rfind("/") + 1:]
     lower = base.lower()
     found = _BY_NAME.get(base, ())

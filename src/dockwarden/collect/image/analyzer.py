@@ -39,12 +39,14 @@ class FinalView(Protocol):
 @dataclass(frozen=True, slots=True)
 class Selector:
     """Which files an analyzer may want: `wants` is asked only about files whose path
-    is in `paths`, starts with one of `prefixes` or ends with one of `suffixes`. An
-    analyzer without a selector is asked about every regular file."""
+    is in `paths`, starts with one of `prefixes` or ends with one of `suffixes`, or
+    (`executables`) that have an execute bit. An analyzer without a selector is asked
+    about every regular file."""
 
     paths: frozenset[str] = frozenset()
     prefixes: tuple[str, ...] = ()
     suffixes: tuple[str, ...] = ()
+    executables: bool = False  # any file with an execute bit
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,10 @@ class Member:
     linkname: str
 
 
+# (name, kind, mode, uid, gid, size, linkname), as in `Member`
+Entry = tuple[str, str, int, int, int, int, str]
+
+
 class FileWindow(io.RawIOBase):
     """`size` bytes of an open file from `offset` on, read with `pread` (the file's own
     position is never used, so several windows and a reader of the whole file can share
@@ -214,6 +218,12 @@ class TarStream:
     # -- headers --------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[Member]:
+        for entry in self.entries():
+            yield Member(*entry)
+
+    def entries(self) -> Iterator[Entry]:
+        """The members as plain tuples (name, kind, mode, uid, gid, size, linkname):
+        what the layer walker uses, a tuple being cheaper than a `Member` per entry."""
         long_name: str | None = None
         long_link: str | None = None
         pax: dict[str, str] = {}
@@ -221,12 +231,17 @@ class TarStream:
         kinds = _KIND_BYTE
         while True:
             skip = self._left + self._pad
-            if skip:
-                self._left = self._pad = 0
-                self._skip(skip)
             pos = self._pos
             buf = self._buf
+            if skip:
+                self._left = self._pad = 0
+                if skip <= len(buf) - pos:
+                    pos += skip
+                else:
+                    self._skip(skip)
+                    pos, buf = self._pos, self._buf
             if len(buf) - pos < BLOCK:
+                self._pos = pos
                 if not self._fill(BLOCK):
                     if len(self._buf) == self._pos:
                         return  # end of stream without the two zero blocks: accepted
@@ -293,4 +308,4 @@ class TarStream:
                 self._left, self._pad = size, -size % BLOCK
             else:
                 size = 0
-            yield Member(name, kind, mode, uid, gid, size, linkname)
+            yield (name, kind, mode, uid, gid, size, linkname)

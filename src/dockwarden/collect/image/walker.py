@@ -33,7 +33,7 @@ from typing import IO, Any
 from dockwarden.collect.image.analyzer import AnalysisOutput, Analyzer, FileResult, Selector
 from dockwarden.collect.image.offload import Worker, available
 from dockwarden.collect.image.source import MAX_JSON, Blob, ImageSource, choose_manifest
-from dockwarden.collect.image.tarstream import FileWindow, Member, TarFormatError, TarStream
+from dockwarden.collect.image.tarstream import FileWindow, TarFormatError, TarStream
 from dockwarden.errors import InputError
 from dockwarden.model.common import Unknown
 from dockwarden.model.image import (
@@ -165,55 +165,69 @@ class _Pass:
         # archive may carry other blobs); the failure is kept until the order is known.
         try:
             reader = _decompressed(blob.stream, blob.name, blob.size, self.limits)
-            stream = TarStream(reader)
-            for member in stream:
-                self._entry(slot, stream, member, stats)
+            self._entries(slot, TarStream(reader), stats)
         except LayerError as exc:
             self.failed[slot] = exc.message
         except (TarFormatError, EOFError, OSError, ValueError, zlib.error) as exc:
             self.failed[slot] = f"layer {blob.name} is corrupt or truncated: {exc}"
 
-    def _entry(self, slot: int, stream: TarStream, m: Member, stats: list[int]) -> None:
-        self.entries += 1
-        if self.entries > self.limits.max_entries:
-            raise LayerError(f"more than {self.limits.max_entries} entries: refused")
-        name = m.name
-        if name and name[0] not in "./" and "/." not in name and "//" not in name:
-            # the common case: a plain relative name, no dot component, no whiteout
-            path = "/" + (name[:-1] if name[-1] == "/" else name)
-        else:
-            path = self._unusual(slot, name)
-            if not path:
-                return
-            base = path[path.rfind("/") + 1:]
-            if base.startswith(".wh."):
-                parent = posixpath.dirname(path)
-                if base == ".wh..wh..opq":
-                    self.opaque.setdefault(parent, []).append(slot)
-                else:
-                    self.whiteouts.setdefault(posixpath.join(parent, base[4:]), []).append(slot)
-                return
-        kind = m.kind
-        link = m.linkname
-        if link:
-            self._link(slot, path, m)
-        size = m.size if kind == "file" else 0
-        stats[0] += size
-        stats[1] += 1
-        rec = (slot, kind, m.mode, m.uid, m.gid, size, link)
+    def _entries(self, slot: int, stream: TarStream, stats: list[int]) -> None:
+        """Every entry of one layer: its record, whiteouts, escapes, and the bytes of
+        wanted files to the analyzers. The hot loop of an image audit: one pass of
+        plain locals per entry, the unusual cases in methods of their own."""
         records = self.records
-        prev = records.get(path)
-        if prev is None:
-            records[path] = rec
-        elif isinstance(prev, list):
-            prev.append(rec)
+        route = self.route
+        max_entries = self.limits.max_entries - self.entries
+        count = kept = size_sum = 0
+        try:
+            for name, kind, mode, uid, gid, size, link in stream.entries():
+                count += 1
+                if count > max_entries:
+                    raise LayerError(f"more than {self.limits.max_entries} entries: refused")
+                if name and name[0] not in "./" and "/." not in name and "//" not in name:
+                    # the common case: a plain relative name, no dot component, no whiteout
+                    path = "/" + (name[:-1] if name[-1] == "/" else name)
+                else:
+                    path = self._unusual(slot, name)
+                    if not path or self._whiteout(slot, path):
+                        continue
+                if link:
+                    self._link(slot, path, name, kind, link)
+                if kind != "file":
+                    size = 0
+                size_sum += size
+                kept += 1
+                rec = (slot, kind, mode, uid, gid, size, link)
+                prev = records.get(path)
+                if prev is None:
+                    records[path] = rec
+                elif isinstance(prev, list):
+                    prev.append(rec)
+                else:
+                    records[path] = [prev, rec]
+                if kind == "file" and route is not None:
+                    wanting = route(path, size, mode)
+                    if wanting:
+                        self._analyze(slot, path, stream, wanting)
+        finally:
+            self.entries += count
+            stats[0] += size_sum
+            stats[1] += kept
+
+    def _whiteout(self, slot: int, path: str) -> bool:
+        """Record `path` if it is a whiteout or an opaque marker (True)."""
+        base = path[path.rfind("/") + 1:]
+        if not base.startswith(".wh."):
+            return False
+        parent = posixpath.dirname(path)
+        if base == ".wh..wh..opq":
+            self.opaque.setdefault(parent, []).append(slot)
         else:
-            records[path] = [prev, rec]
-        if kind != "file" or self.route is None:
-            return
-        wanting = self.route(path, size, m.mode)
-        if not wanting:
-            return
+            self.whiteouts.setdefault(posixpath.join(parent, base[4:]), []).append(slot)
+        return True
+
+    def _analyze(self, slot: int, path: str, stream: TarStream,
+                 wanting: list[Analyzer]) -> None:
         data = stream.read(max(a.max_bytes for a in wanting))
         worker = self.worker
         for a in wanting:
@@ -247,18 +261,17 @@ class _Pass:
             return ""
         return "/" + "/".join(p for p in parts if p and p != ".")
 
-    def _link(self, slot: int, path: str, m: Member) -> None:
-        link = m.linkname
-        if m.kind == "hardlink":
+    def _link(self, slot: int, path: str, raw: str, kind: str, link: str) -> None:
+        if kind == "hardlink":
             target = link[2:] if link.startswith("./") else link
             if target.startswith("/") or ".." in target.split("/"):
-                self.escapes.append((slot, m.name, "hard link target outside the root", link))
+                self.escapes.append((slot, raw, "hard link target outside the root", link))
             else:
                 self.links[(slot, path)] = "/" + target.rstrip("/")
-        elif m.kind == "symlink" and not link.startswith("/") and ".." in link:
+        elif kind == "symlink" and not link.startswith("/") and ".." in link:
             resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
             if resolved.startswith("//") or _climbs_out(path, link):
-                self.escapes.append((slot, m.name, "link target outside the root", link))
+                self.escapes.append((slot, raw, "link target outside the root", link))
 
 
 def make_router(analyzers: list[Analyzer]) -> Callable[[str, int, int], list[Analyzer]]:
@@ -267,6 +280,7 @@ def make_router(analyzers: list[Analyzer]) -> Callable[[str, int, int], list[Ana
     exact: dict[str, list[Analyzer]] = {}
     by_prefix: list[tuple[tuple[str, ...], Analyzer]] = []
     by_suffix: list[tuple[tuple[str, ...], Analyzer]] = []
+    runnable: list[Analyzer] = []
     every: list[Analyzer] = []
     for a in analyzers:
         sel = getattr(a, "selector", None)
@@ -279,11 +293,15 @@ def make_router(analyzers: list[Analyzer]) -> Callable[[str, int, int], list[Ana
             by_prefix.append((sel.prefixes, a))
         if sel.suffixes:
             by_suffix.append((sel.suffixes, a))
+        if sel.executables:
+            runnable.append(a)
     prefixes = tuple(p for ps, _ in by_prefix for p in ps)
     suffixes = tuple(x for xs, _ in by_suffix for x in xs)
 
     def route(path: str, size: int, mode: int) -> list[Analyzer]:
-        out = [a for a in every if a.wants(path, size, mode)]
+        out = [a for a in every if a.wants(path, size, mode)] if every else []
+        if runnable and mode & 0o111:
+            out.extend(a for a in runnable if a not in out and a.wants(path, size, mode))
         found = exact.get(path)
         if found is not None:
             out.extend(a for a in found if a not in out and a.wants(path, size, mode))
@@ -511,7 +529,10 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
            for path, slots in p.opaque.items()}
     files: dict[str, ImageFile] = {}
     top_slot: dict[str, int] = {}
-    hidden = _Hider(wh, opq) if (wh or opq) else None
+    parents: set[str] = set()
+    hider = _Hider(wh, opq) if (wh or opq) else None
+    wh_get = wh.get
+    below = hider.below if hider is not None else {}
     for path, recs in p.records.items():
         best: Record | None
         if isinstance(recs, tuple):
@@ -527,15 +548,20 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
                     best, best_pos = rec, rp
             if best is None:
                 continue
-        if hidden is not None and hidden(path, best_pos):
-            continue
-        assert best is not None
+        parent = path[:path.rfind("/")]
+        if hider is not None:
+            imposed = below.get(parent)
+            if imposed is None:
+                imposed = hider.under(parent)
+            if imposed > best_pos or wh_get(path, -1) > best_pos:
+                continue
+        parents.add(parent)
         slot, kind, mode, uid, gid, size, link = best
         files[path] = ImageFile(path, kind, mode, uid, gid, size, best_pos, link)
         top_slot[path] = slot
     # A path under something that is not a directory in the final view is not reachable
     # (shortest paths first, so a removal carries down to everything below it).
-    blocked = {parent for parent in {path[:path.rfind("/")] for path in files}
+    blocked = {parent for parent in parents
                if (pf := files.get(parent)) is not None and pf.kind not in ("dir", "symlink")}
     if blocked:
         removed: set[str] = set()
@@ -646,24 +672,19 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
 class _Hider:
     """Whether a path written by layer `top` is hidden by a whiteout of it or of a
     directory above it, or by an opaque marker above it, from a later layer. What a
-    directory imposes on everything below it is worked out once per directory."""
+    directory imposes on everything below it is worked out once per directory (`below`,
+    keyed by the directory's path, "" for the root)."""
 
     def __init__(self, wh: Mapping[str, int], opq: Mapping[str, int]) -> None:
         self.wh, self.opq = wh, opq
         self.below: dict[str, int] = {"": max(opq.get("/", -1), wh.get("/", -1))}
 
-    def _below(self, directory: str) -> int:
+    def under(self, directory: str) -> int:
         """The latest layer position that hides everything under `directory`."""
         found = self.below.get(directory)
         if found is None:
             cut = directory.rfind("/")
             found = max(self.wh.get(directory, -1), self.opq.get(directory, -1),
-                        self._below(directory[:cut] if cut > 0 else ""))
+                        self.under(directory[:cut] if cut > 0 else ""))
             self.below[directory] = found
         return found
-
-    def __call__(self, path: str, top: int) -> bool:
-        if self.wh.get(path, -1) > top:
-            return True
-        cut = path.rfind("/")
-        return self._below(path[:cut] if cut > 0 else "") > top
