@@ -352,8 +352,9 @@ def zip_ecosystem(path: Path, sample: int = 50) -> str | None:
     with _open_zip(path) as zf:
         docs = []
         for info in _json_members(zf, path)[:sample]:
+            data = _member(zf, info, path)  # a damaged member or a bomb stops here
             try:
-                docs.append(parse_json(_member(zf, info, path), info.filename))
+                docs.append(parse_json(data, info.filename))
             except InputError:
                 continue
         return first_ecosystem(docs)
