@@ -99,7 +99,7 @@ def render_outcomes(outcomes: Sequence[Outcome], db_path: Path) -> str:
         elif o.state == "not-modified":
             what = "unchanged since the last update"
         else:
-            what = o.message
+            what = o.message.removeprefix(f"{o.origin}: ")
         rows.append([o.source or o.origin, _STATES[o.state], what])
     lines = _table(rows, right=set()) if rows else []
     if db_path.is_file():
