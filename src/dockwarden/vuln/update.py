@@ -149,30 +149,29 @@ Progress = Callable[[str, int, int | None], None]  # (label, done, total or None
 
 class RichProgress:
     """A transient rich progress bar on stderr: bytes while downloading, advisories while
-    importing."""
+    importing (labels starting with "importing")."""
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
+        from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as Bar
 
-        self._bar = Bar(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                        TransferSpeedColumn(), TimeRemainingColumn(), transient=True,
-                        console=Console(file=sys.stderr))
+        self._bar = Bar(TextColumn("{task.description}"), BarColumn(),
+                        TextColumn("{task.fields[detail]}"), TimeRemainingColumn(),
+                        transient=True, console=Console(file=sys.stderr))
         self._tasks: dict[str, Any] = {}
         self._bar.start()
 
     def __call__(self, label: str, done: int, total: int | None) -> None:
+        if label.startswith("importing"):
+            detail = f"{done:,} advisories"
+        else:
+            detail = f"{done / 1048576:.1f}" + (f"/{total / 1048576:.1f}" if total else "") \
+                + " MiB"
         task = self._tasks.get(label)
         if task is None:
-            task = self._tasks[label] = self._bar.add_task(label, total=total)
-        self._bar.update(task, completed=done, total=total)
+            task = self._tasks[label] = self._bar.add_task(label, total=total, detail=detail)
+        self._bar.update(task, completed=done, total=total, detail=detail)
 
     def stop(self) -> None:
         self._bar.stop()
