@@ -39,6 +39,7 @@ class Served:
     last_modified: str = ""
     cut_after: int | None = None  # send the full Content-Length, then only this many bytes
     status: int = 200
+    location: str = ""  # for a redirect
 
 
 @dataclass
@@ -70,6 +71,8 @@ class _Handler(BaseHTTPRequestHandler):
         served = site.files.get(self.path)
         if served is None or served.status != 200:
             self.send_response(served.status if served else 404)
+            if served is not None and served.location:
+                self.send_header("Location", served.location)
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
@@ -394,11 +397,23 @@ def test_http_errors_are_unreachable(site: Site, tmp_path: Path) -> None:
     one_error_line(run.stderr)
 
 
-def test_plain_http_refused_off_loopback(tmp_path: Path) -> None:
+def test_plain_http_refused_off_loopback(site: Site, tmp_path: Path) -> None:
     run = dockwarden("update", "--source", "http://example.com/all.zip",
                      db=tmp_path / "v.sqlite")
     assert run.returncode == 2
     assert "plain HTTP refused" in one_error_line(run.stderr)
+    # a redirect off loopback to plain HTTP is refused before any request is sent
+    site.files["/npm/all.zip"] = Served(b"", status=302,
+                                        location="http://example.com/npm/all.zip")
+    run = dockwarden("update", "--source", site.url + "/npm/all.zip", db=tmp_path / "v.sqlite")
+    assert run.returncode == 3
+    assert "redirected to http://example.com/npm/all.zip: refused" in \
+        one_error_line(run.stderr)
+    # a redirect on loopback is followed
+    site.put("/mirror/all.zip", osv_zip(3))
+    site.files["/npm/all.zip"] = Served(b"", status=302, location=site.url + "/mirror/all.zip")
+    run = dockwarden("update", "--source", site.url + "/npm/all.zip", db=tmp_path / "v.sqlite")
+    assert run.returncode == 0, run.stderr
 
 
 # --- db import and db status ---------------------------------------------------------------

@@ -246,9 +246,20 @@ class _Download:
         import httpx
 
         host = urlsplit(self.spec.url).hostname or ""
+        origin = self.spec.url
+
+        def vet(request: httpx.Request) -> None:
+            """Every request, redirects included, goes to https or to loopback."""
+            try:
+                check_url(str(request.url))
+            except UsageError:
+                raise SourceUnreachable(f"{origin}: redirected to {request.url}: refused "
+                                        "(plain HTTP off loopback)") from None
+
         return httpx.Client(
             timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0)),
             follow_redirects=True, trust_env=not _loopback(host),
+            event_hooks={"request": [vet]},
             headers={"User-Agent": f"dockwarden/{__version__}",
                      "Accept-Encoding": "identity"})
 
@@ -296,10 +307,6 @@ class _Download:
         headers, offset = self._headers(resume)
         url = self.spec.url
         with client.stream("GET", url, headers=headers) as resp:
-            final = str(resp.url)
-            if urlsplit(final).scheme != urlsplit(url).scheme:
-                raise SourceUnreachable(f"{url}: redirected to {final}: refused (the scheme "
-                                        "changed)")
             if resp.status_code == 304:
                 if "If-None-Match" not in headers and "If-Modified-Since" not in headers:
                     raise SourceUnreachable(f"{url}: HTTP 304 to an unconditional request")
