@@ -477,6 +477,13 @@ def test_detect_refuses(tmp_path: Path, content: bytes, message: str) -> None:
         list(imported.advisories)
 
 
+def test_detect_folder_without_osv(tmp_path: Path) -> None:
+    (tmp_path / "main.json").write_bytes((FIXTURES / "alpine-secdb-v3.19-main.json").read_bytes())
+    with pytest.raises(InputError, match="a folder without OSV JSON files"):
+        import_any(tmp_path)
+    assert expand(tmp_path) == [tmp_path / "main.json"]
+
+
 def test_detect_missing_path(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         import_any(tmp_path / "absent.json")

@@ -442,6 +442,8 @@ def _write(db_path: Path, jobs: list[_Job], touch: list[tuple[str, str]],
     file. A job whose data is refused is dropped and the file rebuilt without it; when
     nothing is left to write the database is not touched."""
     failed: list[Outcome] = []
+    if touch and not jobs:
+        return _touch_in_place(db_path, touch, now)
     while jobs or touch:
         done: list[Outcome] = []
         bad: tuple[_Job, Outcome] | None = None
@@ -472,6 +474,23 @@ def _write(db_path: Path, jobs: list[_Job], touch: list[tuple[str, str]],
         jobs = [j for j in jobs if j is not bad[0]]
         failed.append(bad[1])
     return failed
+
+
+def _touch_in_place(db_path: Path, touch: list[tuple[str, str]],
+                    now: dt.datetime) -> list[Outcome]:
+    """Only check times to record (every source answered 304): one small transaction on
+    the file itself, atomic by SQLite's own journal, rather than rewriting the whole
+    database through `Writer`."""
+    import sqlite3
+
+    con = sqlite3.connect(db_path)
+    try:
+        with con:
+            con.executemany("UPDATE source SET imported=? WHERE name=?",
+                            [(now.isoformat(), name) for _, name in touch])
+    finally:
+        con.close()
+    return [Outcome(origin, name, "not-modified") for origin, name in touch]
 
 
 def _stored(db_path: Path) -> dict[str, SourceInfo]:

@@ -99,7 +99,11 @@ def import_any(path: Path, source: str | None = None) -> Imported:
     what = str(path)
     stats = ImportStats()
     if path.is_dir():
-        name = source or _osv_name(osv.first_ecosystem(_dir_sample(path)), what)
+        sample = _dir_sample(path)
+        if not any(osv.is_osv(d) for d in sample):
+            raise InputError(f"{path}: a folder without OSV JSON files (import its files "
+                             "one by one)")
+        name = source or _osv_name(osv.first_ecosystem(sample), what)
         return Imported("osv-dir", name, what, osv.iter_dir(path, name, stats), stats)
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
