@@ -3,10 +3,13 @@
 Layout: `{"distroversion": "v3.11", "reponame": "main", "packages": [{"pkg": {"name",
 "secfixes": {"1.2.3-r0": ["CVE-...", ...], "0": [...]}}}]}`. Each id becomes an advisory
 (source `alpine-secdb-<release>-<repo>`) naming every package that lists it: ecosystem
-Alpine, release `3.11`, FIXED at the secfixes version (range: introduced 0, fixed), or,
-under the key "0", AFFECTED with no fixed version and the note `listed under version 0`.
-(Alpine's maintainers also use "0" for a CVE that never applied to their package; the
-note keeps that visible to whoever reads the finding.)
+Alpine, release `3.11`, FIXED at the secfixes version (range: introduced 0, fixed).
+Entries under the key "0" are NOT imported: Alpine's maintainers record there the CVEs
+that never applied to their package ("not built in Alpine", rejected for Alpine), and
+other consumers of secdb (osv.dev's converter, Clair) drop them for that reason; reading
+them as "not fixed yet" would report packages that are not vulnerable. They are counted
+as skipped ("not affected (secfixes version 0)"). Issue 4 worded key 0 as "not fixed";
+this is the deliberate difference.
 
 Entries are free text in practice: `CVE-2017-12122 TALOS-2017-0488` (two ids: the CVE is
 the advisory, the other its alias), `CVE-2019-1234 CVE-2019-5678` (two advisories),
@@ -31,7 +34,6 @@ from dockwarden.vuln.importers.base import ImportStats, text
 _CVE = re.compile(r"CVE[-_](\d{4})-(\d{4,})")
 _OTHER_ID = re.compile(r"\b(?!CVE)[A-Z][A-Z0-9]+-\d+(?:-\d+)?\b")
 _PAGE = "https://security.alpinelinux.org/vuln/"
-_UNFIXED_NOTE = "listed under version 0"
 
 
 def ids_in(entry: str) -> list[tuple[str, tuple[str, ...]]]:
@@ -79,7 +81,7 @@ def iter_secdb(doc: Any, what: str, stats: ImportStats,
                          "`packages` list)")
     release = text(doc.get("distroversion")).removeprefix("v")
     source = source or source_name(doc)
-    # id -> {package: (fixed or "", aliases, comment)}
+    # id -> {package: (fixed version, aliases, comment)}
     found: dict[str, dict[str, tuple[str, tuple[str, ...], str]]] = {}
     for item in doc["packages"]:
         stats.documents += 1
@@ -92,7 +94,12 @@ def iter_secdb(doc: Any, what: str, stats: ImportStats,
         if not isinstance(secfixes, dict):
             continue  # a package with no fixes recorded
         for version, entries in secfixes.items():
-            fixed = "" if version.strip() == "0" else version.strip()
+            fixed = version.strip()
+            if fixed == "0" or not fixed:
+                why = "not affected (secfixes version 0)" if fixed else "no fixed version"
+                for _ in entries if isinstance(entries, list) else ():
+                    stats.skip(why, f"{what}: {name}")
+                continue
             for entry in entries if isinstance(entries, list) else ():
                 named = ids_in(entry) if isinstance(entry, str) else []
                 if not named:
@@ -104,8 +111,7 @@ def iter_secdb(doc: Any, what: str, stats: ImportStats,
                     before = per_package.get(name)
                     best, comment = fixed, _comment(entry)
                     if before is not None:
-                        best = _higher(before[0], fixed) if before[0] and fixed \
-                            else before[0] or fixed
+                        best = _higher(before[0], fixed)
                         aliases = tuple(dict.fromkeys(before[1] + aliases))
                         comment = before[2] or comment
                     per_package[name] = (best, aliases, comment)
@@ -114,13 +120,12 @@ def iter_secdb(doc: Any, what: str, stats: ImportStats,
         all_aliases: tuple[str, ...] = ()
         summary = ""
         for name, (fixed, more, comment) in packages.items():
-            events = (Event(introduced="0"), Event(fixed=fixed)) if fixed \
-                else (Event(introduced="0"),)
+            events = (Event(introduced="0"), Event(fixed=fixed))
             affected.append(Affected(
                 ecosystem="Alpine", name=name, release=release,
-                status=Status.FIXED if fixed else Status.AFFECTED,
+                status=Status.FIXED,
                 ranges=(Range("ECOSYSTEM", events),), fixed=fixed,
-                note="" if fixed else _UNFIXED_NOTE))
+                note=""))
             all_aliases = tuple(dict.fromkeys(all_aliases + more))
             summary = summary or comment
         stats.advisories += 1
