@@ -17,6 +17,11 @@ from dockwarden.collect.image.secrets import SecretAnalyzer
 
 pytestmark = pytest.mark.skipif(not offload.available(), reason="needs fork and 2 CPUs")
 
+
+@pytest.fixture(autouse=True)
+def _start_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(offload, "START_AFTER", 0)
+
 GHP = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
 
 
@@ -105,3 +110,14 @@ def test_a_killed_worker_is_reported_as_incomplete() -> None:
     _, skipped = w.finish()
     assert any(name == "secrets" and "not fully analysed" in why for name, why in skipped)
     assert w.pid == 0
+
+
+def test_small_work_never_forks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(offload, "START_AFTER", 4 << 20)
+    files = _files(400)  # about 0.5 MiB in all
+    w = Worker([SecretAnalyzer()])
+    for path, data in files.items():
+        w.add("secrets", 1, path, data)
+        assert w.pid == 0
+    results, skipped = w.finish()
+    assert skipped == [] and results["secrets"] == _in_process(files)

@@ -8,7 +8,8 @@ one forked worker: the walker still decides in its own process which files they 
 them in batches down a pipe. The worker acknowledges each batch; when two batches are
 already waiting for it, the next one is analysed in the walker's own process instead, so
 both CPUs stay busy whichever side is slower, and memory stays bounded (at most two
-batches in flight). Results travel back once, when the pass ends.
+batches in flight). Results travel back once, when the pass ends. The worker is only
+started once the walker has analysed 4 MiB itself: most images never need it.
 
 Written on `os.fork` and two pipes rather than `multiprocessing`: no start-up import,
 no extra threads, and the worker inherits the analyzers as they are (no pickling of
@@ -36,6 +37,7 @@ _ITEM = struct.Struct("!HIII")  # analyzer index, layer slot, path length, data 
 BATCH_BYTES = 512 << 10
 BATCH_ITEMS = 256
 IN_FLIGHT = 2  # batches sent and not yet acknowledged before the walker works itself
+START_AFTER = 4 << 20  # a fork is not worth it for less: small images never start one
 PIPE_SIZE = 1 << 20
 ACK = b"\x01"
 
@@ -128,6 +130,7 @@ class Worker:
         self._batch: list[tuple[int, int, str, bytes]] = []
         self._bytes = 0
         self._in_flight = 0
+        self._here_bytes = 0  # analysed in this process so far
         self.pid = 0
         self._w = self._r = -1
         self.failed = ""
@@ -174,7 +177,7 @@ class Worker:
         batch, self._batch, self._bytes = self._batch, [], 0
         if not batch:
             return
-        if not self.failed:
+        if not self.failed and self._here_bytes >= START_AFTER:
             try:
                 if not self.pid:
                     self._start()
@@ -196,6 +199,7 @@ class Worker:
 
     def _here(self, batch: list[tuple[int, int, str, bytes]]) -> None:
         for index, slot, path, data in batch:
+            self._here_bytes += len(data)
             analyzer = self.list[index]
             try:
                 value = analyzer.analyze(path, data)

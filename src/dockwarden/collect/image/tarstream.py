@@ -114,6 +114,16 @@ def _num(field: bytes) -> int:
         raise TarFormatError(f"bad number field {field!r}") from None
 
 
+def _ids(fields: bytes) -> tuple[int, int, int]:
+    """(mode, uid, gid) from the 24 header bytes that hold them."""
+    try:
+        return (int(fields[0:8].rstrip(b"\0 ") or b"0", 8) & 0o7777,
+                int(fields[8:16].rstrip(b"\0 ") or b"0", 8),
+                int(fields[16:24].rstrip(b"\0 ") or b"0", 8))
+    except ValueError:
+        return _num(fields[0:8]) & 0o7777, _num(fields[8:16]), _num(fields[16:24])
+
+
 def _str(field: bytes) -> str:
     return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
@@ -229,6 +239,7 @@ class TarStream:
         pax: dict[str, str] = {}
         adler = zlib.adler32
         kinds = _KIND_BYTE
+        id_cache: dict[bytes, tuple[int, int, int]] = {}
         while True:
             skip = self._left + self._pad
             pos = self._pos
@@ -278,13 +289,14 @@ class TarStream:
             if hdr[345] and hdr[257:263] == b"ustar\x00":  # POSIX: prefix extends the name
                 name = _str(hdr[345:500]) + "/" + name
             linkname = _str(hdr[157:257]) if hdr[157] else ""
-            try:
-                mode = int(hdr[100:108].rstrip(b"\0 ") or b"0", 8) & 0o7777
-                uid = int(hdr[108:116].rstrip(b"\0 ") or b"0", 8)
-                gid = int(hdr[116:124].rstrip(b"\0 ") or b"0", 8)
-            except ValueError:
-                mode = _num(hdr[100:108]) & 0o7777
-                uid, gid = _num(hdr[108:116]), _num(hdr[116:124])
+            # mode, uid and gid take few distinct values in a layer: parsed once each
+            fields = hdr[100:124]
+            ids = id_cache.get(fields)
+            if ids is None:
+                ids = _ids(fields)
+                if len(id_cache) < 4096:
+                    id_cache[fields] = ids
+            mode, uid, gid = ids
             if long_name is not None:
                 name, long_name = long_name, None
             if long_link is not None:

@@ -184,9 +184,10 @@ class _Pass:
                 count += 1
                 if count > max_entries:
                     raise LayerError(f"more than {self.limits.max_entries} entries: refused")
-                if name and name[0] not in "./" and "/." not in name and "//" not in name:
+                plain = name[2:] if name[:2] == "./" else name
+                if plain and plain[0] not in "./" and "/." not in plain and "//" not in plain:
                     # the common case: a plain relative name, no dot component, no whiteout
-                    path = "/" + (name[:-1] if name[-1] == "/" else name)
+                    path = "/" + (plain[:-1] if plain[-1] == "/" else plain)
                 else:
                     path = self._unusual(slot, name)
                     if not path or self._whiteout(slot, path):
