@@ -69,6 +69,8 @@ def _binary_name(base: str) -> bool:
     return tail.endswith(BINARY_SUFFIXES) or ".so." in base  # libfoo.so.1.2
 
 
+NEVER, NAMES, CONTENT = 0, 1, 2  # what a directory's files are scanned for
+
 # No content rule matches fewer bytes than this (the shortest, a `pwd=` assignment with a
 # real value, needs more): smaller files are only judged by their names.
 MIN_CONTENT = 12
@@ -81,18 +83,39 @@ class SecretAnalyzer:
     max_bytes = MAX_FILE
     offload = True  # CPU-heavy: run in a worker process beside the pass (offload.py)
 
+    def __init__(self) -> None:
+        # directory ("/app/src/") -> NEVER, NAMES (name rules only) or CONTENT: every
+        # prefix and segment test above ends in "/", so it depends on the directory only
+        self._dirs: dict[str, int] = {}
+
+    def _classify(self, directory: str) -> int:
+        if directory.startswith(NAME_SKIP_PREFIXES) or any(
+                seg in directory for seg in PACKAGE_SEGMENTS):
+            verdict = NEVER
+        elif directory.startswith(SYSTEM_PREFIXES):
+            verdict = NAMES
+        else:
+            verdict = CONTENT
+        if len(self._dirs) < 200_000:
+            self._dirs[directory] = verdict
+        return verdict
+
     def wants(self, path: str, size: int, mode: int) -> bool:
         if size <= 0:
             return False
-        if ("-packages/" in path or "/node_modules/" in path or "/vendor/bundle/" in path) \
-                and any(seg in path for seg in PACKAGE_SEGMENTS):
+        cut = path.rfind("/") + 1
+        directory = path[:cut]
+        verdict = self._dirs.get(directory)
+        if verdict is None:
+            verdict = self._classify(directory)
+        if verdict == NEVER:
             return False
-        if MIN_CONTENT <= size <= MAX_FILE and not path.startswith(SYSTEM_PREFIXES) \
-                and not _binary_name(path[path.rfind("/") + 1:]):
+        if verdict == CONTENT and MIN_CONTENT <= size <= MAX_FILE \
+                and not _binary_name(path[cut:]):
             return True  # content rules (name rules too, in analyze)
         # size not limited for name rules: only max_bytes are ever read, and a key
         # store is a finding by its name
-        return not path.startswith(NAME_SKIP_PREFIXES) and bool(file_rules(path))
+        return bool(file_rules(path))
 
     def analyze(self, path: str, data: bytes) -> object | None:
         try:
