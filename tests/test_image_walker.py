@@ -193,18 +193,17 @@ def test_many_files_memory_is_bounded_by_entries(tmp_path: Path) -> None:
 
 
 def test_symlink_resolution_stays_inside(tmp_path: Path) -> None:
-    from dockwarden.collect.image.walker import _View
-    from dockwarden.model.image import ImageFile
+    from dockwarden.collect.image.walker import Final, _View
 
-    def mk(path: str, kind: str = "file", link: str = "") -> ImageFile:
-        return ImageFile(path, kind, 0o644, 0, 0, 0, 0, link)
+    def mk(path: str, kind: str = "file", link: str = "") -> tuple[str, Final]:
+        return path, (kind, 0o644, 0, 0, 0, 0, link)
 
-    view = _View({p.path: p for p in [
+    view = _View(dict([
         mk("/usr", "dir"), mk("/usr/lib", "dir"), mk("/usr/lib/os-release"),
         mk("/etc", "dir"), mk("/etc/os-release", "symlink", "../usr/lib/os-release"),
         mk("/lib", "symlink", "usr/lib"), mk("/loop", "symlink", "/loop"),
         mk("/up", "symlink", "../../../../usr/lib/os-release"),
-    ]})
+    ]))
     assert view.resolve("/etc/os-release").path == "/usr/lib/os-release"  # type: ignore[union-attr]
     assert view.resolve("/lib/os-release").path == "/usr/lib/os-release"  # type: ignore[union-attr]
     assert view.resolve("/up").path == "/usr/lib/os-release"  # type: ignore[union-attr]

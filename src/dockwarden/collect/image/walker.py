@@ -329,18 +329,24 @@ def _climbs_out(path: str, link: str) -> bool:
     return False
 
 
+# What the final view keeps per path: (kind, mode, uid, gid, size, layer, linkname); an
+# ImageFile is made only for the paths somebody asks about.
+Final = tuple[str, int, int, int, int, int, str]
+
+
 class _View:
     """The final filesystem: FinalView for the analyzers."""
 
-    def __init__(self, files: dict[str, ImageFile]) -> None:
+    def __init__(self, files: dict[str, Final]) -> None:
         self.files = files
 
     def get(self, path: str) -> ImageFile | None:
-        return self.files.get(path)
+        t = self.files.get(path)
+        return None if t is None else ImageFile(path, *t)
 
     def layer_of(self, path: str) -> int | None:
-        f = self.files.get(path)
-        return f.layer if f else None
+        t = self.files.get(path)
+        return t[5] if t else None
 
     def resolve(self, path: str) -> ImageFile | None:
         parts = [p for p in path.split("/") if p]
@@ -355,11 +361,11 @@ class _View:
                 i += 1
                 continue
             entry = self.files.get(candidate)
-            if entry is not None and entry.kind == "symlink":
+            if entry is not None and entry[0] == "symlink":
                 hops += 1
                 if hops > 40:
                     return None
-                target = entry.linkname
+                target = entry[6]
                 rest = parts[i + 1:]
                 base = "" if target.startswith("/") else current
                 parts = [p for p in (base + "/" + target).split("/") if p] + rest
@@ -370,7 +376,7 @@ class _View:
             if parts[i] != ".":
                 current = candidate
             i += 1
-        return self.files.get(current or "/")
+        return self.get(current or "/")
 
 
 def _parse_json(data: bytes, what: str) -> Any:
@@ -528,7 +534,7 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
           for path, slots in p.whiteouts.items()}
     opq = {path: max((pos[s] for s in slots if s in pos), default=-1)
            for path, slots in p.opaque.items()}
-    files: dict[str, ImageFile] = {}
+    files: dict[str, Final] = {}
     top_slot: dict[str, int] = {}
     parents: set[str] = set()
     hider = _Hider(wh, opq) if (wh or opq) else None
@@ -558,12 +564,12 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
                 continue
         parents.add(parent)
         slot, kind, mode, uid, gid, size, link = best
-        files[path] = ImageFile(path, kind, mode, uid, gid, size, best_pos, link)
+        files[path] = (kind, mode, uid, gid, size, best_pos, link)
         top_slot[path] = slot
     # A path under something that is not a directory in the final view is not reachable
     # (shortest paths first, so a removal carries down to everything below it).
     blocked = {parent for parent in parents
-               if (pf := files.get(parent)) is not None and pf.kind not in ("dir", "symlink")}
+               if (pf := files.get(parent)) is not None and pf[0] not in ("dir", "symlink")}
     if blocked:
         removed: set[str] = set()
         for path in sorted(files, key=len):
@@ -592,7 +598,7 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
             found.sort(key=lambda lv: lv[0])
             if path not in files:
                 continue
-            top = files[path].layer
+            top = files[path][5]
             if found[-1][0] == top:
                 visible[path] = FileResult(path, top, found[-1][1], tuple(found[:-1]))
         # A visible hard link carries the content of its target as the target was when
@@ -615,29 +621,25 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
             os_release = out.os_release
 
     setuid, writable, devices = [], [], []
-    present: dict[str, ImageFile] = {}
+    present = {path: ImageFile(path, *files[path]) for path in NOTABLE if path in files}
     caches: dict[str, int] = {}
     total = 0
     cache_prefixes = tuple(c + "/" for c in CACHE_DIRS)
-    for path, f in files.items():
-        kind = f.kind
+    for path, (kind, mode, _, _, size, _, _) in files.items():
         if kind == "file":
-            total += f.size
+            total += size
             if path.startswith(cache_prefixes) and not path.endswith("/lock"):
                 for cache in CACHE_DIRS:
                     if path.startswith(cache + "/"):
                         caches[cache] = caches.get(cache, 0) + 1
-        mode = f.mode
         if mode & 0o6002:
             if kind in ("file", "hardlink") and mode & 0o6000:
-                setuid.append(f)
+                setuid.append(ImageFile(path, *files[path]))
             if mode & 0o002 and kind in ("file", "hardlink", "dir") and not (
                     kind == "dir" and mode & 0o1000):
-                writable.append(f)
-        if kind in ("char", "block"):
-            devices.append(f)
-        if path in NOTABLE:
-            present[path] = f
+                writable.append(ImageFile(path, *files[path]))
+        if kind == "char" or kind == "block":
+            devices.append(ImageFile(path, *files[path]))
     diff_ids = [str(d) for d in (cfg.get("rootfs") or {}).get("diff_ids") or []]
     history = _history(cfg, len(order))
     created_by = {h.layer: h.created_by for h in history if h.layer is not None}
