@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,6 +167,37 @@ class VulnDB:
                     Affected(ecosystem, name, r[2], Status(r[3]), _ranges_from(r[4]),
                              tuple(json.loads(r[5])), r[6], r[7], r[8]))
                 for r in rows]
+
+    def hits(self, ecosystem: str, name: str,
+             releases: Collection[str] | None = None) -> list[Hit]:
+        """`lookup` in one query (advisories joined in), optionally only the rows of
+        these releases and of no release (""): what the matcher asks per package."""
+        sql = ("SELECT a.source, a.advisory, a.release, a.status, a.ranges, a.versions, "
+               "a.fixed, a.severity, a.note, d.aliases, d.summary, d.severity, "
+               "d.cvss_vector, d.cvss_score, d.published, d.modified, d.refs, d.withdrawn "
+               "FROM affected a LEFT JOIN advisory d ON d.source=a.source AND "
+               "d.id=a.advisory WHERE a.ecosystem=? AND a.name=?")
+        params: list[str] = [ecosystem, name]
+        if releases is not None:
+            wanted = sorted({*releases, ""})
+            sql += f" AND a.release IN ({','.join('?' * len(wanted))})"
+            params.extend(wanted)
+        out = []
+        cache = self._adv_cache
+        for r in self._con.execute(sql, params):
+            key = (r[0], r[1])
+            adv = cache.get(key)
+            if adv is None:
+                if r[9] is None:
+                    adv = Advisory(r[1], r[0])
+                else:
+                    adv = Advisory(r[1], r[0], tuple(json.loads(r[9])), r[10], r[11], r[12],
+                                   r[13], r[14], r[15], tuple(json.loads(r[16])), r[17])
+                cache[key] = adv
+            out.append(Hit(adv, Affected(ecosystem, name, r[2], Status(r[3]),
+                                         _ranges_from(r[4]), tuple(json.loads(r[5])), r[6],
+                                         r[7], r[8])))
+        return out
 
     def raw_lookup(self, ecosystem: str, name: str) -> list[tuple[Any, ...]]:
         """The bare rows of `lookup` (the benchmark's floor)."""
