@@ -576,7 +576,7 @@ def _apply_ignore(report: Report, path: str | None) -> Report:
         if a.entry in expired:
             warnings.append(ReportError(path, (
                 f"ignore {a.describe()} expired on {a.expires}: it no longer suppresses "
-                f"{expired[a.entry]} finding(s), reported again above")))
+                f"{expired[a.entry]} finding(s)")))
     return replace(report, findings=tuple(kept), ignored=tuple(ignored),
                    warnings=tuple(warnings))
 

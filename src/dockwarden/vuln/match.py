@@ -42,6 +42,7 @@ from dockwarden.model.vuln import (
     normalise_name,
 )
 from dockwarden.vuln.db import Hit, VulnDB
+from dockwarden.vuln.importers.severity import from_word
 from dockwarden.vuln.versions import Scheme, Verdict, in_range, in_versions, scheme
 
 OS_TYPES = frozenset({"deb", "apk", "rpm"})
@@ -62,11 +63,6 @@ _RPM_DISTROS = {
 }
 
 _SEVERITIES = ("critical", "high", "medium", "low")
-# Distribution ratings as the sources write them -> our levels.
-_RATING = {
-    "critical": "critical", "important": "high", "high": "high", "moderate": "medium",
-    "medium": "medium", "low": "low", "unimportant": "low", "negligible": "low",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +231,7 @@ class Matcher:
                hits: list[Hit], stats: _Stats) -> list[VulnMatch]:
         found: list[_Found] = []
         for hit in hits:
-            verdict = self._affects(ecosystem, version, hit.affected, stats)
+            verdict = affects(ecosystem, version, hit.affected, stats)
             if verdict.affected:
                 for link, ids in _links(hit.advisory):
                     found.append(_Found(hit.advisory, hit.affected, verdict, link, ids))
@@ -243,49 +239,6 @@ class Matcher:
             return []
         return [self._merge(pkg, group, ecosystem)
                 for group in _groups(found)]
-
-    def _affects(self, ecosystem: str, version: str, aff: Affected, stats: _Stats) -> Verdict:
-        if not aff.ranges and not aff.versions:
-            if aff.status is Status.FIXED:
-                if not aff.fixed:
-                    return Verdict(False)
-                sch = scheme(ecosystem)
-                below = sch.lt(version, aff.fixed)
-                if below is None:
-                    self._unparsed(stats, ecosystem, version, aff.fixed, sch)
-                    return Verdict(False)
-                return Verdict(True, aff.fixed) if below else Verdict(False)
-            return Verdict(True)  # affected / will not fix: every version
-        for rng in aff.ranges:
-            if rng.type == "GIT":
-                continue
-            sch = scheme(ecosystem, rng.type)
-            v = sch.key(version)
-            if v is None:
-                self._unparsed(stats, ecosystem, version, "", sch)
-                break
-            verdict = in_range(v, rng, sch)
-            if verdict.unparsed:
-                self._unparsed(stats, ecosystem, "", verdict.unparsed, sch)
-                continue
-            if verdict.affected:
-                return verdict
-        if aff.versions:
-            sch = scheme(ecosystem)
-            if in_versions(sch.key(version), version, aff.versions, sch):
-                fixed = aff.fixed
-                if fixed and not sch.lt(version, fixed):
-                    fixed = ""
-                return Verdict(True, fixed)
-        return Verdict(False)
-
-    @staticmethod
-    def _unparsed(stats: _Stats, ecosystem: str, version: str, bound: str,
-                  sch: Scheme) -> None:
-        bad = stats.unparsed.setdefault(ecosystem, set())
-        for text in (version, bound):
-            if text and sch.key(text) is None and len(bad) < 50:
-                bad.add(text)
 
     @staticmethod
     def _merge(pkg: Package, group: list[_Found], ecosystem: str) -> VulnMatch:
@@ -299,13 +252,13 @@ class Matcher:
             status = Status.FIXED
             sch = scheme(ecosystem)
             fixed = fixes[0]
-            for other in fixes[1:]:
-                if sch.lt(other, fixed):
+            for other in fixes[1:]:  # sources disagree: the version every one calls fixed
+                if sch.lt(fixed, other):
                     fixed = other
         else:
             status = Status.WONT_FIX if Status.WONT_FIX in statuses else Status.AFFECTED
             fixed = ""
-        ratings = [_RATING.get(f.aff.severity.strip().lower(), "") for f in group]
+        ratings = [from_word(f.aff.severity) for f in group]
         ratings = [r for r in ratings if r]
         if not ratings:
             ratings = [f.adv.severity.lower() for f in group
@@ -329,6 +282,53 @@ class Matcher:
             layer=pkg.layer, path=pkg.path,
             sources=tuple(sorted({f.adv.source for f in group})), references=refs,
         )
+
+
+def affects(ecosystem: str, version: str, aff: Affected, stats: _Stats | None = None) -> Verdict:
+    """Whether one record affects this version (see the module docstring); versions
+    that cannot be parsed are collected in `stats`."""
+    stats = stats if stats is not None else _Stats()
+    if not aff.ranges and not aff.versions:
+        if aff.status is Status.FIXED:
+            if not aff.fixed:
+                return Verdict(False)
+            sch = scheme(ecosystem)
+            below = sch.lt(version, aff.fixed)
+            if below is None:
+                _unparsed(stats, ecosystem, version, aff.fixed, sch)
+                return Verdict(False)
+            return Verdict(True, aff.fixed) if below else Verdict(False)
+        return Verdict(True)  # affected / will not fix: every version
+    for rng in aff.ranges:
+        if rng.type == "GIT":
+            continue
+        sch = scheme(ecosystem, rng.type)
+        v = sch.key(version)
+        if v is None:
+            _unparsed(stats, ecosystem, version, "", sch)
+            break
+        verdict = in_range(v, rng, sch)
+        if verdict.unparsed:
+            _unparsed(stats, ecosystem, "", verdict.unparsed, sch)
+            continue
+        if verdict.affected:
+            return verdict
+    if aff.versions:
+        sch = scheme(ecosystem)
+        if in_versions(sch.key(version), version, aff.versions, sch):
+            fixed = aff.fixed
+            if fixed and not sch.lt(version, fixed):
+                fixed = ""
+            return Verdict(True, fixed)
+    return Verdict(False)
+
+def _unparsed(stats: _Stats, ecosystem: str, version: str, bound: str,
+              sch: Scheme) -> None:
+    bad = stats.unparsed.setdefault(ecosystem, set())
+    for text in (version, bound):
+        if text and sch.key(text) is None and len(bad) < 50:
+            bad.add(text)
+
 
 
 def _from_score(score: float) -> str:
