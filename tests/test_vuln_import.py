@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,19 @@ import pytest
 
 from dockwarden.errors import InputError
 from dockwarden.model.vuln import Advisory, Status
-from dockwarden.vuln.importers import ImportStats, osv
+from dockwarden.vuln.importers import (
+    ImportStats,
+    alpine_secdb,
+    debian_tracker,
+    describe,
+    expand,
+    import_any,
+    osv,
+)
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 PYPA_ZIP = SHARED / "osv-pypi-pypa-advisory-database.zip"
+SECDB = SHARED / "alpine-secdb"
 FIXTURES = Path(__file__).parent / "data" / "vuln"
 
 def by_id(advisories: list[Advisory]) -> dict[str, Advisory]:
@@ -221,3 +231,252 @@ def test_osv_zip_bomb_refused(tmp_path: Path) -> None:
     assert path.stat().st_size < 1 << 20
     with pytest.raises(InputError, match="decompression bomb"):
         list(osv.iter_zip(path, "osv-npm", ImportStats()))
+
+
+# --- Debian security tracker JSON -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tracker() -> tuple[dict[str, Advisory], ImportStats]:
+    stats = ImportStats()
+    data = (FIXTURES / "debian-tracker.json").read_bytes()
+    return by_id(list(debian_tracker.iter_tracker(data, "tracker", stats))), stats
+
+
+def rows(adv: Advisory) -> set[tuple[str, str, Status, str, str, str]]:
+    return {(a.name, a.release, a.status, a.fixed, a.severity, a.note) for a in adv.affected}
+
+
+def test_tracker_resolved_is_fixed_and_version_0_is_not_affected(
+        tracker: tuple[dict[str, Advisory], ImportStats]) -> None:
+    adv = tracker[0]["CVE-2023-4911"]
+    assert adv.source == "debian-tracker"
+    assert rows(adv) == {
+        ("glibc", "bookworm", Status.FIXED, "2.36-9+deb12u3", "not yet assigned", ""),
+        ("glibc", "bullseye", Status.FIXED, "2.31-13+deb11u7", "not yet assigned", ""),
+        ("glibc", "sid", Status.FIXED, "2.37-12", "not yet assigned", ""),
+        ("glibc", "trixie", Status.FIXED, "2.37-12", "not yet assigned", "")}
+    assert adv.references == ("https://security-tracker.debian.org/tracker/CVE-2023-4911",)
+    assert adv.summary.startswith("A buffer overflow was discovered")
+    fixed = next(a for a in adv.affected if a.release == "bookworm")
+    assert [(e.introduced, e.fixed) for e in fixed.ranges[0].events] == [
+        ("0", ""), ("", "2.36-9+deb12u3")]
+    assert tracker[1].skipped["not affected"] == 1  # buster, fixed_version "0"
+
+
+def test_tracker_open_unimportant_is_affected(
+        tracker: tuple[dict[str, Advisory], ImportStats]) -> None:
+    adv = tracker[0]["CVE-2010-4756"]
+    assert rows(adv) == {("glibc", "bookworm", Status.AFFECTED, "", "unimportant", ""),
+                         ("glibc", "trixie", Status.AFFECTED, "", "unimportant", "")}
+    assert [len(a.ranges[0].events) for a in adv.affected] == [1, 1]  # introduced 0 only
+
+
+def test_tracker_ignored_postponed_and_no_dsa_are_wont_fix(
+        tracker: tuple[dict[str, Advisory], ImportStats]) -> None:
+    advs = tracker[0]
+    assert rows(advs["CVE-2023-45853"]) == {
+        ("zlib", "bookworm", Status.WONT_FIX, "", "not yet assigned",
+         "ignored: contrib/minizip not built and src:zlib not producing binary packages"),
+        ("zlib", "trixie", Status.FIXED, "1:1.3.dfsg-2", "not yet assigned", "")}
+    assert rows(advs["CVE-2023-5678"]) == {
+        ("openssl", "bookworm", Status.WONT_FIX, "", "not yet assigned",
+         "postponed: Minor issue"),
+        ("openssl", "bullseye", Status.WONT_FIX, "", "not yet assigned", "no-dsa: Minor issue"),
+        ("openssl", "trixie", Status.FIXED, "3.1.4-1", "not yet assigned", "")}
+
+
+def test_tracker_one_advisory_across_source_packages(
+        tracker: tuple[dict[str, Advisory], ImportStats]) -> None:
+    adv = tracker[0]["CVE-2024-26581"]
+    assert rows(adv) == {
+        ("linux", "bookworm", Status.FIXED, "6.1.82-1", "high", ""),
+        ("linux", "bullseye", Status.AFFECTED, "", "high", ""),  # "high**": marks dropped
+        ("linux", "buster", Status.WONT_FIX, "", "end-of-life", "end-of-life"),
+        ("linux-signed-amd64", "bookworm", Status.FIXED, "6.1.82+1", "high", "")}
+    assert adv.summary == "In the Linux kernel, the following vulnerability has been resolved:"
+
+
+def test_tracker_undetermined_temp_ids_and_counts(
+        tracker: tuple[dict[str, Advisory], ImportStats]) -> None:
+    advs, stats = tracker
+    assert rows(advs["CVE-2024-2398"]) == {
+        ("curl", "bookworm", Status.AFFECTED, "", "not yet assigned", "undetermined")}
+    assert rows(advs["TEMP-0000000-A1B2C3"]) == {
+        ("curl", "bookworm", Status.AFFECTED, "", "low", "")}
+    assert rows(advs["CVE-2023-28879"]) == {
+        ("ghostscript", "bookworm", Status.FIXED, "10.0.0~dfsg-11", "not yet assigned", ""),
+        ("ghostscript", "bullseye", Status.FIXED, "9.53.3~dfsg-7+deb11u5",
+         "not yet assigned", "")}
+    assert len(advs) == stats.advisories == 8
+    assert stats.documents == 9  # (package, issue) pairs
+    assert all(a.ecosystem == "Debian" for adv in advs.values() for a in adv.affected)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"[1, 2]", "not a JSON object"),
+    (b'{"glibc": {"CVE-1": {"releases": {}}}, ', "not valid JSON"),
+    (b'{"a": 1, "b": {"c": 2}}', "not the Debian security tracker"),
+    (b"\xff\xfe{}", "not UTF-8"),
+])
+def test_tracker_refuses_what_it_is_not(data: bytes, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        list(debian_tracker.iter_tracker(data, "t.json", ImportStats()))
+
+
+# --- Alpine secdb -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real_secdb() -> dict[str, tuple[list[Advisory], ImportStats, dict[str, Any]]]:
+    if not SECDB.is_dir():
+        pytest.skip(f"real Alpine secdb data not found at {SECDB} (../shared/data is absent "
+                    "in a fresh clone)")
+    out = {}
+    for path in sorted(SECDB.glob("v3.1[01]-*.json")):
+        doc = json.loads(path.read_bytes())
+        stats = ImportStats()
+        out[path.stem] = (list(alpine_secdb.iter_secdb(doc, str(path), stats)), stats, doc)
+    assert len(out) == 4
+    return out
+
+
+@pytest.mark.parametrize("stem, release, repo", [
+    ("v3.10-main", "3.10", "main"), ("v3.10-community", "3.10", "community"),
+    ("v3.11-main", "3.11", "main"), ("v3.11-community", "3.11", "community")])
+def test_real_secdb_every_cve_imported(
+        real_secdb: dict[str, tuple[list[Advisory], ImportStats, dict[str, Any]]],
+        stem: str, release: str, repo: str) -> None:
+    advisories, stats, doc = real_secdb[stem]
+    assert {a.source for a in advisories} == {f"alpine-secdb-{release}-{repo}"}
+    assert all((af.ecosystem, af.release) == ("Alpine", release)
+               for a in advisories for af in a.affected)
+    # Independently: every (package, CVE) pair the file mentions is imported, fixed at
+    # the highest version listing it.
+    want: dict[tuple[str, str], set[str]] = {}
+    for item in doc["packages"]:
+        for version, entries in (item["pkg"].get("secfixes") or {}).items():
+            for entry in entries or ():
+                for year, num in re.findall(r"CVE[-_](\d{4})-(\d{4,})", entry):
+                    want.setdefault((item["pkg"]["name"].lower(), f"CVE-{year}-{num}"),
+                                    set()).add(version)
+    got = {(af.name, a.id): af for a in advisories for af in a.affected
+           if a.id.startswith("CVE-")}
+    assert set(got) == set(want)
+    for key, versions in want.items():
+        assert got[key].fixed in versions and got[key].status == Status.FIXED
+    assert stats.advisories == len(advisories)
+
+
+def test_real_secdb_311_main_examples(
+        real_secdb: dict[str, tuple[list[Advisory], ImportStats, dict[str, Any]]]) -> None:
+    advisories, stats, _ = real_secdb["v3.11-main"]
+    advs = by_id(advisories)
+    assert len(advisories) == 1123
+    assert advs["CVE-2017-12122"].aliases == ("TALOS-2017-0488",)
+    [aff] = advs["CVE-2017-12122"].affected
+    assert (aff.name, aff.fixed) == ("sdl2_image", "2.0.3-r0")
+    assert advs["CVE-2018-10103"].summary == "SMB - partially fixed, but SMB printing disabled"
+    assert "XSA-207" in advs  # a Xen advisory without a CVE is its own advisory
+    assert stats.skipped == {}  # every entry of the real file names an id
+
+
+@pytest.fixture(scope="module")
+def own_secdb() -> tuple[dict[str, Advisory], ImportStats]:
+    path = FIXTURES / "alpine-secdb-v3.19-main.json"
+    stats = ImportStats()
+    advs = alpine_secdb.iter_secdb(json.loads(path.read_bytes()), str(path), stats)
+    return by_id(list(advs)), stats
+
+
+def test_secdb_version_0_is_affected(own_secdb: tuple[dict[str, Advisory], ImportStats]) -> None:
+    [aff] = own_secdb[0]["CVE-2021-42373"].affected
+    assert (aff.name, aff.status, aff.fixed, aff.note) == (
+        "busybox", Status.AFFECTED, "", "listed under version 0")
+    assert [e.introduced for e in aff.ranges[0].events] == ["0"]
+    assert own_secdb[0]["CVE-2021-42373"].summary == "not built in Alpine"
+
+
+def test_secdb_free_text_entries(own_secdb: tuple[dict[str, Advisory], ImportStats]) -> None:
+    advs, stats = own_secdb
+    assert advs["CVE-2023-6129"].affected[0].fixed == "3.1.4-r5"  # two CVEs in one entry:
+    assert advs["CVE-2023-6237"].affected[0].fixed == "3.1.4-r5"  # two advisories
+    assert advs["CVE-2023-6129"].aliases == ()
+    assert advs["CVE-2023-5363"].affected[0].fixed == "3.1.4-r0"  # highest of -1 suffix
+    assert advs["CVE-2023-46837"].aliases == ("XSA-447",)
+    assert advs["XSA-448"].affected[0].fixed == "4.18.0-r2"
+    assert advs["XSA-999"].affected[0].fixed == "4.17.2-r0"  # CVE-????-????? placeholder
+    assert advs["CVE-2023-46695"].affected[0].name == "py3-django"  # CVE_ typo, name lower
+    assert advs["CVE-2023-42364"].source == "alpine-secdb-3.19-main"
+    assert stats.skipped == {"entry without an advisory id": 1,
+                             "not a secdb package entry": 1}
+    assert len(advs) == 12
+
+
+def test_secdb_refuses_other_json() -> None:
+    with pytest.raises(InputError, match="not an Alpine secdb file"):
+        list(alpine_secdb.iter_secdb({"packages": "x"}, "f.json", ImportStats()))
+
+
+# --- detection ----------------------------------------------------------------------------
+
+def test_detect_osv_zip(tmp_path: Path) -> None:
+    path = tmp_path / "all.zip"
+    path.write_bytes(zip_bytes({"a.json": json.dumps(osv_doc("GO-1", "Go", "x/y"))}))
+    imported = import_any(path)
+    assert (imported.kind, imported.source) == ("osv-zip", "osv-Go")
+    assert [a.id for a in imported.advisories] == ["GO-1"]
+    assert describe(imported) == "osv-Go (osv-zip): 1 advisories from 1 documents"
+
+
+
+def test_detect_real_pypa_zip() -> None:
+    if not PYPA_ZIP.is_file():
+        pytest.skip(f"real PyPA OSV data not found at {PYPA_ZIP}")
+    imported = import_any(PYPA_ZIP)
+    assert (imported.kind, imported.source) == ("osv-zip", "osv-PyPI")
+
+
+def test_detect_osv_dir_and_file() -> None:
+    imported = import_any(FIXTURES / "osv")
+    assert (imported.kind, imported.source) == ("osv-dir", "osv-Alpine")  # first file's
+    assert len(list(imported.advisories)) == 9
+    one = import_any(FIXTURES / "osv" / "GO-2022-0969.json")
+    assert (one.kind, one.source) == ("osv-json", "osv-Go-GO-2022-0969")
+    assert [a.id for a in one.advisories] == ["GO-2022-0969"]
+    named = import_any(FIXTURES / "osv" / "GO-2022-0969.json", source="mine")
+    assert named.source == "mine" and next(named.advisories).source == "mine"
+
+
+def test_detect_tracker_and_secdb() -> None:
+    imported = import_any(FIXTURES / "debian-tracker.json")
+    assert (imported.kind, imported.source) == ("debian-tracker", "debian-tracker")
+    assert len(list(imported.advisories)) == 8
+    imported = import_any(FIXTURES / "alpine-secdb-v3.19-main.json")
+    assert (imported.kind, imported.source) == ("alpine-secdb", "alpine-secdb-3.19-main")
+    if SECDB.is_dir():
+        assert import_any(SECDB / "v3.10-community.json").source == \
+            "alpine-secdb-3.10-community"
+        assert expand(SECDB) == sorted(SECDB.glob("*.json"))
+    assert expand(FIXTURES / "osv") == [FIXTURES / "osv"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "not a zip archive or JSON"),
+    (b"<html><body>Not Found</body></html>", "not a zip archive or JSON"),
+    (b"{garbage", "not valid JSON"),
+    (b'{"hello": "world"}', "not a vulnerability data format"),
+    (b"[1, 2, 3]", "not of OSV documents"),
+    (b'{"affected": [{"package": {"ecosystem": "Hex", "name": "x"}}], "id": "X-1", '
+     b'"modified": "2024-01-01T00:00:00Z"}', "no advisory names an ecosystem"),
+    (b"PK\x03\x04 truncated", "not a zip archive"),
+])
+def test_detect_refuses(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "input"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        imported = import_any(path)
+        list(imported.advisories)
+
+
+def test_detect_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        import_any(tmp_path / "absent.json")

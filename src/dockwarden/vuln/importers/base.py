@@ -9,7 +9,9 @@ and never goes unnoticed.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -82,3 +84,60 @@ def parse_json(data: bytes, what: str) -> Any:
 def text(value: Any) -> str:
     """A string field of untrusted JSON: the string, or "" for anything else."""
     return value if isinstance(value, str) else ""
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def _skip_ws(doc: str, i: int) -> int:
+    m = _WS.match(doc, i)
+    return m.end() if m else i
+
+
+def decode_text(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{what}: not UTF-8 text, so not JSON") from None
+
+
+def iter_object(doc: str, what: str) -> Iterator[tuple[str, Any]]:
+    """The (key, value) pairs of a top-level JSON object, decoded one value at a time.
+
+    The Debian tracker's JSON is one object of some 40,000 packages (about 70 MiB);
+    decoding it whole would hold every package's dicts at once, this holds one."""
+    dec = json.JSONDecoder()
+    i = _skip_ws(doc, 0)
+    if doc[i:i + 1] != "{":
+        raise InputError(f"{what}: not a JSON object")
+    i = _skip_ws(doc, i + 1)
+    if doc[i:i + 1] == "}":
+        i += 1
+    else:
+        while True:
+            try:
+                key, i = dec.raw_decode(doc, i)
+                if not isinstance(key, str):
+                    raise json.JSONDecodeError("expected a key", doc, i)
+                i = _skip_ws(doc, i)
+                if doc[i:i + 1] != ":":
+                    raise json.JSONDecodeError("expected ':'", doc, i)
+                i = _skip_ws(doc, i + 1)
+                value, i = dec.raw_decode(doc, i)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{what}: not valid JSON ({exc.msg} at line {exc.lineno} "
+                                 f"column {exc.colno})") from None
+            except RecursionError:
+                raise InputError(f"{what}: JSON nested too deeply") from None
+            yield key, value
+            i = _skip_ws(doc, i)
+            sep = doc[i:i + 1]
+            i += 1
+            if sep == "}":
+                break
+            if sep != ",":
+                raise InputError(f"{what}: not valid JSON (expected ',' or '}}' at offset "
+                                 f"{i - 1})")
+            i = _skip_ws(doc, i)
+    if _skip_ws(doc, i) != len(doc):
+        raise InputError(f"{what}: not valid JSON (extra data after the object)")

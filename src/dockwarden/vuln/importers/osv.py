@@ -236,7 +236,7 @@ def parse_bytes(data: bytes, source: str, stats: ImportStats, where: str) -> Adv
     return parse(doc, source, stats, where)
 
 
-def _documents(value: Any) -> list[Any]:
+def documents(value: Any) -> list[Any]:
     """A file holds one OSV document, a list of them, or an API answer {"vulns": [...]}."""
     if isinstance(value, list):
         return value
@@ -245,13 +245,17 @@ def _documents(value: Any) -> list[Any]:
     return [value]
 
 
-def iter_file(path: Path, source: str, stats: ImportStats) -> Iterator[Advisory]:
-    """One JSON file (refused with InputError when it is not JSON at all)."""
-    value = parse_json(read_file(path), str(path))
-    for i, doc in enumerate(_documents(value)):
-        adv = parse(doc, source, stats, f"{path}[{i}]")
+def iter_value(value: Any, source: str, stats: ImportStats, what: str) -> Iterator[Advisory]:
+    """The advisories of one decoded JSON file (see `documents`)."""
+    for i, doc in enumerate(documents(value)):
+        adv = parse(doc, source, stats, f"{what}[{i}]")
         if adv is not None:
             yield adv
+
+
+def iter_file(path: Path, source: str, stats: ImportStats) -> Iterator[Advisory]:
+    """One JSON file (refused with InputError when it is not JSON at all)."""
+    yield from iter_value(parse_json(read_file(path), str(path)), source, stats, str(path))
 
 
 def iter_dir(path: Path, source: str, stats: ImportStats) -> Iterator[Advisory]:
@@ -357,7 +361,7 @@ def zip_ecosystem(path: Path, sample: int = 50) -> str | None:
 
 def is_osv(value: Any) -> bool:
     """Does this decoded JSON look like OSV (one document, a list, or an API answer)?"""
-    docs = _documents(value)
+    docs = documents(value)
     return bool(docs) and all(isinstance(d, dict) for d in docs[:20]) and any(
         isinstance(d.get("id"), str) and ("affected" in d or "modified" in d)
         for d in docs[:20])
