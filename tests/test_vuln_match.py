@@ -350,37 +350,24 @@ def test_os_packages_of_an_os_without_data_are_a_gap(tmp_path: Path) -> None:
 
 # --- Debian: tracker and OSV Debian records, dpkg status of our own -------------------
 
-def tracker_advisories(data: dict[str, Any]) -> list[Advisory]:
-    """The fixture's records as the tracker importer stores them (one advisory per CVE,
-    one record per source package and release, no ranges: the tracker's word)."""
-    out = []
-    for source, cves in data.items():
-        for cve, entry in cves.items():
-            affected = []
-            for release, rel in entry["releases"].items():
-                if rel["status"] == "resolved":
-                    status, fixed = Status.FIXED, rel.get("fixed_version", "")
-                elif "nodsa" in rel:
-                    status, fixed = Status.WONT_FIX, ""
-                else:
-                    status, fixed = Status.AFFECTED, ""
-                note = rel.get("nodsa_reason") or ("no-dsa" if "nodsa" in rel else "")
-                affected.append(Affected("Debian", source, release, status, fixed=fixed,
-                                         severity=rel.get("urgency", ""), note=note))
-            out.append(Advisory(cve, "debian-tracker", summary=entry["description"][:200],
-                                affected=tuple(affected)))
-    return out
+def imported(path: Path) -> tuple[str, list[Advisory]]:
+    """(source name, advisories) of a data file, through the importers (`db import`)."""
+    from dockwarden.vuln.importers.detect import import_any
+
+    got = import_any(path)
+    return got.source, list(got.advisories)
+
+
+def tracker_advisories() -> list[Advisory]:
+    source, advisories = imported(DATA / "debian-tracker.json")
+    assert source == "debian-tracker"
+    return advisories
 
 
 def debian_db(path: Path) -> Path:
-    from dockwarden.vuln.importers import osv
-    from dockwarden.vuln.importers.base import ImportStats
-
-    tracker = tracker_advisories(json.loads((DATA / "debian-tracker.json").read_text()))
-    stats = ImportStats()
-    osv_debian = list(osv.iter_dir(DATA / "osv-debian", "osv-Debian", stats))
-    assert stats.advisories == 2
-    return build_db(path, {"debian-tracker": tracker, "osv-Debian": osv_debian})
+    source, osv_debian = imported(DATA / "osv-debian")
+    assert source == "osv-Debian" and len(osv_debian) == 2
+    return build_db(path, {"debian-tracker": tracker_advisories(), source: osv_debian})
 
 
 def debian_image(tmp: Path) -> str:
@@ -473,15 +460,12 @@ def alpine_image(tmp: Path) -> str:
 @pytest.mark.skipif(not SECDB_311.is_file(),
                     reason=f"{SECDB_311} absent (../shared/data is not in a fresh clone)")
 def test_alpine_image_against_the_real_311_secdb(tmp_path: Path) -> None:
-    secdb = pytest.importorskip(
-        "dockwarden.vuln.importers.secdb",
-        reason="the Alpine secdb importer (branch vulnsrc) is not merged yet")
     snap = collect_image(ImageRequest(tar=alpine_image(tmp_path)), None)
     assert isinstance(snap.packages, tuple)
     db = tmp_path / "db.sqlite"
-    advisories = list(secdb.iter_file(SECDB_311, "alpine-secdb-3.11-main",  # type: ignore[attr-defined]
-                                      _import_stats()))
-    build_db(db, {"alpine-secdb-3.11-main": advisories})
+    source, advisories = imported(SECDB_311)
+    assert source == "alpine-secdb-3.11-main"
+    build_db(db, {source: advisories})
     found = match(db, list(snap.packages), snap.os_release
                   if isinstance(snap.os_release, OSRelease) else None)
     # expected: computed from the secdb JSON, by origin, independently of the matcher
@@ -498,11 +482,6 @@ def test_alpine_image_against_the_real_311_secdb(tmp_path: Path) -> None:
     assert ("libssl1.1", "CVE-2019-1551") in expected  # by origin: openssl
     assert found["libssl1.1", "CVE-2019-1551"].source_package == "openssl"
     assert not any(p == "busybox" for p, _ in found)  # 1.31.1-r9 has every fix
-
-
-def _import_stats() -> Any:
-    from dockwarden.vuln.importers.base import ImportStats
-    return ImportStats()
 
 
 # --- Django 2.2 (the real wheel's metadata) against the PyPA advisories --------------
@@ -580,11 +559,11 @@ def pypa_expected(version: str, name: str = "django") -> dict[str, set[str]]:
 
 
 def pypa_db(path: Path) -> Path:
-    from dockwarden.vuln.importers import osv
-    from dockwarden.vuln.importers.base import ImportStats
+    from dockwarden.vuln.importers.detect import import_any
 
-    stats = ImportStats()
-    return build_db(path, {"osv-PyPI": osv.iter_zip(PYPA_ZIP, "osv-PyPI", stats)})
+    got = import_any(PYPA_ZIP)
+    assert got.source == "osv-PyPI"
+    return build_db(path, {got.source: got.advisories})
 
 
 needs_pypa = pytest.mark.skipif(
@@ -674,9 +653,8 @@ def test_cli_without_a_database_says_how_to_get_one_and_runs_the_rest(tmp_path: 
 
 
 def test_cli_warns_about_a_stale_database(tmp_path: Path) -> None:
-    db = build_db(tmp_path / "db.sqlite", {"debian-tracker": tracker_advisories(
-        json.loads((DATA / "debian-tracker.json").read_text()))},
-        imported=NOW - dt.timedelta(days=30))
+    db = build_db(tmp_path / "db.sqlite", {"debian-tracker": tracker_advisories()},
+                  imported=NOW - dt.timedelta(days=30))
     image = debian_image(tmp_path)
     code, report, err = cli("--tar", image, "--db", str(db))
     assert code == 0, err
