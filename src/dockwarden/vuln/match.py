@@ -28,9 +28,11 @@ the result says so in `notes`; nothing here raises on bad data.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from dockwarden.model.image import OSRelease, Package
 from dockwarden.model.vuln import (
@@ -41,7 +43,7 @@ from dockwarden.model.vuln import (
     VulnMatch,
     normalise_name,
 )
-from dockwarden.vuln.db import Hit, VulnDB
+from dockwarden.vuln.db import VulnDB
 from dockwarden.vuln.importers.severity import from_word
 from dockwarden.vuln.versions import Scheme, Verdict, in_range, in_versions, scheme
 
@@ -122,7 +124,8 @@ class _Found:
     """One advisory record that affects one installed package."""
 
     adv: Advisory
-    aff: Affected
+    status: Status  # the record's status (`Affected.status`)
+    rating: str  # the record's own severity word (`Affected.severity`)
     verdict: Verdict
     link: frozenset[str]  # ids that join it to other records of the same vulnerability
     ids: tuple[str, ...]  # ids shown
@@ -157,23 +160,25 @@ def _links(adv: Advisory) -> list[tuple[frozenset[str], tuple[str, ...]]]:
     return [(frozenset({c}), (c, *others)) for c in cves]
 
 
+_NOT_AFFECTED = Verdict(False)
+_OPEN = Verdict(True)
+_OPEN_RANGE = json.dumps([["ECOSYSTEM", [["i", "0"]]]], separators=(",", ":"))
+
+
+def _common_range(fixed: str) -> str:
+    """How the database stores the range `introduced 0, fixed <fixed>` (`db._ranges_json`)."""
+    return '[["ECOSYSTEM",[["i","0"],["f",' + json.dumps(fixed) + ']]]]'
+
+
 class Matcher:
     """Matches packages against one open database. Reuse it for several images: parsed
     versions and lookups are cached."""
 
     def __init__(self, db: VulnDB) -> None:
         self.db = db
-        self._hits: dict[tuple[str, str, frozenset[str] | None], list[Hit]] = {}
-
-    def _lookup(self, ecosystem: str, name: str, releases: frozenset[str] | None) -> list[Hit]:
-        key = (ecosystem, name, releases)
-        hits = self._hits.get(key)
-        if hits is None:
-            hits = [h for h in self.db.hits(ecosystem, name, releases)
-                    if not h.advisory.withdrawn]
-            if len(self._hits) < 100_000:
-                self._hits[key] = hits
-        return hits
+        # (ecosystem, name, version, releases) -> the matches of that source package at
+        # that version, package fields left blank: binaries of one source share them
+        self._judged: dict[tuple[str, str, str, frozenset[str] | None], list[VulnMatch]] = {}
 
     def match(self, packages: Iterable[Package], os_release: OSRelease | None) -> MatchResult:
         stats = _Stats()
@@ -193,9 +198,21 @@ class Matcher:
                 continue
             n_packages += 1
             keys.add((ecosystem, name))
-            hits = self._lookup(ecosystem, name, releases)
-            if hits:
-                out.extend(self._judge(pkg, ecosystem, name, version, hits, stats))
+            key = (ecosystem, name, version, releases)
+            judged = self._judged.get(key)
+            if judged is None:
+                rows = self.db.rows(ecosystem, name, releases)
+                judged = self._judge(ecosystem, name, version, rows, stats) if rows else []
+                if len(self._judged) < 100_000:
+                    self._judged[key] = judged
+            if judged:
+                source_package = ""
+                if pkg.type in OS_TYPES and pkg.source_name and pkg.source_name != pkg.name:
+                    source_package = pkg.source_name
+                out.extend(VulnMatch(
+                    m.id, m.ids, pkg.type, pkg.name, pkg.version, source_package, m.fixed,
+                    m.status, m.severity, m.cvss_score, m.summary, pkg.layer, pkg.path,
+                    m.sources, m.references) for m in judged)
         if os_without_data:
             what = ", ".join(f"{n} {t}" for t, n in sorted(os_without_data.items()))
             osname = (f"{os_release.id} {os_release.version_id}".strip()
@@ -227,25 +244,63 @@ class Matcher:
             return None
         return ecosystem, normalise_name(ecosystem, pkg.name), pkg.version, None
 
-    def _judge(self, pkg: Package, ecosystem: str, name: str, version: str,
-               hits: list[Hit], stats: _Stats) -> list[VulnMatch]:
+    def _judge(self, ecosystem: str, name: str, version: str, rows: list[tuple[Any, ...]],
+               stats: _Stats) -> list[VulnMatch]:
+        """The vulnerabilities of one (source) package at one version. Rows of the
+        common shape (introduced 0, one fix, no versions list) are judged from the row
+        itself; only rows that apply, or of another shape, become `Hit` objects."""
         found: list[_Found] = []
-        for hit in hits:
-            verdict = affects(ecosystem, version, hit.affected, stats)
-            if verdict.affected:
-                for link, ids in _links(hit.advisory):
-                    found.append(_Found(hit.advisory, hit.affected, verdict, link, ids))
+        sch = scheme(ecosystem)
+        v = sch.key(version)
+        for row in rows:
+            if row[17]:  # withdrawn
+                continue
+            verdict: Verdict | None = None
+            if v is not None and row[5] == "[]":
+                fixed = row[6]
+                if fixed and row[4] == _common_range(fixed):
+                    k = sch.key(fixed)
+                    if k is not None:
+                        verdict = Verdict(True, fixed) if v < k else _NOT_AFFECTED
+                elif row[4] == _OPEN_RANGE:
+                    verdict = _OPEN
+            if verdict is None:
+                verdict = affects(ecosystem, version, self.db.hit(ecosystem, name, row).affected,
+                                  stats)
+            if not verdict.affected:
+                continue
+            adv = self.db.row_advisory(row)
+            status = Status(row[3])
+            for link, ids in _links(adv):
+                found.append(_Found(adv, status, row[7], verdict, link, ids))
         if not found:
             return []
-        return [self._merge(pkg, group, ecosystem)
-                for group in _groups(found)]
+        return [self._merge(group, ecosystem) for group in _groups(found)]
 
     @staticmethod
-    def _merge(pkg: Package, group: list[_Found], ecosystem: str) -> VulnMatch:
+    def _merge(group: list[_Found], ecosystem: str) -> VulnMatch:
+        """One match from the records of one vulnerability (package fields blank)."""
+        if len(group) == 1:  # the usual case, in short
+            f = group[0]
+            adv = f.adv
+            ids = sorted(f.ids, key=_id_rank) if len(f.ids) > 1 else list(f.ids)
+            if f.verdict.fixed:
+                status, fixed = Status.FIXED, f.verdict.fixed
+            else:
+                status = Status.WONT_FIX if f.status is Status.WONT_FIX else Status.AFFECTED
+                fixed = ""
+            rating = from_word(f.rating) if f.rating else ""
+            if not rating:
+                rating = adv.severity.lower() if adv.severity.lower() in _SEVERITIES else ""
+            if not rating and adv.cvss_score is not None:
+                rating = _from_score(adv.cvss_score)
+            return VulnMatch(ids[0], tuple(ids), "", "", "", "", fixed, status, rating,
+                             adv.cvss_score, adv.summary, 0, "", (adv.source,),
+                             adv.references[:10])
         ids = sorted({i for f in group for i in f.ids}, key=_id_rank)
         # status: a known fix beats "no fix yet"; the distribution's "will not fix" beats
         # an open range of another source
-        statuses = [f.aff.status if f.aff.status is Status.WONT_FIX else
+        statuses = [f.status if f.status is Status.WONT_FIX else
                     (Status.FIXED if f.verdict.fixed else Status.AFFECTED) for f in group]
         fixes = [f.verdict.fixed for f in group if f.verdict.fixed]
         if fixes:
@@ -258,7 +313,7 @@ class Matcher:
         else:
             status = Status.WONT_FIX if Status.WONT_FIX in statuses else Status.AFFECTED
             fixed = ""
-        ratings = [from_word(f.aff.severity) for f in group]
+        ratings = [from_word(f.rating) for f in group]
         ratings = [r for r in ratings if r]
         if not ratings:
             ratings = [f.adv.severity.lower() for f in group
@@ -272,14 +327,10 @@ class Matcher:
         lead = next((f for f in group if f.adv.id == preferred), group[0])
         summary = lead.adv.summary or next((f.adv.summary for f in group if f.adv.summary), "")
         refs = tuple(dict.fromkeys(r for f in group for r in f.adv.references))[:10]
-        source_package = ""
-        if pkg.type in OS_TYPES and pkg.source_name and pkg.source_name != pkg.name:
-            source_package = pkg.source_name
         return VulnMatch(
-            id=preferred, ids=tuple(ids), package_type=pkg.type, package=pkg.name,
-            installed=pkg.version, source_package=source_package, fixed=fixed,
-            status=status, severity=severity, cvss_score=score, summary=summary,
-            layer=pkg.layer, path=pkg.path,
+            id=preferred, ids=tuple(ids), package_type="", package="", installed="",
+            source_package="", fixed=fixed, status=status, severity=severity,
+            cvss_score=score, summary=summary, layer=0, path="",
             sources=tuple(sorted({f.adv.source for f in group})), references=refs,
         )
 
@@ -322,6 +373,7 @@ def affects(ecosystem: str, version: str, aff: Affected, stats: _Stats | None = 
             return Verdict(True, fixed)
     return Verdict(False)
 
+
 def _unparsed(stats: _Stats, ecosystem: str, version: str, bound: str,
               sch: Scheme) -> None:
     bad = stats.unparsed.setdefault(ecosystem, set())
@@ -343,6 +395,13 @@ def _from_score(score: float) -> str:
 
 def _groups(found: list[_Found]) -> list[list[_Found]]:
     """Records linked by a shared id, as connected components."""
+    seen: set[str] = set()
+    for f in found:  # usually no two records share an id: one group each, no union-find
+        if not seen.isdisjoint(f.link):
+            break
+        seen.update(f.link)
+    else:
+        return [[f] for f in found]
     parent: dict[str, str] = {}
 
     def root(x: str) -> str:

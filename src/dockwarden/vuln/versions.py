@@ -7,11 +7,13 @@ defines:
 
 - PEP 440 versions compare through the `packaging` Version that univers wraps (the same
   objects, without univers' per-comparison wrapper);
-- Debian versions (the bulk of an OS image's comparisons, 12 us each in univers) compare
-  through a tuple key built from univers' own parse (epoch, upstream, revision) following
-  Debian Policy 5.6.12: runs of non-digits weighed character by character (`~` before
+- Debian versions (the bulk of an OS image's comparisons: 9 us to build and 12 us to
+  compare in univers) are validated with univers' own pattern, split as univers splits
+  them (epoch, upstream, revision) and compared through a tuple key following Debian
+  Policy 5.6.12: runs of non-digits weighed character by character (`~` before
   everything, even the end; letters before other characters), runs of digits as numbers.
-  The key orders exactly as `univers.debian.compare_versions` (tested property-wise).
+  The key orders exactly as `univers.debian.compare_versions` (tested property-wise) at
+  a few microseconds per version and a tuple comparison per test.
 
 Every other ecosystem compares univers objects with `<` and `==` only (univers' Gentoo /
 Alpine class defines only those two correctly).
@@ -29,27 +31,31 @@ closes, `last_affected` (< v) closes. `introduced: "0"` sorts before everything 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from packaging.version import Version as PackagingVersion
 from univers import versions as uv
+from univers.debian import is_valid_debian_version
 
 from dockwarden.model.vuln import Event, Range
 
 # --- Debian ------------------------------------------------------------------------
 
-_TILDE = -1
-
-
 def _weight(c: str) -> int:
     if c == "~":
-        return _TILDE
+        return -1
     if c.isalpha():
         return ord(c)
     return ord(c) + 256
 
 
+# weights of every character a Debian version may hold (validated before use)
+_WEIGHTS = {c: _weight(c) for c in
+            "~.+-:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"}
+_DEB_RUNS = re.compile(r"(\D*)(\d*)")
 _DEB_END = ((0,), 0)
 
 
@@ -57,32 +63,30 @@ def _deb_part_key(text: str) -> tuple[Any, ...]:
     """One upstream or revision string as a tuple that orders like Debian's
     `verrevcmp`: alternating (non-digit weights + terminator 0, number) pairs, closed by
     an end marker that sorts after a `~` run and before any other run."""
-    parts: list[tuple[tuple[int, ...], int]] = []
-    i, n = 0, len(text)
-    while i < n or not parts:
-        j = i
-        while j < n and not text[j].isdigit():
-            j += 1
-        weights = (*(_weight(c) for c in text[i:j]), 0)
-        k = j
-        while k < n and text[k].isdigit():
-            k += 1
-        parts.append((weights, int(text[j:k]) if k > j else 0))
-        i = k
-        if i >= n:
-            break
+    weigh = _WEIGHTS.__getitem__
+    parts: list[tuple[tuple[int, ...], int]] = [
+        ((*map(weigh, letters), 0), int(digits) if digits else 0)
+        for letters, digits in _DEB_RUNS.findall(text) if letters or digits]
+    if not parts:
+        parts.append(((0,), 0))
     parts.append(_DEB_END)
     return tuple(parts)
 
 
 def debian_key(text: str) -> tuple[Any, ...] | None:
-    """The ordering key of a Debian version, None when univers rejects it."""
-    try:
-        parsed = uv.DebianVersion(text).value
-    except (uv.InvalidVersion, ValueError, TypeError):
+    """The ordering key of a Debian version, None when univers rejects it. The text is
+    split as univers splits it (epoch before the first ":", revision after the last
+    "-", "0" when there is none)."""
+    text = text.strip()
+    if not text or not is_valid_debian_version(text):
         return None
-    return (int(parsed.epoch), _deb_part_key(str(parsed.upstream)),
-            _deb_part_key(str(parsed.revision or "0")))
+    epoch, sep, rest = text.partition(":")
+    if not sep:
+        epoch, rest = "0", text
+    upstream, sep, revision = rest.rpartition("-")
+    if not sep:
+        upstream, revision = rest, "0"
+    return (int(epoch), _deb_part_key(upstream), _deb_part_key(revision))
 
 
 # --- schemes -----------------------------------------------------------------------
@@ -107,10 +111,12 @@ class _Wrapped:
 class Scheme:
     """Parses (with a cache) and orders the versions of one ecosystem."""
 
-    def __init__(self, name: str, parse: Callable[[str], Any]) -> None:
+    def __init__(self, name: str, parse: Callable[[str], Any], hashable: bool = False) -> None:
         self.name = name
         self._parse = parse
+        self.hashable = hashable  # keys hash consistently with ==: tuples, packaging
         self._cache: dict[str, Any] = {}
+        self._lists: dict[tuple[str, ...], frozenset[Any]] = {}
 
     def key(self, text: str) -> Any:
         """An orderable key (`<`, `==`), or None when the text is not a version here."""
@@ -126,6 +132,18 @@ class Scheme:
             self._cache[text] = key
         return key
 
+    def listed(self, versions: tuple[str, ...]) -> frozenset[Any] | None:
+        """The parsed keys of a versions list (cached per list), or None where keys are
+        not hashable consistently with their equality (compare one by one then)."""
+        if not self.hashable:
+            return None
+        keys = self._lists.get(versions)
+        if keys is None:
+            keys = frozenset(k for k in map(self.key, versions) if k is not None)
+            if len(self._lists) < 20_000:
+                self._lists[versions] = keys
+        return keys
+
     def lt(self, a: str, b: str) -> bool | None:
         ka, kb = self.key(a), self.key(b)
         if ka is None or kb is None:
@@ -140,7 +158,8 @@ def _univers(cls: type[uv.Version]) -> Callable[[str], Any]:
 
 
 def _pypi(text: str) -> Any:
-    return uv.PypiVersion(text).value  # packaging.version.Version
+    # the packaging Version that univers' PypiVersion wraps, built once, not twice
+    return PackagingVersion(text)
 
 
 def _golang(text: str) -> Any:
@@ -185,8 +204,8 @@ def scheme(ecosystem: str, range_type: str = "ECOSYSTEM") -> Scheme:
     if parse is None:
         return Scheme(ecosystem, lambda text: None)  # unknown ecosystem: versions lists only
     if parse is debian_key:
-        parse = _debian_checked
-    return Scheme(ecosystem, parse)
+        return Scheme(ecosystem, _debian_checked, hashable=True)
+    return Scheme(ecosystem, parse, hashable=parse is _pypi)
 
 
 def known_ecosystem(ecosystem: str) -> bool:
@@ -218,6 +237,12 @@ def _event(e: Event) -> tuple[str, str]:
 
 def in_range(v: Any, rng: Range, sch: Scheme) -> Verdict:
     """Whether the parsed version `v` lies in one OSV range (see the module docstring)."""
+    evs = rng.events
+    if len(evs) == 2 and evs[0].introduced == "0" and evs[1].fixed:  # the common shape
+        fixed_key = sch.key(evs[1].fixed)
+        if fixed_key is None:
+            return Verdict(False, unparsed=evs[1].fixed)
+        return Verdict(True, evs[1].fixed) if v < fixed_key else _NOT
     limits: list[Any] = []
     events: list[tuple[Any, str, str]] = []  # (key or None for "0", kind, text)
     for e in rng.events:
@@ -274,12 +299,27 @@ def _cmp_events(a: tuple[Any, str, str], b: tuple[Any, str, str]) -> int:
     return _ORDER[a[1]] - _ORDER[b[1]]
 
 
+_LEADING = re.compile(r"\s*[vV]?0*(\d+)")
+
+
 def in_versions(v: Any, text: str, versions: tuple[str, ...], sch: Scheme) -> bool:
     """Listed explicitly: the same string, or the same version once parsed."""
     if text in versions:
         return True
     if v is None:
         return False
+    if isinstance(v, PackagingVersion) and v.epoch == 0:
+        # PEP 440 versions can only be equal with the same first release number: parse
+        # only those (a long list of a package's releases shares a few)
+        first = str(v.release[0])
+        for other in versions:
+            m = _LEADING.match(other)
+            if (m is None or m.group(1) == first or "!" in other) and sch.key(other) == v:
+                return True
+        return False
+    keys = sch.listed(versions)
+    if keys is not None:
+        return v in keys
     for other in versions:
         k = sch.key(other)
         if k is not None and k == v:
