@@ -111,12 +111,12 @@ class _Wrapped:
 class Scheme:
     """Parses (with a cache) and orders the versions of one ecosystem."""
 
-    def __init__(self, name: str, parse: Callable[[str], Any], hashable: bool = False) -> None:
+    def __init__(self, name: str, parse: Callable[[str], Any]) -> None:
         self.name = name
         self._parse = parse
-        self.hashable = hashable  # keys hash consistently with ==: tuples, packaging
         self._cache: dict[str, Any] = {}
-        self._lists: dict[tuple[str, ...], frozenset[Any]] = {}
+        # installed version text -> (listed strings compared, those equal to it)
+        self._equal: dict[str, tuple[set[str], set[str]]] = {}
 
     def key(self, text: str) -> Any:
         """An orderable key (`<`, `==`), or None when the text is not a version here."""
@@ -132,17 +132,27 @@ class Scheme:
             self._cache[text] = key
         return key
 
-    def listed(self, versions: tuple[str, ...]) -> frozenset[Any] | None:
-        """The parsed keys of a versions list (cached per list), or None where keys are
-        not hashable consistently with their equality (compare one by one then)."""
-        if not self.hashable:
-            return None
-        keys = self._lists.get(versions)
-        if keys is None:
-            keys = frozenset(k for k in map(self.key, versions) if k is not None)
-            if len(self._lists) < 20_000:
-                self._lists[versions] = keys
-        return keys
+    def listed_equal(self, text: str, v: Any, versions: tuple[str, ...]) -> bool:
+        """Whether a listed version equals `v` (parsed from `text`). Each listed string
+        is parsed and compared once per installed version: the lists of one package's
+        advisories repeat the same releases, so the sets do the rest in C."""
+        memo = self._equal.get(text)
+        if memo is None:
+            if len(self._equal) > 10_000:
+                self._equal.clear()
+            memo = self._equal[text] = (set(), set())
+        seen, equal = memo
+        new = set(versions).difference(seen)
+        first = str(v.release[0]) if isinstance(v, PackagingVersion) and not v.epoch else ""
+        for other in new:
+            if first and other[:1].isdigit() and other[:1] != "0" and "!" not in other and \
+                    (not other.startswith(first) or other[len(first):len(first) + 1].isdigit()):
+                continue  # PEP 440: another first release number cannot be equal
+            k = self.key(other)
+            if k is not None and k == v:
+                equal.add(other)
+        seen.update(new)
+        return not equal.isdisjoint(versions)
 
     def lt(self, a: str, b: str) -> bool | None:
         ka, kb = self.key(a), self.key(b)
@@ -204,8 +214,8 @@ def scheme(ecosystem: str, range_type: str = "ECOSYSTEM") -> Scheme:
     if parse is None:
         return Scheme(ecosystem, lambda text: None)  # unknown ecosystem: versions lists only
     if parse is debian_key:
-        return Scheme(ecosystem, _debian_checked, hashable=True)
-    return Scheme(ecosystem, parse, hashable=parse is _pypi)
+        return Scheme(ecosystem, _debian_checked)
+    return Scheme(ecosystem, parse)
 
 
 def known_ecosystem(ecosystem: str) -> bool:
@@ -299,29 +309,10 @@ def _cmp_events(a: tuple[Any, str, str], b: tuple[Any, str, str]) -> int:
     return _ORDER[a[1]] - _ORDER[b[1]]
 
 
-_LEADING = re.compile(r"\s*[vV]?0*(\d+)")
-
-
 def in_versions(v: Any, text: str, versions: tuple[str, ...], sch: Scheme) -> bool:
     """Listed explicitly: the same string, or the same version once parsed."""
     if text in versions:
         return True
     if v is None:
         return False
-    if isinstance(v, PackagingVersion) and v.epoch == 0:
-        # PEP 440 versions can only be equal with the same first release number: parse
-        # only those (a long list of a package's releases shares a few)
-        first = str(v.release[0])
-        for other in versions:
-            m = _LEADING.match(other)
-            if (m is None or m.group(1) == first or "!" in other) and sch.key(other) == v:
-                return True
-        return False
-    keys = sch.listed(versions)
-    if keys is not None:
-        return v in keys
-    for other in versions:
-        k = sch.key(other)
-        if k is not None and k == v:
-            return True
-    return False
+    return sch.listed_equal(text, v, versions)
