@@ -477,6 +477,40 @@ def test_detect_refuses(tmp_path: Path, content: bytes, message: str) -> None:
         list(imported.advisories)
 
 
+def test_detect_folder_without_osv(tmp_path: Path) -> None:
+    (tmp_path / "main.json").write_bytes((FIXTURES / "alpine-secdb-v3.19-main.json").read_bytes())
+    with pytest.raises(InputError, match="a folder without OSV JSON files"):
+        import_any(tmp_path)
+    assert expand(tmp_path) == [tmp_path / "main.json"]
+
+
 def test_detect_missing_path(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         import_any(tmp_path / "absent.json")
+
+
+# --- the benchmark's synthetic Debian set -------------------------------------------------
+
+def test_synthetic_debian_set_is_deterministic_and_imports(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    try:
+        from _vulndata import installed, synthetic_debian_osv_zip
+    finally:
+        sys.path.pop(0)
+    a = synthetic_debian_osv_zip(tmp_path / "a.zip", n=300, seed=7)
+    b = synthetic_debian_osv_zip(tmp_path / "b.zip", n=300, seed=7)
+    assert a.read_bytes() == b.read_bytes()
+    imported = import_any(a)
+    assert (imported.kind, imported.source) == ("osv-zip", "osv-Debian")
+    advisories = list(imported.advisories)
+    assert len(advisories) == 300 and not imported.stats.skipped
+    affected = [af for adv in advisories for af in adv.affected]
+    assert {af.release for af in affected} == {"bullseye", "bookworm", "trixie"}
+    assert any(":" in af.fixed for af in affected)  # epochs
+    assert any(v.endswith("+b1") for af in affected for v in af.versions)
+    assert {af.status for af in affected} == {Status.FIXED, Status.AFFECTED}
+    assert all(adv.aliases == (adv.id.removeprefix("DEBIAN-"),) for adv in advisories)
+    pairs = installed(50, seed=7)
+    assert len(pairs) == 50 and pairs == installed(50, seed=7)

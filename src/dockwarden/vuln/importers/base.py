@@ -68,7 +68,7 @@ def read_file(path: Path, limit: int = MAX_FILE) -> bytes:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def parse_json(data: bytes, what: str) -> Any:
+def parse_json(data: bytes | str, what: str) -> Any:
     """The decoded document, or InputError naming the first problem."""
     try:
         return json.loads(data)

@@ -86,10 +86,11 @@ def _summary(description: str) -> str:
     return line if len(line) <= _SUMMARY_MAX else line[:_SUMMARY_MAX - 3] + "..."
 
 
-def iter_tracker(data: bytes, what: str, stats: ImportStats,
+def iter_tracker(data: bytes | str, what: str, stats: ImportStats,
                  source: str = SOURCE) -> Iterator[Advisory]:
     """Advisories of the tracker JSON in `data` (InputError when it is not that JSON)."""
-    doc = decode_text(data, what)
+    doc = decode_text(data, what) if isinstance(data, bytes) else data
+    del data
     rows: dict[str, list[_Row]] = {}
     summaries: dict[str, str] = {}
     packages = 0

@@ -99,7 +99,11 @@ def import_any(path: Path, source: str | None = None) -> Imported:
     what = str(path)
     stats = ImportStats()
     if path.is_dir():
-        name = source or _osv_name(osv.first_ecosystem(_dir_sample(path)), what)
+        sample = _dir_sample(path)
+        if not any(osv.is_osv(d) for d in sample):
+            raise InputError(f"{path}: a folder without OSV JSON files (import its files "
+                             "one by one)")
+        name = source or _osv_name(osv.first_ecosystem(sample), what)
         return Imported("osv-dir", name, what, osv.iter_dir(path, name, stats), stats)
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
@@ -122,10 +126,11 @@ def import_any(path: Path, source: str | None = None) -> Imported:
         name = source or _osv_name(osv.first_ecosystem(value), what, f"-{path.stem}")
         return Imported("osv-json", name, what, osv.iter_value(value, name, stats, what), stats)
     doc = decode_text(data, what)
+    del data  # the text alone from here on (the tracker's is some 70 MiB)
     first = _first_pair(doc, what)
     if first is not None and first[0] in ("distroversion", "reponame", "archs", "urlprefix",
                                           "apkurl", "packages"):
-        value = parse_json(data, what)
+        value = parse_json(doc, what)
         if not alpine_secdb.looks_like(value):
             raise InputError(f"{path}: not an Alpine secdb file ({_EXPECTED})")
         name = source or alpine_secdb.source_name(value)
@@ -134,8 +139,8 @@ def import_any(path: Path, source: str | None = None) -> Imported:
     if first is not None and debian_tracker.looks_like(*first):
         name = source or debian_tracker.SOURCE
         return Imported("debian-tracker", name, what,
-                        debian_tracker.iter_tracker(data, what, stats, name), stats)
-    value = parse_json(data, what)
+                        debian_tracker.iter_tracker(doc, what, stats, name), stats)
+    value = parse_json(doc, what)
     if osv.is_osv(value):
         name = source or _osv_name(osv.first_ecosystem(osv.documents(value)), what,
                                       f"-{path.stem}")

@@ -24,6 +24,7 @@ import re
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ class NotOSV(ValueError):
     """A JSON document that is not an OSV record (the message says why)."""
 
 
+@lru_cache(maxsize=1024)
 def split_ecosystem(value: str) -> tuple[str, str, str] | None:
     """(ecosystem, release, note) for an OSV ecosystem string, None when not imported."""
     base, _, rest = value.partition(":")
@@ -352,8 +354,9 @@ def zip_ecosystem(path: Path, sample: int = 50) -> str | None:
     with _open_zip(path) as zf:
         docs = []
         for info in _json_members(zf, path)[:sample]:
+            data = _member(zf, info, path)  # a damaged member or a bomb stops here
             try:
-                docs.append(parse_json(_member(zf, info, path), info.filename))
+                docs.append(parse_json(data, info.filename))
             except InputError:
                 continue
         return first_ecosystem(docs)

@@ -4,6 +4,7 @@ the words each distribution or database uses mapped onto critical/high/medium/lo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 # The qualitative scale of CVSS v3/v4 (v2 uses the same score bands minus critical).
 _BANDS = ((9.0, "critical"), (7.0, "high"), (4.0, "medium"), (0.1, "low"))
@@ -38,9 +39,11 @@ class Scored:
     severity: str
 
 
+@lru_cache(maxsize=8192)
 def score_vector(kind: str, vector: str) -> Scored | None:
     """Score an OSV severity entry (`CVSS_V2`, `CVSS_V3`, `CVSS_V4`); None when the
-    vector does not parse."""
+    vector does not parse. Cached: real data repeats a few hundred vectors thousands of
+    times, and scoring one is the costliest step of an import."""
     from cvss import CVSS2, CVSS3, CVSS4
     from cvss.exceptions import CVSSError
 
