@@ -6,6 +6,7 @@ from dockwarden.checks import (  # noqa: F401  (registration)
     dockerfile,
     host,
     image,
+    vuln,
 )
 from dockwarden.checks.registry import (
     REGISTRY,
