@@ -126,9 +126,13 @@ class Rule:
             if any(a in scan.low for a in self.anchors):
                 yield from self.pattern.finditer(scan.text)
             return
-        starts = scan.offsets(self.anchors[0])
-        if len(self.anchors) > 1:
-            starts = sorted({i for a in self.anchors for i in scan.offsets(a)})
+        if len(self.anchors) == 1:
+            starts = scan.offsets(self.anchors[0])
+        else:
+            found = [hits for hits in map(scan.offsets, self.anchors) if hits]
+            if not found:
+                return
+            starts = found[0] if len(found) == 1 else sorted(set().union(*found))
         if len(starts) > 4096 and len(starts) * 16 > len(scan.text):
             # anchors everywhere (hostile input): the C loop of finditer is faster
             yield from self.pattern.finditer(scan.text)

@@ -299,8 +299,13 @@ def make_router(analyzers: list[Analyzer]) -> Callable[[str, int, int], list[Ana
     prefixes = tuple(p for ps, _ in by_prefix for p in ps)
     suffixes = tuple(x for xs, _ in by_suffix for x in xs)
 
+    only = every[0] if len(every) == 1 else None
+
     def route(path: str, size: int, mode: int) -> list[Analyzer]:
-        out = [a for a in every if a.wants(path, size, mode)] if every else []
+        if only is not None:
+            out = [only] if only.wants(path, size, mode) else []
+        else:
+            out = [a for a in every if a.wants(path, size, mode)]
         if runnable and mode & 0o111:
             out.extend(a for a in runnable if a not in out and a.wants(path, size, mode))
         found = exact.get(path)
