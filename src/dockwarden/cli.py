@@ -377,7 +377,6 @@ def _with_vulnerabilities(snap: Any, ns: argparse.Namespace,
 
     from dockwarden.model.common import Unknown
     from dockwarden.vuln.db import VulnDB, default_path
-    from dockwarden.vuln.match import Matcher
 
     path = Path(ns.db) if ns.db else default_path()
     if isinstance(snap.packages, Unknown):
@@ -405,6 +404,8 @@ def _with_vulnerabilities(snap: Any, ns: argparse.Namespace,
                     f"the vulnerability database is {age.days} days old (imported "
                     f"{oldest:%Y-%m-%d}, older than --max-db-age {ns.max_db_age}): recent "
                     "advisories are missing; run `dockwarden db update`")))
+        from dockwarden.vuln.match import Matcher  # univers: only with a database
+
         os_release = None if isinstance(snap.os_release, Unknown) else snap.os_release
         result = Matcher(db).match(snap.packages, os_release)
     finally:
