@@ -209,3 +209,30 @@ def test_symlink_resolution_stays_inside(tmp_path: Path) -> None:
     assert view.resolve("/up").path == "/usr/lib/os-release"  # type: ignore[union-attr]
     assert view.resolve("/loop") is None
     assert view.resolve("/nope") is None
+
+
+class Sizes:
+    """Records how many bytes of each wanted file it was given (text_only)."""
+
+    name = "sizes"
+    max_bytes = 1 << 20
+    text_only = True
+
+    def wants(self, path: str, size: int, mode: int) -> bool:
+        return path.startswith("/app/")
+
+    def analyze(self, path: str, data: bytes) -> object | None:
+        return len(data)
+
+    def finish(self, results: Mapping[str, FileResult], view: FinalView) -> AnalysisOutput:
+        return AnalysisOutput(packages=tuple(
+            Package("size", path, str(r.value), r.layer, path) for path, r in results.items()))
+
+
+def test_text_only_analyzers_get_the_head_of_binary_files(tmp_path: Path) -> None:
+    binary = b"\x7fELF\x00" + b"x" * (300 << 10)
+    text = b"y" * (300 << 10)
+    image = Image([layer_tar([d("app"), f("app/bin", binary), f("app/conf", text)])])
+    snap = walk(TarSource(docker_save(image, str(tmp_path / "i.tar")), "x"), [Sizes()])
+    sizes = {p.name: int(p.version) for p in snap.packages}  # type: ignore[union-attr]
+    assert sizes == {"/app/bin": 8192, "/app/conf": 300 << 10}

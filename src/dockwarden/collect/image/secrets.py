@@ -82,6 +82,7 @@ class SecretAnalyzer:
     name = "secrets"
     max_bytes = MAX_FILE
     offload = True  # CPU-heavy: run in a worker process beside the pass (offload.py)
+    text_only = True  # of a binary file, the walker reads only the head that shows it
 
     def __init__(self) -> None:
         # directory ("/app/src/") -> NEVER, NAMES (name rules only) or CONTENT: every

@@ -53,6 +53,9 @@ CACHE_DIRS = ("/var/lib/apt/lists", "/var/cache/apt/archives", "/var/cache/apk",
               "/root/.cache/pip", "/var/cache/yum", "/var/cache/dnf")
 
 
+PROBE = 8192  # what tells a binary file (a NUL byte) from text, for `text_only` analyzers
+
+
 class LayerError(InputError):
     """A layer that cannot be read (corrupt, truncated, or expanding like a bomb)."""
 
@@ -229,7 +232,13 @@ class _Pass:
 
     def _analyze(self, slot: int, path: str, stream: TarStream,
                  wanting: list[Analyzer]) -> None:
-        data = stream.read(max(a.max_bytes for a in wanting))
+        need = max(a.max_bytes for a in wanting)
+        if need > PROBE and all(getattr(a, "text_only", False) for a in wanting):
+            data = stream.read(PROBE)  # a binary file: its head is all they need
+            if b"\0" not in data:
+                data += stream.read(need - PROBE)
+        else:
+            data = stream.read(need)
         worker = self.worker
         for a in wanting:
             if worker is not None and a.name in worker.analyzers:
