@@ -21,6 +21,19 @@ from harness import images
 RUN_ID = uuid.uuid4().hex[:8]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_user_vulndb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Image audits in tests never read (or write) the user's vulnerability database:
+    DOCKWARDEN_DB points at a file that does not exist unless a test builds one."""
+    old = os.environ.get("DOCKWARDEN_DB")
+    os.environ["DOCKWARDEN_DB"] = str(tmp_path_factory.mktemp("vulndb") / "absent.sqlite")
+    yield
+    if old is None:
+        os.environ.pop("DOCKWARDEN_DB", None)
+    else:
+        os.environ["DOCKWARDEN_DB"] = old
+
+
 @pytest.fixture(scope="session")
 def engine_url() -> str:
     return harness_engine.ensure_engine()

@@ -193,20 +193,46 @@ def test_many_files_memory_is_bounded_by_entries(tmp_path: Path) -> None:
 
 
 def test_symlink_resolution_stays_inside(tmp_path: Path) -> None:
-    from dockwarden.collect.image.walker import _View
-    from dockwarden.model.image import ImageFile
+    from dockwarden.collect.image.walker import Final, _View
 
-    def mk(path: str, kind: str = "file", link: str = "") -> ImageFile:
-        return ImageFile(path, kind, 0o644, 0, 0, 0, 0, link)
+    def mk(path: str, kind: str = "file", link: str = "") -> tuple[str, Final]:
+        return path, (kind, 0o644, 0, 0, 0, 0, link)
 
-    view = _View({p.path: p for p in [
+    view = _View(dict([
         mk("/usr", "dir"), mk("/usr/lib", "dir"), mk("/usr/lib/os-release"),
         mk("/etc", "dir"), mk("/etc/os-release", "symlink", "../usr/lib/os-release"),
         mk("/lib", "symlink", "usr/lib"), mk("/loop", "symlink", "/loop"),
         mk("/up", "symlink", "../../../../usr/lib/os-release"),
-    ]})
+    ]))
     assert view.resolve("/etc/os-release").path == "/usr/lib/os-release"  # type: ignore[union-attr]
     assert view.resolve("/lib/os-release").path == "/usr/lib/os-release"  # type: ignore[union-attr]
     assert view.resolve("/up").path == "/usr/lib/os-release"  # type: ignore[union-attr]
     assert view.resolve("/loop") is None
     assert view.resolve("/nope") is None
+
+
+class Sizes:
+    """Records how many bytes of each wanted file it was given (text_only)."""
+
+    name = "sizes"
+    max_bytes = 1 << 20
+    text_only = True
+
+    def wants(self, path: str, size: int, mode: int) -> bool:
+        return path.startswith("/app/")
+
+    def analyze(self, path: str, data: bytes) -> object | None:
+        return len(data)
+
+    def finish(self, results: Mapping[str, FileResult], view: FinalView) -> AnalysisOutput:
+        return AnalysisOutput(packages=tuple(
+            Package("size", path, str(r.value), r.layer, path) for path, r in results.items()))
+
+
+def test_text_only_analyzers_get_the_head_of_binary_files(tmp_path: Path) -> None:
+    binary = b"\x7fELF\x00" + b"x" * (300 << 10)
+    text = b"y" * (300 << 10)
+    image = Image([layer_tar([d("app"), f("app/bin", binary), f("app/conf", text)])])
+    snap = walk(TarSource(docker_save(image, str(tmp_path / "i.tar")), "x"), [Sizes()])
+    sizes = {p.name: int(p.version) for p in snap.packages}  # type: ignore[union-attr]
+    assert sizes == {"/app/bin": 8192, "/app/conf": 300 << 10}

@@ -17,7 +17,7 @@ from dockwarden.model.common import Severity, TargetKind
 from dockwarden.model.finding import Finding, Report, ReportError, ReportTarget
 
 COMMANDS = ("engine", "daemon", "containers", "image", "sbom", "dockerfile", "compose",
-            "run-command", "checks")
+            "run-command", "checks", "db")
 FORMATS = ("text", "json", "sarif", "junit")
 
 
@@ -93,6 +93,19 @@ def _size(text: str) -> int:
     return int(float(m.group(1)) * scale)
 
 
+DEFAULT_MAX_DB_AGE = 7  # days: advisories change daily; a week-old database misses fixes
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of days: {text!r}") from None
+    if days < 0:
+        raise argparse.ArgumentTypeError("--max-db-age cannot be negative")
+    return days
+
+
 def _image_opts(p: argparse.ArgumentParser, many: bool) -> None:
     if many:
         p.add_argument("refs", nargs="*", metavar="REF", help="image names or ids")
@@ -133,6 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DW307 threshold: files in the final filesystem (default 100000)")
     p.add_argument("--max-size", type=_size, default=2 << 30, metavar="SIZE",
                    help="DW308 threshold, e.g. 2GiB (default)")
+    g = p.add_argument_group("vulnerabilities (DW309, DW310)")
+    g.add_argument("--db", metavar="PATH",
+                   help="vulnerability database (default: DOCKWARDEN_DB, else "
+                   "~/.cache/dockwarden/vulndb.sqlite)")
+    g.add_argument("--vex", action="append", default=[], metavar="FILE",
+                   help="OpenVEX document: not_affected/fixed statements suppress matching "
+                   "findings (repeatable)")
+    g.add_argument("--max-db-age", type=_days, default=DEFAULT_MAX_DB_AGE, metavar="DAYS",
+                   help=f"warn when the database is older (default {DEFAULT_MAX_DB_AGE}; "
+                   "0 never warns)")
     _engine_opts(p)
     _common(p)
     p = sub.add_parser("sbom", help="package inventory of images (CycloneDX or SPDX JSON)")
@@ -163,12 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("checks", help="print the check catalogue")
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     p.add_argument("-o", "--output", metavar="FILE")
+    _db_parser(sub)
     return parser
 
 
 _VALUED = {"--format", "-o", "--output", "--severity", "--fail-on", "--ignore", "--check",
            "--scan-scripts", "--tar", "-f", "--file", "--profile", "--oci", "--platform",
-           "--max-files", "--max-size",
+           "--max-files", "--max-size", "--db", "--vex", "--max-db-age",
            "--skip", "-H", "--host", "-c", "--context", "--tlscacert", "--tlscert", "--tlskey",
            "--timeout", "--workers"}
 
@@ -319,21 +343,75 @@ def _audit_image(ns: argparse.Namespace) -> Report:
     from dockwarden.checks.image import ImageContext
     from dockwarden.checks.judge import judge_image
     from dockwarden.collect.image.open import collect_image
+    from dockwarden.vuln import vex
 
     started = _now()
     selection = _selection(ns)
     req = _image_requests(ns)[0]
+    statements = vex.load(ns.vex)  # a bad VEX file stops here, before any work
     snap = collect_image(req, _engine_factory(ns), progress=_image_progress(ns))
+    warnings: list[ReportError] = []
+    if selection.wants("DW309") or selection.wants("DW310"):
+        snap = _with_vulnerabilities(snap, ns, warnings)
     ctx = ImageContext(today=dt.datetime.now(dt.UTC).date(), max_files=ns.max_files,
                        max_size=ns.max_size)
     results = judge_image(snap, ctx, selection)
+    findings, suppressed = vex.apply(results.findings, statements)
     notes = [ReportError(snap.ref, f"{what}: {why}") for what, why in snap.skipped]
     return Report(
         started=started, finished=_now(),
         targets=(ReportTarget(TargetKind.IMAGE, snap.ref, snap.complete),),
-        findings=tuple(results.findings), skipped=tuple(results.skipped),
+        findings=tuple(findings), skipped=tuple(results.skipped),
         errors=tuple(notes + results.errors), passed=results.passed,
+        ignored=tuple(suppressed), warnings=tuple(warnings),
     )
+
+
+def _with_vulnerabilities(snap: Any, ns: argparse.Namespace,
+                          warnings: list[ReportError]) -> Any:
+    """The snapshot with its `vulnerabilities` filled in from the database, or with the
+    reason they are unknown (no database: DW309/DW310 are skipped, saying how to get
+    one). A stale database or versions that could not be parsed become warnings."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from dockwarden.model.common import Unknown
+    from dockwarden.vuln.db import VulnDB, default_path
+
+    path = Path(ns.db) if ns.db else default_path()
+    if isinstance(snap.packages, Unknown):
+        return replace(snap, vulnerabilities=snap.packages)
+    if not path.is_file():
+        return replace(snap, vulnerabilities=Unknown(
+            f"no vulnerability database at {path}: run `dockwarden db update` (online) or "
+            "`dockwarden db import FILE|DIR` (offline), or name one with --db / "
+            "DOCKWARDEN_DB"))
+    try:
+        db = VulnDB(path)
+    except InputError as exc:
+        hint = f" ({exc.hint})" if exc.hint else ""
+        return replace(snap, vulnerabilities=Unknown(f"{exc.message}{hint}"))
+    try:
+        oldest = db.oldest_import()
+        if oldest is None:
+            warnings.append(ReportError(str(path), "the vulnerability database holds no "
+                                        "source: run `dockwarden db update`"))
+        elif ns.max_db_age:
+            age = dt.datetime.now(dt.UTC) - (oldest if oldest.tzinfo else
+                                             oldest.replace(tzinfo=dt.UTC))
+            if age > dt.timedelta(days=ns.max_db_age):
+                warnings.append(ReportError(str(path), (
+                    f"the vulnerability database is {age.days} days old (imported "
+                    f"{oldest:%Y-%m-%d}, older than --max-db-age {ns.max_db_age}): recent "
+                    "advisories are missing; run `dockwarden db update`")))
+        from dockwarden.vuln.match import Matcher  # univers: only with a database
+
+        os_release = None if isinstance(snap.os_release, Unknown) else snap.os_release
+        result = Matcher(db).match(snap.packages, os_release)
+    finally:
+        db.close()
+    warnings.extend(ReportError(snap.ref, note) for note in result.notes)
+    return replace(snap, vulnerabilities=result.matches, vulnerability_gaps=result.gaps)
 
 
 def _script_files(root: str) -> list[str]:
@@ -520,14 +598,25 @@ def _apply_ignore(report: Report, path: str | None) -> Report:
     accepted = ignore.parse(text, path)
     today = dt.date.today()
     kept: list[Finding] = []
-    ignored: list[tuple[Finding, str]] = []
+    ignored = list(report.ignored)
+    expired: dict[int, int] = {}  # entry -> findings it would have suppressed
     for f in report.findings:
         match = next((a for a in accepted if a.matches(f, today)), None)
         if match is None:
             kept.append(f)
+            for a in accepted:
+                if a.expired(today) and a.applies(f):
+                    expired[a.entry] = expired.get(a.entry, 0) + 1
         else:
             ignored.append((f, match.reason))
-    return replace(report, findings=tuple(kept), ignored=tuple(ignored))
+    warnings = list(report.warnings)
+    for a in accepted:
+        if a.entry in expired:
+            warnings.append(ReportError(path, (
+                f"ignore {a.describe()} expired on {a.expires}: it no longer suppresses "
+                f"{expired[a.entry]} finding(s)")))
+    return replace(report, findings=tuple(kept), ignored=tuple(ignored),
+                   warnings=tuple(warnings))
 
 
 _INLINE = re.compile(r"#\s*dockwarden:\s*ignore=([A-Za-z0-9,]+)\s*(.*)")
@@ -682,6 +771,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if ns.command == "checks":
             return _catalogue(ns)
+        if ns.command == "db":
+            return _db(ns)
         if ns.command == "sbom":
             return _sbom(ns)
         try:
@@ -722,3 +813,84 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
     except BrokenPipeError:
         return 0
+
+
+def _db_parser(sub: Any) -> None:
+    """`db update|import|status`: the local vulnerability database."""
+    db_help = "the database file (default: $DOCKWARDEN_DB, else " \
+        "~/.cache/dockwarden/vulndb.sqlite)"
+    p = sub.add_parser("db", help="the local vulnerability database: update, import, status")
+    p.add_argument("--db", metavar="PATH", help=db_help)
+    dbsub = p.add_subparsers(dest="db_command", metavar="update|import|status")
+
+    def common(q: argparse.ArgumentParser, writes: bool) -> None:
+        q.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help=db_help)
+        q.add_argument("--format", choices=("text", "json"), default="text")
+        if writes:
+            q.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+            q.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+
+    q = dbsub.add_parser("update", help="download the advisory sources (HTTPS) and import "
+                         "them; only what changed is fetched")
+    q.add_argument("--source", action="append", default=[], metavar="URL",
+                   help="fetch this URL instead of the default sources (repeatable)")
+    q.add_argument("--sources", metavar="FILE",
+                   help="fetch the sources listed in FILE (one `URL [NAME]` a line)")
+    q.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="network timeout per request (default 60)")
+    common(q, writes=True)
+    q = dbsub.add_parser("import", help="import local files or folders (air-gapped): OSV "
+                         "all.zip or JSON, Debian tracker JSON, Alpine secdb JSON")
+    q.add_argument("paths", nargs="+", metavar="FILE|DIR")
+    q.add_argument("--name", default="", metavar="NAME",
+                   help="store the (one) source under this name instead of the one detected")
+    common(q, writes=True)
+    q = dbsub.add_parser("status", help="each source's age and record counts, and the "
+                         "file's size and path")
+    common(q, writes=False)
+
+
+def _db(ns: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from dockwarden.vuln import db as vulndb
+    from dockwarden.vuln import status as db_status
+    from dockwarden.vuln import update as db_update
+
+    if not ns.db_command:
+        raise UsageError("name a db command: update, import or status")
+    path = Path(ns.db) if ns.db else vulndb.default_path()
+    if ns.db_command == "status":
+        data = db_status.status(path)
+        _write(None, json.dumps(data, indent=2) + "\n" if ns.format == "json"
+               else db_status.render_status(data))
+        return 0
+    bar = db_update.RichProgress() if not (ns.no_progress or ns.quiet) \
+        and sys.stderr.isatty() else None
+    try:
+        if ns.db_command == "update":
+            specs = [db_update.SourceSpec(url) for url in ns.source]
+            if ns.sources:
+                specs += db_update.read_sources_file(Path(ns.sources))
+            outcomes = db_update.update(path, specs or db_update.default_sources(),
+                                        timeout=ns.timeout, progress=bar)
+        else:
+            outcomes = db_update.import_paths(path, [Path(p) for p in ns.paths],
+                                              name=ns.name, progress=bar)
+    finally:
+        if bar is not None:
+            bar.stop()
+    if ns.format == "json":
+        _write(None, json.dumps({"path": str(path),
+                                 "sources": [o.as_dict() for o in outcomes]}, indent=2) + "\n")
+    elif not ns.quiet:
+        _write(None, db_status.render_outcomes(outcomes, path))
+    for o in outcomes:
+        if o.state == "failed":
+            print(f"dockwarden: error: {o.message}", file=sys.stderr)
+    code = db_update.exit_code(outcomes)
+    if code == 3:
+        print("hint: the database keeps its previous data for the sources that failed; "
+              "run `dockwarden db update` again (partial downloads resume)", file=sys.stderr)
+    return code

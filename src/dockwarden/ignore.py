@@ -1,17 +1,24 @@
-"""Accepted risks (`--ignore FILE`): each entry names a check, optionally a target, a
-reason (required) and an expiry date after which it no longer applies.
+"""Accepted risks (`--ignore FILE`): each entry names a check or a vulnerability id (or
+both), optionally a target and a package, a reason (required) and an expiry date after
+which it no longer applies (and the report says that it expired).
 
 ```yaml
 - check: DW214          # a check id
   target: build-*       # optional: fnmatch pattern on target ref (or id)
   reason: batch jobs are bounded by the scheduler
   expires: 2027-03-31   # optional
+- id: CVE-2019-12308    # a vulnerability (DW309/DW310), by any of its ids or aliases
+  package: django       # optional: fnmatch pattern on the package (or source package)
+  reason: the admin site is not deployed
 ```
+
+`check: CVE-...` (or GHSA-, PYSEC-, ... ids) is read as `id:`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -23,22 +30,51 @@ from dockwarden.model.finding import Finding
 MAX_BYTES = 1 << 20
 
 
+_CHECK_ID = re.compile(r"DW\d+")
+_VULN_ID = re.compile(r"[A-Z][A-Z0-9]*-[A-Za-z0-9][A-Za-z0-9._:-]*")
+
+
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    check: str
+    check: str | None
     target: str | None
     reason: str
     expires: dt.date | None
+    id: str | None = None  # a vulnerability id (upper case)
+    package: str | None = None  # fnmatch pattern on evidence package / source_package
+    entry: int = 0  # its position in the file (1-based), for messages
 
-    def matches(self, f: Finding, today: dt.date) -> bool:
-        if self.expires is not None and self.expires < today:
+    def expired(self, today: dt.date) -> bool:
+        return self.expires is not None and self.expires < today
+
+    def applies(self, f: Finding) -> bool:
+        """Whether the entry names this finding, whatever its expiry."""
+        if self.check is not None and f.check != self.check:
             return False
-        if f.check != self.check:
-            return False
+        if self.id is not None:
+            ids = [str(i).upper() for i in f.evidence.get("ids") or ()]
+            if f.evidence.get("id"):
+                ids.append(str(f.evidence["id"]).upper())
+            if self.id not in ids:
+                return False
+        if self.package is not None:
+            names = [str(f.evidence[k]) for k in ("package", "source_package")
+                     if f.evidence.get(k)]
+            if not any(fnmatchcase(n, self.package) for n in names):
+                return False
         if self.target is None:
             return True
         return fnmatchcase(f.target.ref, self.target) or bool(
             f.target.id and fnmatchcase(f.target.id, self.target))
+
+    def matches(self, f: Finding, today: dt.date) -> bool:
+        return not self.expired(today) and self.applies(f)
+
+    def describe(self) -> str:
+        what = [f"{k} {v}" for k, v in (("check", self.check), ("id", self.id),
+                                          ("package", self.package),
+                                          ("target", self.target)) if v is not None]
+        return f"entry {self.entry} ({', '.join(what)})"
 
 
 def parse(text: str, origin: str) -> list[Accepted]:
@@ -57,11 +93,22 @@ def parse(text: str, origin: str) -> list[Accepted]:
         raise InputError(f"{origin}: expected a list of entries with check and reason")
     out = []
     for i, entry in enumerate(data, 1):
-        if not isinstance(entry, dict) or not isinstance(entry.get("check"), str):
+        if not isinstance(entry, dict):
             raise InputError(f"{origin}: entry {i} has no check id")
+        check, vuln = entry.get("check"), entry.get("id")
+        if (check is not None and not isinstance(check, str)) or \
+                (vuln is not None and not isinstance(vuln, str)) or (not check and not vuln):
+            raise InputError(f"{origin}: entry {i} has no check id (or vulnerability id)")
+        check = check.strip().upper() if check else None
+        vuln = vuln.strip().upper() if vuln else None
+        if check and not _CHECK_ID.fullmatch(check) and _VULN_ID.fullmatch(check) and not vuln:
+            check, vuln = None, check  # `check: CVE-...` names a vulnerability
+        if vuln is not None and not _VULN_ID.fullmatch(vuln):
+            raise InputError(f"{origin}: entry {i}: id {vuln!r} is not a vulnerability id")
+        name = check or vuln
         reason = entry.get("reason")
         if not isinstance(reason, str) or not reason.strip():
-            raise InputError(f"{origin}: entry {i} ({entry['check']}) needs a reason")
+            raise InputError(f"{origin}: entry {i} ({name}) needs a reason")
         expires = entry.get("expires")
         if isinstance(expires, str):
             try:
@@ -72,9 +119,12 @@ def parse(text: str, origin: str) -> list[Accepted]:
         elif expires is not None and not isinstance(expires, dt.date):
             raise InputError(f"{origin}: entry {i}: expires is not a YYYY-MM-DD date")
         target = entry.get("target")
-        out.append(Accepted(entry["check"].strip().upper(),
-                            str(target) if target is not None else None, reason.strip(),
-                            expires))
+        package = entry.get("package")
+        if package is not None and not isinstance(package, str | int | float):
+            raise InputError(f"{origin}: entry {i}: package is not a name or pattern")
+        out.append(Accepted(check, str(target) if target is not None else None,
+                            reason.strip(), expires, vuln,
+                            str(package) if package is not None else None, i))
     return out
 
 

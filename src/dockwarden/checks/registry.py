@@ -83,7 +83,7 @@ REGISTRY: dict[str, Check] = {}
 BUILTIN: dict[Scope, tuple[str, ...]] = {
     Scope.ENGINE: ("dockwarden.checks.daemon", "dockwarden.checks.host"),
     Scope.CONTAINER: ("dockwarden.checks.container",),
-    Scope.IMAGE: ("dockwarden.checks.image",),
+    Scope.IMAGE: ("dockwarden.checks.image", "dockwarden.checks.vuln"),
     Scope.DOCKERFILE: ("dockwarden.checks.dockerfile",),
 }
 _LOADED: set[str] = set()

@@ -109,6 +109,9 @@ class Report:
     errors: tuple[ReportError, ...] = ()
     passed: int = 0
     ignored: tuple[tuple[Finding, str], ...] = field(default=())
+    # what the reader should know but that did not stop the audit: a stale vulnerability
+    # database, an expired ignore entry, versions that could not be parsed
+    warnings: tuple[ReportError, ...] = ()
 
     @property
     def complete(self) -> bool:

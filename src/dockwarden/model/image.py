@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dockwarden.model.common import Fact, Unknown
+from dockwarden.model.vuln import VulnMatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,3 +119,7 @@ class ImageSnapshot:
     cache_files: Mapping[str, int] = field(default_factory=dict)  # cache dir -> file count
     skipped: tuple[tuple[str, str], ...] = ()  # (what, why) that could not be analysed
     complete: bool = True
+    # Filled after collection by the vulnerability matcher (the CLI wires it in).
+    vulnerabilities: Fact[tuple[VulnMatch, ...]] = Unknown("not gathered")
+    # ("os" | "language", why) for a family of packages no advisory data could judge
+    vulnerability_gaps: tuple[tuple[str, str], ...] = ()

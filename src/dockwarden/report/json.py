@@ -25,11 +25,14 @@ def as_dict(report: Report) -> dict[str, Any]:
         "complete": report.complete,
         "skipped": [s.as_dict() for s in report.skipped],
         "ignored": [{**f.as_dict(), "reason": reason} for f, reason in report.ignored],
+        "warnings": [w.as_dict() for w in report.warnings],
         "summary": {
             "findings": {k.value: v for k, v in counts(findings).items()},
             "passed": report.passed,
             "skipped": len(report.skipped),
             "errors": len(report.errors),
+            "ignored": len(report.ignored),
+            "warnings": len(report.warnings),
         },
     }
 

@@ -265,6 +265,14 @@ def as_dict(report: Report, rules: Iterable[RuleLike]) -> dict[str, Any]:
         if e.check:
             note["associatedRule"] = {"id": e.check}
         notifications.append(note)
+    for w in report.warnings:
+        warn: dict[str, Any] = {
+            "level": "warning",
+            "message": {"text": _text(f"{w.target}: {w.message}")},
+        }
+        if w.check:
+            warn["associatedRule"] = {"id": w.check}
+        notifications.append(warn)
     notifications += [_skip_notification(s) for s in report.skipped]
 
     invocation: dict[str, Any] = {"executionSuccessful": report.complete}

@@ -90,6 +90,9 @@ def render(report: Report, *, colour: bool = False, width: int = 120,
         console.print(f"Skipped {len(report.skipped)} check(s):")
         for reason, ids in sorted(by_reason.items(), key=lambda kv: sorted(kv[1])[0]):
             console.print(f"  {', '.join(sorted(ids))}: {reason}")
+    for w in report.warnings:
+        where = f" [{w.check}]" if w.check else ""
+        console.print(Text(f"warning{where} {w.target}: {w.message}", style="yellow"))
     for e in report.errors:
         where = f" [{e.check}]" if e.check else ""
         console.print(Text(f"error{where} {e.target}: {e.message}", style="red"))

@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,6 +167,54 @@ class VulnDB:
                     Affected(ecosystem, name, r[2], Status(r[3]), _ranges_from(r[4]),
                              tuple(json.loads(r[5])), r[6], r[7], r[8]))
                 for r in rows]
+
+    _JOINED = ("SELECT a.source, a.advisory, a.release, a.status, a.ranges, a.versions, "
+               "a.fixed, a.severity, a.note, d.aliases, d.summary, d.severity, "
+               "d.cvss_vector, d.cvss_score, d.published, d.modified, d.refs, d.withdrawn "
+               "FROM affected a LEFT JOIN advisory d ON d.source=a.source AND "
+               "d.id=a.advisory WHERE a.ecosystem=? AND a.name=?")
+
+    def rows(self, ecosystem: str, name: str,
+             releases: Collection[str] | None = None) -> list[tuple[Any, ...]]:
+        """The `affected` rows of a package joined with their advisory's columns, in one
+        query, optionally only those of these releases and of no release (""). Columns:
+        source, advisory, release, status, ranges, versions, fixed, severity, note (as
+        `raw_lookup`), then the advisory's aliases, summary, severity, cvss_vector,
+        cvss_score, published, modified, refs, withdrawn (None without an advisory row).
+        Turn one into a `Hit` with `hit`."""
+        sql = self._JOINED
+        params: list[str] = [ecosystem, name]
+        if releases is not None:
+            wanted = sorted({*releases, ""})
+            sql += f" AND a.release IN ({','.join('?' * len(wanted))})"
+            params.extend(wanted)
+        return self._con.execute(sql, params).fetchall()
+
+    def row_advisory(self, r: tuple[Any, ...]) -> Advisory:
+        """The advisory of a row of `rows` (built once per database view)."""
+        key = (r[0], r[1])
+        adv = self._adv_cache.get(key)
+        if adv is None:
+            if r[9] is None:
+                adv = Advisory(r[1], r[0])
+            else:
+                adv = Advisory(r[1], r[0], tuple(json.loads(r[9])), r[10], r[11], r[12],
+                               r[13], r[14], r[15], tuple(json.loads(r[16])), r[17])
+            self._adv_cache[key] = adv
+        return adv
+
+    def hit(self, ecosystem: str, name: str, r: tuple[Any, ...]) -> Hit:
+        """A row of `rows` as a Hit."""
+        adv = self.row_advisory(r)
+        return Hit(adv, Affected(ecosystem, name, r[2], Status(r[3]), _ranges_from(r[4]),
+                                 tuple(json.loads(r[5])) if r[5] != "[]" else (),
+                                 r[6], r[7], r[8]))
+
+    def hits(self, ecosystem: str, name: str,
+             releases: Collection[str] | None = None) -> list[Hit]:
+        """`lookup` in one query (advisories joined in), optionally only the rows of
+        these releases and of no release ("")."""
+        return [self.hit(ecosystem, name, r) for r in self.rows(ecosystem, name, releases)]
 
     def raw_lookup(self, ecosystem: str, name: str) -> list[tuple[Any, ...]]:
         """The bare rows of `lookup` (the benchmark's floor)."""

@@ -1,8 +1,11 @@
 """The contract between the layer walker and the analyzers.
 
 The walker reads every layer once, in whatever order the transport delivers them. For
-each regular file it asks every analyzer whether it `wants` the file; if one does, the
-walker reads up to `max_bytes` of it and calls `analyze(path, data)`, which returns a
+each regular file it asks the analyzers whether they `want` the file (an analyzer may
+declare a `selector` of exact paths, path prefixes and suffixes so that `wants` is only
+asked about candidates: most files then cost one dict lookup and two `str` tests for all
+analyzers together); if one does, the walker reads up to `max_bytes` of it and calls
+`analyze(path, data)`, which returns a
 small per-file result (or None). Results are kept per (layer, path). Once all layers are
 read and whiteouts applied, each analyzer's `finish` receives the results of the files
 that are visible in the final filesystem only (a file added in layer 1 and deleted in
@@ -34,6 +37,19 @@ class FinalView(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Selector:
+    """Which files an analyzer may want: `wants` is asked only about files whose path
+    is in `paths`, starts with one of `prefixes` or ends with one of `suffixes`, or
+    (`executables`) that have an execute bit. An analyzer without a selector is asked
+    about every regular file."""
+
+    paths: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+    suffixes: tuple[str, ...] = ()
+    executables: bool = False  # any file with an execute bit
+
+
+@dataclass(frozen=True, slots=True)
 class AnalysisOutput:
     packages: tuple[Package, ...] = ()
     os_release: OSRelease | None = None
@@ -54,6 +70,11 @@ class FileResult:
 
 
 class Analyzer(Protocol):
+    """Optional attributes the walker also honours: `selector` (a `Selector`),
+    `offload = True` (run `analyze` in a worker process, offload.py) and
+    `text_only = True` (of a binary file, one with a NUL byte in its first 8 KiB, only
+    those 8 KiB are read and passed on)."""
+
     name: str
     max_bytes: int  # read at most this much of a wanted file
 

@@ -83,4 +83,4 @@ def collect_image(req: ImageRequest, engine: Callable[[], Any] | None, *,
                   progress: Callable[[str], None] | None = None) -> ImageSnapshot:
     source = open_source(req, engine)
     return walk(source, default_analyzers() if analyzers is None else analyzers,
-                platform=req.platform, limits=limits, progress=progress)
+                platform=req.platform, limits=limits, progress=progress, offload=True)

@@ -16,8 +16,9 @@ handful of `startswith`/`endswith` over precomputed tuples and no regex):
   stay out too, to keep the pass fast.
 
 `analyze` skips content with a NUL byte in its first 8 KiB (binary; name rules still
-apply) and returns the matches, already redacted: no secret is kept in memory past the
-file being scanned. `finish` turns them into `SecretHit`s with the file's path and layer.
+apply) and returns the matches as (rule id, line, redacted value) tuples: no secret is
+kept in memory past the file being scanned. `finish` turns them into `SecretHit`s with
+the file's path and layer.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Mapping
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView
 from dockwarden.model.image import SecretHit
-from dockwarden.secrets import Match, file_rules, scan_file
+from dockwarden.secrets import file_rules, scan_file
 
 MAX_FILE = 1 << 20  # 1 MiB: config files, scripts, keys; larger text is data or logs
 BINARY_PROBE = 8192
@@ -68,36 +69,61 @@ def _binary_name(base: str) -> bool:
     return tail.endswith(BINARY_SUFFIXES) or ".so." in base  # libfoo.so.1.2
 
 
+NEVER, NAMES, CONTENT = 0, 1, 2  # what a directory's files are scanned for
+
 # No content rule matches fewer bytes than this (the shortest, a `pwd=` assignment with a
 # real value, needs more): smaller files are only judged by their names.
 MIN_CONTENT = 12
 
 
 class SecretAnalyzer:
-    """Analyzer for DW304; results are tuples of already redacted `Match`es."""
+    """Analyzer for DW304; results are tuples of (rule id, line, redacted value)."""
 
     name = "secrets"
     max_bytes = MAX_FILE
+    offload = True  # CPU-heavy: run in a worker process beside the pass (offload.py)
+    text_only = True  # of a binary file, the walker reads only the head that shows it
+
+    def __init__(self) -> None:
+        # directory ("/app/src/") -> NEVER, NAMES (name rules only) or CONTENT: every
+        # prefix and segment test above ends in "/", so it depends on the directory only
+        self._dirs: dict[str, int] = {}
+
+    def _classify(self, directory: str) -> int:
+        if directory.startswith(NAME_SKIP_PREFIXES) or any(
+                seg in directory for seg in PACKAGE_SEGMENTS):
+            verdict = NEVER
+        elif directory.startswith(SYSTEM_PREFIXES):
+            verdict = NAMES
+        else:
+            verdict = CONTENT
+        if len(self._dirs) < 200_000:
+            self._dirs[directory] = verdict
+        return verdict
 
     def wants(self, path: str, size: int, mode: int) -> bool:
         if size <= 0:
             return False
-        if file_rules(path):
-            # size not limited: only max_bytes are ever read, and a key store is a
-            # finding by its name
-            return not (path.startswith(NAME_SKIP_PREFIXES)
-                        or any(seg in path for seg in PACKAGE_SEGMENTS))
-        if size > MAX_FILE or size < MIN_CONTENT or path.startswith(SYSTEM_PREFIXES):
+        cut = path.rfind("/") + 1
+        directory = path[:cut]
+        verdict = self._dirs.get(directory)
+        if verdict is None:
+            verdict = self._classify(directory)
+        if verdict == NEVER:
             return False
-        if any(seg in path for seg in PACKAGE_SEGMENTS):
-            return False
-        return not _binary_name(path.rpartition("/")[2])
+        if verdict == CONTENT and MIN_CONTENT <= size <= MAX_FILE \
+                and not _binary_name(path[cut:]):
+            return True  # content rules (name rules too, in analyze)
+        # size not limited for name rules: only max_bytes are ever read, and a key
+        # store is a finding by its name
+        return bool(file_rules(path))
 
     def analyze(self, path: str, data: bytes) -> object | None:
         try:
             binary = data.find(b"\0", 0, BINARY_PROBE) != -1
             text = None if binary else data.decode("utf-8", "replace")
-            matches = tuple(scan_file(path, text))
+            # plain tuples (rule id, line, redacted value): results may cross a pipe
+            matches = tuple((m.rule.id, m.line, m.redacted) for m in scan_file(path, text))
         except Exception:  # hostile input must not stop the pass
             return None
         return matches or None
@@ -109,8 +135,9 @@ class SecretAnalyzer:
             if not isinstance(result.value, tuple):
                 continue
             hits.extend(
-                SecretHit(rule=m.rule.id, path=result.path, layer=result.layer, line=m.line,
-                          redacted=m.redacted)
-                for m in result.value if isinstance(m, Match)
+                SecretHit(rule=m[0], path=result.path, layer=result.layer, line=m[1],
+                          redacted=m[2])
+                for m in result.value
+                if isinstance(m, tuple) and len(m) == 3 and isinstance(m[0], str)
             )
         return AnalysisOutput(secrets=tuple(hits))

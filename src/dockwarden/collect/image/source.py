@@ -16,11 +16,12 @@ import gzip
 import io
 import json
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
-from dockwarden.collect.image.tarstream import TarFormatError, TarStream
+from dockwarden.collect.image.tarstream import FileWindow, TarFormatError, TarStream
 from dockwarden.errors import InputError
 
 MAX_JSON = 16 << 20  # manifests and configs are small; larger JSON is refused
@@ -30,7 +31,7 @@ MAX_JSON = 16 << 20  # manifests and configs are small; larger JSON is refused
 class Blob:
     name: str
     size: int | None
-    stream: IO[bytes]  # readable until the next blob is requested
+    stream: IO[bytes] | FileWindow  # readable until the next blob is requested
 
 
 class ImageSource(Protocol):
@@ -58,7 +59,14 @@ class _MemberReader(io.RawIOBase):
 
 
 def iter_tar_blobs(fileobj: IO[bytes], origin: str) -> Iterator[Blob]:
-    """Members of an (optionally gzip-compressed) tar stream, read sequentially."""
+    """Members of an (optionally gzip-compressed) tar stream, read sequentially.
+
+    A plain tar file on disk is read through `FileWindow`s instead: each member's blob
+    is a window of its own on the file, and what nobody reads is seeked over."""
+    fd = _plain_file(fileobj)
+    if fd is not None:
+        yield from _iter_file_blobs(fd, origin)
+        return
     buffered: Any = fileobj if hasattr(fileobj, "peek") else io.BufferedReader(
         fileobj, 1 << 20)
     try:
@@ -71,6 +79,31 @@ def iter_tar_blobs(fileobj: IO[bytes], origin: str) -> Iterator[Blob]:
             name = member.name[2:] if member.name.startswith("./") else member.name
             yield Blob(name, member.size,
                        io.BufferedReader(_MemberReader(stream), 1 << 16))
+    except (TarFormatError, EOFError, OSError, ValueError) as exc:
+        raise InputError(f"{origin}: not a readable image archive: {exc}") from None
+
+
+def _plain_file(fileobj: IO[bytes]) -> int | None:
+    """The descriptor of a regular file that is not gzip-compressed, else None."""
+    try:
+        fd = fileobj.fileno()
+        if not stat.S_ISREG(os.fstat(fd).st_mode) or fileobj.tell() != 0:
+            return None
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
+    return None if os.pread(fd, 2, 0) == b"\x1f\x8b" else fd
+
+
+def _iter_file_blobs(fd: int, origin: str) -> Iterator[Blob]:
+    try:
+        stream = TarStream(FileWindow(fd, 0, os.fstat(fd).st_size))
+        for member in stream:
+            if member.kind != "file":
+                continue
+            offset = stream.data_offset()
+            assert offset is not None
+            name = member.name[2:] if member.name.startswith("./") else member.name
+            yield Blob(name, member.size, FileWindow(fd, offset, member.size))
     except (TarFormatError, EOFError, OSError, ValueError) as exc:
         raise InputError(f"{origin}: not a readable image archive: {exc}") from None
 

@@ -30,9 +30,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from dockwarden.collect.image.analyzer import AnalysisOutput, Analyzer, FileResult
+from dockwarden.collect.image.analyzer import AnalysisOutput, Analyzer, FileResult, Selector
+from dockwarden.collect.image.offload import Worker, available
 from dockwarden.collect.image.source import MAX_JSON, Blob, ImageSource, choose_manifest
-from dockwarden.collect.image.tarstream import Member, TarFormatError, TarStream
+from dockwarden.collect.image.tarstream import FileWindow, TarFormatError, TarStream
 from dockwarden.errors import InputError
 from dockwarden.model.common import Unknown
 from dockwarden.model.image import (
@@ -50,6 +51,9 @@ from dockwarden.model.image import (
 NOTABLE = ("/usr/bin/sudo", "/bin/sudo", "/usr/sbin/sshd", "/usr/bin/sshd", "/etc/ssh/sshd_config")
 CACHE_DIRS = ("/var/lib/apt/lists", "/var/cache/apt/archives", "/var/cache/apk",
               "/root/.cache/pip", "/var/cache/yum", "/var/cache/dnf")
+
+
+PROBE = 8192  # what tells a binary file (a NUL byte) from text, for `text_only` analyzers
 
 
 class LayerError(InputError):
@@ -94,11 +98,16 @@ class _Counting(io.RawIOBase):
         return n
 
 
-def _decompressed(stream: IO[bytes], name: str, size: int | None,
-                  limits: Limits) -> IO[bytes]:
-    """A reader of the layer's tar bytes, decompressed by its magic number."""
+def _decompressed(stream: IO[bytes] | FileWindow, name: str, size: int | None,
+                  limits: Limits) -> IO[bytes] | FileWindow:
+    """A reader of the layer's tar bytes, decompressed by its magic number. A plain
+    layer in a file on disk is read as it is (its size is bounded by the file's)."""
     buffered: Any = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
     magic = buffered.peek(6)[:6]
+    if isinstance(stream, FileWindow) and magic[:2] != b"\x1f\x8b" and \
+            magic[:4] != b"\x28\xb5\x2f\xfd" and magic[:3] != b"BZh" and \
+            magic[:6] != b"\xfd7zXZ\x00":
+        return stream
     inner: IO[bytes]
     if magic[:2] == b"\x1f\x8b":
         inner = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
@@ -114,7 +123,7 @@ def _decompressed(stream: IO[bytes], name: str, size: int | None,
     return io.BufferedReader(_Counting(inner, name, size, limits), 1 << 16)
 
 
-def _looks_like_json(stream: IO[bytes]) -> bool:
+def _looks_like_json(stream: IO[bytes] | FileWindow) -> bool:
     buffered: Any = stream
     if not hasattr(buffered, "peek"):
         return False
@@ -131,7 +140,10 @@ class _Pass:
     analyzers: list[Analyzer]
     limits: Limits
     slots: list[str] = field(default_factory=list)  # blob name per slot
-    records: dict[str, list[Record]] = field(default_factory=dict)
+    # path -> its record, or a list of them when several layers write the path
+    records: dict[str, Record | list[Record]] = field(default_factory=dict)
+    route: Callable[[str, int, int], list[Analyzer]] | None = None
+    worker: Worker | None = None  # runs the analyzers that ask to be offloaded
     whiteouts: dict[str, list[int]] = field(default_factory=dict)
     opaque: dict[str, list[int]] = field(default_factory=dict)
     results: dict[str, dict[tuple[int, str], object]] = field(default_factory=dict)
@@ -156,64 +168,83 @@ class _Pass:
         # archive may carry other blobs); the failure is kept until the order is known.
         try:
             reader = _decompressed(blob.stream, blob.name, blob.size, self.limits)
-            stream = TarStream(reader)
-            for member in stream:
-                self._entry(slot, stream, member, stats)
+            self._entries(slot, TarStream(reader), stats)
         except LayerError as exc:
             self.failed[slot] = exc.message
         except (TarFormatError, EOFError, OSError, ValueError, zlib.error) as exc:
             self.failed[slot] = f"layer {blob.name} is corrupt or truncated: {exc}"
 
-    def _entry(self, slot: int, stream: TarStream, m: Member, stats: list[int]) -> None:
-        self.entries += 1
-        if self.entries > self.limits.max_entries:
-            raise LayerError(f"more than {self.limits.max_entries} entries: refused")
-        name = m.name
-        raw = name
-        while name.startswith("./"):
-            name = name[2:]
-        if name.startswith("/"):
-            self.escapes.append((slot, raw, "absolute path", ""))
-            name = name.lstrip("/")
-        name = name.rstrip("/")
-        if not name or name == ".":
-            return
-        parts = name.split("/")
-        if ".." in parts:
-            self.escapes.append((slot, raw, "'..' in path", ""))
-            return
-        path = "/" + "/".join(p for p in parts if p and p != ".")
-        base = parts[-1]
-        if base.startswith(".wh."):
-            parent = posixpath.dirname(path)
-            if base == ".wh..wh..opq":
-                self.opaque.setdefault(parent, []).append(slot)
-            else:
-                self.whiteouts.setdefault(posixpath.join(parent, base[4:]), []).append(slot)
-            return
-        kind = m.kind
-        link = m.linkname
-        if kind == "hardlink":
-            target = link[2:] if link.startswith("./") else link
-            if target.startswith("/") or ".." in target.split("/"):
-                self.escapes.append((slot, raw, "hard link target outside the root", link))
-            else:
-                self.links[(slot, path)] = "/" + target.rstrip("/")
-        elif kind == "symlink" and not link.startswith("/"):
-            resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
-            if resolved.startswith("//") or _climbs_out(path, link):
-                self.escapes.append((slot, raw, "link target outside the root", link))
-        size = m.size if kind == "file" else 0
-        stats[0] += size
-        stats[1] += 1
-        self.records.setdefault(path, []).append((slot, kind, m.mode, m.uid, m.gid, size, link))
-        if kind != "file" or not self.analyzers:
-            return
-        wanting = [a for a in self.analyzers if a.wants(path, size, m.mode)]
-        if not wanting:
-            return
-        data = stream.read(max(a.max_bytes for a in wanting))
+    def _entries(self, slot: int, stream: TarStream, stats: list[int]) -> None:
+        """Every entry of one layer: its record, whiteouts, escapes, and the bytes of
+        wanted files to the analyzers. The hot loop of an image audit: one pass of
+        plain locals per entry, the unusual cases in methods of their own."""
+        records = self.records
+        route = self.route
+        max_entries = self.limits.max_entries - self.entries
+        count = kept = size_sum = 0
+        try:
+            for name, kind, mode, uid, gid, size, link in stream.entries():
+                count += 1
+                if count > max_entries:
+                    raise LayerError(f"more than {self.limits.max_entries} entries: refused")
+                plain = name[2:] if name[:2] == "./" else name
+                if plain and plain[0] not in "./" and "/." not in plain and "//" not in plain:
+                    # the common case: a plain relative name, no dot component, no whiteout
+                    path = "/" + (plain[:-1] if plain[-1] == "/" else plain)
+                else:
+                    path = self._unusual(slot, name)
+                    if not path or self._whiteout(slot, path):
+                        continue
+                if link:
+                    self._link(slot, path, name, kind, link)
+                if kind != "file":
+                    size = 0
+                size_sum += size
+                kept += 1
+                rec = (slot, kind, mode, uid, gid, size, link)
+                prev = records.get(path)
+                if prev is None:
+                    records[path] = rec
+                elif isinstance(prev, list):
+                    prev.append(rec)
+                else:
+                    records[path] = [prev, rec]
+                if kind == "file" and route is not None:
+                    wanting = route(path, size, mode)
+                    if wanting:
+                        self._analyze(slot, path, stream, wanting)
+        finally:
+            self.entries += count
+            stats[0] += size_sum
+            stats[1] += kept
+
+    def _whiteout(self, slot: int, path: str) -> bool:
+        """Record `path` if it is a whiteout or an opaque marker (True)."""
+        base = path[path.rfind("/") + 1:]
+        if not base.startswith(".wh."):
+            return False
+        parent = posixpath.dirname(path)
+        if base == ".wh..wh..opq":
+            self.opaque.setdefault(parent, []).append(slot)
+        else:
+            self.whiteouts.setdefault(posixpath.join(parent, base[4:]), []).append(slot)
+        return True
+
+    def _analyze(self, slot: int, path: str, stream: TarStream,
+                 wanting: list[Analyzer]) -> None:
+        need = max(a.max_bytes for a in wanting)
+        if need > PROBE and all(getattr(a, "text_only", False) for a in wanting):
+            data = stream.read(PROBE)  # a binary file: its head is all they need
+            if b"\0" not in data:
+                data += stream.read(need - PROBE)
+        else:
+            data = stream.read(need)
+        worker = self.worker
         for a in wanting:
+            if worker is not None and a.name in worker.analyzers:
+                worker.add(a.name, slot, path,
+                           data if len(data) <= a.max_bytes else data[: a.max_bytes])
+                continue
             try:
                 value = a.analyze(path, data[: a.max_bytes])
             except Exception as exc:  # an analyzer must never abort the pass
@@ -221,6 +252,83 @@ class _Pass:
                 continue
             if value is not None:
                 self.results.setdefault(a.name, {})[(slot, path)] = value
+
+    def _unusual(self, slot: int, raw: str) -> str:
+        """The absolute path of a name with `./`, `//`, a leading `/` or a dot component;
+        "" for names to drop (the root itself, or `..` anywhere: an escape)."""
+        name = raw
+        while name.startswith("./"):
+            name = name[2:]
+        if name.startswith("/"):
+            self.escapes.append((slot, raw, "absolute path", ""))
+            name = name.lstrip("/")
+        name = name.rstrip("/")
+        if not name or name == ".":
+            return ""
+        parts = name.split("/")
+        if ".." in parts:
+            self.escapes.append((slot, raw, "'..' in path", ""))
+            return ""
+        return "/" + "/".join(p for p in parts if p and p != ".")
+
+    def _link(self, slot: int, path: str, raw: str, kind: str, link: str) -> None:
+        if kind == "hardlink":
+            target = link[2:] if link.startswith("./") else link
+            if target.startswith("/") or ".." in target.split("/"):
+                self.escapes.append((slot, raw, "hard link target outside the root", link))
+            else:
+                self.links[(slot, path)] = "/" + target.rstrip("/")
+        elif kind == "symlink" and not link.startswith("/") and ".." in link:
+            resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
+            if resolved.startswith("//") or _climbs_out(path, link):
+                self.escapes.append((slot, raw, "link target outside the root", link))
+
+
+def make_router(analyzers: list[Analyzer]) -> Callable[[str, int, int], list[Analyzer]]:
+    """One function telling which analyzers want a file, asking `wants` only of the
+    analyzers whose `selector` the path passes (and of those without a selector)."""
+    exact: dict[str, list[Analyzer]] = {}
+    by_prefix: list[tuple[tuple[str, ...], Analyzer]] = []
+    by_suffix: list[tuple[tuple[str, ...], Analyzer]] = []
+    runnable: list[Analyzer] = []
+    every: list[Analyzer] = []
+    for a in analyzers:
+        sel = getattr(a, "selector", None)
+        if not isinstance(sel, Selector):
+            every.append(a)
+            continue
+        for path in sel.paths:
+            exact.setdefault(path, []).append(a)
+        if sel.prefixes:
+            by_prefix.append((sel.prefixes, a))
+        if sel.suffixes:
+            by_suffix.append((sel.suffixes, a))
+        if sel.executables:
+            runnable.append(a)
+    prefixes = tuple(p for ps, _ in by_prefix for p in ps)
+    suffixes = tuple(x for xs, _ in by_suffix for x in xs)
+
+    only = every[0] if len(every) == 1 else None
+
+    def route(path: str, size: int, mode: int) -> list[Analyzer]:
+        if only is not None:
+            out = [only] if only.wants(path, size, mode) else []
+        else:
+            out = [a for a in every if a.wants(path, size, mode)]
+        if runnable and mode & 0o111:
+            out.extend(a for a in runnable if a not in out and a.wants(path, size, mode))
+        found = exact.get(path)
+        if found is not None:
+            out.extend(a for a in found if a not in out and a.wants(path, size, mode))
+        if prefixes and path.startswith(prefixes):
+            out.extend(a for ps, a in by_prefix
+                       if path.startswith(ps) and a not in out and a.wants(path, size, mode))
+        if suffixes and path.endswith(suffixes):
+            out.extend(a for xs, a in by_suffix
+                       if path.endswith(xs) and a not in out and a.wants(path, size, mode))
+        return out
+
+    return route
 
 
 def _climbs_out(path: str, link: str) -> bool:
@@ -235,18 +343,24 @@ def _climbs_out(path: str, link: str) -> bool:
     return False
 
 
+# What the final view keeps per path: (kind, mode, uid, gid, size, layer, linkname); an
+# ImageFile is made only for the paths somebody asks about.
+Final = tuple[str, int, int, int, int, int, str]
+
+
 class _View:
     """The final filesystem: FinalView for the analyzers."""
 
-    def __init__(self, files: dict[str, ImageFile]) -> None:
+    def __init__(self, files: dict[str, Final]) -> None:
         self.files = files
 
     def get(self, path: str) -> ImageFile | None:
-        return self.files.get(path)
+        t = self.files.get(path)
+        return None if t is None else ImageFile(path, *t)
 
     def layer_of(self, path: str) -> int | None:
-        f = self.files.get(path)
-        return f.layer if f else None
+        t = self.files.get(path)
+        return t[5] if t else None
 
     def resolve(self, path: str) -> ImageFile | None:
         parts = [p for p in path.split("/") if p]
@@ -261,11 +375,11 @@ class _View:
                 i += 1
                 continue
             entry = self.files.get(candidate)
-            if entry is not None and entry.kind == "symlink":
+            if entry is not None and entry[0] == "symlink":
                 hops += 1
                 if hops > 40:
                     return None
-                target = entry.linkname
+                target = entry[6]
                 rest = parts[i + 1:]
                 base = "" if target.startswith("/") else current
                 parts = [p for p in (base + "/" + target).split("/") if p] + rest
@@ -276,7 +390,7 @@ class _View:
             if parts[i] != ".":
                 current = candidate
             i += 1
-        return self.files.get(current or "/")
+        return self.get(current or "/")
 
 
 def _parse_json(data: bytes, what: str) -> Any:
@@ -374,8 +488,25 @@ def _history(cfg: Mapping[str, Any], n_layers: int) -> tuple[HistoryStep, ...]:
 
 def walk(source: ImageSource, analyzers: Iterable[Analyzer] = (), *,
          platform: str | None = None, limits: Limits | None = None,
-         progress: Callable[[str], None] | None = None) -> ImageSnapshot:
+         progress: Callable[[str], None] | None = None,
+         offload: bool = False) -> ImageSnapshot:
+    """Read every layer of `source` once and build its snapshot. `offload`: run the
+    analyzers that ask for it (`offload = True`) in a worker process (offload.py)."""
     p = _Pass(list(analyzers), limits or Limits())
+    if p.analyzers:
+        p.route = make_router(p.analyzers)
+    heavy = [a for a in p.analyzers if getattr(a, "offload", False)]
+    if offload and heavy and available():
+        p.worker = Worker(heavy)
+    try:
+        return _walk(p, source, platform, progress)
+    finally:
+        if p.worker is not None:
+            p.worker.close()
+
+
+def _walk(p: _Pass, source: ImageSource, platform: str | None,
+          progress: Callable[[str], None] | None) -> ImageSnapshot:
     origin = source.ref or source.kind
     for blob in source.blobs():
         if blob.name in ("oci-layout", "repositories") or blob.name.endswith("/VERSION"):
@@ -402,6 +533,11 @@ def walk(source: ImageSource, analyzers: Iterable[Analyzer] = (), *,
     for slot in order:
         if slot in p.failed:
             raise LayerError(f"{origin}: {p.failed[slot]}")
+    if p.worker is not None:
+        results, skipped = p.worker.finish()
+        for name, found in results.items():
+            p.results.setdefault(name, {}).update(found)
+        p.skipped.extend(skipped)
     return _finish(p, source, cfg, config_bytes, order)
 
 
@@ -412,36 +548,54 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
           for path, slots in p.whiteouts.items()}
     opq = {path: max((pos[s] for s in slots if s in pos), default=-1)
            for path, slots in p.opaque.items()}
-    files: dict[str, ImageFile] = {}
+    files: dict[str, Final] = {}
     top_slot: dict[str, int] = {}
+    parents: set[str] = set()
+    hider = _Hider(wh, opq) if (wh or opq) else None
+    wh_get = wh.get
+    below = hider.below if hider is not None else {}
     for path, recs in p.records.items():
-        best: Record | None = None
-        best_pos = -1
-        for rec in recs:
-            rp = pos.get(rec[0], -1)
-            if rp > best_pos:
-                best, best_pos = rec, rp
-        if best is None:
-            continue
-        if (wh or opq) and _hidden(path, best_pos, wh, opq):
-            continue
-        _, kind, mode, uid, gid, size, link = best
-        files[path] = ImageFile(path, kind, mode, uid, gid, size, best_pos, link)
-        top_slot[path] = best[0]
+        best: Record | None
+        if isinstance(recs, tuple):
+            best = recs
+            best_pos = pos.get(recs[0], -1)
+            if best_pos < 0:
+                continue
+        else:
+            best, best_pos = None, -1
+            for rec in recs:
+                rp = pos.get(rec[0], -1)
+                if rp > best_pos:
+                    best, best_pos = rec, rp
+            if best is None:
+                continue
+        parent = path[:path.rfind("/")]
+        if hider is not None:
+            imposed = below.get(parent)
+            if imposed is None:
+                imposed = hider.under(parent)
+            if imposed > best_pos or wh_get(path, -1) > best_pos:
+                continue
+        parents.add(parent)
+        slot, kind, mode, uid, gid, size, link = best
+        files[path] = (kind, mode, uid, gid, size, best_pos, link)
+        top_slot[path] = slot
     # A path under something that is not a directory in the final view is not reachable
     # (shortest paths first, so a removal carries down to everything below it).
-    removed: set[str] = set()
-    for path in sorted(files, key=len):
-        cut = path.rfind("/")
-        if cut <= 0:
-            continue
-        parent = path[:cut]
-        pf = files.get(parent)
-        if parent in removed or (pf is not None and pf.kind not in ("dir", "symlink")):
-            removed.add(path)
-    for path in removed:
-        del files[path]
-        top_slot.pop(path, None)
+    blocked = {parent for parent in parents
+               if (pf := files.get(parent)) is not None and pf[0] not in ("dir", "symlink")}
+    if blocked:
+        removed: set[str] = set()
+        for path in sorted(files, key=len):
+            cut = path.rfind("/")
+            if cut <= 0:
+                continue
+            parent = path[:cut]
+            if parent in removed or parent in blocked:
+                removed.add(path)
+        for path in removed:
+            del files[path]
+            top_slot.pop(path, None)
 
     view = _View(files)
     packages: list[Package] = []
@@ -458,7 +612,7 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
             found.sort(key=lambda lv: lv[0])
             if path not in files:
                 continue
-            top = files[path].layer
+            top = files[path][5]
             if found[-1][0] == top:
                 visible[path] = FileResult(path, top, found[-1][1], tuple(found[:-1]))
         # A visible hard link carries the content of its target as the target was when
@@ -481,25 +635,25 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
             os_release = out.os_release
 
     setuid, writable, devices = [], [], []
-    present: dict[str, ImageFile] = {}
+    present = {path: ImageFile(path, *files[path]) for path in NOTABLE if path in files}
     caches: dict[str, int] = {}
     total = 0
-    for path, f in files.items():
-        if f.kind == "file":
-            total += f.size
-        if f.kind in ("file", "hardlink") and f.mode & 0o6000:
-            setuid.append(f)
-        if f.kind in ("file", "hardlink", "dir") and f.mode & 0o002 and not (
-                f.kind == "dir" and f.mode & 0o1000):
-            writable.append(f)
-        if f.kind in ("char", "block"):
-            devices.append(f)
-        if path in NOTABLE:
-            present[path] = f
-        if f.kind == "file":
-            for cache in CACHE_DIRS:
-                if path.startswith(cache + "/") and not path.endswith("/lock"):
-                    caches[cache] = caches.get(cache, 0) + 1
+    cache_prefixes = tuple(c + "/" for c in CACHE_DIRS)
+    for path, (kind, mode, _, _, size, _, _) in files.items():
+        if kind == "file":
+            total += size
+            if path.startswith(cache_prefixes) and not path.endswith("/lock"):
+                for cache in CACHE_DIRS:
+                    if path.startswith(cache + "/"):
+                        caches[cache] = caches.get(cache, 0) + 1
+        if mode & 0o6002:
+            if kind in ("file", "hardlink") and mode & 0o6000:
+                setuid.append(ImageFile(path, *files[path]))
+            if mode & 0o002 and kind in ("file", "hardlink", "dir") and not (
+                    kind == "dir" and mode & 0o1000):
+                writable.append(ImageFile(path, *files[path]))
+        if kind == "char" or kind == "block":
+            devices.append(ImageFile(path, *files[path]))
     diff_ids = [str(d) for d in (cfg.get("rootfs") or {}).get("diff_ids") or []]
     history = _history(cfg, len(order))
     created_by = {h.layer: h.created_by for h in history if h.layer is not None}
@@ -532,13 +686,22 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
     )
 
 
-def _hidden(path: str, top: int, wh: Mapping[str, int], opq: Mapping[str, int]) -> bool:
-    if wh.get(path, -1) > top:
-        return True
-    cut = path.rfind("/")
-    while cut > 0:
-        parent = path[:cut]
-        if wh.get(parent, -1) > top or opq.get(parent, -1) > top:
-            return True
-        cut = path.rfind("/", 0, cut)
-    return opq.get("/", -1) > top or wh.get("/", -1) > top
+class _Hider:
+    """Whether a path written by layer `top` is hidden by a whiteout of it or of a
+    directory above it, or by an opaque marker above it, from a later layer. What a
+    directory imposes on everything below it is worked out once per directory (`below`,
+    keyed by the directory's path, "" for the root)."""
+
+    def __init__(self, wh: Mapping[str, int], opq: Mapping[str, int]) -> None:
+        self.wh, self.opq = wh, opq
+        self.below: dict[str, int] = {"": max(opq.get("/", -1), wh.get("/", -1))}
+
+    def under(self, directory: str) -> int:
+        """The latest layer position that hides everything under `directory`."""
+        found = self.below.get(directory)
+        if found is None:
+            cut = directory.rfind("/")
+            found = max(self.wh.get(directory, -1), self.opq.get(directory, -1),
+                        self.under(directory[:cut] if cut > 0 else ""))
+            self.below[directory] = found
+        return found

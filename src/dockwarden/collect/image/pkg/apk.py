@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView
+from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import (
     make_purl,
     origin_layer,
@@ -73,6 +73,7 @@ def parse_installed(data: bytes) -> tuple[ApkRecord, ...]:
 
 class ApkAnalyzer:
     name: str = "apk"
+    selector = Selector(frozenset((INSTALLED, *OS_FILES)))
     max_bytes: int = 64 * 1024 * 1024
 
     def wants(self, path: str, size: int, mode: int) -> bool:

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView
+from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import (
     make_purl,
     origin_layer,
@@ -127,6 +127,7 @@ def _is_status_d(path: str) -> bool:
 
 class DpkgAnalyzer:
     name: str = "dpkg"
+    selector = Selector(frozenset((STATUS, *OS_FILES)), prefixes=(STATUS_D,))
     max_bytes: int = 64 * 1024 * 1024
 
     def wants(self, path: str, size: int, mode: int) -> bool:

@@ -36,7 +36,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView
+from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import make_purl, plausible, sort_packages
 from dockwarden.model.image import Package
 
@@ -267,6 +267,7 @@ def modules_of(info: GoBuildInfo) -> list[GoModule]:
 
 class GoBinaryAnalyzer:
     name: str = "golang"
+    selector = Selector(executables=True)
     max_bytes: int = MAX_BINARY
 
     def wants(self, path: str, size: int, mode: int) -> bool:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView
+from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import make_purl, plausible, sort_packages
 from dockwarden.model.image import Package
 
@@ -75,6 +75,7 @@ def purl_of(name: str, version: str) -> str:
 
 class NpmAnalyzer:
     name: str = "npm"
+    selector = Selector(suffixes=("/package.json",))
     max_bytes: int = MAX_PACKAGE_JSON
 
     def wants(self, path: str, size: int, mode: int) -> bool:

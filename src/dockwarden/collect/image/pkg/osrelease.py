@@ -17,7 +17,7 @@ import re
 import shlex
 from collections.abc import Mapping
 
-from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView
+from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.model.image import OSRelease
 
 ETC_OS_RELEASE = "/etc/os-release"
@@ -103,6 +103,7 @@ def distro_qualifier(os_release: OSRelease | None) -> str:
 
 class OSReleaseAnalyzer:
     name: str = "os-release"
+    selector = Selector(OS_FILES)
     max_bytes: int = OS_FILE_MAX
 
     def wants(self, path: str, size: int, mode: int) -> bool:

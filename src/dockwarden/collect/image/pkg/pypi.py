@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView
+from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import make_purl, plausible, sort_packages, text
 from dockwarden.model.image import Package
 
@@ -110,6 +110,7 @@ def parse_metadata(data: bytes) -> PyRecord | None:
 
 class PythonAnalyzer:
     name: str = "python"
+    selector = Selector(suffixes=("/METADATA", "/PKG-INFO", ".egg-info"))
     max_bytes: int = MAX_METADATA
 
     def wants(self, path: str, size: int, mode: int) -> bool:

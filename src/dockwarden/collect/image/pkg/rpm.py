@@ -37,7 +37,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView
+from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import (
     Unreadable,
     make_purl,
@@ -209,6 +209,7 @@ def _legacy_skips(view: FinalView) -> tuple[tuple[str, str], ...]:
 
 class RpmAnalyzer:
     name: str = "rpm"
+    selector = Selector(frozenset((*SQLITE_DBS, *OS_FILES)))
     max_bytes: int = 128 * 1024 * 1024
 
     def wants(self, path: str, size: int, mode: int) -> bool:
