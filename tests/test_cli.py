@@ -182,6 +182,9 @@ def test_checks_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
     ids = [r["id"] for r in rows]
     assert "DW101" in ids and "DW236" in ids and ids == sorted(ids)
     assert all(r["remediation"] and r["rationale"] and r["bad"] for r in rows)
+    [api_port] = [r for r in rows if r["id"] == "DW237"]  # lists every scope, also DW237
+    assert (api_port["scope"], api_port["severity"]) == ("container", "critical")
+    assert {i[:3] for i in ids} >= {"DW1", "DW2", "DW3", "DW5"}
     code, out, _ = run_cli(["checks"], capsys)
     assert "DW201" in out and "privileged" in out
 
