@@ -28,7 +28,8 @@ Commands timed for each tarball FILE:
   every entry of every layer, every byte read (`-i` skips the end-of-archive blocks
   between the concatenated layers). This is the "tar" the ratio is taken against;
 * `python -m dockwarden image --tar FILE --format json --no-progress --fail-on none
-  -o /dev/null`.
+  -o /dev/null`, with DOCKWARDEN_DB pointing at no file: the image pass and its checks,
+  without vulnerability matching (bench/vulndb.py measures that).
 
 and for (a) also the Engine source: `python -m dockwarden image dwtest/debian:bookworm
 -H <engine> ...` (export streamed, never on disk) and `docker save IMAGE > /dev/null`
@@ -506,6 +507,8 @@ def clean_env() -> dict[str, str]:
                         "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
     if PYCACHE:
         env["PYTHONPYCACHEPREFIX"] = PYCACHE
+    # the image pass alone: vulnerability matching is bench/vulndb.py's business
+    env["DOCKWARDEN_DB"] = os.path.join(PYCACHE or "/nonexistent", "no-vulndb.sqlite")
     if PINNED_SRC:
         env["PYTHONPATH"] = PINNED_SRC  # ahead of the editable install's .pth entry
     return env
