@@ -300,9 +300,9 @@ def _audit_engine(ns: argparse.Namespace) -> Report:
 
 
 def _engine_factory(ns: argparse.Namespace) -> Any:
-    from dockwarden.collect.connection import EngineOptions, connect
+    def factory() -> Any:  # imported only when an Engine is needed (not for --tar/--oci)
+        from dockwarden.collect.connection import EngineOptions, connect
 
-    def factory() -> Any:
         opts = EngineOptions(host=ns.host, context=ns.context, tls=ns.tls,
                              tlsverify=ns.tlsverify, tlscacert=ns.tlscacert,
                              tlscert=ns.tlscert, tlskey=ns.tlskey, timeout=ns.timeout)
