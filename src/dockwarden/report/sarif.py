@@ -257,22 +257,15 @@ def as_dict(report: Report, rules: Iterable[RuleLike]) -> dict[str, Any]:
             descriptors.append(_rule(f.check, catalogue.get(f.check), f))
 
     notifications: list[dict[str, Any]] = []
-    for e in report.errors:
-        note: dict[str, Any] = {
-            "level": "error",
-            "message": {"text": _text(f"{e.target}: {e.message}")},
-        }
-        if e.check:
-            note["associatedRule"] = {"id": e.check}
-        notifications.append(note)
-    for w in report.warnings:
-        warn: dict[str, Any] = {
-            "level": "warning",
-            "message": {"text": _text(f"{w.target}: {w.message}")},
-        }
-        if w.check:
-            warn["associatedRule"] = {"id": w.check}
-        notifications.append(warn)
+    for level, entries in (("error", report.errors), ("warning", report.warnings)):
+        for e in entries:
+            note: dict[str, Any] = {
+                "level": level,
+                "message": {"text": _text(f"{e.target}: {e.message}")},
+            }
+            if e.check:
+                note["associatedRule"] = {"id": e.check}
+            notifications.append(note)
     notifications += [_skip_notification(s) for s in report.skipped]
 
     invocation: dict[str, Any] = {"executionSuccessful": report.complete}
