@@ -180,6 +180,21 @@ def test_listed_equal_finds_exactly_the_equal_versions(
     assert sch.listed_equal(installed, sch.key(installed), listed[:1]) is any(equal[:1])
 
 
+@pytest.mark.parametrize(("installed", "listed", "equal"), [
+    ("1", ["1.0", "2"], True), ("2.2.0", ["2.2"], True), ("2.2", ["2.2.0.0"], True),
+    ("1.0.1", ["1.0", "1.1", "1.0.1.0"], True), ("1.0.1", ["1.0", "1.1", "1.01"], False),
+    ("0", ["0.0"], True), ("0.0", ["0"], True), ("0.5", ["00.5"], True),
+    ("1.0rc1", ["1rc1"], True), ("1.0rc1", ["1.0c1", "1.0"], True), ("1!2.0", ["1!2"], True),
+    ("1!2.0", ["2.0"], False), ("2.0", ["0!2", "v2"], True), ("2.0", ["2.0+1", "2.0.1"], False),
+    ("1.10", ["1.1", "1.100", "1.10.0"], True), ("1.1", ["1.10", "11", "1.01.0"], True),
+])
+def test_listed_equal_on_the_spellings_of_one_version(installed: str, listed: list[str],
+                                                      equal: bool) -> None:
+    sch = scheme.__wrapped__("PyPI")
+    assert sch.listed_equal(installed, sch.key(installed), listed) is equal
+    assert any(Version(s) == Version(installed) for s in listed) is equal
+
+
 # --- OSV events: keys sorted in C == the same walk sorted by comparisons --------------
 
 def _slow(sch: Scheme) -> Scheme:

@@ -21,7 +21,7 @@ libraries do:
 Both keys are equal exactly when the versions are, so they also decide membership of
 the explicit `versions` lists; for PEP 440 a cheap look at a listed text's release sets
 aside, without parsing, the texts that cannot equal the installed version
-(`_Pep440CouldEqual`). tests/test_vuln_versions.py checks both keys against univers'
+(`_pep440_could_equal`). tests/test_vuln_versions.py checks both keys against univers'
 `compare_versions` and packaging's `Version` (order and equality) on thousands of
 generated versions, and the list test against comparing every listed version.
 
@@ -199,15 +199,15 @@ class Scheme:
 
     `plain`: keys are plain tuples (Debian, PEP 440), totally ordered, compared in C,
     and equal exactly when the versions are equal, so events may be sorted by key.
-    `could_equal() -> (key, texts) -> those of texts that may be versions equal to
-    key`: a cheap test that spares parsing the others (made once per scheme)."""
+    `could_equal(key, texts)`: those of `texts` that may be versions equal to `key`, a
+    cheap test that spares parsing the others."""
 
     def __init__(self, name: str, parse: Callable[[str], Any], *, plain: bool = False,
-                 could_equal: Callable[[], Callable[[Any, set[str]], Iterable[str]]] | None
-                 = None) -> None:
+                 could_equal: Callable[[Any, set[str]], Iterable[str]] | None = None
+                 ) -> None:
         self.name = name
         self.plain = plain
-        self._could_equal = could_equal() if could_equal is not None else None
+        self._could_equal = could_equal
         self._keys = _Keys(parse)
         # An orderable key (`<`, `==`) of a version text, or None when the text is not a
         # version here: the cache's own lookup, so a call costs no Python frame.
@@ -260,7 +260,7 @@ def _univers(cls: type[uv.Version]) -> Callable[[str], Any]:
 # that compare in C, from the public parts of a Version, or, for the spellings PyPI
 # itself publishes (`1.2.3`, `1.2rc1`, `1.2.post1`, `1.2.dev3` and their combinations),
 # straight from a small pattern without building one. Equal keys are equal versions, so
-# keys also serve as set members for explicit versions lists. tests/test_vuln_match.py
+# keys also serve as set members for explicit versions lists. tests/test_vuln_versions.py
 # checks key order and equality against packaging's Version on generated versions.
 _PEP440_PLAIN = re.compile(
     r"([0-9]+(?:\.[0-9]+)*)(?:(a|b|rc)([0-9]+))?(?:\.post([0-9]+))?(?:\.dev([0-9]+))?")
@@ -298,35 +298,33 @@ def pep440_key(text: str) -> tuple[Any, ...]:
     return _pep440_cmpkey(v.epoch, v.release, v.pre, v.post, v.dev, local)
 
 
-# The release at the start of a text, when it is spelt plainly (every number without
-# leading zeros, not followed by more digits): "2.2" in "2.2.0rc1", nothing in "02.2",
-# "v2.2" or "2.02".
-_PLAIN_RELEASE = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*(?!\.?[0-9])")
+# For each line: the release at its start when spelt plainly (every number without
+# leading zeros, not followed by more digits), else "": "2.2.0" for "2.2.0rc1", "" for
+# "02.2", "v2.2" or "2.02" (and "1" for "1!2.0": epochs are looked at apart).
+_PLAIN_RELEASES = re.compile(
+    r"^((?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*(?!\.?[0-9])|)[^\n]*$", re.MULTILINE)
 
 
-class _Pep440CouldEqual(dict[str, str | None]):
-    """`Scheme.could_equal` for PEP 440: text -> its release without trailing zeros
-    ("2.2" for "2.2.0rc1") when spelt plainly and without an epoch, else None (kept,
-    parsed). A text with a plain release can equal a version only if the releases are
-    the same, which needs no parsing; most listed versions are set aside that way."""
-
-    def __missing__(self, text: str) -> str | None:
-        m = None if "!" in text else _PLAIN_RELEASE.match(text)
-        release = None
-        if m is not None:
-            release = m.group()
-            while release.endswith(".0"):
-                release = release[:-2]
-        if len(self) < 200_000:
-            self[text] = release
-        return release
-
-    def __call__(self, v: tuple[Any, ...], texts: set[str]) -> list[str]:
-        release = self.__getitem__
-        if v[0]:  # an epoch: only a text with an epoch (or an odd one) can be equal
-            return [t for t in texts if release(t) is None]
-        own = ".".join(map(str, v[1])) if v[1] else "0"
-        return [t for t in texts if (r := release(t)) is None or r == own]
+def _pep440_could_equal(v: tuple[Any, ...], texts: set[str]) -> list[str]:
+    """`Scheme.could_equal` for PEP 440: a text whose release is spelt plainly, without
+    an epoch, can equal the version keyed `v` only if `v` has no epoch and the releases
+    are the same but for trailing zeros; the others (leading zeros, "v", spaces, epochs,
+    anything odd) are kept and parsed. One pattern scan for all the texts, so most
+    listed versions are set aside without a Python call each."""
+    listed = list(texts)
+    joined = "\n".join(listed)
+    releases = _PLAIN_RELEASES.findall(joined)
+    if len(releases) != len(listed):  # a text with a line break: parse them all
+        return listed
+    epochs = "!" in joined
+    if v[0]:  # an epoch: only a text with an epoch (or an odd one) can be equal
+        return [t for t, r in zip(listed, releases, strict=True)
+                if not r or (epochs and "!" in t)]
+    own = ".".join(map(str, v[1])) if v[1] else "0"  # without trailing zeros
+    zeros, n = own + ".0", len(own)
+    return [t for t, r in zip(listed, releases, strict=True)
+            if not r or r == own or (r.startswith(zeros) and not r[n:].replace(".0", ""))
+            or (epochs and "!" in t)]
 
 
 def _pep440_cmpkey(epoch: int, release: tuple[int, ...], pre: tuple[str, int] | None,
@@ -389,7 +387,7 @@ def scheme(ecosystem: str, range_type: str = "ECOSYSTEM") -> Scheme:
     if parse is debian_key:
         return Scheme(ecosystem, _DebianParser(), plain=True)
     if parse is pep440_key:
-        return Scheme(ecosystem, parse, plain=True, could_equal=_Pep440CouldEqual)
+        return Scheme(ecosystem, parse, plain=True, could_equal=_pep440_could_equal)
     return Scheme(ecosystem, parse)
 
 
@@ -420,7 +418,6 @@ class Unjudged(Exception):
 
 # Events as the database stores them (`db._ranges_json`): [kind, version] with kind
 # i(ntroduced), f(ixed), l(ast_affected) or (li)m(it).
-_SHORT = {"introduced": "i", "fixed": "f", "last_affected": "l", "limit": "m"}
 _ORDER = {"i": 0, "l": 1, "f": 2}
 
 
