@@ -446,6 +446,26 @@ def test_the_matcher_says_what_affects_says_of_every_record(tmp_path: Path, seed
         assert text.startswith(f"{eco}: versions not understood ({shown}")
 
 
+def test_matches_are_ordered_by_package_then_id_even_for_a_package_listed_twice(
+        tmp_path: Path) -> None:
+    rng = (R((I, "0"), (F, "2.0")),)
+    db = build_db(tmp_path / "db.sqlite", {"osv-PyPI": [
+        Advisory(i, "osv-PyPI", affected=(Affected("PyPI", name, ranges=rng),))
+        for i in ("PYSEC-2", "CVE-1", "GHSA-3") for name in ("pkg", "another")]})
+    vdb = VulnDB(db)
+    result = Matcher(vdb).match([
+        Package("pypi", "pkg", "1.0", 3, "/a"), Package("pypi", "another", "1.0", 0, "/b"),
+        Package("pypi", "pkg", "1.0", 1, "/a"), Package("pypi", "pkg", "0.9", 2, "/a")], None)
+    vdb.close()
+    assert [(m.package, m.installed, m.id, m.layer) for m in result.matches] == [
+        ("another", "1.0", "CVE-1", 0), ("another", "1.0", "GHSA-3", 0),
+        ("another", "1.0", "PYSEC-2", 0),
+        ("pkg", "0.9", "CVE-1", 2), ("pkg", "0.9", "GHSA-3", 2), ("pkg", "0.9", "PYSEC-2", 2),
+        ("pkg", "1.0", "CVE-1", 3), ("pkg", "1.0", "CVE-1", 1),  # the same package twice:
+        ("pkg", "1.0", "GHSA-3", 3), ("pkg", "1.0", "GHSA-3", 1),  # by id, then as listed
+        ("pkg", "1.0", "PYSEC-2", 3), ("pkg", "1.0", "PYSEC-2", 1)]
+
+
 def test_rows_of_many_packages_come_in_batches_in_the_order_of_the_index(
         tmp_path: Path) -> None:
     names = [f"pkg{i:04d}" for i in range(1200)]  # more than one batch of names

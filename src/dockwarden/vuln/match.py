@@ -233,9 +233,8 @@ class Matcher:
             if target not in self._judged:
                 pending[target] = None
         fresh = self._judge_all(list(pending), stats) if pending else {}
-        # (sort key, package, its source package, template), sorted before the matches are
-        # built: the order of `MatchResult.matches`
-        found: list[tuple[tuple[str, str, str, str, str], Package, str, _Template]] = []
+        # (report order, package, its source package, its templates (sorted by id))
+        found: list[tuple[tuple[str, str, str, str], Package, str, list[_Template]]] = []
         for pkg, key in wanted:
             judged = self._judged.get(key)
             if judged is None:
@@ -244,8 +243,8 @@ class Matcher:
                 source_package = ""
                 if pkg.type in OS_TYPES and pkg.source_name and pkg.source_name != pkg.name:
                     source_package = pkg.source_name
-                order = (pkg.type, pkg.name, pkg.version, pkg.path)
-                found.extend([((*order, t[0]), pkg, source_package, t) for t in judged])
+                found.append(((pkg.type, pkg.name, pkg.version, pkg.path), pkg, source_package,
+                              judged))
         if os_without_data:
             what = ", ".join(f"{n} {t}" for t, n in sorted(os_without_data.items()))
             osname = (f"{os_release.id} {os_release.version_id}".strip()
@@ -257,11 +256,7 @@ class Matcher:
             more = f" and {len(versions) - 5} more" if len(versions) > 5 else ""
             stats.notes.append(f"{eco}: versions not understood ({shown}{more}): matched by "
                                "the advisories' explicit version lists only")
-        found.sort(key=itemgetter(0))
-        out = tuple([VulnMatch(
-            t[0], t[1], pkg.type, pkg.name, pkg.version, source, t[2], t[3], t[4], t[5], t[6],
-            pkg.layer, pkg.path, t[7], t[8]) for _order, pkg, source, t in found])
-        return MatchResult(out, tuple(stats.notes), tuple(sorted(gaps.items())),
+        return MatchResult(_in_order(found), tuple(stats.notes), tuple(sorted(gaps.items())),
                            n_packages, len(names))
 
     @staticmethod
@@ -302,6 +297,7 @@ class Matcher:
         fresh: dict[_Key, list[_Template]] = {}
         for key, hits in judged:
             templates = self._templates(key[0], hits, details) if hits else []
+            templates.sort(key=itemgetter(0))  # by id, as reported
             fresh[key] = templates
             if len(self._judged) < 100_000:
                 self._judged[key] = templates
@@ -417,6 +413,32 @@ class Matcher:
         refs = tuple(dict.fromkeys(r for f in group for r in f[0][5]))[:10]
         sources = tuple(sorted({f[0][1] for f in group}))
         return (preferred, ids, fixed, status, severity, score, summary, sources, refs)
+
+
+def _in_order(found: list[tuple[tuple[str, str, str, str], Package, str, list[_Template]]]
+              ) -> tuple[VulnMatch, ...]:
+    """The matches of these packages ((type, name, version, path), package, source
+    package, templates sorted by id) ordered by (type, name, version, path, id), ties
+    in the order given: packages are sorted, not matches; only packages that share all
+    four have their matches merged by id."""
+    found.sort(key=itemgetter(0))
+    out: list[VulnMatch] = []
+    i, n = 0, len(found)
+    while i < n:
+        j = i + 1
+        while j < n and found[j][0] == found[i][0]:
+            j += 1
+        if j == i + 1:
+            _order, pkg, source, templates = found[i]
+            rows = [(pkg, source, t) for t in templates]
+        else:  # the same package listed twice: one order by id for both
+            rows = sorted(((pkg, source, t) for _o, pkg, source, templates in found[i:j]
+                           for t in templates), key=lambda r: r[2][0])
+        out.extend([VulnMatch(
+            t[0], t[1], pkg.type, pkg.name, pkg.version, source, t[2], t[3], t[4], t[5], t[6],
+            pkg.layer, pkg.path, t[7], t[8]) for pkg, source, t in rows])
+        i = j
+    return tuple(out)
 
 
 @contextlib.contextmanager
