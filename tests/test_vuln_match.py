@@ -34,7 +34,7 @@ from dockwarden.model.vuln import (
 )
 from dockwarden.vuln.db import SourceInfo, VulnDB, Writer
 from dockwarden.vuln.match import Matcher, affects, distro_of
-from dockwarden.vuln.versions import debian_key, in_range, in_versions, scheme
+from dockwarden.vuln.versions import Verdict, debian_key, in_range, in_versions, scheme
 from harness.imagebuild import Image, docker_save, f, layer_tar
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,6 +188,14 @@ def test_explicit_versions_list_counts_even_outside_the_ranges() -> None:
     assert not affects("PyPI", "2.3", aff, _stats()).affected
     sch = scheme("PyPI")
     assert in_versions(sch.key("1.5.0"), "1.5.0", ("1.5",), sch)
+
+
+def test_a_listed_version_reports_the_records_fix_when_it_is_above() -> None:
+    aff = Affected("PyPI", "pkg", ranges=(R((I, "0"), (F, "1.0")),), versions=("1.5", "2.2"),
+                   fixed="2.0")
+    assert affects("PyPI", "1.5", aff, _stats()) == Verdict(True, "2.0")
+    assert affects("PyPI", "2.2", aff, _stats()) == Verdict(True, "")
+    assert affects("PyPI", "0.5", aff, _stats()) == Verdict(True, "1.0")  # the range's
 
 
 def test_unparseable_version_falls_back_to_the_versions_list_and_is_noted() -> None:
@@ -346,6 +354,183 @@ def test_os_packages_of_an_os_without_data_are_a_gap(tmp_path: Path) -> None:
     assert result.matches == ()
     assert result.gaps == (("os", "no vulnerability data for OS packages of fedora 39 "
                                   "(1 rpm package(s) not matched)"),)
+
+
+# --- the shortcuts of the matcher agree with the plain evaluation ---------------------
+
+_POOLS = {
+    "Debian": ["0", "1.0-1", "1.0-1~deb12u1", "1.0-1+deb12u1", "1.0-2", "1:0.9-1", "2.0-1",
+               "1.0-1+b1", "0.9~rc1-1", "not a version"],
+    "PyPI": ["0", "0.9", "1.0", "1.0.0", "1.0rc1", "1.0.post1", "1.1", "2.0", "v1.1",
+             "1!0.5", "nightly!1"],
+}
+
+
+def _random_record(rnd: Any, ecosystem: str, name: str, n: int) -> Advisory:
+    """One advisory (its own CVE, no aliases) of every shape the database holds."""
+    pool = _POOLS[ecosystem]
+    shape = rnd.randrange(9)
+    ranges: tuple[Range, ...] = ()
+    versions: tuple[str, ...] = ()
+    status, fixed = Status.FIXED, ""
+    if shape == 0:  # introduced 0, fixed X: judged from the stored text
+        fixed = rnd.choice(pool)
+        ranges = (R((I, "0"), (F, fixed)),)
+    elif shape == 1:  # an open range, a versions list or not
+        ranges = (R((I, "0")),)
+        versions = tuple(rnd.sample(pool, rnd.randrange(3)))
+        status = Status.AFFECTED
+    elif shape == 2:  # no range: the distribution's word
+        status = rnd.choice(list(Status))
+        fixed = rnd.choice(pool) if status is Status.FIXED else ""
+    else:  # anything else
+        for _ in range(rnd.randrange(1, 3)):
+            kinds = [rnd.choice([I, F, L, M, I, F]) for _ in range(rnd.randrange(1, 5))]
+            ranges += (R(*((k, "*" if k == M and rnd.random() < 0.5 else rnd.choice(pool))
+                           for k in kinds), type=rnd.choice(["ECOSYSTEM"] * 4 + ["GIT"])),)
+        versions = tuple(rnd.sample(pool, rnd.randrange(4)))
+        fixed = rnd.choice(["", *pool])
+    release = rnd.choice(["bookworm", "bookworm", "bullseye", ""]) if ecosystem == "Debian" \
+        else ""
+    return Advisory(f"CVE-2024-{n}", "src", withdrawn="2024-01-01" if rnd.random() < 0.1 else "",
+                    affected=(Affected(ecosystem, name, release, status, ranges, versions,
+                                       fixed),))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_matcher_says_what_affects_says_of_every_record(tmp_path: Path, seed: int) -> None:
+    """Rows judged from their stored text, rows decoded, batched queries, advisories
+    fetched afterwards and withdrawn ones dropped afterwards: the matches (and the notes
+    about versions not understood) are those of `affects` on every record of the
+    image's release, one by one."""
+    import random
+
+    from dockwarden.vuln.match import _Stats
+
+    rnd = random.Random(seed)
+    names = {"Debian": [f"src{i}" for i in range(12)], "PyPI": [f"pkg{i}" for i in range(12)]}
+    advisories = [_random_record(rnd, eco, rnd.choice(names[eco]), n)
+                  for n, eco in enumerate(rnd.choice(["Debian", "PyPI"]) for _ in range(400))]
+    db = build_db(tmp_path / "db.sqlite", {"src": advisories})
+    packages = []
+    for eco, pool in _POOLS.items():
+        for name in names[eco]:
+            for version in rnd.sample(pool, 3):
+                if eco == "Debian":
+                    packages.append(deb(f"lib{name}-{version}", version, name))
+                else:
+                    packages.append(Package("pypi", name, version, 0, f"/{name}/{version}"))
+    vdb = VulnDB(db)
+    result = Matcher(vdb).match(packages, BOOKWORM)
+    expected: dict[tuple[str, str, str], tuple[str, Status]] = {}
+    stats = _Stats()
+    withdrawn = {a.id for a in advisories if a.withdrawn}
+    for pkg in packages:
+        eco = "Debian" if pkg.type == "deb" else "PyPI"
+        name = pkg.source_name or pkg.name
+        for hit in vdb.lookup(eco, name):
+            if hit.affected.release not in ("", "bookworm") or hit.advisory.id in withdrawn:
+                continue
+            verdict = affects(eco, pkg.version, hit.affected, stats)
+            if verdict.affected:
+                status = Status.FIXED if verdict.fixed else (
+                    Status.WONT_FIX if hit.affected.status is Status.WONT_FIX
+                    else Status.AFFECTED)
+                expected[pkg.name, pkg.version, hit.advisory.id] = (verdict.fixed, status)
+    vdb.close()
+    got = {(m.package, m.installed, m.id): (m.fixed, m.status) for m in result.matches}
+    assert got == expected
+    assert len(result.matches) == len(expected)
+    for eco, text in zip(sorted(stats.unparsed), result.notes, strict=True):
+        shown = ", ".join(sorted(stats.unparsed[eco])[:5])
+        assert text.startswith(f"{eco}: versions not understood ({shown}")
+
+
+def test_matches_are_ordered_by_package_then_id_even_for_a_package_listed_twice(
+        tmp_path: Path) -> None:
+    rng = (R((I, "0"), (F, "2.0")),)
+    db = build_db(tmp_path / "db.sqlite", {"osv-PyPI": [
+        Advisory(i, "osv-PyPI", affected=(Affected("PyPI", name, ranges=rng),))
+        for i in ("PYSEC-2", "CVE-1", "GHSA-3") for name in ("pkg", "another")]})
+    vdb = VulnDB(db)
+    result = Matcher(vdb).match([
+        Package("pypi", "pkg", "1.0", 3, "/a"), Package("pypi", "another", "1.0", 0, "/b"),
+        Package("pypi", "pkg", "1.0", 1, "/a"), Package("pypi", "pkg", "0.9", 2, "/a")], None)
+    vdb.close()
+    assert [(m.package, m.installed, m.id, m.layer) for m in result.matches] == [
+        ("another", "1.0", "CVE-1", 0), ("another", "1.0", "GHSA-3", 0),
+        ("another", "1.0", "PYSEC-2", 0),
+        ("pkg", "0.9", "CVE-1", 2), ("pkg", "0.9", "GHSA-3", 2), ("pkg", "0.9", "PYSEC-2", 2),
+        ("pkg", "1.0", "CVE-1", 3), ("pkg", "1.0", "CVE-1", 1),  # the same package twice:
+        ("pkg", "1.0", "GHSA-3", 3), ("pkg", "1.0", "GHSA-3", 1),  # by id, then as listed
+        ("pkg", "1.0", "PYSEC-2", 3), ("pkg", "1.0", "PYSEC-2", 1)]
+
+
+def test_rows_of_many_packages_come_in_batches_in_the_order_of_the_index(
+        tmp_path: Path) -> None:
+    names = [f"pkg{i:04d}" for i in range(1200)]  # more than one batch of names
+    advisories = [Advisory(f"CVE-2024-{i}-{j}", "src", affected=(
+        Affected("Debian", name, rel, ranges=(R((I, "0"), (F, f"{j}.0-1")),)),))
+        for j, rel in enumerate(["bookworm", "bullseye", "", "bookworm"])
+        for i, name in enumerate(names)]
+    vdb = VulnDB(build_db(tmp_path / "db.sqlite", {"src": advisories}))
+    got = vdb.affected_rows("Debian", [*names[::-1], "absent"], {"bookworm", "12"})
+    assert sorted(got) == sorted(names)
+    for name in names:
+        assert [(r[1], r[2]) for r in got[name]] == [
+            (h.advisory.source, h.advisory.id) for h in vdb.lookup("Debian", name)
+            if h.affected.release in ("", "bookworm")]
+    assert len(vdb.affected_rows("Debian", names, None)["pkg0007"]) == 4
+    vdb.close()
+
+
+def test_a_row_without_its_advisory_is_still_reported_by_its_id(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = build_db(tmp_path / "db.sqlite", {"osv-PyPI": [
+        Advisory(f"PYSEC-{i}", "osv-PyPI", ("CVE-1",) if i == 1 else (), summary=f"s{i}",
+                 affected=(Affected("PyPI", "pkg", ranges=(R((I, "0"),),)),))
+        for i in range(1, 3)]})
+    with sqlite3.connect(db) as con:
+        con.execute("DELETE FROM advisory WHERE id='PYSEC-2'")
+    con.close()
+    found = match(db, [Package("pypi", "pkg", "1.0", 0, "x")], None)
+    assert {k: (m.ids, m.summary) for k, m in found.items()} == {
+        ("pkg", "CVE-1"): (("CVE-1", "PYSEC-1"), "s1"),
+        ("pkg", "PYSEC-2"): (("PYSEC-2",), ""),
+    }
+
+
+def test_withdrawn_advisories_leave_no_notes(tmp_path: Path) -> None:
+    """A version that cannot be parsed in a withdrawn advisory is not worth a note."""
+    aff = (Affected("PyPI", "pkg", ranges=(R((I, "0"), (F, "not!a!version")),)),)
+    db = build_db(tmp_path / "db.sqlite", {"osv-PyPI": [
+        Advisory("PYSEC-1", "osv-PyPI", withdrawn="2024-01-01T00:00:00Z", affected=aff)]})
+    vdb = VulnDB(db)
+    result = Matcher(vdb).match([Package("pypi", "pkg", "1.0", 0, "x")], None)
+    assert result.matches == () and result.notes == ()
+    vdb.close()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_matching_leaves_the_garbage_collector_as_it_found_it(
+        tmp_path: Path, enabled: bool) -> None:
+    import gc
+
+    db = build_db(tmp_path / "db.sqlite", {"osv-PyPI": [Advisory(
+        "PYSEC-1", "osv-PyPI", affected=(Affected("PyPI", "pkg", ranges=(R((I, "0"),),)),))]})
+    vdb = VulnDB(db)
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        assert Matcher(vdb).match([Package("pypi", "pkg", "1.0", 0, "x")], None).matches
+        assert gc.isenabled() is enabled
+        with pytest.raises(AttributeError):
+            Matcher(vdb).match([object()], None)  # type: ignore[list-item]
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+        vdb.close()
 
 
 # --- Debian: tracker and OSV Debian records, dpkg status of our own -------------------

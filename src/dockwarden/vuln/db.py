@@ -17,10 +17,10 @@ import datetime as dt
 import json
 import os
 import sqlite3
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dockwarden.errors import InputError
 from dockwarden.model.vuln import Advisory, Affected, Event, Range, Status
@@ -69,6 +69,21 @@ class SourceInfo:
     last_modified: str = ""
     sha256: str = ""
     size: int = 0
+
+
+# (name, source, advisory, status, ranges, versions, fixed, severity): `affected_rows`
+AffectedRow = tuple[str, str, str, str, str, str, str, str]
+
+
+class Details(NamedTuple):
+    """The advisory columns that matching uses (`VulnDB.details`)."""
+
+    aliases: tuple[str, ...]
+    summary: str
+    severity: str
+    cvss_score: float | None
+    references: tuple[str, ...]
+    withdrawn: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +142,12 @@ class VulnDB:
             raise InputError(f"{path}: database schema {version and version[0]} is not "
                              f"{SCHEMA_VERSION}", "run `dockwarden db update` to rebuild it")
         self._adv_cache: dict[tuple[str, str], Advisory] = {}
+        self._details: dict[tuple[str, str], Details | None] = {}
+
+    def clear_caches(self) -> None:
+        """Forget the advisories decoded so far (for benchmarks: a fresh view)."""
+        self._adv_cache.clear()
+        self._details.clear()
 
     def close(self) -> None:
         self._con.close()
@@ -168,53 +189,66 @@ class VulnDB:
                              tuple(json.loads(r[5])), r[6], r[7], r[8]))
                 for r in rows]
 
-    _JOINED = ("SELECT a.source, a.advisory, a.release, a.status, a.ranges, a.versions, "
-               "a.fixed, a.severity, a.note, d.aliases, d.summary, d.severity, "
-               "d.cvss_vector, d.cvss_score, d.published, d.modified, d.refs, d.withdrawn "
-               "FROM affected a LEFT JOIN advisory d ON d.source=a.source AND "
-               "d.id=a.advisory WHERE a.ecosystem=? AND a.name=?")
+    _CHUNK = 500  # names or ids per query, well below SQLite's limit on parameters
 
-    def rows(self, ecosystem: str, name: str,
-             releases: Collection[str] | None = None) -> list[tuple[Any, ...]]:
-        """The `affected` rows of a package joined with their advisory's columns, in one
-        query, optionally only those of these releases and of no release (""). Columns:
-        source, advisory, release, status, ranges, versions, fixed, severity, note (as
-        `raw_lookup`), then the advisory's aliases, summary, severity, cvss_vector,
-        cvss_score, published, modified, refs, withdrawn (None without an advisory row).
-        Turn one into a `Hit` with `hit`."""
-        sql = self._JOINED
-        params: list[str] = [ecosystem, name]
+    def affected_rows(self, ecosystem: str, names: Sequence[str],
+                      releases: Collection[str] | None = None
+                      ) -> dict[str, list[AffectedRow]]:
+        """The `affected` rows of many packages of one ecosystem (names normalised) in a
+        few queries, optionally only those of these releases and of no release (""):
+        name -> rows of (name, source, advisory, status, ranges, versions, fixed,
+        severity), each package's rows in the order of the (ecosystem, name) index, as
+        `lookup` returns them. Names without rows are absent. The advisories' own columns
+        are left to `details`, for the rows that turn out to matter."""
+        params_tail: list[str] = []
+        sql_tail = ""
         if releases is not None:
             wanted = sorted({*releases, ""})
-            sql += f" AND a.release IN ({','.join('?' * len(wanted))})"
-            params.extend(wanted)
-        return self._con.execute(sql, params).fetchall()
+            sql_tail = f" AND release IN ({','.join('?' * len(wanted))})"
+            params_tail = wanted
+        out: dict[str, list[AffectedRow]] = {}
+        for start in range(0, len(names), self._CHUNK):
+            chunk = names[start:start + self._CHUNK]
+            sql = ("SELECT name, source, advisory, status, ranges, versions, fixed, severity "
+                   f"FROM affected WHERE ecosystem=? AND name IN ({','.join('?' * len(chunk))})"
+                   + sql_tail)
+            for row in self._con.execute(sql, [ecosystem, *chunk, *params_tail]):
+                rows = out.get(row[0])
+                if rows is None:
+                    rows = out[row[0]] = []
+                rows.append(row)
+        return out
 
-    def row_advisory(self, r: tuple[Any, ...]) -> Advisory:
-        """The advisory of a row of `rows` (built once per database view)."""
-        key = (r[0], r[1])
-        adv = self._adv_cache.get(key)
-        if adv is None:
-            if r[9] is None:
-                adv = Advisory(r[1], r[0])
-            else:
-                adv = Advisory(r[1], r[0], tuple(json.loads(r[9])), r[10], r[11], r[12],
-                               r[13], r[14], r[15], tuple(json.loads(r[16])), r[17])
-            self._adv_cache[key] = adv
-        return adv
-
-    def hit(self, ecosystem: str, name: str, r: tuple[Any, ...]) -> Hit:
-        """A row of `rows` as a Hit."""
-        adv = self.row_advisory(r)
-        return Hit(adv, Affected(ecosystem, name, r[2], Status(r[3]), _ranges_from(r[4]),
-                                 tuple(json.loads(r[5])) if r[5] != "[]" else (),
-                                 r[6], r[7], r[8]))
-
-    def hits(self, ecosystem: str, name: str,
-             releases: Collection[str] | None = None) -> list[Hit]:
-        """`lookup` in one query (advisories joined in), optionally only the rows of
-        these releases and of no release ("")."""
-        return [self.hit(ecosystem, name, r) for r in self.rows(ecosystem, name, releases)]
+    def details(self, keys: Iterable[tuple[str, str]]
+                ) -> Mapping[tuple[str, str], Details | None]:
+        """The columns matching needs of these (source, advisory id) pairs, fetched in a
+        few queries and kept for later calls: a mapping that holds at least these keys,
+        None for an id without an advisory row."""
+        cache = self._details
+        missing: dict[str, list[str]] = {}
+        for source, adv_id in keys:
+            if (source, adv_id) not in cache:
+                ids = missing.get(source)
+                if ids is None:
+                    ids = missing[source] = []
+                ids.append(adv_id)
+        for source, ids in missing.items():
+            ids = list(dict.fromkeys(ids))
+            for adv_id in ids:
+                cache[source, adv_id] = None
+            for start in range(0, len(ids), self._CHUNK):
+                chunk = ids[start:start + self._CHUNK]
+                rows = self._con.execute(
+                    "SELECT id, aliases, summary, severity, cvss_score, refs, withdrawn "
+                    f"FROM advisory WHERE source=? AND id IN ({','.join('?' * len(chunk))})",
+                    [source, *chunk]).fetchall()
+                # the JSON columns of all rows decoded in one call: [[aliases, refs], ...]
+                lists = json.loads("[" + ",".join(f"[{r[1]},{r[5]}]" for r in rows) + "]")
+                for (adv_id, _a, summary, severity, score, _r, withdrawn), (aliases, refs) \
+                        in zip(rows, lists, strict=True):
+                    cache[source, adv_id] = Details(tuple(aliases), summary, severity, score,
+                                                    tuple(refs), withdrawn)
+        return cache
 
     def raw_lookup(self, ecosystem: str, name: str) -> list[tuple[Any, ...]]:
         """The bare rows of `lookup` (the benchmark's floor)."""

@@ -12,11 +12,18 @@ and the version that is compared:
 - language packages: `PyPI` (PEP 503 names), `npm`, `Go` (module path, `stdlib`),
   `crates.io`, `RubyGems`, `Maven`, `NuGet`, `Packagist`.
 
-Each distinct (ecosystem, name) is one database query. Versions are parsed once per
-string and scheme (`versions.Scheme`). A record is affected as the OSV evaluation says
-(`versions.in_range`, explicit `versions`); a record without ranges or versions is the
-distribution's word: status `fixed` with a fixed version means "before that version",
-`affected` / `wont_fix` mean every version. Withdrawn advisories are ignored.
+The rows of all the packages of one call are read in a few batched queries (the
+`affected` columns only); each distinct (source) package and version is judged once for
+all its binaries. Versions are parsed once per string and scheme (`versions.Scheme`).
+A record is affected as the OSV evaluation says (`versions.in_events`, explicit
+`versions`); a record without ranges or versions is the distribution's word: status
+`fixed` with a fixed version means "before that version", `affected` / `wont_fix` mean
+every version. The common rows (`introduced 0, fixed X`, open ranges) are judged from
+their stored text; the others are decoded, their versions list only when the ranges do
+not decide. The advisories' own columns (aliases, summary, severity, references,
+withdrawn) are fetched afterwards, in one batch, for the rows that apply. Withdrawn
+advisories are ignored (and leave no notes). The cyclic garbage collector is paused
+while matching (`_gc_paused`).
 
 Advisories that name the same vulnerability are merged into one match per package: ids
 and aliases are linked (an advisory naming two or more CVEs links only to each CVE, so a
@@ -28,24 +35,34 @@ the result says so in `notes`; nothing here raises on bad data.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from dockwarden.model.image import OSRelease, Package
 from dockwarden.model.vuln import (
     DEBIAN_CODENAMES,
-    Advisory,
     Affected,
     Status,
     VulnMatch,
     normalise_name,
 )
-from dockwarden.vuln.db import VulnDB
+from dockwarden.vuln.db import AffectedRow, Details, VulnDB
 from dockwarden.vuln.importers.severity import from_word
-from dockwarden.vuln.versions import Scheme, Verdict, in_range, in_versions, scheme
+from dockwarden.vuln.versions import (
+    Scheme,
+    Unjudged,
+    Verdict,
+    in_events,
+    in_short_form,
+    in_versions,
+    scheme,
+)
 
 OS_TYPES = frozenset({"deb", "apk", "rpm"})
 
@@ -120,21 +137,29 @@ class MatchResult:
 
 
 @dataclass(slots=True)
-class _Found:
-    """One advisory record that affects one installed package."""
-
-    adv: Advisory
-    status: Status  # the record's status (`Affected.status`)
-    rating: str  # the record's own severity word (`Affected.severity`)
-    verdict: Verdict
-    link: frozenset[str]  # ids that join it to other records of the same vulnerability
-    ids: tuple[str, ...]  # ids shown
-
-
-@dataclass(slots=True)
 class _Stats:
     notes: list[str] = field(default_factory=list)
     unparsed: dict[str, set[str]] = field(default_factory=dict)  # ecosystem -> versions
+
+
+# What `Matcher` keeps per judged (ecosystem, name, version, releases).
+_Key = tuple[str, str, str, frozenset[str] | None]
+# An affected row: (source, advisory, status, own rating, fixed verdict: "" = no fix).
+_Hit = tuple[str, str, str, str, str]
+# An advisory as matching uses it: (id, source, summary, severity (lower case),
+# cvss_score, references, links (`_links`, ids sorted by `_id_rank`), its own rating
+# (severity, else from the score, else ""), (source,), the first ten references).
+_Info = tuple[str, str, str, str, float | None, tuple[str, ...],
+              list[tuple[frozenset[str], tuple[str, ...]]], str, tuple[str], tuple[str, ...]]
+# One record of one vulnerability: (advisory, status, own rating, fixed verdict, link,
+# ids shown).
+_Found = tuple[_Info, str, str, str, frozenset[str], tuple[str, ...]]
+# A match with the package fields left out: (id, ids, fixed, status, severity,
+# cvss_score, summary, sources, references); binaries of one source share them.
+_Template = tuple[str, tuple[str, ...], str, Status, str, float | None, str,
+                  tuple[str, ...], tuple[str, ...]]
+# (version, bound, scheme) that could not be parsed, for `_unparsed`.
+_Note = tuple[str, str, Scheme]
 
 
 def _is_cve(i: str) -> bool:
@@ -149,10 +174,10 @@ def _id_rank(i: str) -> tuple[int, str]:
     return (2, i)
 
 
-def _links(adv: Advisory) -> list[tuple[frozenset[str], tuple[str, ...]]]:
+def _links(adv_id: str, aliases: Sequence[str]) -> list[tuple[frozenset[str], tuple[str, ...]]]:
     """How an advisory joins others: by all its ids, or by each CVE when it names
     several (a distribution advisory fixing many CVEs)."""
-    all_ids = tuple(dict.fromkeys((adv.id, *adv.aliases)))
+    all_ids = tuple(dict.fromkeys((adv_id, *aliases)))
     cves = [i for i in all_ids if _is_cve(i)]
     if len(cves) <= 1:
         return [(frozenset(all_ids), all_ids)]
@@ -160,14 +185,7 @@ def _links(adv: Advisory) -> list[tuple[frozenset[str], tuple[str, ...]]]:
     return [(frozenset({c}), (c, *others)) for c in cves]
 
 
-_NOT_AFFECTED = Verdict(False)
-_OPEN = Verdict(True)
 _OPEN_RANGE = json.dumps([["ECOSYSTEM", [["i", "0"]]]], separators=(",", ":"))
-
-
-def _common_range(fixed: str) -> str:
-    """How the database stores the range `introduced 0, fixed <fixed>` (`db._ranges_json`)."""
-    return '[["ECOSYSTEM",[["i","0"],["f",' + json.dumps(fixed) + ']]]]'
 
 
 class Matcher:
@@ -177,42 +195,56 @@ class Matcher:
     def __init__(self, db: VulnDB) -> None:
         self.db = db
         # (ecosystem, name, version, releases) -> the matches of that source package at
-        # that version, package fields left blank: binaries of one source share them
-        self._judged: dict[tuple[str, str, str, frozenset[str] | None], list[VulnMatch]] = {}
+        # that version, package fields left out: binaries of one source share them
+        self._judged: dict[_Key, list[_Template]] = {}
+        self._infos: dict[tuple[str, str], _Info] = {}
+        self._words: dict[str, str] = {}
 
     def match(self, packages: Iterable[Package], os_release: OSRelease | None) -> MatchResult:
+        with _gc_paused():
+            return self._match(packages, os_release)
+
+    def _match(self, packages: Iterable[Package], os_release: OSRelease | None
+               ) -> MatchResult:
         stats = _Stats()
-        out: list[VulnMatch] = []
         gaps: dict[str, str] = {}
         os_without_data: dict[str, int] = {}
         n_packages = 0
-        keys: set[tuple[str, str]] = set()
+        names: set[tuple[str, str]] = set()
+        distros: dict[str, Distro | None] = {}
+        wanted: list[tuple[Package, _Key]] = []
+        pending: dict[_Key, None] = {}
         for pkg in packages:
-            target = self._target(pkg, os_release)
+            if pkg.type in OS_TYPES:
+                if pkg.type not in distros:
+                    distros[pkg.type] = distro_of(os_release, pkg.type)
+                target = self._target(pkg, distros[pkg.type])
+            else:
+                target = self._target(pkg, None)
             if target is None:
                 if pkg.type in OS_TYPES:
                     os_without_data[pkg.type] = os_without_data.get(pkg.type, 0) + 1
                 continue
-            ecosystem, name, version, releases = target
-            if not version:
+            if not target[2]:  # no version
                 continue
             n_packages += 1
-            keys.add((ecosystem, name))
-            key = (ecosystem, name, version, releases)
+            names.add((target[0], target[1]))
+            wanted.append((pkg, target))
+            if target not in self._judged:
+                pending[target] = None
+        fresh = self._judge_all(list(pending), stats) if pending else {}
+        # (report order, package, its source package, its templates (sorted by id))
+        found: list[tuple[tuple[str, str, str, str], Package, str, list[_Template]]] = []
+        for pkg, key in wanted:
             judged = self._judged.get(key)
             if judged is None:
-                rows = self.db.rows(ecosystem, name, releases)
-                judged = self._judge(ecosystem, name, version, rows, stats) if rows else []
-                if len(self._judged) < 100_000:
-                    self._judged[key] = judged
+                judged = fresh[key]
             if judged:
                 source_package = ""
                 if pkg.type in OS_TYPES and pkg.source_name and pkg.source_name != pkg.name:
                     source_package = pkg.source_name
-                out.extend(VulnMatch(
-                    m.id, m.ids, pkg.type, pkg.name, pkg.version, source_package, m.fixed,
-                    m.status, m.severity, m.cvss_score, m.summary, pkg.layer, pkg.path,
-                    m.sources, m.references) for m in judged)
+                found.append(((pkg.type, pkg.name, pkg.version, pkg.path), pkg, source_package,
+                              judged))
         if os_without_data:
             what = ", ".join(f"{n} {t}" for t, n in sorted(os_without_data.items()))
             osname = (f"{os_release.id} {os_release.version_id}".strip()
@@ -224,15 +256,12 @@ class Matcher:
             more = f" and {len(versions) - 5} more" if len(versions) > 5 else ""
             stats.notes.append(f"{eco}: versions not understood ({shown}{more}): matched by "
                                "the advisories' explicit version lists only")
-        out.sort(key=lambda m: (m.package_type, m.package, m.installed, m.path, m.id))
-        return MatchResult(tuple(out), tuple(stats.notes), tuple(sorted(gaps.items())),
-                           n_packages, len(keys))
+        return MatchResult(_in_order(found), tuple(stats.notes), tuple(sorted(gaps.items())),
+                           n_packages, len(names))
 
     @staticmethod
-    def _target(pkg: Package, os_release: OSRelease | None
-                ) -> tuple[str, str, str, frozenset[str] | None] | None:
+    def _target(pkg: Package, distro: Distro | None) -> _Key | None:
         if pkg.type in OS_TYPES:
-            distro = distro_of(os_release, pkg.type)
             if distro is None:
                 return None
             name = pkg.source_name or pkg.name
@@ -244,65 +273,121 @@ class Matcher:
             return None
         return ecosystem, normalise_name(ecosystem, pkg.name), pkg.version, None
 
-    def _judge(self, ecosystem: str, name: str, version: str, rows: list[tuple[Any, ...]],
-               stats: _Stats) -> list[VulnMatch]:
-        """The vulnerabilities of one (source) package at one version. Rows of the
-        common shape (introduced 0, one fix, no versions list) are judged from the row
-        itself; only rows that apply, or of another shape, become `Hit` objects."""
-        found: list[_Found] = []
+    def _judge_all(self, keys: list[_Key], stats: _Stats) -> dict[_Key, list[_Template]]:
+        """Judge these (ecosystem, name, version, releases): rows in batched queries,
+        then the advisories of the rows that apply in one more batch."""
+        queries: dict[tuple[str, frozenset[str] | None], dict[str, None]] = {}
+        for ecosystem, name, _version, releases in keys:
+            queries.setdefault((ecosystem, releases), {})[name] = None
+        rows_of = {q: self.db.affected_rows(q[0], list(names), q[1])
+                   for q, names in queries.items()}
+        judged: list[tuple[_Key, list[_Hit]]] = []
+        notes: list[tuple[tuple[str, str], str, list[_Note]]] = []
+        for key in keys:
+            rows = rows_of[key[0], key[3]].get(key[1])
+            judged.append((key, self._judge_rows(key[0], key[2], rows, notes) if rows else []))
+        details = self.db.details([(h[0], h[1]) for _key, hits in judged for h in hits]
+                                  + [n[0] for n in notes])
+        for adv_key, ecosystem, row_notes in notes:  # in the order they were met
+            d = details[adv_key]
+            if d is not None and d.withdrawn:
+                continue
+            for version, bound, sch in row_notes:
+                _unparsed(stats, ecosystem, version, bound, sch)
+        fresh: dict[_Key, list[_Template]] = {}
+        for key, hits in judged:
+            templates = self._templates(key[0], hits, details) if hits else []
+            templates.sort(key=itemgetter(0))  # by id, as reported
+            fresh[key] = templates
+            if len(self._judged) < 100_000:
+                self._judged[key] = templates
+        return fresh
+
+    @staticmethod
+    def _judge_rows(ecosystem: str, version: str, rows: list[AffectedRow],
+                    notes: list[tuple[tuple[str, str], str, list[_Note]]]) -> list[_Hit]:
+        """The rows that affect this version, as (source, advisory, status, rating,
+        fixed). Rows of the common shape (introduced 0, one fix, no versions list) and
+        open ranges are judged from their stored text; the others are decoded."""
         sch = scheme(ecosystem)
-        v = sch.key(version)
-        for row in rows:
-            if row[17]:  # withdrawn
-                continue
-            verdict: Verdict | None = None
-            if v is not None and row[5] == "[]":
-                fixed = row[6]
-                if fixed and row[4] == _common_range(fixed):
-                    k = sch.key(fixed)
+        key = sch.key
+        v = key(version)
+        hits: list[_Hit] = []
+        for _name, source, adv_id, status, ranges, versions, fixed, rating in rows:
+            if v is not None:
+                if versions == "[]" and fixed and \
+                        ranges == f'[["ECOSYSTEM",[["i","0"],["f","{fixed}"]]]]' and \
+                        '"' not in fixed and "\\" not in fixed:
+                    k = key(fixed)
                     if k is not None:
-                        verdict = Verdict(True, fixed) if v < k else _NOT_AFFECTED
-                elif row[4] == _OPEN_RANGE:
-                    verdict = _OPEN
-            if verdict is None:
-                verdict = affects(ecosystem, version, self.db.hit(ecosystem, name, row).affected,
-                                  stats)
-            if not verdict.affected:
+                        if v < k:
+                            hits.append((source, adv_id, status, rating, fixed))
+                        continue
+                elif ranges == _OPEN_RANGE:  # affected, whatever the versions list says
+                    hits.append((source, adv_id, status, rating, ""))
+                    continue
+            row_notes: list[_Note] = []
+            found = _verdict(ecosystem, version, status, json.loads(ranges), versions, fixed,
+                             row_notes)
+            if row_notes:
+                notes.append(((source, adv_id), ecosystem, row_notes))
+            if found is not None:
+                hits.append((source, adv_id, status, rating, found))
+        return hits
+
+    def _info(self, source: str, adv_id: str, d: Details | None) -> _Info:
+        info = self._infos.get((source, adv_id))
+        if info is None:
+            if d is None:  # an affected row without its advisory: keep the id at least
+                d = Details((), "", "", None, (), "")
+            severity = d.severity.lower()
+            rating = severity if severity in _SEVERITIES else ""
+            if not rating and d.cvss_score is not None:
+                rating = _from_score(d.cvss_score)
+            links = [(link, tuple(sorted(ids, key=_id_rank)) if len(ids) > 1 else ids)
+                     for link, ids in _links(adv_id, d.aliases)]
+            info = (adv_id, source, d.summary, severity, d.cvss_score, d.references, links,
+                    rating, (source,), d.references[:10])
+            self._infos[source, adv_id] = info
+        return info
+
+    def _templates(self, ecosystem: str, hits: list[_Hit],
+                   details: Mapping[tuple[str, str], Details | None]) -> list[_Template]:
+        """The vulnerabilities of one (source) package at one version, one per group of
+        records that name the same vulnerability (withdrawn advisories left out)."""
+        found: list[_Found] = []
+        for source, adv_id, status, rating, fixed in hits:
+            d = details[source, adv_id]
+            if d is not None and d.withdrawn:
                 continue
-            adv = self.db.row_advisory(row)
-            status = Status(row[3])
-            for link, ids in _links(adv):
-                found.append(_Found(adv, status, row[7], verdict, link, ids))
+            info = self._info(source, adv_id, d)
+            for link, ids in info[6]:
+                found.append((info, status, rating, fixed, link, ids))
         if not found:
             return []
         return [self._merge(group, ecosystem) for group in _groups(found)]
 
-    @staticmethod
-    def _merge(group: list[_Found], ecosystem: str) -> VulnMatch:
-        """One match from the records of one vulnerability (package fields blank)."""
+    def _word(self, rating: str) -> str:
+        word = self._words.get(rating)
+        if word is None:
+            word = self._words[rating] = from_word(rating)
+        return word
+
+    def _merge(self, group: list[_Found], ecosystem: str) -> _Template:
+        """One match from the records of one vulnerability (package fields left out)."""
         if len(group) == 1:  # the usual case, in short
-            f = group[0]
-            adv = f.adv
-            ids = sorted(f.ids, key=_id_rank) if len(f.ids) > 1 else list(f.ids)
-            if f.verdict.fixed:
-                status, fixed = Status.FIXED, f.verdict.fixed
+            info, row_status, row_rating, fixed, _link, ids = group[0]
+            if fixed:
+                status = Status.FIXED
             else:
-                status = Status.WONT_FIX if f.status is Status.WONT_FIX else Status.AFFECTED
-                fixed = ""
-            rating = from_word(f.rating) if f.rating else ""
-            if not rating:
-                rating = adv.severity.lower() if adv.severity.lower() in _SEVERITIES else ""
-            if not rating and adv.cvss_score is not None:
-                rating = _from_score(adv.cvss_score)
-            return VulnMatch(ids[0], tuple(ids), "", "", "", "", fixed, status, rating,
-                             adv.cvss_score, adv.summary, 0, "", (adv.source,),
-                             adv.references[:10])
-        ids = sorted({i for f in group for i in f.ids}, key=_id_rank)
+                status = Status.WONT_FIX if row_status == Status.WONT_FIX else Status.AFFECTED
+            rating = self._word(row_rating) if row_rating else ""
+            return (ids[0], ids, fixed, status, rating or info[7], info[4], info[2], info[8],
+                    info[9])
+        ids = tuple(sorted({i for f in group for i in f[5]}, key=_id_rank))
         # status: a known fix beats "no fix yet"; the distribution's "will not fix" beats
         # an open range of another source
-        statuses = [f.status if f.status is Status.WONT_FIX else
-                    (Status.FIXED if f.verdict.fixed else Status.AFFECTED) for f in group]
-        fixes = [f.verdict.fixed for f in group if f.verdict.fixed]
+        fixes = [f[3] for f in group if f[3]]
         if fixes:
             status = Status.FIXED
             sch = scheme(ecosystem)
@@ -311,67 +396,126 @@ class Matcher:
                 if sch.lt(fixed, other):
                     fixed = other
         else:
-            status = Status.WONT_FIX if Status.WONT_FIX in statuses else Status.AFFECTED
+            wont = any(f[1] == Status.WONT_FIX for f in group)
+            status = Status.WONT_FIX if wont else Status.AFFECTED
             fixed = ""
-        ratings = [from_word(f.rating) for f in group]
-        ratings = [r for r in ratings if r]
+        ratings = [r for r in (self._word(f[2]) for f in group) if r]
         if not ratings:
-            ratings = [f.adv.severity.lower() for f in group
-                       if f.adv.severity.lower() in _SEVERITIES]
-        scores = [f.adv.cvss_score for f in group if f.adv.cvss_score is not None]
+            ratings = [f[0][3] for f in group if f[0][3] in _SEVERITIES]
+        scores = [f[0][4] for f in group if f[0][4] is not None]
         score = max(scores) if scores else None
         if not ratings and score is not None:
             ratings = [_from_score(score)]
         severity = min(ratings, key=_SEVERITIES.index) if ratings else ""
         preferred = ids[0]
-        lead = next((f for f in group if f.adv.id == preferred), group[0])
-        summary = lead.adv.summary or next((f.adv.summary for f in group if f.adv.summary), "")
-        refs = tuple(dict.fromkeys(r for f in group for r in f.adv.references))[:10]
-        return VulnMatch(
-            id=preferred, ids=tuple(ids), package_type="", package="", installed="",
-            source_package="", fixed=fixed, status=status, severity=severity,
-            cvss_score=score, summary=summary, layer=0, path="",
-            sources=tuple(sorted({f.adv.source for f in group})), references=refs,
-        )
+        lead = next((f for f in group if f[0][0] == preferred), group[0])
+        summary = lead[0][2] or next((f[0][2] for f in group if f[0][2]), "")
+        refs = tuple(dict.fromkeys(r for f in group for r in f[0][5]))[:10]
+        sources = tuple(sorted({f[0][1] for f in group}))
+        return (preferred, ids, fixed, status, severity, score, summary, sources, refs)
+
+
+def _in_order(found: list[tuple[tuple[str, str, str, str], Package, str, list[_Template]]]
+              ) -> tuple[VulnMatch, ...]:
+    """The matches of these packages ((type, name, version, path), package, source
+    package, templates sorted by id) ordered by (type, name, version, path, id), ties
+    in the order given: packages are sorted, not matches; only packages that share all
+    four have their matches merged by id."""
+    found.sort(key=itemgetter(0))
+    out: list[VulnMatch] = []
+    i, n = 0, len(found)
+    while i < n:
+        j = i + 1
+        while j < n and found[j][0] == found[i][0]:
+            j += 1
+        if j == i + 1:
+            _order, pkg, source, templates = found[i]
+            rows = [(pkg, source, t) for t in templates]
+        else:  # the same package listed twice: one order by id for both
+            rows = sorted(((pkg, source, t) for _o, pkg, source, templates in found[i:j]
+                           for t in templates), key=lambda r: r[2][0])
+        out.extend([VulnMatch(
+            t[0], t[1], pkg.type, pkg.name, pkg.version, source, t[2], t[3], t[4], t[5], t[6],
+            pkg.layer, pkg.path, t[7], t[8]) for pkg, source, t in rows])
+        i = j
+    return tuple(out)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused for the duration (as it was, after): matching
+    allocates tens of thousands of small tuples and lists that form no cycles, and
+    every collection they trigger walks every object alive in the process (the image
+    snapshot, the caches): about a tenth of the matching time for nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def affects(ecosystem: str, version: str, aff: Affected, stats: _Stats | None = None) -> Verdict:
     """Whether one record affects this version (see the module docstring); versions
     that cannot be parsed are collected in `stats`."""
     stats = stats if stats is not None else _Stats()
-    if not aff.ranges and not aff.versions:
-        if aff.status is Status.FIXED:
-            if not aff.fixed:
-                return Verdict(False)
+    notes: list[_Note] = []
+    found = _verdict(ecosystem, version, aff.status,
+                     [[r.type, in_short_form(r.events)] for r in aff.ranges], aff.versions,
+                     aff.fixed, notes)
+    for text, bound, sch in notes:
+        _unparsed(stats, ecosystem, text, bound, sch)
+    return Verdict(False) if found is None else Verdict(True, found)
+
+
+def _verdict(ecosystem: str, version: str, status: str, ranges: list[Any],
+             versions: Sequence[str] | str, fixed: str, notes: list[_Note]) -> str | None:
+    """`affects` on a record as stored: ranges decoded ([type, [[kind, version], ...]]),
+    the versions list as a tuple or as its JSON text (decoded only when needed). None
+    when not affected, else the fixed version ("" when none); versions that cannot be
+    parsed are added to `notes`."""
+    if not ranges and not _listed(versions):  # the distribution's word
+        if status == Status.FIXED:
+            if not fixed:
+                return None
             sch = scheme(ecosystem)
-            below = sch.lt(version, aff.fixed)
+            below = sch.lt(version, fixed)
             if below is None:
-                _unparsed(stats, ecosystem, version, aff.fixed, sch)
-                return Verdict(False)
-            return Verdict(True, aff.fixed) if below else Verdict(False)
-        return Verdict(True)  # affected / will not fix: every version
-    for rng in aff.ranges:
-        if rng.type == "GIT":
+                notes.append((version, fixed, sch))
+                return None
+            return fixed if below else None
+        return ""  # affected / will not fix: every version
+    for rng_type, events in ranges:
+        if rng_type == "GIT":
             continue
-        sch = scheme(ecosystem, rng.type)
+        sch = scheme(ecosystem, rng_type)
         v = sch.key(version)
         if v is None:
-            _unparsed(stats, ecosystem, version, "", sch)
+            notes.append((version, "", sch))
             break
-        verdict = in_range(v, rng, sch)
-        if verdict.unparsed:
-            _unparsed(stats, ecosystem, "", verdict.unparsed, sch)
+        try:
+            found = in_events(v, events, sch)
+        except Unjudged as exc:
+            if exc.text:
+                notes.append(("", exc.text, sch))
             continue
-        if verdict.affected:
-            return verdict
-    if aff.versions:
+        if found is not None:
+            return found
+    listed = _listed(versions)
+    if listed:
         sch = scheme(ecosystem)
-        if in_versions(sch.key(version), version, aff.versions, sch):
-            fixed = aff.fixed
+        if in_versions(sch.key(version), version, listed, sch):
             if fixed and not sch.lt(version, fixed):
                 fixed = ""
-            return Verdict(True, fixed)
-    return Verdict(False)
+            return fixed
+    return None
+
+
+def _listed(versions: Sequence[str] | str) -> Sequence[str]:
+    if isinstance(versions, str):
+        return () if versions == "[]" else json.loads(versions)
+    return versions
 
 
 def _unparsed(stats: _Stats, ecosystem: str, version: str, bound: str,
@@ -380,7 +524,6 @@ def _unparsed(stats: _Stats, ecosystem: str, version: str, bound: str,
     for text in (version, bound):
         if text and sch.key(text) is None and len(bad) < 50:
             bad.add(text)
-
 
 
 def _from_score(score: float) -> str:
@@ -397,9 +540,9 @@ def _groups(found: list[_Found]) -> list[list[_Found]]:
     """Records linked by a shared id, as connected components."""
     seen: set[str] = set()
     for f in found:  # usually no two records share an id: one group each, no union-find
-        if not seen.isdisjoint(f.link):
+        if not seen.isdisjoint(f[4]):
             break
-        seen.update(f.link)
+        seen.update(f[4])
     else:
         return [[f] for f in found]
     parent: dict[str, str] = {}
@@ -411,7 +554,7 @@ def _groups(found: list[_Found]) -> list[list[_Found]]:
         return x
 
     for f in found:
-        first, *rest = sorted(f.link)
+        first, *rest = sorted(f[4])
         r = root(first)
         for other in rest:
             ro = root(other)
@@ -419,5 +562,5 @@ def _groups(found: list[_Found]) -> list[list[_Found]]:
                 parent[ro] = r
     groups: dict[str, list[_Found]] = {}
     for f in found:
-        groups.setdefault(root(min(f.link)), []).append(f)
+        groups.setdefault(root(min(f[4])), []).append(f)
     return list(groups.values())
