@@ -147,7 +147,7 @@ _Key = tuple[str, str, str, frozenset[str] | None]
 # An affected row: (source, advisory, status, own rating, fixed verdict: "" = no fix).
 _Hit = tuple[str, str, str, str, str]
 # An advisory as matching uses it: (id, source, summary, severity (lower case),
-# cvss_score, references, links (`_links`, ids sorted by `_id_rank`), its own rating
+# cvss_score, references, links (`_links`), its own rating
 # (severity, else from the score, else ""), (source,), the first ten references).
 _Info = tuple[str, str, str, str, float | None, tuple[str, ...],
               list[tuple[frozenset[str], tuple[str, ...]]], str, tuple[str], tuple[str, ...]]
@@ -176,15 +176,20 @@ def _id_rank(i: str) -> tuple[int, str]:
 
 def _links(adv_id: str, aliases: Sequence[str]) -> list[tuple[frozenset[str], tuple[str, ...]]]:
     """How an advisory joins others: by all its ids, or by each CVE when it names
-    several (a distribution advisory fixing many CVEs)."""
+    several (a distribution advisory fixing many CVEs). The ids shown are sorted by
+    `_id_rank`."""
+    if not aliases:
+        return [(frozenset((adv_id,)), (adv_id,))]
     all_ids = tuple(dict.fromkeys((adv_id, *aliases)))
-    cves = [i for i in all_ids if _is_cve(i)]
+    cves = [i for i in all_ids if i.startswith("CVE-")]
     if len(cves) <= 1:
-        return [(frozenset(all_ids), all_ids)]
-    others = tuple(i for i in all_ids if not _is_cve(i))
+        shown = tuple(sorted(all_ids, key=_id_rank)) if len(all_ids) > 1 else all_ids
+        return [(frozenset(all_ids), shown)]
+    others = tuple(sorted((i for i in all_ids if not i.startswith("CVE-")), key=_id_rank))
     return [(frozenset({c}), (c, *others)) for c in cves]
 
 
+_NO_DETAILS = Details((), "", "", None, (), "")
 _OPEN_RANGE = json.dumps([["ECOSYSTEM", [["i", "0"]]]], separators=(",", ":"))
 
 
@@ -336,19 +341,18 @@ class Matcher:
         return hits
 
     def _info(self, source: str, adv_id: str, d: Details | None) -> _Info:
-        info = self._infos.get((source, adv_id))
+        key = (source, adv_id)
+        info = self._infos.get(key)
         if info is None:
             if d is None:  # an affected row without its advisory: keep the id at least
-                d = Details((), "", "", None, (), "")
-            severity = d.severity.lower()
+                d = _NO_DETAILS
+            aliases, summary, severity, score, refs, _withdrawn = d
+            severity = severity.lower()
             rating = severity if severity in _SEVERITIES else ""
-            if not rating and d.cvss_score is not None:
-                rating = _from_score(d.cvss_score)
-            links = [(link, tuple(sorted(ids, key=_id_rank)) if len(ids) > 1 else ids)
-                     for link, ids in _links(adv_id, d.aliases)]
-            info = (adv_id, source, d.summary, severity, d.cvss_score, d.references, links,
-                    rating, (source,), d.references[:10])
-            self._infos[source, adv_id] = info
+            if not rating and score is not None:
+                rating = _from_score(score)
+            info = self._infos[key] = (adv_id, source, summary, severity, score, refs,
+                                       _links(adv_id, aliases), rating, (source,), refs[:10])
         return info
 
     def _templates(self, ecosystem: str, hits: list[_Hit],
