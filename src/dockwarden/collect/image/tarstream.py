@@ -32,12 +32,12 @@ ZERO = bytes(BLOCK)
 CHUNK = 1 << 20
 SEEK_MIN = 1 << 16  # skip by seeking from this size on (below it, reading is as cheap)
 
+# Entry kind by the header's type flag (its byte value: what indexing a header gives).
 KIND = {
-    b"0": "file", b"\0": "file", b"7": "file", b"S": "file", b"1": "hardlink",
-    b"2": "symlink", b"3": "char", b"4": "block", b"5": "dir", b"6": "fifo",
+    ord("0"): "file", 0: "file", ord("7"): "file", ord("S"): "file", ord("1"): "hardlink",
+    ord("2"): "symlink", ord("3"): "char", ord("4"): "block", ord("5"): "dir",
+    ord("6"): "fifo",
 }
-# Kinds by the type flag's byte value (what indexing a header gives).
-_KIND_BYTE = {k[0]: v for k, v in KIND.items()}
 _META_FLAGS = frozenset(b"LKxg")
 
 
@@ -238,7 +238,7 @@ class TarStream:
         long_link: str | None = None
         pax: dict[str, str] = {}
         adler = zlib.adler32
-        kinds = _KIND_BYTE
+        kinds = KIND
         id_cache: dict[bytes, tuple[int, int, int]] = {}
         while True:
             skip = self._left + self._pad

@@ -552,8 +552,6 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
     top_slot: dict[str, int] = {}
     parents: set[str] = set()
     hider = _Hider(wh, opq) if (wh or opq) else None
-    wh_get = wh.get
-    below = hider.below if hider is not None else {}
     for path, recs in p.records.items():
         best: Record | None
         if isinstance(recs, tuple):
@@ -570,12 +568,8 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
             if best is None:
                 continue
         parent = path[:path.rfind("/")]
-        if hider is not None:
-            imposed = below.get(parent)
-            if imposed is None:
-                imposed = hider.under(parent)
-            if imposed > best_pos or wh_get(path, -1) > best_pos:
-                continue
+        if hider is not None and hider.hides(path, parent, best_pos):
+            continue
         parents.add(parent)
         slot, kind, mode, uid, gid, size, link = best
         files[path] = (kind, mode, uid, gid, size, best_pos, link)
@@ -695,6 +689,14 @@ class _Hider:
     def __init__(self, wh: Mapping[str, int], opq: Mapping[str, int]) -> None:
         self.wh, self.opq = wh, opq
         self.below: dict[str, int] = {"": max(opq.get("/", -1), wh.get("/", -1))}
+
+    def hides(self, path: str, parent: str, top: int) -> bool:
+        """Whether `path` (under `parent`), last written at layer position `top`, is
+        hidden in the final view."""
+        imposed = self.below.get(parent)
+        if imposed is None:
+            imposed = self.under(parent)
+        return imposed > top or self.wh.get(path, -1) > top
 
     def under(self, directory: str) -> int:
         """The latest layer position that hides everything under `directory`."""
