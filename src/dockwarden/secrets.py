@@ -19,6 +19,12 @@ tests/test_secrets.py checks the patterns' structure and runs them over 1 MB
 adversarial strings. A content rule's pattern is only tried where one of its lower-case
 `anchors` occurs, found with `str.find`, which keeps clean files cheap (about 40 MB/s
 of Python source on one core; the tests check the result equals a plain `finditer`).
+
+`could_match(data)` looks first, over the raw bytes of a file, for any anchor of any rule
+at once (Hyperscan, a multi-literal search in C: about 700 MB/s with the call per file
+included, against 40 MB/s for the 22 `str.find` passes it saves): most files of an image
+hold none, and those need neither decoding nor scanning. Without the `hyperscan` module
+(a platform without its wheel) it answers True and every file takes the full path.
 """
 
 from __future__ import annotations
@@ -263,6 +269,59 @@ RULES: tuple[Rule, ...] = (
          severity=Severity.MEDIUM,
          anchors=("passw", "pwd", "secret", "api_key", "apikey", "token"), accept=_real),
 )
+
+
+# Characters outside ASCII whose lower case holds an ASCII character (U+0130 -> "i" and
+# a combining dot, U+212A KELVIN SIGN -> "k"): the only ways a non-ASCII text can make an
+# anchor appear in `str.lower()` (tests/test_secrets.py enumerates the code points).
+FOLDS_TO_ASCII = ("\u0130", "\u212a")
+
+
+class _AnchorFilter:
+    """One Hyperscan database of every rule's anchors (caseless literals) and of the
+    characters in FOLDS_TO_ASCII; compiled on first use."""
+
+    def __init__(self) -> None:
+        import hyperscan  # a C extension: a missing wheel is handled by `could_match`
+
+        literals = sorted({a.encode() for rule in RULES for a in rule.anchors}
+                          | {c.encode() for c in FOLDS_TO_ASCII})
+        self.db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        self.db.compile(expressions=[re.escape(x) for x in literals],
+                        ids=list(range(len(literals))),
+                        flags=hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH)
+        self.scratch = hyperscan.Scratch(self.db)
+        self.hits = 0
+
+    def _seen(self, *_: object) -> None:
+        self.hits += 1
+
+    def any(self, data: bytes) -> bool:
+        self.hits = 0
+        self.db.scan(data, match_event_handler=self._seen, scratch=self.scratch)
+        return self.hits > 0
+
+
+_filter: _AnchorFilter | None = None
+_no_filter = False
+
+
+def could_match(data: bytes) -> bool:
+    """False only when no content rule can match `data` decoded as UTF-8 (invalid bytes
+    replaced): no rule's anchor occurs in it case-insensitively, and no character of
+    FOLDS_TO_ASCII does (an ASCII byte always decodes to itself and other characters
+    lower-case to non-ASCII ones, so the anchors of the lower-cased text are exactly
+    these). True when it cannot tell (no `hyperscan` module)."""
+    global _filter, _no_filter
+    if _filter is None:
+        if _no_filter:
+            return True
+        try:
+            _filter = _AnchorFilter()
+        except Exception:  # ImportError, or a CPU the library does not support
+            _no_filter = True
+            return True
+    return _filter.any(data)
 
 
 class Match(NamedTuple):

@@ -71,9 +71,11 @@ class FileResult:
 
 class Analyzer(Protocol):
     """Optional attributes the walker also honours: `selector` (a `Selector`),
-    `offload = True` (run `analyze` in a worker process, offload.py) and
-    `text_only = True` (of a binary file, one with a NUL byte in its first 8 KiB, only
-    those 8 KiB are read and passed on)."""
+    `offload = True` (run `analyze` in a worker process, offload.py), with
+    `triage(path, data) -> bool` (a cheap test run in the walker's own process: False
+    means `analyze` would return None, and the file is not sent to the worker at all),
+    and `text_only = True` (of a binary file, one with a NUL byte in its first 8 KiB,
+    only those 8 KiB are read and passed on)."""
 
     name: str
     max_bytes: int  # read at most this much of a wanted file

@@ -25,9 +25,11 @@ import contextlib
 import fcntl
 import os
 import pickle
+import select
+import signal
 import struct
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from dockwarden.collect.image.analyzer import Analyzer
@@ -116,6 +118,57 @@ def _serve(rfd: int, wfd: int, analyzers: list[Analyzer]) -> None:
         os.write(wfd, ACK)
     os.write(wfd, b"\x02")
     _send_obj(wfd, (results, skipped))
+
+
+class Forked:
+    """`fn()` run in a forked child, its return value pickled back over a pipe (the
+    layer walker reads independent layers of a file-backed image this way, offload
+    being the worker for single files). `ready()` tells, without blocking, whether the
+    child has finished its work (its answer is waiting in the pipe, or it has gone);
+    `result()` blocks until the answer arrives and reaps the child; it raises EOFError
+    when the child stopped without one (killed, crashed: the caller redoes the work)."""
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        r, w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                os.close(r)
+                answer = fn()
+                _send_obj(w, answer)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(w)
+        self.pid, self._r = pid, r
+
+    def ready(self) -> bool:
+        return bool(select.select([self._r], [], [], 0)[0])
+
+    def result(self) -> Any:
+        try:
+            return _recv_obj(self._r)
+        except (OSError, pickle.UnpicklingError, ValueError) as exc:
+            raise EOFError(str(exc)) from None
+        finally:
+            self.close()
+
+    def close(self, kill: bool = False) -> None:
+        if self._r >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._r)
+            self._r = -1
+        if self.pid:
+            if kill:
+                with contextlib.suppress(OSError):
+                    os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self.pid = 0
 
 
 class Worker:

@@ -189,8 +189,9 @@ class OCILayoutSource:
                 fh = open(os.path.join(self.path, rel), "rb")  # noqa: SIM115
             except OSError as exc:
                 raise InputError(f"{self.path}: missing blob {digest}: {exc.strerror}") from None
-            with fh:
-                yield Blob(rel, os.fstat(fh.fileno()).st_size, fh)
+            with fh:  # read with pread: the walker may read it later, or elsewhere
+                size = os.fstat(fh.fileno()).st_size
+                yield Blob(rel, size, FileWindow(fh.fileno(), 0, size))
 
 
 INDEX_TYPES = (

@@ -19,11 +19,13 @@ stream without extracting it (tarstream reads each layer; this module layers the
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import hashlib
 import io
 import json
 import lzma
+import os
 import posixpath
 import zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, Analyzer, FileResult, Selector
-from dockwarden.collect.image.offload import Worker, available
+from dockwarden.collect.image.offload import Forked, Worker, available
 from dockwarden.collect.image.source import MAX_JSON, Blob, ImageSource, choose_manifest
 from dockwarden.collect.image.tarstream import FileWindow, TarFormatError, TarStream
 from dockwarden.errors import InputError
@@ -53,6 +55,8 @@ CACHE_DIRS = ("/var/lib/apt/lists", "/var/cache/apt/archives", "/var/cache/apk",
               "/root/.cache/pip", "/var/cache/yum", "/var/cache/dnf")
 
 
+FORK_MIN = 32 << 20  # layers smaller than this in all are not worth a child process
+MAX_CHILDREN = 4  # layers walked in children at once, at most (and CPUs - 1)
 PROBE = 8192  # what tells a binary file (a NUL byte) from text, for `text_only` analyzers
 
 
@@ -144,6 +148,8 @@ class _Pass:
     records: dict[str, Record | list[Record]] = field(default_factory=dict)
     route: Callable[[str, int, int], list[Analyzer]] | None = None
     worker: Worker | None = None  # runs the analyzers that ask to be offloaded
+    # offloaded analyzer -> its `triage` (None: every file it wants goes to the worker)
+    offloaded: dict[str, Callable[[str, bytes], bool] | None] = field(default_factory=dict)
     whiteouts: dict[str, list[int]] = field(default_factory=dict)
     opaque: dict[str, list[int]] = field(default_factory=dict)
     results: dict[str, dict[tuple[int, str], object]] = field(default_factory=dict)
@@ -154,6 +160,12 @@ class _Pass:
     failed: dict[int, str] = field(default_factory=dict)  # slot -> why it could not be read
     links: dict[tuple[int, str], str] = field(default_factory=dict)  # hard link -> target
     entries: int = 0
+    # Layers of a file-backed image are independent windows on disk: up to `parallel`
+    # of them are walked at once in forked children (see `_drain`).
+    parallel: int = 0
+    waiting: list[tuple[int, Blob]] = field(default_factory=list)  # (slot, blob) deferred
+    children: dict[int, tuple[Forked, Blob]] = field(default_factory=dict)  # slot -> child
+    progress: Callable[[str], None] | None = None
 
     def add_json(self, blob: Blob) -> None:
         data = blob.stream.read(MAX_JSON + 1)
@@ -163,6 +175,18 @@ class _Pass:
     def add_layer(self, blob: Blob) -> None:
         slot = len(self.slots)
         self.slots.append(blob.name)
+        stream = blob.stream
+        if self.parallel and isinstance(stream, FileWindow):
+            # read later (`_drain`), through a descriptor of its own: the source may
+            # close its file once the next blob is asked for
+            window = FileWindow(os.dup(stream.fd), stream.base, stream.size)
+            self.waiting.append((slot, Blob(blob.name, blob.size, window)))
+            return
+        self._layer(slot, blob)
+
+    def _layer(self, slot: int, blob: Blob) -> None:
+        if self.progress:
+            self.progress(blob.name)
         stats = self.stats.setdefault(slot, [0, 0])
         # A blob that fails is an error only if the manifest turns out to list it (an
         # archive may carry other blobs); the failure is kept until the order is known.
@@ -173,6 +197,98 @@ class _Pass:
             self.failed[slot] = exc.message
         except (TarFormatError, EOFError, OSError, ValueError, zlib.error) as exc:
             self.failed[slot] = f"layer {blob.name} is corrupt or truncated: {exc}"
+
+    # -- layers in parallel ---------------------------------------------------------
+
+    def _drain(self) -> None:
+        """Walk the deferred layers: the largest ones each in a forked child while this
+        process takes the smallest, one at a time, checking for finished children in
+        between (so that both ends meet in the middle whatever the sizes). A child
+        sends back what the layer added to the pass, merged here; a child that stops
+        without answering has its layer walked again here."""
+        queue = sorted(self.waiting, key=lambda sb: sb[1].size or 0)  # largest last
+        self.waiting = []
+        if len(queue) < 2 or sum(b.size or 0 for _, b in queue) < FORK_MIN:
+            self.parallel = 0
+        try:
+            while queue:
+                self._collect(block=False)
+                if len(self.children) < self.parallel and len(queue) > 1:
+                    slot, blob = queue.pop()
+                    if self.progress:
+                        self.progress(blob.name)
+                    self.children[slot] = (Forked(lambda: self._alone(slot, blob)), blob)
+                    continue
+                slot, blob = queue.pop(0)
+                self._layer(slot, blob)
+                self._close(blob)
+            self._collect(block=True)
+        finally:
+            self.stop()
+            for _, blob in queue:
+                self._close(blob)
+
+    def _alone(self, slot: int, blob: Blob) -> tuple[Any, ...]:
+        """In a child: walk one layer into empty containers and return them."""
+        self.worker, self.offloaded, self.progress = None, {}, None
+        self.records, self.whiteouts, self.opaque, self.results = {}, {}, {}, {}
+        self.escapes, self.stats, self.skipped, self.failed, self.links = [], {}, [], {}, {}
+        before = self.entries
+        self._layer(slot, blob)
+        return (self.records, self.whiteouts, self.opaque, self.results, self.escapes,
+                self.stats, self.skipped, self.failed, self.links, self.entries - before)
+
+    def _collect(self, block: bool) -> None:
+        for slot, (child, blob) in list(self.children.items()):
+            if not block and not child.ready():
+                continue
+            del self.children[slot]
+            try:
+                state = child.result()
+            except EOFError:  # killed or crashed: do it here
+                self._layer(slot, blob)
+            else:
+                self._merge(slot, state)
+            self._close(blob)
+
+    def _merge(self, slot: int, state: tuple[Any, ...]) -> None:
+        records, whiteouts, opaque, results, escapes, stats, skipped, failed, links, \
+            entries = state
+        self.entries += entries
+        if self.entries > self.limits.max_entries:  # layers read at once: checked here
+            self.failed[slot] = f"more than {self.limits.max_entries} entries: refused"
+        mine = self.records
+        for path, rec in records.items():
+            prev = mine.get(path)
+            if prev is None:
+                mine[path] = rec
+            else:
+                both = (prev if isinstance(prev, list) else [prev])
+                both.extend(rec if isinstance(rec, list) else [rec])
+                mine[path] = both
+        for into, came in ((self.whiteouts, whiteouts), (self.opaque, opaque)):
+            for path, slots in came.items():
+                into.setdefault(path, []).extend(slots)
+        for name, found in results.items():
+            self.results.setdefault(name, {}).update(found)
+        self.escapes.extend(escapes)
+        self.stats.update(stats)
+        self.skipped.extend(skipped)
+        self.failed.update(failed)
+        self.links.update(links)
+
+    @staticmethod
+    def _close(blob: Blob) -> None:
+        if isinstance(blob.stream, FileWindow):
+            with contextlib.suppress(OSError):
+                os.close(blob.stream.fd)
+
+    def stop(self) -> None:
+        """Kill and reap any child still running (an error or an interrupt)."""
+        for child, blob in self.children.values():
+            child.close(kill=True)
+            self._close(blob)
+        self.children.clear()
 
     def _entries(self, slot: int, stream: TarStream, stats: list[int]) -> None:
         """Every entry of one layer: its record, whiteouts, escapes, and the bytes of
@@ -241,9 +357,11 @@ class _Pass:
             data = stream.read(need)
         worker = self.worker
         for a in wanting:
-            if worker is not None and a.name in worker.analyzers:
-                worker.add(a.name, slot, path,
-                           data if len(data) <= a.max_bytes else data[: a.max_bytes])
+            if worker is not None and a.name in self.offloaded:
+                part = data if len(data) <= a.max_bytes else data[: a.max_bytes]
+                triage = self.offloaded[a.name]
+                if triage is None or triage(path, part):
+                    worker.add(a.name, slot, path, part)
                 continue
             try:
                 value = a.analyze(path, data[: a.max_bytes])
@@ -490,23 +608,36 @@ def walk(source: ImageSource, analyzers: Iterable[Analyzer] = (), *,
          platform: str | None = None, limits: Limits | None = None,
          progress: Callable[[str], None] | None = None,
          offload: bool = False) -> ImageSnapshot:
-    """Read every layer of `source` once and build its snapshot. `offload`: run the
-    analyzers that ask for it (`offload = True`) in a worker process (offload.py)."""
-    p = _Pass(list(analyzers), limits or Limits())
+    """Read every layer of `source` once and build its snapshot. `offload`: use the
+    other CPUs, running the analyzers that ask for it (`offload = True`) in a worker
+    process (offload.py) and walking the layers of a file-backed image at once."""
+    p = _Pass(list(analyzers), limits or Limits(), progress=progress)
     if p.analyzers:
         p.route = make_router(p.analyzers)
     heavy = [a for a in p.analyzers if getattr(a, "offload", False)]
-    if offload and heavy and available():
-        p.worker = Worker(heavy)
+    if offload and available():
+        p.parallel = min(MAX_CHILDREN, _cpus() - 1)
+        if heavy:
+            p.worker = Worker(heavy)
+            p.offloaded = {a.name: getattr(a, "triage", None) for a in heavy}
     try:
-        return _walk(p, source, platform, progress)
+        return _walk(p, source, platform)
     finally:
+        p.stop()
+        for _, blob in p.waiting:
+            p._close(blob)
         if p.worker is not None:
             p.worker.close()
 
 
-def _walk(p: _Pass, source: ImageSource, platform: str | None,
-          progress: Callable[[str], None] | None) -> ImageSnapshot:
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _walk(p: _Pass, source: ImageSource, platform: str | None) -> ImageSnapshot:
     origin = source.ref or source.kind
     for blob in source.blobs():
         if blob.name in ("oci-layout", "repositories") or blob.name.endswith("/VERSION"):
@@ -518,9 +649,9 @@ def _walk(p: _Pass, source: ImageSource, platform: str | None,
                 small and _looks_like_json(blob.stream)):
             p.add_json(blob)
             continue
-        if progress:
-            progress(blob.name)
         p.add_layer(blob)
+    if p.waiting:
+        p._drain()
     config_bytes, layer_names = _resolve_structure(p, source.ref, platform, origin)
     cfg = _parse_json(config_bytes, f"{origin}: image config")
     if not isinstance(cfg, dict):
@@ -595,14 +726,14 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
     packages: list[Package] = []
     os_release: OSRelease | None = None
     secrets: list[SecretHit] = []
-    skipped = list(p.skipped)
+    skipped = sorted(p.skipped)  # the same order whichever process read which layer
     for analyzer in p.analyzers:
         by_path: dict[str, list[tuple[int, object]]] = {}
         for (slot, path), value in p.results.get(analyzer.name, {}).items():
             if slot in pos:
                 by_path.setdefault(path, []).append((pos[slot], value))
         visible = {}
-        for path, found in by_path.items():
+        for path, found in sorted(by_path.items()):  # the same order however read
             found.sort(key=lambda lv: lv[0])
             if path not in files:
                 continue
@@ -655,8 +786,9 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
         LayerFacts(i, diff_ids[i] if i < len(diff_ids) else p.slots[slot], created_by.get(i, ""),
                    p.stats.get(slot, [0, 0])[0], p.stats.get(slot, [0, 0])[1])
         for i, slot in enumerate(order))
-    escapes = tuple(Escape(pos[s], name, reason, link) for s, name, reason, link in p.escapes
-                    if s in pos)
+    escapes = tuple(sorted((Escape(pos[s], name, reason, link)
+                            for s, name, reason, link in p.escapes if s in pos),
+                           key=lambda e: e.layer))  # stable: entry order within a layer
     analysers_ran = {a.name for a in p.analyzers}
     return ImageSnapshot(
         ref=source.ref or ("sha256:" + hashlib.sha256(config_bytes).hexdigest()),
@@ -675,7 +807,7 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
         packages=tuple(packages) if analysers_ran else Unknown("no package analyzers ran"),
         os_release=os_release if analysers_ran else Unknown("no analyzers ran"),
         present=present,
-        cache_files=caches,
+        cache_files=dict(sorted(caches.items())),
         skipped=tuple(skipped),
     )
 
