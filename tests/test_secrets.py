@@ -21,9 +21,11 @@ from dockwarden.model.image import ImageFile, SecretHit
 from dockwarden.secrets import (
     ALL_RULES,
     FILE_RULES,
+    FOLDS_TO_ASCII,
     MAX_MATCHES,
     PATTERNS,
     RULES,
+    could_match,
     file_rules,
     is_placeholder,
     redact,
@@ -477,6 +479,54 @@ def test_anchored_search_equals_finditer(text: str) -> None:
         assert rule.anchors
         plain = dataclasses.replace(rule, anchors=())
         assert rule.secrets(text) == plain.secrets(text), rule.id
+
+
+# --- the first look over raw bytes (could_match) ---------------------------------------
+
+needs_hyperscan = pytest.mark.skipif(
+    could_match(b"") is True, reason="no hyperscan module: could_match always says True")
+
+
+def test_folds_to_ascii_is_every_such_character() -> None:
+    """The filter's premise: only these non-ASCII characters lower-case to something
+    holding ASCII, so an anchor in `text.lower()` comes from ASCII bytes or from them."""
+    found = {chr(c) for c in range(128, 0x110000)
+             if any(ord(x) < 128 for x in chr(c).lower())}
+    assert found == set(FOLDS_TO_ASCII)
+
+
+@needs_hyperscan
+def test_could_match_sees_each_anchor_in_any_case() -> None:
+    assert not could_match(b"def handler(request):\n    return cache[key]\n" * 100)
+    for rule in RULES:
+        for anchor in rule.anchors:
+            for form in (anchor, anchor.upper(), anchor.title()):
+                assert could_match(b"x = " + form.encode() + b" # tail"), (rule.id, form)
+    for ch in FOLDS_TO_ASCII:
+        assert could_match(("pre" + ch + "post").encode())
+
+
+NON_ASCII = ["\u0130", "\u212a", "\u00e9", "\u03a3", "\u1e9e", "\ufb00", "\ud7ff", "\U0001f600"]
+
+
+@settings(max_examples=400)
+@given(st.lists(st.sampled_from(FRAGMENTS + NON_ASCII), max_size=40).map("".join),
+       st.binary(max_size=8))
+def test_nothing_is_missed_where_could_match_says_no(text: str, junk: bytes) -> None:
+    """False from the filter means no content rule matches the decoded text, whatever
+    the bytes (invalid UTF-8 included)."""
+    for data in (text.encode(), junk + text.encode() + junk):
+        if not could_match(data):
+            assert scan_text(data.decode("utf-8", "replace")) == []
+
+
+def test_triage_settles_plain_files_and_keeps_the_rest() -> None:
+    a = SecretAnalyzer()
+    assert a.triage("/app/x.py", f"TOKEN = '{GHP}'\n".encode())
+    assert a.triage("/root/.ssh/id_rsa", b"\0binary")  # a name rule: always analysed
+    if could_match(b"") is False:
+        assert not a.triage("/app/x.py", b"import os\nprint(os.getcwd())\n")
+    assert a.analyze("/app/x.py", b"import os\n") is None
 
 
 # --- the analyzer ---------------------------------------------------------------------

@@ -30,6 +30,7 @@ import posixpath
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import IO, Any
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, Analyzer, FileResult, Selector
@@ -217,7 +218,7 @@ class _Pass:
                     slot, blob = queue.pop()
                     if self.progress:
                         self.progress(blob.name)
-                    self.children[slot] = (Forked(lambda: self._alone(slot, blob)), blob)
+                    self.children[slot] = (Forked(partial(self._alone, slot, blob)), blob)
                     continue
                 slot, blob = queue.pop(0)
                 self._layer(slot, blob)
