@@ -97,7 +97,14 @@ def test_a_dead_child_has_its_layer_walked_here(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     source = _sources(tmp_path)[0]
     alone = walk(source, default_analyzers())  # type: ignore[arg-type]
-    monkeypatch.setattr(walker._Pass, "_alone", lambda self, slot, blob: os._exit(9))
+    real, parent = walker._Pass._state, os.getpid()
+
+    def dies(self: walker._Pass, unit: object) -> object:
+        if os.getpid() != parent:
+            os._exit(9)
+        return real(self, unit)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(walker._Pass, "_state", dies)
     assert walk(source, default_analyzers(), offload=True) == alone  # type: ignore[arg-type]
     assert _no_children_left()
 
@@ -129,15 +136,81 @@ def test_an_error_after_the_layers_leaves_no_child(tmp_path: Path) -> None:
 def test_an_interrupted_walk_kills_its_children(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     source = _sources(tmp_path)[0]
-    real = walker._Pass._layer
-    parent = os.getpid()
 
-    def boom(self: walker._Pass, slot: int, blob: object) -> None:
-        if os.getpid() == parent:  # the parent's own share of the work
-            raise KeyboardInterrupt
-        real(self, slot, blob)  # type: ignore[arg-type]
+    def boom(self: walker._Pass) -> None:
+        assert self.children  # children are running when the parent is interrupted
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(walker._Pass, "_layer", boom)
+    monkeypatch.setattr(walker._Pass, "_collect", boom)
     with pytest.raises(KeyboardInterrupt):
         walk(source, default_analyzers(), offload=True)  # type: ignore[arg-type]
     assert _no_children_left()
+
+
+# --- one layer cut into pieces ---------------------------------------------------------
+
+def _big_layer_image(embedded: bytes = b"") -> Image:
+    """One layer of many small files (and, if given, a file holding a whole tar archive:
+    blocks that read as headers in the middle of file data), then a second layer."""
+    entries = [d("usr"), d("usr/share")]
+    entries += [f(f"usr/share/f{i:04d}.txt", f"line {i}\n" * (i % 40)) for i in range(600)]
+    if embedded:
+        entries.insert(300, f("usr/share/nested.tar", embedded))
+    entries += [d("etc"), f("etc/os-release", "ID=debian\n"), f("usr/share/f0001.txt", "again")]
+    return Image([layer_tar(entries), layer_tar([f("usr/share/.wh.f0002.txt")])])
+
+
+@pytest.mark.parametrize("piece", [512, 4096, 20_000])
+def test_a_layer_cut_into_pieces_gives_the_same_snapshot(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, piece: int) -> None:
+    monkeypatch.setattr(walker, "PIECE_MIN", piece)
+    path = docker_save(_big_layer_image(), str(tmp_path / "i.tar"))
+    alone = walk(TarSource(path, "x"), default_analyzers())
+    cut = walk(TarSource(path, "x"), default_analyzers(), offload=True)
+    assert cut == alone
+    assert cut.file_count == 2 + 600 - 1 + 2
+    assert _no_children_left()
+
+
+def test_header_like_blocks_in_file_data_are_not_trusted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file holding a tar archive: a piece that starts on one of its headers does not
+    start where the piece before it stopped, and the rest of the layer is walked again
+    from the true offset: nothing from inside the nested archive appears."""
+    nested = layer_tar([f(f"inner/fake{i:03d}", "x" * 700) for i in range(400)])
+    monkeypatch.setattr(walker, "PIECE_MIN", 4096)
+    path = docker_save(_big_layer_image(nested), str(tmp_path / "i.tar"))
+    alone = walk(TarSource(path, "x"), default_analyzers())
+    log = tmp_path / "pieces.log"  # written by the children too
+    real = walker._Pass._state
+
+    def watch(self: walker._Pass, unit: walker._Unit) -> tuple[object, ...]:
+        state = real(self, unit)
+        with open(log, "a") as fh:
+            fh.write(f"{unit.index} {unit.start} {state[0]} {state[1]}\n")
+        return state
+
+    monkeypatch.setattr(walker._Pass, "_state", watch)
+    cut = walk(TarSource(path, "x"), default_analyzers(), offload=True)
+    assert cut == alone
+    assert not any("inner" in e.name for e in cut.escapes)
+    rows = [line.split() for line in log.read_text().splitlines()]
+    assert len(rows) > 3
+    assert any(r[0] == "-1" for r in rows)  # a piece started in the nested archive: redone
+
+
+def test_find_header(tmp_path: Path) -> None:
+    from dockwarden.collect.image.tarstream import FileWindow, find_header
+    data = layer_tar([f("a", "x" * 3000), f("b", b"ustar" * 400), f("c", "y")])
+    p = tmp_path / "l.tar"
+    p.write_bytes(b"\0" * 1024 + data)
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        w = FileWindow(fd, 1024, len(data))
+        assert find_header(w, 0) == 0
+        second = 512 + 3072  # after a's header and data
+        assert find_header(w, 512) == second
+        assert find_header(w, second) == second
+        assert find_header(w, len(data) - 512) is None
+    finally:
+        os.close(fd)

@@ -149,6 +149,12 @@ class Forked:
     def ready(self) -> bool:
         return bool(select.select([self._r], [], [], 0)[0])
 
+    @staticmethod
+    def wait(children: list[Forked]) -> list[Forked]:
+        """Block until one of `children` has finished; those that have."""
+        by_fd = {c._r: c for c in children}
+        return [by_fd[fd] for fd in select.select(list(by_fd), [], [])[0]]
+
     def result(self) -> Any:
         try:
             return _recv_obj(self._r)

@@ -36,7 +36,13 @@ from typing import IO, Any
 from dockwarden.collect.image.analyzer import AnalysisOutput, Analyzer, FileResult, Selector
 from dockwarden.collect.image.offload import Forked, Worker, available
 from dockwarden.collect.image.source import MAX_JSON, Blob, ImageSource, choose_manifest
-from dockwarden.collect.image.tarstream import FileWindow, TarFormatError, TarStream
+from dockwarden.collect.image.tarstream import (
+    BLOCK,
+    FileWindow,
+    TarFormatError,
+    TarStream,
+    find_header,
+)
 from dockwarden.errors import InputError
 from dockwarden.model.common import Unknown
 from dockwarden.model.image import (
@@ -57,7 +63,8 @@ CACHE_DIRS = ("/var/lib/apt/lists", "/var/cache/apt/archives", "/var/cache/apk",
 
 
 FORK_MIN = 32 << 20  # layers smaller than this in all are not worth a child process
-MAX_CHILDREN = 4  # layers walked in children at once, at most (and CPUs - 1)
+PIECE_MIN = 16 << 20  # a plain layer is cut into pieces of at least this size
+MAX_CHILDREN = 4  # pieces of layers walked in children at once, at most (and one per CPU)
 PROBE = 8192  # what tells a binary file (a NUL byte) from text, for `text_only` analyzers
 
 
@@ -140,6 +147,28 @@ def _looks_like_json(stream: IO[bytes] | FileWindow) -> bool:
 Record = tuple[int, str, int, int, int, int, str]
 
 
+@dataclass(eq=False)
+class _Unit:
+    """A piece of a deferred layer: from byte `start` (where to look for its first
+    header; 0 for the first piece) to `end` (None: the end of the layer)."""
+
+    slot: int
+    blob: Blob
+    index: int
+    start: int
+    end: int | None
+    trusted: int | None = None  # a known header offset to start at (no search)
+
+
+def _plain(stream: IO[bytes] | FileWindow) -> bool:
+    """A layer in a file on disk that is a tar as it is (not compressed)."""
+    if not isinstance(stream, FileWindow):
+        return False
+    magic = stream.peek(6)
+    return not (magic[:2] == b"\x1f\x8b" or magic[:4] == b"\x28\xb5\x2f\xfd"
+                or magic[:3] == b"BZh" or magic[:6] == b"\xfd7zXZ\x00")
+
+
 @dataclass
 class _Pass:
     analyzers: list[Analyzer]
@@ -165,7 +194,10 @@ class _Pass:
     # of them are walked at once in forked children (see `_drain`).
     parallel: int = 0
     waiting: list[tuple[int, Blob]] = field(default_factory=list)  # (slot, blob) deferred
-    children: dict[int, tuple[Forked, Blob]] = field(default_factory=dict)  # slot -> child
+    children: dict[_Unit, Forked] = field(default_factory=dict)
+    pieces: dict[int, list[tuple[int, Any]]] = field(default_factory=dict)  # slot -> states
+    expected: dict[int, int] = field(default_factory=dict)  # slot -> number of pieces
+    fds: list[int] = field(default_factory=list)  # descriptors of deferred layers
     progress: Callable[[str], None] | None = None
 
     def add_json(self, blob: Blob) -> None:
@@ -180,84 +212,142 @@ class _Pass:
         if self.parallel and isinstance(stream, FileWindow):
             # read later (`_drain`), through a descriptor of its own: the source may
             # close its file once the next blob is asked for
-            window = FileWindow(os.dup(stream.fd), stream.base, stream.size)
+            self.fds.append(os.dup(stream.fd))
+            window = FileWindow(self.fds[-1], stream.base, stream.size)
             self.waiting.append((slot, Blob(blob.name, blob.size, window)))
             return
-        self._layer(slot, blob)
-
-    def _layer(self, slot: int, blob: Blob) -> None:
         if self.progress:
             self.progress(blob.name)
+        self._layer(slot, blob)
+
+    def _layer(self, slot: int, blob: Blob, begin: int = 0, stop: int | None = None
+               ) -> int | None:
+        """Walk a layer, or the piece of it from offset `begin` (a header) to the first
+        header at or after `stop`; where it stopped (None: at the end of the layer)."""
         stats = self.stats.setdefault(slot, [0, 0])
+        source = blob.stream
+        if isinstance(source, FileWindow):  # a window of its own: pieces share the blob
+            source = FileWindow(source.fd, source.base + begin, source.size - begin)
         # A blob that fails is an error only if the manifest turns out to list it (an
         # archive may carry other blobs); the failure is kept until the order is known.
         try:
-            reader = _decompressed(blob.stream, blob.name, blob.size, self.limits)
+            if stop is not None or begin:
+                stream = TarStream(source)
+                self._entries(slot, stream, stats, None if stop is None else stop - begin)
+                return None if stream.stopped is None else begin + stream.stopped
+            reader = _decompressed(source, blob.name, blob.size, self.limits)
             self._entries(slot, TarStream(reader), stats)
         except LayerError as exc:
             self.failed[slot] = exc.message
         except (TarFormatError, EOFError, OSError, ValueError, zlib.error) as exc:
             self.failed[slot] = f"layer {blob.name} is corrupt or truncated: {exc}"
+        return None
 
     # -- layers in parallel ---------------------------------------------------------
+    #
+    # A layer in a file on disk is a window that any process can read with pread, so
+    # the deferred layers are cut into pieces and the pieces walked at once in forked
+    # children, one per CPU, largest first, this process merging what they send while
+    # the others work. A plain (uncompressed) layer is itself cut at block offsets into
+    # pieces of at least PIECE_MIN bytes: each piece after the first starts at the first
+    # block there that reads as a tar header (`find_header`) and stops at the first
+    # header past its end.
+    # File data can hold a block that reads as a header, so a piece only counts when
+    # it starts exactly where the piece before it stopped; when one does not, the rest
+    # of the layer is walked again from that true offset. Each piece's findings come
+    # back as detached containers (`_state`) and are merged in layer and piece order.
 
     def _drain(self) -> None:
-        """Walk the deferred layers: the largest ones each in a forked child while this
-        process takes the smallest, one at a time, checking for finished children in
-        between (so that both ends meet in the middle whatever the sizes). A child
-        sends back what the layer added to the pass, merged here; a child that stops
-        without answering has its layer walked again here."""
-        queue = sorted(self.waiting, key=lambda sb: sb[1].size or 0)  # largest last
-        self.waiting = []
-        if len(queue) < 2 or sum(b.size or 0 for _, b in queue) < FORK_MIN:
+        total = sum(b.size or 0 for _, b in self.waiting)
+        if total < FORK_MIN:
             self.parallel = 0
         try:
-            while queue:
-                self._collect(block=False)
-                if len(self.children) < self.parallel and len(queue) > 1:
-                    slot, blob = queue.pop()
+            if not self.parallel:
+                for slot, blob in self.waiting:
                     if self.progress:
                         self.progress(blob.name)
-                    self.children[slot] = (Forked(partial(self._alone, slot, blob)), blob)
-                    continue
-                slot, blob = queue.pop(0)
-                self._layer(slot, blob)
-                self._close(blob)
-            self._collect(block=True)
+                    self._layer(slot, blob)
+                return
+            piece = max(PIECE_MIN, total // (4 * self.parallel))
+            units: list[_Unit] = []
+            for slot, blob in self.waiting:
+                size = blob.size or 0
+                n = min(64, round(size / piece)) if _plain(blob.stream) else 1
+                n = max(1, n)
+                bounds = [(size * i // n) // BLOCK * BLOCK for i in range(n)]
+                self.expected[slot] = n
+                units += [_Unit(slot, blob, i, bounds[i], bounds[i + 1] if i + 1 < n else None)
+                          for i in range(n)]
+            queue = sorted(units, key=lambda u: (u.end or u.blob.size or 0) - u.start)
+            while queue or self.children:
+                while queue and len(self.children) < self.parallel:
+                    unit = queue.pop()  # the largest first
+                    try:
+                        self.children[unit] = Forked(partial(self._state, unit))
+                    except OSError:  # no process to be had: walk it here
+                        self._done(unit, self._state(unit))
+                self._collect()
         finally:
             self.stop()
-            for _, blob in queue:
-                self._close(blob)
+            self.close()
 
-    def _alone(self, slot: int, blob: Blob) -> tuple[Any, ...]:
-        """In a child: walk one layer into empty containers and return them."""
-        self.worker, self.offloaded, self.progress = None, {}, None
-        self.records, self.whiteouts, self.opaque, self.results = {}, {}, {}, {}
-        self.escapes, self.stats, self.skipped, self.failed, self.links = [], {}, [], {}, {}
-        before = self.entries
-        self._layer(slot, blob)
-        return (self.records, self.whiteouts, self.opaque, self.results, self.escapes,
-                self.stats, self.skipped, self.failed, self.links, self.entries - before)
+    def _state(self, unit: _Unit) -> tuple[Any, ...]:
+        """Walk one piece into a pass of its own; its containers, and where the piece
+        began and stopped (None: at the end of the layer)."""
+        sub = _Pass(self.analyzers, self.limits, slots=self.slots, route=self.route)
+        begin: int | None = unit.start
+        if unit.index and unit.trusted is None:
+            begin = find_header(unit.blob.stream, unit.start)  # type: ignore[arg-type]
+        elif unit.trusted is not None:
+            begin = unit.trusted
+        end = None
+        if begin is not None:
+            end = sub._layer(unit.slot, unit.blob, begin, unit.end)
+        return (begin, end, sub.records, sub.whiteouts, sub.opaque, sub.results,
+                sub.escapes, sub.stats, sub.skipped, sub.failed, sub.links, sub.entries)
 
-    def _collect(self, block: bool) -> None:
-        for slot, (child, blob) in list(self.children.items()):
-            if not block and not child.ready():
+    def _collect(self) -> None:
+        """Wait for a child to finish, and merge what every finished one sent."""
+        if not self.children:
+            return
+        ready = Forked.wait(list(self.children.values()))
+        for unit, child in list(self.children.items()):
+            if child not in ready:
                 continue
-            del self.children[slot]
+            del self.children[unit]
             try:
                 state = child.result()
             except EOFError:  # killed or crashed: do it here
-                self._layer(slot, blob)
-            else:
-                self._merge(slot, state)
-            self._close(blob)
+                state = self._state(unit)
+            self._done(unit, state)
+
+    def _done(self, unit: _Unit, state: tuple[Any, ...]) -> None:
+        """A piece is walked: once all pieces of its layer are, merge them in order,
+        as far as each starts where the previous one stopped."""
+        got = self.pieces.setdefault(unit.slot, [])
+        got.append((unit.index, state))
+        if len(got) < self.expected[unit.slot]:
+            return
+        got.sort(key=lambda ist: ist[0])
+        at: int | None = 0
+        for _, st in got:
+            if at is None:  # the layer ended in an earlier piece
+                break
+            if st[0] != at:  # started inside file data: walk the rest from `at`
+                again = _Unit(unit.slot, unit.blob, -1, at, None, trusted=at)
+                self._merge(unit.slot, self._state(again))
+                break
+            self._merge(unit.slot, st)
+            at = st[1]
+        if self.progress:
+            self.progress(unit.blob.name)
 
     def _merge(self, slot: int, state: tuple[Any, ...]) -> None:
-        records, whiteouts, opaque, results, escapes, stats, skipped, failed, links, \
+        _, _, records, whiteouts, opaque, results, escapes, stats, skipped, failed, links, \
             entries = state
         self.entries += entries
         if self.entries > self.limits.max_entries:  # layers read at once: checked here
-            self.failed[slot] = f"more than {self.limits.max_entries} entries: refused"
+            failed = {slot: f"more than {self.limits.max_entries} entries: refused"}
         mine = self.records
         for path, rec in records.items():
             prev = mine.get(path)
@@ -273,25 +363,31 @@ class _Pass:
         for name, found in results.items():
             self.results.setdefault(name, {}).update(found)
         self.escapes.extend(escapes)
-        self.stats.update(stats)
+        for key, (size, count) in stats.items():
+            have = self.stats.setdefault(key, [0, 0])
+            have[0] += size
+            have[1] += count
         self.skipped.extend(skipped)
-        self.failed.update(failed)
+        for key, why in failed.items():
+            self.failed.setdefault(key, why)
         self.links.update(links)
-
-    @staticmethod
-    def _close(blob: Blob) -> None:
-        if isinstance(blob.stream, FileWindow):
-            with contextlib.suppress(OSError):
-                os.close(blob.stream.fd)
 
     def stop(self) -> None:
         """Kill and reap any child still running (an error or an interrupt)."""
-        for child, blob in self.children.values():
+        for child in self.children.values():
             child.close(kill=True)
-            self._close(blob)
         self.children.clear()
 
-    def _entries(self, slot: int, stream: TarStream, stats: list[int]) -> None:
+    def close(self) -> None:
+        """Close the descriptors of deferred layers."""
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fds = []
+        self.waiting = []
+
+    def _entries(self, slot: int, stream: TarStream, stats: list[int],
+                 stop: int | None = None) -> None:
         """Every entry of one layer: its record, whiteouts, escapes, and the bytes of
         wanted files to the analyzers. The hot loop of an image audit: one pass of
         plain locals per entry, the unusual cases in methods of their own."""
@@ -300,7 +396,7 @@ class _Pass:
         max_entries = self.limits.max_entries - self.entries
         count = kept = size_sum = 0
         try:
-            for name, kind, mode, uid, gid, size, link in stream.entries():
+            for name, kind, mode, uid, gid, size, link in stream.entries(stop):
                 count += 1
                 if count > max_entries:
                     raise LayerError(f"more than {self.limits.max_entries} entries: refused")
@@ -617,7 +713,7 @@ def walk(source: ImageSource, analyzers: Iterable[Analyzer] = (), *,
         p.route = make_router(p.analyzers)
     heavy = [a for a in p.analyzers if getattr(a, "offload", False)]
     if offload and available():
-        p.parallel = min(MAX_CHILDREN, _cpus() - 1)
+        p.parallel = min(MAX_CHILDREN, _cpus())
         if heavy:
             p.worker = Worker(heavy)
             p.offloaded = {a.name: getattr(a, "triage", None) for a in heavy}
@@ -625,8 +721,7 @@ def walk(source: ImageSource, analyzers: Iterable[Analyzer] = (), *,
         return _walk(p, source, platform)
     finally:
         p.stop()
-        for _, blob in p.waiting:
-            p._close(blob)
+        p.close()
         if p.worker is not None:
             p.worker.close()
 
@@ -681,31 +776,38 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
     opq = {path: max((pos[s] for s in slots if s in pos), default=-1)
            for path, slots in p.opaque.items()}
     files: dict[str, Final] = {}
-    top_slot: dict[str, int] = {}
     parents: set[str] = set()
+    add_parent = parents.add
+    slot_pos = [-1] * len(p.slots)  # a list: cheaper than `pos.get` for every entry
+    for slot, i in pos.items():
+        slot_pos[slot] = i
     hider = _Hider(wh, opq) if (wh or opq) else None
+    below = hider.below if hider is not None else {}
+    wh_get = wh.get
     for path, recs in p.records.items():
         best: Record | None
         if isinstance(recs, tuple):
             best = recs
-            best_pos = pos.get(recs[0], -1)
+            best_pos = slot_pos[recs[0]]
             if best_pos < 0:
                 continue
         else:
             best, best_pos = None, -1
             for rec in recs:
-                rp = pos.get(rec[0], -1)
-                if rp > best_pos:
+                rp = slot_pos[rec[0]]
+                if rp >= 0 and rp >= best_pos:  # of one layer's copies, the last wins
                     best, best_pos = rec, rp
             if best is None:
                 continue
         parent = path[:path.rfind("/")]
-        if hider is not None and hider.hides(path, parent, best_pos):
-            continue
-        parents.add(parent)
-        slot, kind, mode, uid, gid, size, link = best
-        files[path] = (kind, mode, uid, gid, size, best_pos, link)
-        top_slot[path] = slot
+        if hider is not None:  # hidden from above, or whited out itself
+            imposed = below.get(parent)
+            if imposed is None:
+                imposed = hider.under(parent)
+            if imposed > best_pos or wh_get(path, -1) > best_pos:
+                continue
+        add_parent(parent)
+        files[path] = (best[1], best[2], best[3], best[4], best[5], best_pos, best[6])
     # A path under something that is not a directory in the final view is not reachable
     # (shortest paths first, so a removal carries down to everything below it).
     blocked = {parent for parent in parents
@@ -721,7 +823,6 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
                 removed.add(path)
         for path in removed:
             del files[path]
-            top_slot.pop(path, None)
 
     view = _View(files)
     packages: list[Package] = []
@@ -744,7 +845,8 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
         # A visible hard link carries the content of its target as the target was when
         # the link was made, even if the target itself was deleted later.
         for (slot, path), target in p.links.items():
-            if top_slot.get(path) != slot or path in visible:
+            here = files.get(path)
+            if here is None or here[5] != pos.get(slot) or path in visible:
                 continue
             earlier = [lv for lv in by_path.get(target, []) if lv[0] <= pos[slot]]
             if earlier:
@@ -814,22 +916,14 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
 
 
 class _Hider:
-    """Whether a path written by layer `top` is hidden by a whiteout of it or of a
-    directory above it, or by an opaque marker above it, from a later layer. What a
-    directory imposes on everything below it is worked out once per directory (`below`,
-    keyed by the directory's path, "" for the root)."""
+    """A path written by layer `top` is hidden when a whiteout of it, or of a directory
+    above it, or an opaque marker above it, comes from a later layer. What a directory
+    imposes on everything below it is worked out once per directory (`below`, keyed by
+    the directory's path, "" for the root); `_finish` tests the path's own whiteout."""
 
     def __init__(self, wh: Mapping[str, int], opq: Mapping[str, int]) -> None:
         self.wh, self.opq = wh, opq
         self.below: dict[str, int] = {"": max(opq.get("/", -1), wh.get("/", -1))}
-
-    def hides(self, path: str, parent: str, top: int) -> bool:
-        """Whether `path` (under `parent`), last written at layer position `top`, is
-        hidden in the final view."""
-        imposed = self.below.get(parent)
-        if imposed is None:
-            imposed = self.under(parent)
-        return imposed > top or self.wh.get(path, -1) > top
 
     def under(self, directory: str) -> int:
         """The latest layer position that hides everything under `directory`."""
