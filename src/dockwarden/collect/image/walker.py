@@ -62,8 +62,8 @@ CACHE_DIRS = ("/var/lib/apt/lists", "/var/cache/apt/archives", "/var/cache/apk",
               "/root/.cache/pip", "/var/cache/yum", "/var/cache/dnf")
 
 
-FORK_MIN = 32 << 20  # layers smaller than this in all are not worth a child process
-PIECE_MIN = 16 << 20  # a plain layer is cut into pieces of at least this size
+FORK_MIN = 256 << 20  # below this in all, forking costs more than it saves
+PIECE_MIN = 64 << 20  # a plain layer is cut into pieces of at least this size
 MAX_CHILDREN = 4  # pieces of layers walked in children at once, at most (and one per CPU)
 PROBE = 8192  # what tells a binary file (a NUL byte) from text, for `text_only` analyzers
 
@@ -268,7 +268,7 @@ class _Pass:
                         self.progress(blob.name)
                     self._layer(slot, blob)
                 return
-            piece = max(PIECE_MIN, total // (4 * self.parallel))
+            piece = max(PIECE_MIN, total // (2 * self.parallel))
             units: list[_Unit] = []
             for slot, blob in self.waiting:
                 size = blob.size or 0
