@@ -526,6 +526,11 @@ def pin_sources(rev: str, tmp: str) -> str:
     return os.path.join(dest, "src")
 
 
+START_IMPORTS = ("import dockwarden.cli, dockwarden.checks.image, dockwarden.report.json, "
+                 "dockwarden.collect.image.open; "
+                 "dockwarden.collect.image.open.default_analyzers()")
+
+
 def dw_args(*source: str) -> list[str]:
     return ["dockwarden", "image", *source, "--format", "json", "--no-progress",
             "--fail-on", "none"]
@@ -680,6 +685,14 @@ def summary(cases: list[Case]) -> str:
                 f"`docker save > /dev/null`, takes {save.wall:.2f}s); peak RSS "
                 f"{eng.rss_mb:.0f} MiB vs {dw.rss_mb:.0f} MiB; same findings: "
                 f"{_same_findings(c.report.get('dw-engine', {}), rep)}.")
+        if "start-dw" in by:
+            start, py = by["start-dw"], by["start-py"]
+            out.append(
+                f"- {c.name}, fixed cost: interpreter start {py.wall:.2f}s, with dockwarden's "
+                f"imports {start.wall:.2f}s ({start.wall / full.wall:.2f}x the tar listing "
+                f"before a byte is read); the rest of `dockwarden image --tar` "
+                f"{dw.wall - start.wall:.2f}s = {(dw.wall - start.wall) / full.wall:.2f}x "
+                f"the tar listing.")
     return "\n".join(out)
 
 
@@ -736,6 +749,11 @@ def main() -> int:
                 [sys.executable, "-m", *dw_args(tag, "-H", url), "-o", os.devnull]),
             Cmd("docker-save", "`docker save IMAGE > /dev/null` (export alone)",
                 [DOCKER_CLI, "-H", url, "save", tag]),
+            # the fixed cost of any run, before a byte of the image is read
+            Cmd("start-py", "`python -c pass` (interpreter start)",
+                [sys.executable, "-c", "pass"]),
+            Cmd("start-dw", "`python -c 'import ...'` (interpreter and the modules "
+                "`image` imports)", [sys.executable, "-c", START_IMPORTS]),
         ]
         cases.append(make_case("debian", deb, engine_cmds))
         if not args.skip_big:

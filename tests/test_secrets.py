@@ -30,6 +30,7 @@ from dockwarden.secrets import (
     is_placeholder,
     redact,
     redact_text,
+    rules_for,
     scan_env,
     scan_file,
     scan_history,
@@ -512,12 +513,23 @@ NON_ASCII = ["\u0130", "\u212a", "\u00e9", "\u03a3", "\u1e9e", "\ufb00", "\ud7ff
 @settings(max_examples=400)
 @given(st.lists(st.sampled_from(FRAGMENTS + NON_ASCII), max_size=40).map("".join),
        st.binary(max_size=8))
-def test_nothing_is_missed_where_could_match_says_no(text: str, junk: bytes) -> None:
-    """False from the filter means no content rule matches the decoded text, whatever
-    the bytes (invalid UTF-8 included)."""
+def test_the_rules_a_file_is_scanned_with_find_all_there_is(text: str, junk: bytes) -> None:
+    """Scanning with the rules whose anchors the bytes hold finds what scanning with
+    every rule finds, whatever the bytes (invalid UTF-8 included); none: nothing."""
     for data in (text.encode(), junk + text.encode() + junk):
+        decoded = data.decode("utf-8", "replace")
+        chosen = rules_for(data)
+        assert scan_text(decoded, chosen) == scan_text(decoded)
         if not could_match(data):
-            assert scan_text(data.decode("utf-8", "replace")) == []
+            assert scan_text(decoded) == []
+
+
+@needs_hyperscan
+def test_rules_for_picks_by_anchor() -> None:
+    assert rules_for(b"nothing here") == ()
+    assert {r.id for r in rules_for(b"x = 'ghp_...'")} == {"github-token"}
+    assert {r.id for r in rules_for(b"PASSWORD = 1 and a token")} == {"generic-password"}
+    assert rules_for("\u212a".encode()) == RULES
 
 
 def test_triage_settles_plain_files_and_keeps_the_rest() -> None:

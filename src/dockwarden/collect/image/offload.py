@@ -1,17 +1,21 @@
 """Running CPU-heavy analyzers in a second process while the layer pass goes on.
 
-The secret scan reads every text file outside the system trees and searches it for a
-score of anchors: on an image with a large application tree it costs as much CPU as
-reading all the tar headers. Analyzers that say `offload = True` are therefore run in
-one forked worker: the walker still decides in its own process which files they want
-(cheap) and hands `(analyzer, layer slot, path, bytes)` to `Worker.add`, which sends
-them in batches down a pipe. The worker acknowledges each batch; when two batches are
+The secret scan reads every text file outside the system trees; a file holding one of
+its anchors (`token`, `secret`...) is decoded and scanned with regexes, which costs far
+more than the walk itself. Analyzers that say `offload = True` are therefore run in one
+forked worker: the walker still decides in its own process which files they want
+(cheap), settles most of them there with the analyzer's `triage` (for the secret scan:
+no anchor and no name rule, found in C), and hands the rest, `(analyzer, layer slot,
+path, bytes)`, to `Worker.add`, which sends them in batches down a pipe. The worker acknowledges each batch; when two batches are
 already waiting for it, the next one is analysed in the walker's own process instead, so
 both CPUs stay busy whichever side is slower, and memory stays bounded (at most two
 batches in flight). Results travel back once, when the pass ends. The worker is only
 started once the walker has analysed 4 MiB itself: most images never need it.
 
-Written on `os.fork` and two pipes rather than `multiprocessing`: no start-up import,
+`Forked` runs one function in a forked child and brings its return value back: the
+walker reads pieces of a file-backed image's layers that way (walker._Pass._drain).
+
+Written on `os.fork` and pipes rather than `multiprocessing`: no start-up import,
 no extra threads, and the worker inherits the analyzers as they are (no pickling of
 them); file bytes go down the pipe with `os.writev`, not through pickle. A worker that
 dies or fails is reported as a skipped analysis for its analyzers, never as an image

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView
 from dockwarden.model.image import SecretHit
-from dockwarden.secrets import could_match, file_rules, scan_file
+from dockwarden.secrets import could_match, file_rules, rules_for, scan_file
 
 MAX_FILE = 1 << 20  # 1 MiB: config files, scripts, keys; larger text is data or logs
 BINARY_PROBE = 8192
@@ -132,8 +132,10 @@ class SecretAnalyzer:
         try:
             binary = data.find(b"\0", 0, BINARY_PROBE) != -1
             text = None if binary else data.decode("utf-8", "replace")
+            rules = () if binary else rules_for(data)
             # plain tuples (rule id, line, redacted value): results may cross a pipe
-            matches = tuple((m.rule.id, m.line, m.redacted) for m in scan_file(path, text))
+            matches = tuple((m.rule.id, m.line, m.redacted)
+                            for m in scan_file(path, text, rules))
         except Exception:  # hostile input must not stop the pass
             return None
         return matches or None
