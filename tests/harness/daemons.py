@@ -405,8 +405,9 @@ class ExtraDaemon:
         self.bridge, n = _create_bridge()
         self._links.append(self.bridge)
         self.subnet = SUBNET_FMT.format(n=n)
-        # containerd namespaces allow letters, digits, '-' and '.' only (mkdtemp may add '_')
-        suffix = "".join(c if c.isalnum() else "-" for c in os.path.basename(d)[len(DIR_PREFIX):])
+        # containerd namespaces are alphanumeric words joined by single '.', '_' or '-'
+        # (mkdtemp's suffix may hold '_' anywhere): keep its letters and digits only
+        suffix = "".join(c for c in os.path.basename(d)[len(DIR_PREFIX):] if c.isalnum())
         self.namespace = f"dwtest{n}-{suffix}"
         self._write_state()
 
