@@ -24,7 +24,7 @@ GHP = "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2"
 
 @pytest.fixture(autouse=True)
 def _always_fork(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Children even for tiny images, two at once even on a 2-CPU machine."""
+    """Workers even for tiny images, three of them even on a 2-CPU machine."""
     monkeypatch.setattr(walker, "FORK_MIN", 0)
     monkeypatch.setattr(walker, "_cpus", lambda: 3)
 
@@ -78,19 +78,23 @@ def test_parallel_walk_gives_the_single_process_snapshot(tmp_path: Path) -> None
     assert not alone.setuid_files
 
 
-def test_children_really_walk_layers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    forked: list[int] = []
-    real = offload.Forked
+def test_workers_really_walk_the_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "who.log"
+    real, parent = walker._Pass._state, os.getpid()
 
-    class Counting(real):  # type: ignore[misc, valid-type]
-        def __init__(self, fn: object) -> None:
-            forked.append(1)
-            super().__init__(fn)  # type: ignore[arg-type]
+    def watch(self: walker._Pass, unit: walker._Unit) -> tuple[object, ...]:
+        with open(log, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return real(self, unit)
 
-    monkeypatch.setattr(walker, "Forked", Counting)
+    monkeypatch.setattr(walker._Pass, "_state", watch)
     source = _sources(tmp_path)[0]
     walk(source, default_analyzers(), offload=True)  # type: ignore[arg-type]
-    assert len(forked) >= 2  # two at once, then more as they finish
+    pids = log.read_text().split()
+    assert len(pids) == 4  # one piece per layer here
+    assert str(parent) not in pids
+    assert 2 <= len(set(pids)) <= 3  # three workers (see _always_fork)
+    assert _no_children_left()
 
 
 def test_a_dead_child_has_its_layer_walked_here(tmp_path: Path,
@@ -137,11 +141,11 @@ def test_an_interrupted_walk_kills_its_children(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     source = _sources(tmp_path)[0]
 
-    def boom(self: walker._Pass) -> None:
-        assert self.children  # children are running when the parent is interrupted
+    def boom(self: offload.Pool) -> object:
+        assert self.busy  # workers are at work when the parent is interrupted
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(walker._Pass, "_collect", boom)
+    monkeypatch.setattr(offload.Pool, "wait", boom)
     with pytest.raises(KeyboardInterrupt):
         walk(source, default_analyzers(), offload=True)  # type: ignore[arg-type]
     assert _no_children_left()

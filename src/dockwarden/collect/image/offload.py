@@ -6,14 +6,16 @@ more than the walk itself. Analyzers that say `offload = True` are therefore run
 forked worker: the walker still decides in its own process which files they want
 (cheap), settles most of them there with the analyzer's `triage` (for the secret scan:
 no anchor and no name rule, found in C), and hands the rest, `(analyzer, layer slot,
-path, bytes)`, to `Worker.add`, which sends them in batches down a pipe. The worker acknowledges each batch; when two batches are
-already waiting for it, the next one is analysed in the walker's own process instead, so
-both CPUs stay busy whichever side is slower, and memory stays bounded (at most two
-batches in flight). Results travel back once, when the pass ends. The worker is only
-started once the walker has analysed 4 MiB itself: most images never need it.
+path, bytes)`, to `Worker.add`, which sends them in batches down a pipe. The worker
+acknowledges each batch; when two batches are already waiting for it, the next one is
+analysed in the walker's own process instead, so both CPUs stay busy whichever side is
+slower, and memory stays bounded (at most two batches in flight). Results travel back
+once, when the pass ends. The worker is only started once the walker has analysed 4 MiB
+itself: most images never need it.
 
-`Forked` runs one function in a forked child and brings its return value back: the
-walker reads pieces of a file-backed image's layers that way (walker._Pass._drain).
+`Pool` keeps one forked worker per CPU that runs a function for each task number it is
+sent and brings the return value back: the walker reads pieces of a file-backed image's
+layers that way (walker._Pass._drain).
 
 Written on `os.fork` and pipes rather than `multiprocessing`: no start-up import,
 no extra threads, and the worker inherits the analyzers as they are (no pickling of
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import os
 import pickle
 import select
@@ -39,6 +42,7 @@ from typing import Any
 from dockwarden.collect.image.analyzer import Analyzer
 
 _LEN = struct.Struct("!Q")
+_TASK = struct.Struct("!I")
 _ITEM = struct.Struct("!HIII")  # analyzer index, layer slot, path length, data length
 BATCH_BYTES = 512 << 10
 BATCH_ITEMS = 256
@@ -124,61 +128,95 @@ def _serve(rfd: int, wfd: int, analyzers: list[Analyzer]) -> None:
     _send_obj(wfd, (results, skipped))
 
 
-class Forked:
-    """`fn()` run in a forked child, its return value pickled back over a pipe (the
-    layer walker reads independent layers of a file-backed image this way, offload
-    being the worker for single files). `ready()` tells, without blocking, whether the
-    child has finished its work (its answer is waiting in the pipe, or it has gone);
-    `result()` blocks until the answer arrives and reaps the child; it raises EOFError
-    when the child stopped without one (killed, crashed: the caller redoes the work)."""
+class Pool:
+    """`n` forked workers that run `fn(task)` for the task numbers sent to them, one at a
+    time, and send each return value back (the layer walker's pieces of layers). The
+    workers are forked once, up front, while the parent is still small: forking from a
+    parent that has grown, once per task, costs more. A worker that stops (killed,
+    crashed, `fn` raising) gives EOFError for its task from `wait` and takes no more."""
 
-    def __init__(self, fn: Callable[[], object]) -> None:
-        r, w = os.pipe()
+    _STOP = 0xFFFFFFFF
+
+    def __init__(self, fn: Callable[[int], object], n: int) -> None:
+        self._workers: list[tuple[int, int, int]] = []  # (pid, task pipe, result pipe)
+        self.busy: dict[int, int] = {}  # worker -> task
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                os.close(r)
-                answer = fn()
-                _send_obj(w, answer)
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)
-        os.close(w)
-        self.pid, self._r = pid, r
-
-    def ready(self) -> bool:
-        return bool(select.select([self._r], [], [], 0)[0])
-
-    @staticmethod
-    def wait(children: list[Forked]) -> list[Forked]:
-        """Block until one of `children` has finished; those that have."""
-        by_fd = {c._r: c for c in children}
-        return [by_fd[fd] for fd in select.select(list(by_fd), [], [])[0]]
-
-    def result(self) -> Any:
+        gc.freeze()  # the workers' collections then leave the parent's objects alone
         try:
-            return _recv_obj(self._r)
-        except (OSError, pickle.UnpicklingError, ValueError) as exc:
-            raise EOFError(str(exc)) from None
+            for _ in range(n):
+                task_r, task_w = os.pipe()
+                res_r, res_w = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    code = 0
+                    try:
+                        os.close(task_w)
+                        os.close(res_r)
+                        for _, other_w, other_r in self._workers:  # siblings' pipes
+                            os.close(other_w)
+                            os.close(other_r)
+                        while True:
+                            head = _read_exact(task_r, _TASK.size)
+                            if head is None or _TASK.unpack(head)[0] == self._STOP:
+                                break
+                            _send_obj(res_w, fn(_TASK.unpack(head)[0]))
+                    except BaseException:
+                        code = 1
+                    finally:
+                        os._exit(code)
+                os.close(task_r)
+                os.close(res_w)
+                self._workers.append((pid, task_w, res_r))
         finally:
-            self.close()
+            gc.unfreeze()
 
-    def close(self, kill: bool = False) -> None:
-        if self._r >= 0:
+    def idle(self) -> list[int]:
+        return [w for w, (pid, _, _) in enumerate(self._workers)
+                if pid and w not in self.busy]
+
+    def submit(self, worker: int, task: int) -> None:
+        with contextlib.suppress(OSError):  # it has gone: `wait` reports the task lost
+            os.write(self._workers[worker][1], _TASK.pack(task))
+        self.busy[worker] = task
+
+    def wait(self) -> list[tuple[int, Any]]:
+        """Block until a busy worker answers: (task, return value or EOFError) for each
+        that has."""
+        by_fd = {self._workers[w][2]: w for w in self.busy}
+        out: list[tuple[int, Any]] = []
+        for fd in select.select(list(by_fd), [], [])[0]:
+            worker = by_fd[fd]
+            task = self.busy.pop(worker)
+            try:
+                out.append((task, _recv_obj(fd)))
+            except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
+                out.append((task, EOFError(str(exc))))
+                self._end(worker, kill=True)
+        return out
+
+    def _end(self, worker: int, kill: bool = False) -> None:
+        pid, task_w, res_r = self._workers[worker]
+        if not pid:
+            return
+        with contextlib.suppress(OSError):
+            if not kill:
+                os.write(task_w, _TASK.pack(self._STOP))
+        for fd in (task_w, res_r):
             with contextlib.suppress(OSError):
-                os.close(self._r)
-            self._r = -1
-        if self.pid:
-            if kill:
-                with contextlib.suppress(OSError):
-                    os.kill(self.pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self.pid, 0)
-            self.pid = 0
+                os.close(fd)
+        if kill:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        self._workers[worker] = (0, -1, -1)
+        self.busy.pop(worker, None)
+
+    def close(self) -> None:
+        """Stop the idle workers, kill the busy ones (an error or an interrupt)."""
+        for worker in range(len(self._workers)):
+            self._end(worker, kill=worker in self.busy)
 
 
 class Worker:

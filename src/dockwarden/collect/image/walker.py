@@ -34,7 +34,7 @@ from functools import partial
 from typing import IO, Any
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, Analyzer, FileResult, Selector
-from dockwarden.collect.image.offload import Forked, Worker, available
+from dockwarden.collect.image.offload import Pool, Worker, available
 from dockwarden.collect.image.source import MAX_JSON, Blob, ImageSource, choose_manifest
 from dockwarden.collect.image.tarstream import (
     BLOCK,
@@ -64,7 +64,8 @@ CACHE_DIRS = ("/var/lib/apt/lists", "/var/cache/apt/archives", "/var/cache/apk",
 
 FORK_MIN = 256 << 20  # below this in all, forking costs more than it saves
 PIECE_MIN = 64 << 20  # a plain layer is cut into pieces of at least this size
-MAX_CHILDREN = 4  # pieces of layers walked in children at once, at most (and one per CPU)
+MAX_CHILDREN = 4  # workers walking pieces of layers, at most (and one per CPU)
+PIECES_PER_WORKER = 6  # more pieces balance the workers better; each costs a little
 PROBE = 8192  # what tells a binary file (a NUL byte) from text, for `text_only` analyzers
 
 
@@ -194,7 +195,7 @@ class _Pass:
     # of them are walked at once in forked children (see `_drain`).
     parallel: int = 0
     waiting: list[tuple[int, Blob]] = field(default_factory=list)  # (slot, blob) deferred
-    children: dict[_Unit, Forked] = field(default_factory=dict)
+    pool: Pool | None = None  # the workers walking pieces of deferred layers
     pieces: dict[int, list[tuple[int, Any]]] = field(default_factory=dict)  # slot -> states
     expected: dict[int, int] = field(default_factory=dict)  # slot -> number of pieces
     fds: list[int] = field(default_factory=list)  # descriptors of deferred layers
@@ -246,9 +247,9 @@ class _Pass:
     # -- layers in parallel ---------------------------------------------------------
     #
     # A layer in a file on disk is a window that any process can read with pread, so
-    # the deferred layers are cut into pieces and the pieces walked at once in forked
-    # children, one per CPU, largest first, this process merging what they send while
-    # the others work. A plain (uncompressed) layer is itself cut at block offsets into
+    # the deferred layers are cut into pieces and the pieces walked at once by forked
+    # workers (offload.Pool), one per CPU, largest first, this process merging what
+    # they send while they work. A plain (uncompressed) layer is itself cut at block offsets into
     # pieces of at least PIECE_MIN bytes: each piece after the first starts at the first
     # block there that reads as a tar header (`find_header`) and stops at the first
     # header past its end.
@@ -268,7 +269,7 @@ class _Pass:
                         self.progress(blob.name)
                     self._layer(slot, blob)
                 return
-            piece = max(PIECE_MIN, total // (2 * self.parallel))
+            piece = max(PIECE_MIN, total // (PIECES_PER_WORKER * self.parallel))
             units: list[_Unit] = []
             for slot, blob in self.waiting:
                 size = blob.size or 0
@@ -278,18 +279,40 @@ class _Pass:
                 self.expected[slot] = n
                 units += [_Unit(slot, blob, i, bounds[i], bounds[i + 1] if i + 1 < n else None)
                           for i in range(n)]
-            queue = sorted(units, key=lambda u: (u.end or u.blob.size or 0) - u.start)
-            while queue or self.children:
-                while queue and len(self.children) < self.parallel:
-                    unit = queue.pop()  # the largest first
-                    try:
-                        self.children[unit] = Forked(partial(self._state, unit))
-                    except OSError:  # no process to be had: walk it here
-                        self._done(unit, self._state(unit))
-                self._collect()
+            queue = sorted(range(len(units)),
+                           key=lambda k: (units[k].end or units[k].blob.size or 0)
+                           - units[k].start)  # largest last
+            try:
+                self.pool = Pool(partial(self._task, units), self.parallel)
+            except OSError:  # no process to be had: all of it here
+                self.pool = None
+            while queue:
+                pool = self.pool
+                idle = pool.idle() if pool is not None else []
+                if pool is None or (not idle and not pool.busy):  # no worker left
+                    k = queue.pop()
+                    self._done(units[k], self._state(units[k]))
+                    continue
+                for worker in idle:
+                    if queue:
+                        pool.submit(worker, queue.pop())
+                self._collect(units)
+            while self.pool is not None and self.pool.busy:
+                self._collect(units)
         finally:
             self.stop()
             self.close()
+
+    def _task(self, units: list[_Unit], k: int) -> tuple[Any, ...]:
+        return self._state(units[k])
+
+    def _collect(self, units: list[_Unit]) -> None:
+        """Wait for a worker to answer; merge, or walk here a piece whose worker died."""
+        assert self.pool is not None
+        for k, state in self.pool.wait():
+            if isinstance(state, EOFError):  # killed or crashed: do it here
+                state = self._state(units[k])
+            self._done(units[k], state)
 
     def _state(self, unit: _Unit) -> tuple[Any, ...]:
         """Walk one piece into a pass of its own; its containers, and where the piece
@@ -305,21 +328,6 @@ class _Pass:
             end = sub._layer(unit.slot, unit.blob, begin, unit.end)
         return (begin, end, sub.records, sub.whiteouts, sub.opaque, sub.results,
                 sub.escapes, sub.stats, sub.skipped, sub.failed, sub.links, sub.entries)
-
-    def _collect(self) -> None:
-        """Wait for a child to finish, and merge what every finished one sent."""
-        if not self.children:
-            return
-        ready = Forked.wait(list(self.children.values()))
-        for unit, child in list(self.children.items()):
-            if child not in ready:
-                continue
-            del self.children[unit]
-            try:
-                state = child.result()
-            except EOFError:  # killed or crashed: do it here
-                state = self._state(unit)
-            self._done(unit, state)
 
     def _done(self, unit: _Unit, state: tuple[Any, ...]) -> None:
         """A piece is walked: once all pieces of its layer are, merge them in order,
@@ -373,10 +381,10 @@ class _Pass:
         self.links.update(links)
 
     def stop(self) -> None:
-        """Kill and reap any child still running (an error or an interrupt)."""
-        for child in self.children.values():
-            child.close(kill=True)
-        self.children.clear()
+        """End the workers, killing any still at work (an error or an interrupt)."""
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
 
     def close(self) -> None:
         """Close the descriptors of deferred layers."""
