@@ -249,14 +249,13 @@ class _Pass:
     # A layer in a file on disk is a window that any process can read with pread, so
     # the deferred layers are cut into pieces and the pieces walked at once by forked
     # workers (offload.Pool), one per CPU, largest first, this process merging what
-    # they send while they work. A plain (uncompressed) layer is itself cut at block offsets into
-    # pieces of at least PIECE_MIN bytes: each piece after the first starts at the first
-    # block there that reads as a tar header (`find_header`) and stops at the first
-    # header past its end.
-    # File data can hold a block that reads as a header, so a piece only counts when
-    # it starts exactly where the piece before it stopped; when one does not, the rest
-    # of the layer is walked again from that true offset. Each piece's findings come
-    # back as detached containers (`_state`) and are merged in layer and piece order.
+    # they send while they work. A plain (uncompressed) layer is itself cut at block
+    # offsets: each piece after the first starts at the first block there that reads as
+    # a tar header (`find_header`) and stops at the first header past its end. File
+    # data can hold a block that reads as a header, so a piece only counts when it
+    # starts exactly where the piece before it stopped; when one does not, the rest of
+    # the layer is walked again from that true offset. Each piece's findings come back
+    # as detached containers (`_state`) and are merged in layer and piece order.
 
     def _drain(self) -> None:
         total = sum(b.size or 0 for _, b in self.waiting)
@@ -347,6 +346,7 @@ class _Pass:
                 break
             self._merge(unit.slot, st)
             at = st[1]
+        del self.pieces[unit.slot]
         if self.progress:
             self.progress(unit.blob.name)
 
