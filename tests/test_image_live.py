@@ -134,3 +134,21 @@ def test_same_report_from_a_registry(api: Any, debian: str, auth: bool, tmp_path
             monkeypatch.setenv("HOME", str(tmp_path))  # no credentials anywhere
             code, _, err = run_cli(["image", ref, "--remote", "--no-progress"], capsys)
             assert code == 2 and "Traceback" not in err
+
+
+def test_debian_walked_in_pieces_gives_the_same_snapshot(
+        saved: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real layer cut into a dozen pieces walked by forked workers (small images are
+    otherwise read in one process): the same snapshot, package for package."""
+    from dockwarden.collect.image import offload, walker
+    from dockwarden.collect.image.open import default_analyzers
+    from dockwarden.collect.image.source import TarSource
+
+    if not offload.available():
+        pytest.skip("needs fork and 2 CPUs")
+    alone = walker.walk(TarSource(str(saved), "x"), default_analyzers())
+    monkeypatch.setattr(walker, "FORK_MIN", 0)
+    monkeypatch.setattr(walker, "PIECE_MIN", 16 << 20)
+    cut = walker.walk(TarSource(str(saved), "x"), default_analyzers(), offload=True)
+    assert cut == alone
+    assert len(_inventory(cut)) > 80
