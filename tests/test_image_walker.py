@@ -236,3 +236,25 @@ def test_text_only_analyzers_get_the_head_of_binary_files(tmp_path: Path) -> Non
     snap = walk(TarSource(docker_save(image, str(tmp_path / "i.tar")), "x"), [Sizes()])
     sizes = {p.name: int(p.version) for p in snap.packages}  # type: ignore[union-attr]
     assert sizes == {"/app/bin": 8192, "/app/conf": 300 << 10}
+
+
+def _status(*names: str) -> bytes:
+    return b"".join(f"Package: {n}\nStatus: install ok installed\nArchitecture: amd64\n"
+                    f"Version: 1.0\n\n".encode() for n in names)
+
+
+def test_package_layer_is_where_it_was_first_installed(tmp_path: Path) -> None:
+    """Every layer that installs something rewrites the dpkg status file: a package
+    comes from the lowest layer of the unbroken run of copies that list it."""
+    from dockwarden.collect.image.pkg.dpkg import DpkgAnalyzer
+
+    st = "var/lib/dpkg/status"
+    img = Image([
+        layer_tar([d("var"), d("var/lib"), d("var/lib/dpkg"),
+                   f(st, _status("base", "gone-then-back"))]),
+        layer_tar([f(st, _status("base", "curl"))]),
+        layer_tar([f(st, _status("base", "curl", "gone-then-back", "vim"))]),
+    ])
+    snap = walk(TarSource(docker_save(img, str(tmp_path / "i.tar")), "x"), [DpkgAnalyzer()])
+    assert sorted((p.name, p.layer) for p in snap.packages) == [  # type: ignore[union-attr]
+        ("base", 0), ("curl", 1), ("gone-then-back", 2), ("vim", 2)]

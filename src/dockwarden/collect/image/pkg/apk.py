@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import (
+    Origins,
     make_purl,
-    origin_layer,
     plausible,
     sort_packages,
     text,
@@ -92,6 +92,7 @@ class ApkAnalyzer:
         namespace = os_release.id if os_release is not None else "alpine"
         distro = distro_qualifier(os_release)
         packages = []
+        origins = Origins(found, _keys)
         for rec in found.value:
             if isinstance(rec, ApkRecord):
                 packages.append(
@@ -99,7 +100,7 @@ class ApkAnalyzer:
                         type="apk",
                         name=rec.name,
                         version=rec.version,
-                        layer=origin_layer(found, (rec.name, rec.version), _keys),
+                        layer=origins.layer((rec.name, rec.version)),
                         path=found.path,
                         source_name=rec.origin,
                         source_version=rec.version,

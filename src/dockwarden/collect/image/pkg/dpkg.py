@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import (
+    Origins,
     make_purl,
-    origin_layer,
     plausible,
     sort_packages,
     text,
@@ -147,19 +147,22 @@ class DpkgAnalyzer:
             if path not in OS_FILES:
                 found = results[path]
                 if isinstance(found.value, tuple):
+                    origins = Origins(found, _keys)
                     for rec in found.value:
                         if isinstance(rec, DebRecord):
                             key = (rec.name, rec.arch, rec.version)
-                            packages.setdefault(key, _package(rec, found, namespace, distro))
+                            if key not in packages:
+                                packages[key] = _package(rec, found, origins, namespace, distro)
         return AnalysisOutput(packages=sort_packages(packages.values()))
 
 
-def _package(rec: DebRecord, found: FileResult, namespace: str, distro: str) -> Package:
+def _package(rec: DebRecord, found: FileResult, origins: Origins, namespace: str,
+             distro: str) -> Package:
     return Package(
         type="deb",
         name=rec.name,
         version=rec.version,
-        layer=origin_layer(found, (rec.name, rec.arch, rec.version), _keys),
+        layer=origins.layer((rec.name, rec.arch, rec.version)),
         path=found.path,
         source_name=rec.source_name,
         source_version=rec.source_version,

@@ -39,9 +39,9 @@ from dataclasses import dataclass
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import (
+    Origins,
     Unreadable,
     make_purl,
-    origin_layer,
     plausible,
     skipped_entries,
     sort_packages,
@@ -230,6 +230,7 @@ class RpmAnalyzer:
         namespace = os_release.id if os_release is not None else ""
         distro = distro_qualifier(os_release)
         packages = []
+        origins = Origins(found, _keys)
         for rec in found.value:
             if not isinstance(rec, RpmRecord):
                 continue
@@ -241,7 +242,7 @@ class RpmAnalyzer:
                     type="rpm",
                     name=rec.name,
                     version=rec.evr,
-                    layer=origin_layer(found, (rec.name, rec.evr, rec.arch), _keys),
+                    layer=origins.layer((rec.name, rec.evr, rec.arch)),
                     path=found.path,
                     source_name=source_name,
                     source_version=source_version,
