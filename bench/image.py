@@ -37,12 +37,15 @@ and for (a) also the Engine source: `python -m dockwarden image dwtest/debian:bo
 
 The page cache cannot be dropped reliably here (shared machine, other jobs), so every
 command is run once untimed first (warm-up, which also checks its output), then
-`--repeat` times alternating the commands (and rotating which one goes first); the
-medians are reported. Each command runs as a direct child reaped with os.wait4(), which
-gives its wall time, CPU time (user+sys) and peak RSS (ru_maxrss: the largest process
-of the child's tree, i.e. dockwarden alone for dockwarden). Linux keeps the high-water
-mark of the forking parent across fork+exec, so an RSS near this script's own (~35 MiB)
-is a floor, not the child's figure: that is the case for `tar` and `docker save`.
+`--repeat` times alternating the commands (and rotating which one goes first), those
+reading the tarball before those going through the Engine (whose export leaves dockerd
+busy for a while); the medians are reported. For (a) also `python -c pass` and the
+imports of `dockwarden image` alone: the fixed cost of a run, before any image byte.
+Each command runs as a direct child reaped with os.wait4(), which gives its wall time,
+CPU time (user+sys) and peak RSS (ru_maxrss: the largest process of the child's tree,
+i.e. dockwarden or one of its workers). Linux keeps the high-water mark of the forking
+parent across fork+exec, so an RSS near this script's own (~35 MiB) is a floor, not the
+child's figure: that is the case for `tar` and `docker save`.
 """
 
 from __future__ import annotations
@@ -583,15 +586,25 @@ def warm_up(case: Case, tmp: str) -> None:
         print(f"  {case.name} warm-up {cmd.key:12s} {run.wall:8.2f}s", flush=True)
 
 
+ENGINE_CMDS = ("dw-engine", "docker-save")
+
+
 def bench(case: Case, repeat: int) -> None:
+    """The commands reading the tarball first, rotated among themselves, then those that
+    go through the Engine: an export keeps dockerd busy for a while after it ends, which
+    would otherwise fall on whichever file command comes next."""
     env = clean_env()
-    for i in range(repeat):
-        k = i % len(case.cmds)
-        for cmd in case.cmds[k:] + case.cmds[:k]:
-            run = measure(cmd.argv, os.devnull, env)
-            cmd.runs.append(run)
-            print(f"  {case.name} run {i + 1}/{repeat} {cmd.key:12s} {run.wall:8.2f}s "
-                  f"cpu {run.cpu:7.2f}s maxrss {run.maxrss_kb / 1024:7.1f} MiB", flush=True)
+    groups = [[c for c in case.cmds if c.key not in ENGINE_CMDS],
+              [c for c in case.cmds if c.key in ENGINE_CMDS]]
+    for cmds in (g for g in groups if g):
+        for i in range(repeat):
+            k = i % len(cmds)
+            for cmd in cmds[k:] + cmds[:k]:
+                run = measure(cmd.argv, os.devnull, env)
+                cmd.runs.append(run)
+                print(f"  {case.name} run {i + 1}/{repeat} {cmd.key:12s} {run.wall:8.2f}s "
+                      f"cpu {run.cpu:7.2f}s maxrss {run.maxrss_kb / 1024:7.1f} MiB",
+                      flush=True)
 
 
 def profile(case: Case, outdir: str) -> None:
