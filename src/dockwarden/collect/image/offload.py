@@ -37,6 +37,7 @@ import signal
 import struct
 import sys
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from dockwarden.collect.image.analyzer import Analyzer
@@ -128,6 +129,25 @@ def _serve(rfd: int, wfd: int, analyzers: list[Analyzer]) -> None:
     _send_obj(wfd, (results, skipped))
 
 
+def _fork(body: Callable[[], None], close: Iterable[int]) -> int:
+    """Fork; the child closes the descriptors `close`, runs `body` and exits, with status
+    1 if it raised (it never returns from here); the parent gets the child's pid."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            for fd in close:
+                os.close(fd)
+            body()
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    return pid
+
+
 class Pool:
     """`n` forked workers that run `fn(task)` for the task numbers sent to them, one at a
     time, and send each return value back (the layer walker's pieces of layers). The
@@ -140,36 +160,27 @@ class Pool:
     def __init__(self, fn: Callable[[int], object], n: int) -> None:
         self._workers: list[tuple[int, int, int]] = []  # (pid, task pipe, result pipe)
         self.busy: dict[int, int] = {}  # worker -> task
-        sys.stdout.flush()
-        sys.stderr.flush()
         gc.freeze()  # the workers' collections then leave the parent's objects alone
         try:
             for _ in range(n):
                 task_r, task_w = os.pipe()
                 res_r, res_w = os.pipe()
-                pid = os.fork()
-                if pid == 0:
-                    code = 0
-                    try:
-                        os.close(task_w)
-                        os.close(res_r)
-                        for _, other_w, other_r in self._workers:  # siblings' pipes
-                            os.close(other_w)
-                            os.close(other_r)
-                        while True:
-                            head = _read_exact(task_r, _TASK.size)
-                            if head is None or _TASK.unpack(head)[0] == self._STOP:
-                                break
-                            _send_obj(res_w, fn(_TASK.unpack(head)[0]))
-                    except BaseException:
-                        code = 1
-                    finally:
-                        os._exit(code)
+                siblings = [fd for _, w, r in self._workers for fd in (w, r)]
+                pid = _fork(partial(self._serve, task_r, res_w, fn),
+                            close=[task_w, res_r, *siblings])
                 os.close(task_r)
                 os.close(res_w)
                 self._workers.append((pid, task_w, res_r))
         finally:
             gc.unfreeze()
+
+    def _serve(self, task_r: int, res_w: int, fn: Callable[[int], object]) -> None:
+        """A worker: run the tasks sent until told to stop."""
+        while True:
+            head = _read_exact(task_r, _TASK.size)
+            if head is None or _TASK.unpack(head)[0] == self._STOP:
+                return
+            _send_obj(res_w, fn(_TASK.unpack(head)[0]))
 
     def idle(self) -> list[int]:
         return [w for w, (pid, _, _) in enumerate(self._workers)
@@ -241,19 +252,8 @@ class Worker:
         to_parent_r, to_parent_w = os.pipe()
         with contextlib.suppress(OSError, AttributeError):
             fcntl.fcntl(to_child_w, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # the worker
-            code = 0
-            try:
-                os.close(to_child_w)
-                os.close(to_parent_r)
-                _serve(to_child_r, to_parent_w, self.list)
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)
+        pid = _fork(partial(_serve, to_child_r, to_parent_w, self.list),
+                    close=[to_child_w, to_parent_r])
         os.close(to_child_r)
         os.close(to_parent_w)
         os.set_blocking(to_parent_r, False)
