@@ -218,3 +218,30 @@ def test_find_header(tmp_path: Path) -> None:
         assert find_header(w, len(data) - 512) is None
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("damage", ["checksum", "truncated"])
+def test_a_damaged_layer_read_in_pieces_is_the_same_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    """A header spoilt in the middle of a layer cut into pieces, or the layer cut short:
+    the error a single process gives, no traceback, no worker left."""
+    monkeypatch.setattr(walker, "PIECE_MIN", 4096)
+    root = Path(oci_layout(_big_layer_image(), str(tmp_path / "oci"), compress="none"))
+    blobs = root / "blobs" / "sha256"
+    layer = max(blobs.iterdir(), key=lambda p: p.stat().st_size)
+    data = bytearray(layer.read_bytes())
+    if damage == "checksum":
+        at = data.find(b"usr/share/f0400.txt")
+        assert at > 0 and at % 512 == 0
+        data[at + 148:at + 156] = b"0000000\0"  # a wrong checksum
+    else:
+        data = data[: len(data) * 2 // 3]
+    layer.write_bytes(bytes(data))  # (its digest no longer matches: not checked here)
+    errors = []
+    for parallel in (False, True):
+        with pytest.raises(InputError) as info:
+            walk(OCILayoutSource(str(root)), default_analyzers(), offload=parallel)
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]
+    assert "corrupt or truncated" in errors[0]
+    assert _no_children_left()
