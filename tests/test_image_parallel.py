@@ -211,11 +211,13 @@ def test_find_header(tmp_path: Path) -> None:
     fd = os.open(p, os.O_RDONLY)
     try:
         w = FileWindow(fd, 1024, len(data))
-        assert find_header(w, 0) == 0
+        end = len(data)
+        assert find_header(w, 0, end) == 0
         second = 512 + 3072  # after a's header and data
-        assert find_header(w, 512) == second
-        assert find_header(w, second) == second
-        assert find_header(w, len(data) - 512) is None
+        assert find_header(w, 512, end) == second
+        assert find_header(w, second, end) == second
+        assert find_header(w, 512, second) is None  # none starts in a's data
+        assert find_header(w, len(data) - 512, end) is None
     finally:
         os.close(fd)
 
@@ -245,3 +247,55 @@ def test_a_damaged_layer_read_in_pieces_is_the_same_clear_error(
     assert errors[0] == errors[1]
     assert "corrupt or truncated" in errors[0]
     assert _no_children_left()
+
+
+# --- what the review of the pieces found ------------------------------------------------
+
+@pytest.mark.parametrize("offload_on", [False, True])
+def test_a_path_written_twice_in_one_layer_keeps_the_last_copy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offload_on: bool) -> None:
+    """As extracting the layer would: the later copy replaces the earlier one, and what
+    was found in (or linked from) the earlier copy goes with it, also when the two
+    copies fall in different pieces."""
+    monkeypatch.setattr(walker, "PIECE_MIN", 2048)
+    filler = [f(f"app/pad{i:03d}.txt", "x" * 900) for i in range(60)]
+    img = Image([
+        layer_tar([d("app"), f("app/secret.py", f"TOKEN = '{GHP}'\n")]),
+        layer_tar([Entry("app/copy.py", kind="hardlink", linkname="app/secret.py"),
+                   f("app/settings.py", f"TOKEN = '{GHP}'\n"), *filler,
+                   f("app/copy.py", "print('clean')\n"),
+                   f("app/settings.py", "DEBUG = True\n")]),
+    ])
+    path = docker_save(img, str(tmp_path / "i.tar"))
+    snap = walk(TarSource(path, "x"), default_analyzers(), offload=offload_on)
+    assert [s.path for s in snap.secrets] == ["/app/secret.py"]
+
+
+def test_more_layer_files_than_kept_open(tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An OCI layout's layers are files of their own: past MAX_DEFERRED_FILES of them,
+    layers are read at once, in this process, instead of keeping their files open."""
+    monkeypatch.setattr(walker, "MAX_DEFERRED_FILES", 3)
+    img = Image([layer_tar([d(f"l{i}"), f(f"l{i}/f", str(i))]) for i in range(12)])
+    source = OCILayoutSource(oci_layout(img, str(tmp_path / "oci"), compress="none"))
+    before = len(os.listdir("/proc/self/fd"))
+    alone = walk(source, default_analyzers())
+    assert walk(source, default_analyzers(), offload=True) == alone
+    assert alone.file_count == 24
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert _no_children_left()
+
+
+def test_pieces_inside_one_big_member_are_dropped_unread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces that fall inside one large file find no header in their first SCAN_MAX
+    bytes, and are dropped once the piece before has walked past that file; the piece
+    where the file ends is walked again from the header after it."""
+    monkeypatch.setattr(walker, "PIECE_MIN", 64 << 10)
+    monkeypatch.setattr(walker, "SCAN_MAX", 16 << 10)
+    big = os.urandom(1 << 20) * 3  # 3 MiB in one member
+    img = Image([layer_tar([f("a.txt", "a"), f("model.bin", big), f("z.txt", "z")])])
+    path = docker_save(img, str(tmp_path / "i.tar"))
+    alone = walk(TarSource(path, "x"), default_analyzers())
+    assert walk(TarSource(path, "x"), default_analyzers(), offload=True) == alone
+    assert alone.file_count == 3

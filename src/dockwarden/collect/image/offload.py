@@ -163,14 +163,24 @@ class Pool:
         gc.freeze()  # the workers' collections then leave the parent's objects alone
         try:
             for _ in range(n):
-                task_r, task_w = os.pipe()
-                res_r, res_w = os.pipe()
                 siblings = [fd for _, w, r in self._workers for fd in (w, r)]
-                pid = _fork(partial(self._serve, task_r, res_w, fn),
-                            close=[task_w, res_r, *siblings])
+                mine: list[int] = []
+                try:
+                    mine += os.pipe()  # task_r, task_w
+                    mine += os.pipe()  # res_r, res_w
+                    task_r, task_w, res_r, res_w = mine
+                    pid = _fork(partial(self._serve, task_r, res_w, fn),
+                                close=[task_w, res_r, *siblings])
+                except OSError:
+                    for fd in mine:
+                        os.close(fd)
+                    raise
                 os.close(task_r)
                 os.close(res_w)
                 self._workers.append((pid, task_w, res_r))
+        except OSError:  # no more pipes or processes: end those already made
+            self.close()
+            raise
         finally:
             gc.unfreeze()
 
@@ -195,8 +205,11 @@ class Pool:
         """Block until a busy worker answers: (task, return value or EOFError) for each
         that has."""
         by_fd = {self._workers[w][2]: w for w in self.busy}
+        poll = select.poll()  # not select(): descriptors may be numbered past 1023
+        for fd in by_fd:
+            poll.register(fd, select.POLLIN)
         out: list[tuple[int, Any]] = []
-        for fd in select.select(list(by_fd), [], [])[0]:
+        for fd, _ in poll.poll():
             worker = by_fd[fd]
             task = self.busy.pop(worker)
             try:

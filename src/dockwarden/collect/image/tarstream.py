@@ -101,20 +101,23 @@ class FileWindow(io.RawIOBase):
         return self.base + self.pos
 
 
-def find_header(window: FileWindow, start: int) -> int | None:
-    """The offset (in `window`, a multiple of 512 from `start` on, `start` being one)
-    of the first block that reads as a ustar header: the magic at byte 257 and a right
-    checksum. File data can hold such a block too, so a caller may only trust the
-    answer once a walk from the real start of the archive reaches the same offset.
-    Found with `bytes.find` over 1 MiB reads: a large file in the way costs little."""
+def find_header(window: FileWindow, start: int, end: int) -> int | None:
+    """The offset (in `window`, a multiple of 512 from `start`, itself one, and before
+    `end`) of the first block that reads as a ustar header: the magic at byte 257 and a
+    right checksum; None if no block there does. File data can hold such a block too,
+    so a caller may only trust the answer once a walk from the real start of the archive
+    reaches the same offset. Found with `bytes.find` over 1 MiB reads."""
     pos = start
-    while pos < window.size:
+    end = min(end, window.size)
+    while pos < end:
         data = os.pread(window.fd, min(CHUNK, window.size - pos), window.base + pos)
         if not data:
             return None
         at = data.find(b"ustar", 257)
         while at != -1:
             off = at - 257
+            if pos + off >= end:
+                return None
             if off % BLOCK == 0 and off + BLOCK <= len(data):
                 hdr = data[off:off + BLOCK]
                 try:

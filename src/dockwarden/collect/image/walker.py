@@ -66,6 +66,8 @@ FORK_MIN = 256 << 20  # below this in all, forking costs more than it saves
 PIECE_MIN = 64 << 20  # a plain layer is cut into pieces of at least this size
 MAX_CHILDREN = 4  # workers walking pieces of layers, at most (and one per CPU)
 PIECES_PER_WORKER = 6  # more pieces balance the workers better; each costs a little
+SCAN_MAX = 16 << 20  # how far a piece looks for its first header (then: walked again here)
+MAX_DEFERRED_FILES = 256  # files (one per layer in an OCI layout) kept open to read later
 PROBE = 8192  # what tells a binary file (a NUL byte) from text, for `text_only` analyzers
 
 
@@ -196,9 +198,11 @@ class _Pass:
     parallel: int = 0
     waiting: list[tuple[int, Blob]] = field(default_factory=list)  # (slot, blob) deferred
     pool: Pool | None = None  # the workers walking pieces of deferred layers
-    pieces: dict[int, list[tuple[int, Any]]] = field(default_factory=dict)  # slot -> states
+    # slot -> (piece index, piece end, state) of its pieces walked so far
+    pieces: dict[int, list[tuple[int, int | None, Any]]] = field(default_factory=dict)
     expected: dict[int, int] = field(default_factory=dict)  # slot -> number of pieces
-    fds: list[int] = field(default_factory=list)  # descriptors of deferred layers
+    # (device, inode) of a file holding deferred layers -> the descriptor they are read by
+    fds: dict[tuple[int, int], int] = field(default_factory=dict)
     progress: Callable[[str], None] | None = None
 
     def add_json(self, blob: Blob) -> None:
@@ -211,12 +215,16 @@ class _Pass:
         self.slots.append(blob.name)
         stream = blob.stream
         if self.parallel and isinstance(stream, FileWindow):
-            # read later (`_drain`), through a descriptor of its own: the source may
-            # close its file once the next blob is asked for
-            self.fds.append(os.dup(stream.fd))
-            window = FileWindow(self.fds[-1], stream.base, stream.size)
-            self.waiting.append((slot, Blob(blob.name, blob.size, window)))
-            return
+            # read later (`_drain`), through a descriptor of its own (the source may
+            # close its file once the next blob is asked for): one per file
+            st = os.fstat(stream.fd)
+            fd = self.fds.get((st.st_dev, st.st_ino))
+            if fd is None and len(self.fds) < MAX_DEFERRED_FILES:
+                fd = self.fds[(st.st_dev, st.st_ino)] = os.dup(stream.fd)
+            if fd is not None:
+                window = FileWindow(fd, stream.base, stream.size)
+                self.waiting.append((slot, Blob(blob.name, blob.size, window)))
+                return
         if self.progress:
             self.progress(blob.name)
         self._layer(slot, blob)
@@ -250,12 +258,14 @@ class _Pass:
     # the deferred layers are cut into pieces and the pieces walked at once by forked
     # workers (offload.Pool), one per CPU, largest first, this process merging what
     # they send while they work. A plain (uncompressed) layer is itself cut at block
-    # offsets: each piece after the first starts at the first block there that reads as
-    # a tar header (`find_header`) and stops at the first header past its end. File
-    # data can hold a block that reads as a header, so a piece only counts when it
-    # starts exactly where the piece before it stopped; when one does not, the rest of
-    # the layer is walked again from that true offset. Each piece's findings come back
-    # as detached containers (`_state`) and are merged in layer and piece order.
+    # offsets: each piece after the first starts at the first block in its first
+    # SCAN_MAX bytes that reads as a tar header (`find_header`) and stops at the first
+    # header past its end. File data can hold a block that reads as a header, so a piece
+    # only counts when it starts exactly where the piece before it stopped; one that
+    # does not (or found no header) is walked again here from that true offset, and one
+    # that lies wholly inside a member the piece before walked past is dropped. Each
+    # piece's findings come back as detached containers (`_state`) and are merged in
+    # layer and piece order.
 
     def _drain(self) -> None:
         total = sum(b.size or 0 for _, b in self.waiting)
@@ -318,32 +328,35 @@ class _Pass:
         began and stopped (None: at the end of the layer)."""
         sub = _Pass(self.analyzers, self.limits, slots=self.slots, route=self.route)
         begin: int | None = unit.start
-        if unit.index and unit.trusted is None:
-            begin = find_header(unit.blob.stream, unit.start)  # type: ignore[arg-type]
+        if unit.index and unit.trusted is None:  # its first header, if one is in its range
+            window = unit.blob.stream
+            assert isinstance(window, FileWindow)
+            limit = window.size if unit.end is None else unit.end
+            begin = find_header(window, unit.start, min(limit, unit.start + SCAN_MAX))
         elif unit.trusted is not None:
             begin = unit.trusted
-        end = None
+        stopped = None
         if begin is not None:
-            end = sub._layer(unit.slot, unit.blob, begin, unit.end)
-        return (begin, end, sub.records, sub.whiteouts, sub.opaque, sub.results,
+            stopped = sub._layer(unit.slot, unit.blob, begin, unit.end)
+        return (begin, stopped, sub.records, sub.whiteouts, sub.opaque, sub.results,
                 sub.escapes, sub.stats, sub.skipped, sub.failed, sub.links, sub.entries)
 
     def _done(self, unit: _Unit, state: tuple[Any, ...]) -> None:
         """A piece is walked: once all pieces of its layer are, merge them in order,
         as far as each starts where the previous one stopped."""
         got = self.pieces.setdefault(unit.slot, [])
-        got.append((unit.index, state))
+        got.append((unit.index, unit.end, state))
         if len(got) < self.expected[unit.slot]:
             return
-        got.sort(key=lambda ist: ist[0])
+        got.sort(key=lambda piece: piece[0])
         at: int | None = 0
-        for _, st in got:
+        for _, end, st in got:
             if at is None:  # the layer ended in an earlier piece
                 break
-            if st[0] != at:  # started inside file data: walk the rest from `at`
-                again = _Unit(unit.slot, unit.blob, -1, at, None, trusted=at)
-                self._merge(unit.slot, self._state(again))
-                break
+            if end is not None and at >= end:
+                continue  # all inside one member's data, which an earlier piece walked past
+            if st[0] != at:  # started inside file data, or found no header: walk it again
+                st = self._state(_Unit(unit.slot, unit.blob, -1, at, end, trusted=at))
             self._merge(unit.slot, st)
             at = st[1]
         del self.pieces[unit.slot]
@@ -354,14 +367,19 @@ class _Pass:
         _, _, records, whiteouts, opaque, results, escapes, stats, skipped, failed, links, \
             entries = state
         self.entries += entries
-        if self.entries > self.limits.max_entries:  # layers read at once: checked here
-            failed = {slot: f"more than {self.limits.max_entries} entries: refused"}
+        if self.entries > self.limits.max_entries:  # refused in _walk: keep no more
+            return
+        for key, why in failed.items():
+            self.failed.setdefault(key, why)
+        if slot in self.failed:  # of no use (an error if the image lists it): not kept
+            return
         mine = self.records
         for path, rec in records.items():
             prev = mine.get(path)
             if prev is None:
                 mine[path] = rec
             else:
+                self._again(slot, path, prev)  # a path in two pieces of one layer
                 both = (prev if isinstance(prev, list) else [prev])
                 both.extend(rec if isinstance(rec, list) else [rec])
                 mine[path] = both
@@ -376,8 +394,6 @@ class _Pass:
             have[0] += size
             have[1] += count
         self.skipped.extend(skipped)
-        for key, why in failed.items():
-            self.failed.setdefault(key, why)
         self.links.update(links)
 
     def stop(self) -> None:
@@ -388,10 +404,10 @@ class _Pass:
 
     def close(self) -> None:
         """Close the descriptors of deferred layers."""
-        for fd in self.fds:
+        for fd in self.fds.values():
             with contextlib.suppress(OSError):
                 os.close(fd)
-        self.fds = []
+        self.fds = {}
         self.waiting = []
 
     def _entries(self, slot: int, stream: TarStream, stats: list[int],
@@ -416,8 +432,6 @@ class _Pass:
                     path = self._unusual(slot, name)
                     if not path or self._whiteout(slot, path):
                         continue
-                if link:
-                    self._link(slot, path, name, kind, link)
                 if kind != "file":
                     size = 0
                 size_sum += size
@@ -426,10 +440,14 @@ class _Pass:
                 prev = records.get(path)
                 if prev is None:
                     records[path] = rec
-                elif isinstance(prev, list):
-                    prev.append(rec)
                 else:
-                    records[path] = [prev, rec]
+                    self._again(slot, path, prev)
+                    if isinstance(prev, list):
+                        prev.append(rec)
+                    else:
+                        records[path] = [prev, rec]
+                if link:
+                    self._link(slot, path, name, kind, link)
                 if kind == "file" and route is not None:
                     wanting = route(path, size, mode)
                     if wanting:
@@ -438,6 +456,16 @@ class _Pass:
             self.entries += count
             stats[0] += size_sum
             stats[1] += kept
+
+    def _again(self, slot: int, path: str, prev: Record | list[Record]) -> None:
+        """`path` written again: if by the same layer, the later copy replaces the
+        earlier one (as extracting the layer would), so what was found in or linked from
+        the earlier copy goes."""
+        if not any(r[0] == slot for r in (prev if isinstance(prev, list) else [prev])):
+            return
+        self.links.pop((slot, path), None)
+        for found in self.results.values():
+            found.pop((slot, path), None)
 
     def _whiteout(self, slot: int, path: str) -> bool:
         """Record `path` if it is a whiteout or an opaque marker (True)."""
@@ -765,6 +793,8 @@ def _walk(p: _Pass, source: ImageSource, platform: str | None) -> ImageSnapshot:
     if missing:
         raise InputError(f"{origin}: layer {missing[0]} is listed but missing")
     order = [slot_of[n] for n in layer_names]
+    if p.entries > p.limits.max_entries:  # whichever layers, read in whatever order
+        raise LayerError(f"{origin}: more than {p.limits.max_entries} entries: refused")
     for slot in order:
         if slot in p.failed:
             raise LayerError(f"{origin}: {p.failed[slot]}")
