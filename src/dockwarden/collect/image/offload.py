@@ -43,7 +43,7 @@ from typing import Any
 from dockwarden.collect.image.analyzer import Analyzer
 
 _LEN = struct.Struct("!Q")
-_TASK = struct.Struct("!I")
+_TASK = struct.Struct("!Iq")  # a task: two numbers
 _ITEM = struct.Struct("!HIII")  # analyzer index, layer slot, path length, data length
 BATCH_BYTES = 512 << 10
 BATCH_ITEMS = 256
@@ -149,17 +149,17 @@ def _fork(body: Callable[[], None], close: Iterable[int]) -> int:
 
 
 class Pool:
-    """`n` forked workers that run `fn(task)` for the task numbers sent to them, one at a
-    time, and send each return value back (the layer walker's pieces of layers). The
+    """`n` forked workers that run `fn(*task)` for the tasks (pairs of numbers) sent to
+    them, one at a time, and send each return value back (the layer walker's pieces of layers). The
     workers are forked once, up front, while the parent is still small: forking from a
     parent that has grown, once per task, costs more. A worker that stops (killed,
     crashed, `fn` raising) gives EOFError for its task from `wait` and takes no more."""
 
-    _STOP = 0xFFFFFFFF
+    _STOP = (0xFFFFFFFF, 0)
 
-    def __init__(self, fn: Callable[[int], object], n: int) -> None:
+    def __init__(self, fn: Callable[[int, int], object], n: int) -> None:
         self._workers: list[tuple[int, int, int]] = []  # (pid, task pipe, result pipe)
-        self.busy: dict[int, int] = {}  # worker -> task
+        self.busy: dict[int, tuple[int, int]] = {}  # worker -> task
         gc.freeze()  # the workers' collections then leave the parent's objects alone
         try:
             for _ in range(n):
@@ -184,31 +184,31 @@ class Pool:
         finally:
             gc.unfreeze()
 
-    def _serve(self, task_r: int, res_w: int, fn: Callable[[int], object]) -> None:
+    def _serve(self, task_r: int, res_w: int, fn: Callable[[int, int], object]) -> None:
         """A worker: run the tasks sent until told to stop."""
         while True:
             head = _read_exact(task_r, _TASK.size)
-            if head is None or _TASK.unpack(head)[0] == self._STOP:
+            if head is None or _TASK.unpack(head) == self._STOP:
                 return
-            _send_obj(res_w, fn(_TASK.unpack(head)[0]))
+            _send_obj(res_w, fn(*_TASK.unpack(head)))
 
     def idle(self) -> list[int]:
         return [w for w, (pid, _, _) in enumerate(self._workers)
                 if pid and w not in self.busy]
 
-    def submit(self, worker: int, task: int) -> None:
+    def submit(self, worker: int, task: tuple[int, int]) -> None:
         with contextlib.suppress(OSError):  # it has gone: `wait` reports the task lost
-            os.write(self._workers[worker][1], _TASK.pack(task))
+            os.write(self._workers[worker][1], _TASK.pack(*task))
         self.busy[worker] = task
 
-    def wait(self) -> list[tuple[int, Any]]:
+    def wait(self) -> list[tuple[tuple[int, int], Any]]:
         """Block until a busy worker answers: (task, return value or EOFError) for each
         that has."""
         by_fd = {self._workers[w][2]: w for w in self.busy}
         poll = select.poll()  # not select(): descriptors may be numbered past 1023
         for fd in by_fd:
             poll.register(fd, select.POLLIN)
-        out: list[tuple[int, Any]] = []
+        out: list[tuple[tuple[int, int], Any]] = []
         for fd, _ in poll.poll():
             worker = by_fd[fd]
             task = self.busy.pop(worker)
@@ -225,7 +225,7 @@ class Pool:
             return
         with contextlib.suppress(OSError):
             if not kill:
-                os.write(task_w, _TASK.pack(self._STOP))
+                os.write(task_w, _TASK.pack(*self._STOP))
         for fd in (task_w, res_r):
             with contextlib.suppress(OSError):
                 os.close(fd)

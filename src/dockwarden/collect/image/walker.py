@@ -29,8 +29,7 @@ import os
 import posixpath
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, Analyzer, FileResult, Selector
@@ -198,8 +197,10 @@ class _Pass:
     parallel: int = 0
     waiting: list[tuple[int, Blob]] = field(default_factory=list)  # (slot, blob) deferred
     pool: Pool | None = None  # the workers walking pieces of deferred layers
-    # slot -> (piece index, piece end, state) of its pieces walked so far
-    pieces: dict[int, list[tuple[int, int | None, Any]]] = field(default_factory=dict)
+    units: list[_Unit] = field(default_factory=list)  # the pieces of the deferred layers
+    queue: list[tuple[int, int]] = field(default_factory=list)  # (unit, offset or -1) to do
+    pieces: dict[int, list[tuple[int, Any]]] = field(default_factory=dict)  # slot -> states
+    cursor: dict[int, tuple[int, int | None]] = field(default_factory=dict)  # merged so far
     expected: dict[int, int] = field(default_factory=dict)  # slot -> number of pieces
     # (device, inode) of a file holding deferred layers -> the descriptor they are read by
     fds: dict[tuple[int, int], int] = field(default_factory=dict)
@@ -279,7 +280,7 @@ class _Pass:
                     self._layer(slot, blob)
                 return
             piece = max(PIECE_MIN, total // (PIECES_PER_WORKER * self.parallel))
-            units: list[_Unit] = []
+            units = self.units
             for slot, blob in self.waiting:
                 size = blob.size or 0
                 n = min(64, round(size / piece)) if _plain(blob.stream) else 1
@@ -288,80 +289,92 @@ class _Pass:
                 self.expected[slot] = n
                 units += [_Unit(slot, blob, i, bounds[i], bounds[i + 1] if i + 1 < n else None)
                           for i in range(n)]
-            queue = sorted(range(len(units)),
-                           key=lambda k: (units[k].end or units[k].blob.size or 0)
-                           - units[k].start)  # largest last
+            self.queue = [(k, -1) for k in sorted(
+                range(len(units)),
+                key=lambda k: (units[k].end or units[k].blob.size or 0) - units[k].start)]
             try:
-                self.pool = Pool(partial(self._task, units), self.parallel)
+                self.pool = Pool(self._task, self.parallel)
             except OSError:  # no process to be had: all of it here
                 self.pool = None
-            while queue:
+            while self.queue or (self.pool is not None and self.pool.busy):
                 pool = self.pool
                 idle = pool.idle() if pool is not None else []
                 if pool is None or (not idle and not pool.busy):  # no worker left
-                    k = queue.pop()
-                    self._done(units[k], self._state(units[k]))
+                    task = self.queue.pop()
+                    self._done(task, self._task(*task))
                     continue
                 for worker in idle:
-                    if queue:
-                        pool.submit(worker, queue.pop())
-                self._collect(units)
-            while self.pool is not None and self.pool.busy:
-                self._collect(units)
+                    if self.queue:  # the largest piece first, a piece walked again before all
+                        pool.submit(worker, self.queue.pop())
+                for task, state in pool.wait():
+                    if isinstance(state, EOFError):  # killed or crashed: do it here
+                        state = self._task(*task)
+                    self._done(task, state)
         finally:
             self.stop()
             self.close()
 
-    def _task(self, units: list[_Unit], k: int) -> tuple[Any, ...]:
-        return self._state(units[k])
-
-    def _collect(self, units: list[_Unit]) -> None:
-        """Wait for a worker to answer; merge, or walk here a piece whose worker died."""
-        assert self.pool is not None
-        for k, state in self.pool.wait():
-            if isinstance(state, EOFError):  # killed or crashed: do it here
-                state = self._state(units[k])
-            self._done(units[k], state)
+    def _task(self, k: int, trusted: int) -> tuple[Any, ...]:
+        """Piece `k`, or (`trusted` >= 0) piece `k` walked again from that offset."""
+        unit = self.units[k]
+        return self._state(unit if trusted < 0 else replace(unit, trusted=trusted))
 
     def _state(self, unit: _Unit) -> tuple[Any, ...]:
         """Walk one piece into a pass of its own; its containers, and where the piece
         began and stopped (None: at the end of the layer)."""
         sub = _Pass(self.analyzers, self.limits, slots=self.slots, route=self.route)
         begin: int | None = unit.start
-        if unit.index and unit.trusted is None:  # its first header, if one is in its range
+        if unit.trusted is not None:
+            begin = unit.trusted
+        elif unit.index:  # its first header, if one is in its range
             window = unit.blob.stream
             assert isinstance(window, FileWindow)
             limit = window.size if unit.end is None else unit.end
             begin = find_header(window, unit.start, min(limit, unit.start + SCAN_MAX))
-        elif unit.trusted is not None:
-            begin = unit.trusted
         stopped = None
         if begin is not None:
             stopped = sub._layer(unit.slot, unit.blob, begin, unit.end)
         return (begin, stopped, sub.records, sub.whiteouts, sub.opaque, sub.results,
                 sub.escapes, sub.stats, sub.skipped, sub.failed, sub.links, sub.entries)
 
-    def _done(self, unit: _Unit, state: tuple[Any, ...]) -> None:
-        """A piece is walked: once all pieces of its layer are, merge them in order,
-        as far as each starts where the previous one stopped."""
-        got = self.pieces.setdefault(unit.slot, [])
-        got.append((unit.index, unit.end, state))
-        if len(got) < self.expected[unit.slot]:
-            return
-        got.sort(key=lambda piece: piece[0])
-        at: int | None = 0
-        for _, end, st in got:
-            if at is None:  # the layer ended in an earlier piece
-                break
+    def _done(self, task: tuple[int, int], state: tuple[Any, ...]) -> None:
+        """A piece is walked (or walked again): once all pieces of its layer are, merge
+        them in order, as far as each starts where the previous one stopped."""
+        k, trusted = task
+        slot = self.units[k].slot
+        got = self.pieces.setdefault(slot, [])
+        if trusted >= 0:  # the piece the chain waits for, walked from the right offset
+            at_piece, _ = self.cursor[slot]
+            got[at_piece] = (got[at_piece][0], state)
+        else:
+            got.append((k, state))
+            if len(got) < self.expected[slot]:
+                return
+            got.sort(key=lambda piece: self.units[piece[0]].index)
+            self.cursor[slot] = (0, 0)
+        self._advance(slot)
+
+    def _advance(self, slot: int) -> None:
+        """Merge the pieces of a layer from where the chain stands; a piece that does not
+        start where the one before stopped is queued to be walked again from there."""
+        got = self.pieces[slot]
+        i, at = self.cursor[slot]
+        while i < len(got) and at is not None:  # at None: the layer ended in a piece
+            k, st = got[i]
+            end = self.units[k].end
             if end is not None and at >= end:
-                continue  # all inside one member's data, which an earlier piece walked past
-            if st[0] != at:  # started inside file data, or found no header: walk it again
-                st = self._state(_Unit(unit.slot, unit.blob, -1, at, end, trusted=at))
-            self._merge(unit.slot, st)
+                i += 1  # all inside one member's data, which an earlier piece walked past
+                continue
+            if st[0] != at:  # started inside file data, or found no header
+                self.cursor[slot] = (i, at)
+                self.queue.append((k, at))
+                return
+            self._merge(slot, st)
             at = st[1]
-        del self.pieces[unit.slot]
+            i += 1
+        del self.pieces[slot], self.cursor[slot]
         if self.progress:
-            self.progress(unit.blob.name)
+            self.progress(self.units[got[0][0]].blob.name)
 
     def _merge(self, slot: int, state: tuple[Any, ...]) -> None:
         _, _, records, whiteouts, opaque, results, escapes, stats, skipped, failed, links, \
