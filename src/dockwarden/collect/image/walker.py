@@ -65,7 +65,7 @@ FORK_MIN = 256 << 20  # below this in all, forking costs more than it saves
 PIECE_MIN = 64 << 20  # a plain layer is cut into pieces of at least this size
 MAX_CHILDREN = 4  # workers walking pieces of layers, at most (and one per CPU)
 PIECES_PER_WORKER = 6  # more pieces balance the workers better; each costs a little
-SCAN_MAX = 16 << 20  # how far a piece looks for its first header (then: walked again here)
+SCAN_MAX = 16 << 20  # how far a piece looks for its first header (then: walked again)
 MAX_DEFERRED_FILES = 256  # files (one per layer in an OCI layout) kept open to read later
 PROBE = 8192  # what tells a binary file (a NUL byte) from text, for `text_only` analyzers
 
@@ -263,8 +263,9 @@ class _Pass:
     # SCAN_MAX bytes that reads as a tar header (`find_header`) and stops at the first
     # header past its end. File data can hold a block that reads as a header, so a piece
     # only counts when it starts exactly where the piece before it stopped; one that
-    # does not (or found no header) is walked again here from that true offset, and one
-    # that lies wholly inside a member the piece before walked past is dropped. Each
+    # does not (or found no header) goes back to the workers to be walked again from
+    # that true offset, the layer's merge waiting for it, and one that lies wholly
+    # inside a member the piece before walked past is dropped. Each
     # piece's findings come back as detached containers (`_state`) and are merged in
     # layer and piece order.
 
