@@ -112,25 +112,36 @@ class _Counting(io.RawIOBase):
         return n
 
 
+def _compression(magic: bytes) -> str:
+    """The compression a layer's first 6 bytes show: gzip, zstd, bzip2, xz or ""."""
+    if magic[:2] == b"\x1f\x8b":
+        return "gzip"
+    if magic[:4] == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    if magic[:3] == b"BZh":
+        return "bzip2"
+    if magic[:6] == b"\xfd7zXZ\x00":
+        return "xz"
+    return ""
+
+
 def _decompressed(stream: IO[bytes] | FileWindow, name: str, size: int | None,
                   limits: Limits) -> IO[bytes] | FileWindow:
     """A reader of the layer's tar bytes, decompressed by its magic number. A plain
     layer in a file on disk is read as it is (its size is bounded by the file's)."""
     buffered: Any = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
-    magic = buffered.peek(6)[:6]
-    if isinstance(stream, FileWindow) and magic[:2] != b"\x1f\x8b" and \
-            magic[:4] != b"\x28\xb5\x2f\xfd" and magic[:3] != b"BZh" and \
-            magic[:6] != b"\xfd7zXZ\x00":
+    kind = _compression(buffered.peek(6)[:6])
+    if isinstance(stream, FileWindow) and not kind:
         return stream
     inner: IO[bytes]
-    if magic[:2] == b"\x1f\x8b":
+    if kind == "gzip":
         inner = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
-    elif magic[:4] == b"\x28\xb5\x2f\xfd":
+    elif kind == "zstd":
         import zstandard
         inner = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
-    elif magic[:3] == b"BZh":
+    elif kind == "bzip2":
         inner = bz2.BZ2File(buffered)
-    elif magic[:6] == b"\xfd7zXZ\x00":
+    elif kind == "xz":
         inner = lzma.LZMAFile(buffered)  # noqa: SIM115 - closed with the layer
     else:
         return io.BufferedReader(_Counting(buffered, name, None, limits), 1 << 16)
@@ -164,11 +175,7 @@ class _Unit:
 
 def _plain(stream: IO[bytes] | FileWindow) -> bool:
     """A layer in a file on disk that is a tar as it is (not compressed)."""
-    if not isinstance(stream, FileWindow):
-        return False
-    magic = stream.peek(6)
-    return not (magic[:2] == b"\x1f\x8b" or magic[:4] == b"\x28\xb5\x2f\xfd"
-                or magic[:3] == b"BZh" or magic[:6] == b"\xfd7zXZ\x00")
+    return isinstance(stream, FileWindow) and not _compression(stream.peek(6))
 
 
 @dataclass
