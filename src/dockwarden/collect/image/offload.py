@@ -13,9 +13,9 @@ slower, and memory stays bounded (at most two batches in flight). Results travel
 once, when the pass ends. The worker is only started once the walker has analysed 4 MiB
 itself: most images never need it.
 
-`Pool` keeps one forked worker per CPU that runs a function for each task number it is
-sent and brings the return value back: the walker reads pieces of a file-backed image's
-layers that way (walker._Pass._drain).
+`Pool` keeps one forked worker per CPU that runs a function for each task (two numbers)
+it is sent and brings the return value back: the walker reads pieces of a file-backed
+image's layers that way (walker._Pass._drain).
 
 Written on `os.fork` and pipes rather than `multiprocessing`: no start-up import,
 no extra threads, and the worker inherits the analyzers as they are (no pickling of
@@ -150,10 +150,11 @@ def _fork(body: Callable[[], None], close: Iterable[int]) -> int:
 
 class Pool:
     """`n` forked workers that run `fn(*task)` for the tasks (pairs of numbers) sent to
-    them, one at a time, and send each return value back (the layer walker's pieces of layers). The
-    workers are forked once, up front, while the parent is still small: forking from a
-    parent that has grown, once per task, costs more. A worker that stops (killed,
-    crashed, `fn` raising) gives EOFError for its task from `wait` and takes no more."""
+    them, one at a time, and send each return value back (the layer walker's pieces of
+    layers). The workers are forked once, up front, while the parent is still small:
+    forking from a parent that has grown, once per task, costs more. A worker that stops
+    (killed, crashed, `fn` raising) gives EOFError for its task from `wait` and takes no
+    more."""
 
     _STOP = (0xFFFFFFFF, 0)
 
