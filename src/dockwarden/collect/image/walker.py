@@ -272,9 +272,9 @@ class _Pass:
     # only counts when it starts exactly where the piece before it stopped; one that
     # does not (or found no header) goes back to the workers to be walked again from
     # that true offset, the layer's merge waiting for it, and one that lies wholly
-    # inside a member the piece before walked past is dropped. Each
-    # piece's findings come back as detached containers (`_state`) and are merged in
-    # layer and piece order.
+    # inside a member the piece before walked past is dropped. Each piece's findings
+    # come back as detached containers (`_state`) and are merged in layer and piece
+    # order.
 
     def _drain(self) -> None:
         total = sum(b.size or 0 for _, b in self.waiting)
