@@ -24,9 +24,8 @@ of Python source on one core; the tests check the result equals a plain `findite
 at once (Hyperscan, a multi-literal search in C: about 700 MB/s with the call per file
 included, against 40 MB/s for the 22 `str.find` passes it saves): most files of an image
 hold none, and those need neither decoding nor scanning; the others are scanned with the
-rules whose anchors they hold. Without the `hyperscan` module
-(a platform without its wheel) it answers with every rule, and every file takes the full
-path.
+rules whose anchors they hold. Without the `hyperscan` module (a platform without its
+wheel) it answers with every rule, and every file takes the full path.
 """
 
 from __future__ import annotations
@@ -284,7 +283,7 @@ class _AnchorFilter:
     characters in FOLDS_TO_ASCII; compiled on first use."""
 
     def __init__(self) -> None:
-        import hyperscan  # a C extension: a missing wheel is handled by `could_match`
+        import hyperscan  # a C extension: a missing wheel is handled by `rules_for`
 
         anchors = sorted({a for rule in RULES for a in rule.anchors})
         literals = [a.encode() for a in anchors] + [c.encode() for c in FOLDS_TO_ASCII]

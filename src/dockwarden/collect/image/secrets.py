@@ -127,12 +127,12 @@ class SecretAnalyzer:
         return data.find(b"\0", 0, BINARY_PROBE) == -1 and could_match(data)
 
     def analyze(self, path: str, data: bytes) -> object | None:
-        if not self.triage(path, data):
-            return None
         try:
             binary = data.find(b"\0", 0, BINARY_PROBE) != -1
-            text = None if binary else data.decode("utf-8", "replace")
             rules = () if binary else rules_for(data)
+            if not rules and not file_rules(path):
+                return None  # what `triage` says: nothing to decode or scan
+            text = None if binary else data.decode("utf-8", "replace")
             # plain tuples (rule id, line, redacted value): results may cross a pipe
             matches = tuple((m.rule.id, m.line, m.redacted)
                             for m in scan_file(path, text, rules))

@@ -30,7 +30,7 @@ import posixpath
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, Analyzer, FileResult, Selector
 from dockwarden.collect.image.offload import Pool, Worker, available
@@ -173,6 +173,23 @@ class _Unit:
     trusted: int | None = None  # a known header offset to start at (no search)
 
 
+class _Piece(NamedTuple):
+    """What walking one piece found, detached from any pass (it may cross a pipe)."""
+
+    begin: int | None  # the header it started at (None: none found)
+    stopped: int | None  # the header it stopped at (None: the end of the layer)
+    records: dict[str, Record | list[Record]]
+    whiteouts: dict[str, list[int]]
+    opaque: dict[str, list[int]]
+    results: dict[str, dict[tuple[int, str], object]]
+    escapes: list[tuple[int, str, str, str]]
+    stats: dict[int, list[int]]
+    skipped: list[tuple[str, str]]
+    failed: dict[int, str]
+    links: dict[tuple[int, str], str]
+    entries: int
+
+
 def _plain(stream: IO[bytes] | FileWindow) -> bool:
     """A layer in a file on disk that is a tar as it is (not compressed)."""
     return isinstance(stream, FileWindow) and not _compression(stream.peek(6))
@@ -199,14 +216,14 @@ class _Pass:
     failed: dict[int, str] = field(default_factory=dict)  # slot -> why it could not be read
     links: dict[tuple[int, str], str] = field(default_factory=dict)  # hard link -> target
     entries: int = 0
-    # Layers of a file-backed image are independent windows on disk: up to `parallel`
-    # of them are walked at once in forked children (see `_drain`).
+    # Layers of a file-backed image are independent windows on disk: they are deferred
+    # and walked in pieces by `parallel` forked workers (see `_drain`).
     parallel: int = 0
     waiting: list[tuple[int, Blob]] = field(default_factory=list)  # (slot, blob) deferred
     pool: Pool | None = None  # the workers walking pieces of deferred layers
     units: list[_Unit] = field(default_factory=list)  # the pieces of the deferred layers
     queue: list[tuple[int, int]] = field(default_factory=list)  # (unit, offset or -1) to do
-    pieces: dict[int, list[tuple[int, Any]]] = field(default_factory=dict)  # slot -> states
+    pieces: dict[int, list[tuple[int, _Piece]]] = field(default_factory=dict)  # slot -> walked
     cursor: dict[int, tuple[int, int | None]] = field(default_factory=dict)  # merged so far
     expected: dict[int, int] = field(default_factory=dict)  # slot -> number of pieces
     # (device, inode) of a file holding deferred layers -> the descriptor they are read by
@@ -233,6 +250,10 @@ class _Pass:
                 window = FileWindow(fd, stream.base, stream.size)
                 self.waiting.append((slot, Blob(blob.name, blob.size, window)))
                 return
+        self._now(slot, blob)
+
+    def _now(self, slot: int, blob: Blob) -> None:
+        """Walk a whole layer in this process, now."""
         if self.progress:
             self.progress(blob.name)
         self._layer(slot, blob)
@@ -283,9 +304,7 @@ class _Pass:
         try:
             if not self.parallel:
                 for slot, blob in self.waiting:
-                    if self.progress:
-                        self.progress(blob.name)
-                    self._layer(slot, blob)
+                    self._now(slot, blob)
                 return
             piece = max(PIECE_MIN, total // (PIECES_PER_WORKER * self.parallel))
             units = self.units
@@ -322,12 +341,12 @@ class _Pass:
             self.stop()
             self.close()
 
-    def _task(self, k: int, trusted: int) -> tuple[Any, ...]:
+    def _task(self, k: int, trusted: int) -> _Piece:
         """Piece `k`, or (`trusted` >= 0) piece `k` walked again from that offset."""
         unit = self.units[k]
         return self._state(unit if trusted < 0 else replace(unit, trusted=trusted))
 
-    def _state(self, unit: _Unit) -> tuple[Any, ...]:
+    def _state(self, unit: _Unit) -> _Piece:
         """Walk one piece into a pass of its own; its containers, and where the piece
         began and stopped (None: at the end of the layer)."""
         sub = _Pass(self.analyzers, self.limits, slots=self.slots, route=self.route)
@@ -342,10 +361,10 @@ class _Pass:
         stopped = None
         if begin is not None:
             stopped = sub._layer(unit.slot, unit.blob, begin, unit.end)
-        return (begin, stopped, sub.records, sub.whiteouts, sub.opaque, sub.results,
-                sub.escapes, sub.stats, sub.skipped, sub.failed, sub.links, sub.entries)
+        return _Piece(begin, stopped, sub.records, sub.whiteouts, sub.opaque, sub.results,
+                      sub.escapes, sub.stats, sub.skipped, sub.failed, sub.links, sub.entries)
 
-    def _done(self, task: tuple[int, int], state: tuple[Any, ...]) -> None:
+    def _done(self, task: tuple[int, int], state: _Piece) -> None:
         """A piece is walked (or walked again): once all pieces of its layer are, merge
         them in order, as far as each starts where the previous one stopped."""
         k, trusted = task
@@ -373,49 +392,44 @@ class _Pass:
             if end is not None and at >= end:
                 i += 1  # all inside one member's data, which an earlier piece walked past
                 continue
-            if st[0] != at:  # started inside file data, or found no header
+            if st.begin != at:  # started inside file data, or found no header
                 self.cursor[slot] = (i, at)
                 self.queue.append((k, at))
                 return
             self._merge(slot, st)
-            at = st[1]
+            at = st.stopped
             i += 1
         del self.pieces[slot], self.cursor[slot]
         if self.progress:
             self.progress(self.units[got[0][0]].blob.name)
 
-    def _merge(self, slot: int, state: tuple[Any, ...]) -> None:
-        _, _, records, whiteouts, opaque, results, escapes, stats, skipped, failed, links, \
-            entries = state
-        self.entries += entries
+    def _merge(self, slot: int, piece: _Piece) -> None:
+        self.entries += piece.entries
         if self.entries > self.limits.max_entries:  # refused in _walk: keep no more
             return
-        for key, why in failed.items():
+        for key, why in piece.failed.items():
             self.failed.setdefault(key, why)
         if slot in self.failed:  # of no use (an error if the image lists it): not kept
             return
         mine = self.records
-        for path, rec in records.items():
+        for path, rec in piece.records.items():
             prev = mine.get(path)
             if prev is None:
                 mine[path] = rec
-            else:
-                self._again(slot, path, prev)  # a path in two pieces of one layer
-                both = (prev if isinstance(prev, list) else [prev])
-                both.extend(rec if isinstance(rec, list) else [rec])
-                mine[path] = both
-        for into, came in ((self.whiteouts, whiteouts), (self.opaque, opaque)):
+            else:  # in an earlier layer, or in an earlier piece of this one
+                self._another(slot, path, prev, rec if isinstance(rec, list) else [rec])
+        for into, came in ((self.whiteouts, piece.whiteouts), (self.opaque, piece.opaque)):
             for path, slots in came.items():
                 into.setdefault(path, []).extend(slots)
-        for name, found in results.items():
+        for name, found in piece.results.items():
             self.results.setdefault(name, {}).update(found)
-        self.escapes.extend(escapes)
-        for key, (size, count) in stats.items():
+        self.escapes.extend(piece.escapes)
+        for key, (size, count) in piece.stats.items():
             have = self.stats.setdefault(key, [0, 0])
             have[0] += size
             have[1] += count
-        self.skipped.extend(skipped)
-        self.links.update(links)
+        self.skipped.extend(piece.skipped)
+        self.links.update(piece.links)
 
     def stop(self) -> None:
         """End the workers, killing any still at work (an error or an interrupt)."""
@@ -462,11 +476,7 @@ class _Pass:
                 if prev is None:
                     records[path] = rec
                 else:
-                    self._again(slot, path, prev)
-                    if isinstance(prev, list):
-                        prev.append(rec)
-                    else:
-                        records[path] = [prev, rec]
+                    self._another(slot, path, prev, [rec])
                 if link:
                     self._link(slot, path, name, kind, link)
                 if kind == "file" and route is not None:
@@ -478,15 +488,20 @@ class _Pass:
             stats[0] += size_sum
             stats[1] += kept
 
-    def _again(self, slot: int, path: str, prev: Record | list[Record]) -> None:
-        """`path` written again: if by the same layer, the later copy replaces the
-        earlier one (as extracting the layer would), so what was found in or linked from
-        the earlier copy goes."""
-        if not any(r[0] == slot for r in (prev if isinstance(prev, list) else [prev])):
-            return
-        self.links.pop((slot, path), None)
-        for found in self.results.values():
-            found.pop((slot, path), None)
+    def _another(self, slot: int, path: str, prev: Record | list[Record],
+                 new: list[Record]) -> None:
+        """`path`, recorded before (`prev`), written again by layer `slot` (`new`). If the
+        layer wrote it before too, the later copy replaces the earlier one (as extracting
+        the layer would), so what was found in or linked from the earlier copy goes."""
+        if isinstance(prev, list):
+            earlier = prev  # extended in place: a path written a million times stays linear
+        else:
+            earlier = self.records[path] = [prev]
+        if any(r[0] == slot for r in earlier):  # stops at the layer's first copy: early
+            self.links.pop((slot, path), None)
+            for found in self.results.values():
+                found.pop((slot, path), None)
+        earlier.extend(new)
 
     def _whiteout(self, slot: int, path: str) -> bool:
         """Record `path` if it is a whiteout or an opaque marker (True)."""
