@@ -29,12 +29,33 @@ def _always_fork(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(walker, "_cpus", lambda: 3)
 
 
+def _children() -> set[int]:
+    """Processes whose parent is this one, zombies included (read from /proc, so that a
+    child another test left running is not taken for one of the walk's)."""
+    me, found = os.getpid(), set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = Path(f"/proc/{name}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == me:
+                found.add(int(name))
+    return found
+
+
+_before: set[int] = set()
+
+
+@pytest.fixture(autouse=True)
+def _children_before() -> None:
+    _before.clear()
+    _before.update(_children())
+
+
 def _no_children_left() -> bool:
-    try:
-        os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
+    """No process forked since the test began is still there, running or a zombie."""
+    return not _children() - _before
 
 
 def _image() -> Image:
