@@ -25,6 +25,7 @@ GHP = "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2"
 @pytest.fixture(autouse=True)
 def _always_fork(monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers even for tiny images, three of them even on a 2-CPU machine."""
+    monkeypatch.setattr(walker, "SHARE_MIN", 0)
     monkeypatch.setattr(walker, "FORK_MIN", 0)
     monkeypatch.setattr(walker, "_cpus", lambda: 3)
 
@@ -320,3 +321,63 @@ def test_pieces_inside_one_big_member_are_dropped_unread(
     alone = walk(TarSource(path, "x"), default_analyzers())
     assert walk(TarSource(path, "x"), default_analyzers(), offload=True) == alone
     assert alone.file_count == 3
+
+
+# --- a mid-sized image: one piece per CPU, this process walking one --------------------
+
+@pytest.fixture()
+def _shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between SHARE_MIN and FORK_MIN: workers for all CPUs but one, and this process."""
+    monkeypatch.setattr(walker, "SHARE_MIN", 0)
+    monkeypatch.setattr(walker, "FORK_MIN", 1 << 62)
+    monkeypatch.setattr(walker, "_cpus", lambda: 2)
+
+
+@pytest.mark.usefixtures("_shared")
+def test_a_shared_walk_gives_the_single_process_snapshot(tmp_path: Path) -> None:
+    sources = [*_sources(tmp_path),
+               TarSource(docker_save(_big_layer_image(), str(tmp_path / "big.tar")), "x")]
+    for source in sources:
+        alone = walk(source, default_analyzers())  # type: ignore[arg-type]
+        assert walk(source, default_analyzers(), offload=True) == alone  # type: ignore[arg-type]
+        assert _no_children_left()
+
+
+@pytest.mark.usefixtures("_shared")
+def test_a_shared_walk_cuts_one_layer_in_two(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "who.log"
+    real, parent = walker._Pass._state, os.getpid()
+
+    def watch(self: walker._Pass, unit: walker._Unit) -> tuple[object, ...]:
+        with open(log, "a") as fh:
+            fh.write(f"{os.getpid()} {unit.index}\n")
+        return real(self, unit)
+
+    monkeypatch.setattr(walker._Pass, "_state", watch)
+    path = docker_save(Image([_big_layer_image().layers[0]]), str(tmp_path / "i.tar"))
+    alone = walk(TarSource(path, "x"), default_analyzers())
+    assert not log.exists()  # one process, no pieces
+    assert walk(TarSource(path, "x"), default_analyzers(), offload=True) == alone
+    walked = [line.split() for line in log.read_text().splitlines()]
+    assert sorted(index for _, index in walked) == ["0", "1"]  # two halves
+    assert {pid for pid, _ in walked} - {str(parent)}  # one by the worker
+    assert str(parent) in {pid for pid, _ in walked}  # and one here
+    assert _no_children_left()
+
+
+@pytest.mark.usefixtures("_shared")
+def test_a_shared_walk_survives_its_worker(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    source = TarSource(docker_save(_big_layer_image(), str(tmp_path / "i.tar")), "x")
+    alone = walk(source, default_analyzers())
+    real, parent = walker._Pass._state, os.getpid()
+
+    def dies(self: walker._Pass, unit: object) -> object:
+        if os.getpid() != parent:
+            os._exit(9)
+        return real(self, unit)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(walker._Pass, "_state", dies)
+    assert walk(source, default_analyzers(), offload=True) == alone
+    assert _no_children_left()

@@ -343,12 +343,15 @@ def _audit_image(ns: argparse.Namespace) -> Report:
     from dockwarden.checks.image import ImageContext
     from dockwarden.checks.judge import judge_image
     from dockwarden.collect.image.open import collect_image
-    from dockwarden.vuln import vex
 
     started = _now()
     selection = _selection(ns)
     req = _image_requests(ns)[0]
-    statements = vex.load(ns.vex)  # a bad VEX file stops here, before any work
+    statements: list[Any] = []
+    if ns.vex:
+        from dockwarden.vuln import vex
+
+        statements = vex.load(ns.vex)  # a bad VEX file stops here, before any work
     snap = collect_image(req, _engine_factory(ns), progress=_image_progress(ns))
     warnings: list[ReportError] = []
     if selection.wants("DW309") or selection.wants("DW310"):
@@ -356,7 +359,8 @@ def _audit_image(ns: argparse.Namespace) -> Report:
     ctx = ImageContext(today=dt.datetime.now(dt.UTC).date(), max_files=ns.max_files,
                        max_size=ns.max_size)
     results = judge_image(snap, ctx, selection)
-    findings, suppressed = vex.apply(results.findings, statements)
+    findings, suppressed = (vex.apply(results.findings, statements) if statements
+                            else (list(results.findings), []))
     notes = [ReportError(snap.ref, f"{what}: {why}") for what, why in snap.skipped]
     return Report(
         started=started, finished=_now(),
@@ -376,7 +380,7 @@ def _with_vulnerabilities(snap: Any, ns: argparse.Namespace,
     from pathlib import Path
 
     from dockwarden.model.common import Unknown
-    from dockwarden.vuln.db import VulnDB, default_path
+    from dockwarden.vuln import default_path
 
     path = Path(ns.db) if ns.db else default_path()
     if isinstance(snap.packages, Unknown):
@@ -386,6 +390,8 @@ def _with_vulnerabilities(snap: Any, ns: argparse.Namespace,
             f"no vulnerability database at {path}: run `dockwarden db update` (online) or "
             "`dockwarden db import FILE|DIR` (offline), or name one with --db / "
             "DOCKWARDEN_DB"))
+    from dockwarden.vuln.db import VulnDB
+
     try:
         db = VulnDB(path)
     except InputError as exc:
@@ -854,13 +860,13 @@ def _db(ns: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from dockwarden.vuln import db as vulndb
+    from dockwarden.vuln import default_path
     from dockwarden.vuln import status as db_status
     from dockwarden.vuln import update as db_update
 
     if not ns.db_command:
         raise UsageError("name a db command: update, import or status")
-    path = Path(ns.db) if ns.db else vulndb.default_path()
+    path = Path(ns.db) if ns.db else default_path()
     if ns.db_command == "status":
         data = db_status.status(path)
         _write(None, json.dumps(data, indent=2) + "\n" if ns.format == "json"

@@ -11,13 +11,15 @@ distribution judged it minor for this release, but it is still there.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockwarden.checks.image import ImageContext, _layer_evidence
 from dockwarden.checks.registry import Fail, Scope, Skip, check, require
 from dockwarden.model.common import Severity, TargetKind
 from dockwarden.model.image import ImageSnapshot
-from dockwarden.model.vuln import Status, VulnMatch
+
+if TYPE_CHECKING:  # matches exist only when the matcher ran, and it loads the model
+    from dockwarden.model.vuln import VulnMatch
 
 OS_TYPES = frozenset({"deb", "apk", "rpm"})
 _LOWER = {Severity.CRITICAL: Severity.HIGH, Severity.HIGH: Severity.MEDIUM,
@@ -30,7 +32,7 @@ def severity_of(m: VulnMatch) -> Severity:
         sev = Severity(m.severity) if m.severity else Severity.MEDIUM
     except ValueError:
         sev = Severity.MEDIUM
-    return _LOWER[sev] if m.status is Status.WONT_FIX else sev
+    return _LOWER[sev] if m.status == "wont_fix" else sev
 
 
 def evidence(snap: ImageSnapshot, m: VulnMatch) -> dict[str, Any]:
@@ -56,9 +58,9 @@ def evidence(snap: ImageSnapshot, m: VulnMatch) -> dict[str, Any]:
 
 def _message(m: VulnMatch) -> str:
     what = f"{m.package} {m.installed}: {m.id}"
-    if m.status is Status.FIXED:
+    if m.status == "fixed":
         return f"{what} (fixed in {m.fixed})"
-    if m.status is Status.WONT_FIX:
+    if m.status == "wont_fix":
         return f"{what} (will not be fixed in this release)"
     return f"{what} (no fix yet)"
 

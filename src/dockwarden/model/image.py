@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dockwarden.model.common import Fact, Unknown
-from dockwarden.model.vuln import VulnMatch
+
+if TYPE_CHECKING:  # an annotation only: the matcher's model loads when it runs
+    from dockwarden.model.vuln import VulnMatch
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,16 +48,6 @@ CREATE INDEX affected_key ON affected(ecosystem, name);
 """
 
 
-def default_path() -> Path:
-    """`$DOCKWARDEN_DB`, else `$XDG_CACHE_HOME/dockwarden/vulndb.sqlite`
-    (`~/.cache/dockwarden/vulndb.sqlite`)."""
-    env = os.environ.get("DOCKWARDEN_DB")
-    if env:
-        return Path(env)
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "dockwarden" / "vulndb.sqlite"
-
-
 @dataclass(frozen=True, slots=True)
 class SourceInfo:
     name: str  # "osv-PyPI", "debian-tracker", "alpine-secdb-3.11-main", ...

@@ -12,7 +12,6 @@ Blob names:
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
@@ -71,6 +70,7 @@ def iter_tar_blobs(fileobj: IO[bytes], origin: str) -> Iterator[Blob]:
         fileobj, 1 << 20)
     try:
         if buffered.peek(2)[:2] == b"\x1f\x8b":
+            import gzip  # loaded only for a compressed archive
             buffered = io.BufferedReader(gzip.GzipFile(fileobj=buffered), 1 << 20)
         stream = TarStream(buffered)
         for member in stream:

@@ -18,13 +18,9 @@ stream without extracting it (tarstream reads each layer; this module layers the
 
 from __future__ import annotations
 
-import bz2
 import contextlib
-import gzip
-import hashlib
 import io
 import json
-import lzma
 import os
 import posixpath
 import zlib
@@ -61,7 +57,8 @@ CACHE_DIRS = ("/var/lib/apt/lists", "/var/cache/apt/archives", "/var/cache/apk",
               "/root/.cache/pip", "/var/cache/yum", "/var/cache/dnf")
 
 
-FORK_MIN = 256 << 20  # below this in all, forking costs more than it saves
+SHARE_MIN = 64 << 20  # below this in all, forking costs more than it saves
+FORK_MIN = 256 << 20  # from this on, every CPU a worker; below, this process walks too
 PIECE_MIN = 64 << 20  # a plain layer is cut into pieces of at least this size
 MAX_CHILDREN = 4  # workers walking pieces of layers, at most (and one per CPU)
 PIECES_PER_WORKER = 6  # more pieces balance the workers better; each costs a little
@@ -134,14 +131,19 @@ def _decompressed(stream: IO[bytes] | FileWindow, name: str, size: int | None,
     if isinstance(stream, FileWindow) and not kind:
         return stream
     inner: IO[bytes]
+    # the decompressors load with the first layer that needs them: most start-ups read
+    # none (a saved or OCI image on disk is usually plain) or one kind
     if kind == "gzip":
+        import gzip
         inner = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
     elif kind == "zstd":
         import zstandard
         inner = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
     elif kind == "bzip2":
+        import bz2
         inner = bz2.BZ2File(buffered)
     elif kind == "xz":
+        import lzma
         inner = lzma.LZMAFile(buffered)  # noqa: SIM115 - closed with the layer
     else:
         return io.BufferedReader(_Counting(buffered, name, None, limits), 1 << 16)
@@ -299,14 +301,18 @@ class _Pass:
 
     def _drain(self) -> None:
         total = sum(b.size or 0 for _, b in self.waiting)
-        if total < FORK_MIN:
+        if total < SHARE_MIN:
             self.parallel = 0
+        # a mid-sized image: one piece per CPU, this process walking one of them (the
+        # merge is short); a large one: several per CPU, all walked by workers
+        share = total < FORK_MIN
         try:
             if not self.parallel:
                 for slot, blob in self.waiting:
                     self._now(slot, blob)
                 return
-            piece = max(PIECE_MIN, total // (PIECES_PER_WORKER * self.parallel))
+            piece = (total // self.parallel + 1 if share else
+                     max(PIECE_MIN, total // (PIECES_PER_WORKER * self.parallel)))
             units = self.units
             for slot, blob in self.waiting:
                 size = blob.size or 0
@@ -320,7 +326,7 @@ class _Pass:
                 range(len(units)),
                 key=lambda k: (units[k].end or units[k].blob.size or 0) - units[k].start)]
             try:
-                self.pool = Pool(self._task, self.parallel)
+                self.pool = Pool(self._task, self.parallel - share)
             except OSError:  # no process to be had: all of it here
                 self.pool = None
             while self.queue or (self.pool is not None and self.pool.busy):
@@ -333,6 +339,10 @@ class _Pass:
                 for worker in idle:
                     if self.queue:  # the largest piece first, a piece walked again before all
                         pool.submit(worker, self.queue.pop())
+                if share and self.queue:
+                    task = self.queue.pop()
+                    self._done(task, self._task(*task))
+                    continue
                 for task, state in pool.wait():
                     if isinstance(state, EOFError):  # killed or crashed: do it here
                         state = self._task(*task)
@@ -967,9 +977,12 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
                             for s, name, reason, link in p.escapes if s in pos),
                            key=lambda e: e.layer))  # stable: entry order within a layer
     analysers_ran = {a.name for a in p.analyzers}
+    from hashlib import sha256  # OpenSSL's start-up is paid here, once, not at import
+
+    config_id = "sha256:" + sha256(config_bytes).hexdigest()
     return ImageSnapshot(
-        ref=source.ref or ("sha256:" + hashlib.sha256(config_bytes).hexdigest()),
-        id="sha256:" + hashlib.sha256(config_bytes).hexdigest(),
+        ref=source.ref or config_id,
+        id=config_id,
         source=source.kind,
         config=_config_facts(cfg),
         history=history,

@@ -31,7 +31,6 @@ has none. `gpg-pubkey` entries (imported signing keys, not software) are left ou
 
 from __future__ import annotations
 
-import sqlite3
 import struct
 import time
 from collections.abc import Mapping
@@ -151,6 +150,8 @@ def read_rpmdb(data: bytes) -> tuple[RpmRecord, ...] | Unreadable:
     image = bytearray(data)
     if image[18] == 2 or image[19] == 2:  # WAL mode cannot be deserialized
         image[18] = image[19] = 1
+    import sqlite3  # loaded when an image holds an rpmdb, not by every audit
+
     deadline = time.monotonic() + SQLITE_BUDGET_SECONDS
     con = sqlite3.connect(":memory:")
     try:
