@@ -352,3 +352,21 @@ def test_bare_dockwarden_without_engine_lints_files_here(tmp_path: Path) -> None
     empty.mkdir()
     proc = subprocess.run([*DW], cwd=empty, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 3 and "cannot reach" in proc.stderr
+
+
+def test_a_parser_for_one_command_reads_it_as_the_whole_parser_does() -> None:
+    """main() builds only the named command's options: the same namespace, for each."""
+    from dockwarden.cli import COMMANDS, _argv, build_parser
+
+    lines = {
+        "engine": ["--format", "json", "--fail-on", "none", "-H", "tcp://127.0.0.1:1"],
+        "daemon": ["--severity", "high"], "containers": ["web", "db"],
+        "image": ["--tar", "x.tar", "--max-files", "7", "--vex", "a", "--vex", "b"],
+        "sbom": ["a", "b", "--format", "spdx"], "dockerfile": ["Dockerfile"],
+        "compose": ["-f", "a.yml", "--profile", "p"], "run-command": ["docker run x"],
+        "checks": ["--format", "markdown"], "db": ["status", "--format", "json"],
+    }
+    assert set(lines) == set(COMMANDS)
+    for command, rest in lines.items():
+        args = _argv([command, *rest])
+        assert build_parser(only=command).parse_args(args) == build_parser().parse_args(args)

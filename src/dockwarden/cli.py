@@ -7,7 +7,7 @@ import datetime as dt
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -122,25 +122,17 @@ def _image_opts(p: argparse.ArgumentParser, many: bool) -> None:
                    help="plain HTTP to the registry (loopback registries always are)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="dockwarden",
-        description="Audit a Docker deployment: daemon, host and every container. "
-        "A bare `dockwarden` audits the local Engine.",
-    )
-    parser.add_argument("--version", action="version", version=f"dockwarden {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    p = sub.add_parser("engine", help="daemon + host + every container (the main job)")
+def _engine_cmd(p: argparse.ArgumentParser) -> None:
     _engine_opts(p)
     _common(p)
-    p = sub.add_parser("daemon", help="the daemon and its host only")
-    _engine_opts(p)
-    _common(p)
-    p = sub.add_parser("containers", help="containers only (all, or the ones named)")
+
+
+def _containers_cmd(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", metavar="NAME", help="container names or id prefixes")
-    _engine_opts(p)
-    _common(p)
-    p = sub.add_parser("image", help="one image: config, filesystem, packages, secrets")
+    _engine_cmd(p)
+
+
+def _image_cmd(p: argparse.ArgumentParser) -> None:
     _image_opts(p, many=False)
     p.add_argument("--max-files", type=int, default=100_000, metavar="N",
                    help="DW307 threshold: files in the final filesystem (default 100000)")
@@ -156,37 +148,59 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-db-age", type=_days, default=DEFAULT_MAX_DB_AGE, metavar="DAYS",
                    help=f"warn when the database is older (default {DEFAULT_MAX_DB_AGE}; "
                    "0 never warns)")
-    _engine_opts(p)
-    _common(p)
-    p = sub.add_parser("sbom", help="package inventory of images (CycloneDX or SPDX JSON)")
+    _engine_cmd(p)
+
+
+def _sbom_cmd(p: argparse.ArgumentParser) -> None:
     _image_opts(p, many=True)
     p.add_argument("--format", choices=("cyclonedx", "spdx"), default="cyclonedx")
     p.add_argument("-o", "--output", metavar="FILE")
     p.add_argument("--no-progress", action="store_true")
     _engine_opts(p)
-    p = sub.add_parser("dockerfile", help="Dockerfiles, before anything is built (files, or "
-                       "directories searched for Dockerfile*)")
+
+
+def _dockerfile_cmd(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH")
     _common(p)
-    p = sub.add_parser("compose", help="compose files, before anything runs: each FILE (or "
-                       "each compose file under a directory) is its own project")
+
+
+def _compose_cmd(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", metavar="FILE|DIR")
     p.add_argument("-f", "--file", action="append", default=[], dest="merge", metavar="FILE",
                    help="merge these files into one project, in order (as docker compose -f)")
     p.add_argument("--profile", action="append", default=[], metavar="NAME",
                    help="activate services of this profile (repeatable)")
     _common(p)
-    p = sub.add_parser("run-command", help="judge `docker run` command lines like live "
-                       "containers (quote each line)")
+
+
+def _run_command_cmd(p: argparse.ArgumentParser) -> None:
     p.add_argument("lines", nargs="*", metavar="'docker run ...'")
     p.add_argument("--scan-scripts", action="append", default=[], metavar="PATH",
                    help="find `docker run` lines in shell scripts, Makefiles and CI YAML "
                    "under PATH (repeatable)")
     _common(p)
-    p = sub.add_parser("checks", help="print the check catalogue")
+
+
+def _checks_cmd(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     p.add_argument("-o", "--output", metavar="FILE")
-    _db_parser(sub)
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line parser; with `only`, the options of that command alone (the
+    others are listed, empty): building every command's options costs a start-up
+    several milliseconds, for a parser that reads one."""
+    parser = _Parser(
+        prog="dockwarden",
+        description="Audit a Docker deployment: daemon, host and every container. "
+        "A bare `dockwarden` audits the local Engine.",
+    )
+    parser.add_argument("--version", action="version", version=f"dockwarden {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, text, fill in _SUBCOMMANDS:
+        p = sub.add_parser(name, help=text)
+        if only is None or only == name:
+            fill(p)
     return parser
 
 
@@ -770,9 +784,9 @@ def _files_instead(ns: argparse.Namespace, exc: EngineUnreachable) -> Report | N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     raw = list(sys.argv[1:] if argv is None else argv)
-    ns = parser.parse_args(_argv(raw))
+    args = _argv(raw)
+    ns = build_parser(only=args[0] if args and args[0] in COMMANDS else None).parse_args(args)
     implicit = not any(a in COMMANDS for a in raw)  # a bare `dockwarden [options]`
     try:
         if ns.command == "checks":
@@ -821,11 +835,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _db_parser(sub: Any) -> None:
+def _db_cmd(p: argparse.ArgumentParser) -> None:
     """`db update|import|status`: the local vulnerability database."""
     db_help = "the database file (default: $DOCKWARDEN_DB, else " \
         "~/.cache/dockwarden/vulndb.sqlite)"
-    p = sub.add_parser("db", help="the local vulnerability database: update, import, status")
     p.add_argument("--db", metavar="PATH", help=db_help)
     dbsub = p.add_subparsers(dest="db_command", metavar="update|import|status")
 
@@ -854,6 +867,24 @@ def _db_parser(sub: Any) -> None:
     q = dbsub.add_parser("status", help="each source's age and record counts, and the "
                          "file's size and path")
     common(q, writes=False)
+
+
+_SUBCOMMANDS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = (
+    ("engine", "daemon + host + every container (the main job)", _engine_cmd),
+    ("daemon", "the daemon and its host only", _engine_cmd),
+    ("containers", "containers only (all, or the ones named)", _containers_cmd),
+    ("image", "one image: config, filesystem, packages, secrets", _image_cmd),
+    ("sbom", "package inventory of images (CycloneDX or SPDX JSON)", _sbom_cmd),
+    ("dockerfile", "Dockerfiles, before anything is built (files, or directories searched "
+     "for Dockerfile*)", _dockerfile_cmd),
+    ("compose", "compose files, before anything runs: each FILE (or each compose file "
+     "under a directory) is its own project", _compose_cmd),
+    ("run-command", "judge `docker run` command lines like live containers (quote each "
+     "line)", _run_command_cmd),
+    ("checks", "print the check catalogue", _checks_cmd),
+    ("db", "the local vulnerability database: update, import, status", _db_cmd),
+)
+assert tuple(name for name, _, _ in _SUBCOMMANDS) == COMMANDS
 
 
 def _db(ns: argparse.Namespace) -> int:

@@ -202,15 +202,17 @@ class Pool:
             os.write(self._workers[worker][1], _TASK.pack(*task))
         self.busy[worker] = task
 
-    def wait(self) -> list[tuple[tuple[int, int], Any]]:
-        """Block until a busy worker answers: (task, return value or EOFError) for each
-        that has."""
+    def wait(self, block: bool = True) -> list[tuple[tuple[int, int], Any]]:
+        """(task, return value or EOFError) for each busy worker that has answered;
+        blocks until one has, unless `block` is False."""
+        if not self.busy:
+            return []
         by_fd = {self._workers[w][2]: w for w in self.busy}
         poll = select.poll()  # not select(): descriptors may be numbered past 1023
         for fd in by_fd:
             poll.register(fd, select.POLLIN)
         out: list[tuple[tuple[int, int], Any]] = []
-        for fd, _ in poll.poll():
+        for fd, _ in poll.poll(None if block else 0):
             worker = by_fd[fd]
             task = self.busy.pop(worker)
             try:

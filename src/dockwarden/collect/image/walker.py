@@ -62,6 +62,7 @@ FORK_MIN = 256 << 20  # from this on, every CPU a worker; below, this process wa
 PIECE_MIN = 64 << 20  # a plain layer is cut into pieces of at least this size
 MAX_CHILDREN = 4  # workers walking pieces of layers, at most (and one per CPU)
 PIECES_PER_WORKER = 6  # more pieces balance the workers better; each costs a little
+SHARED_PIECES = 2  # per CPU, for a mid-sized image (more: each piece's start-up costs more)
 SCAN_MAX = 16 << 20  # how far a piece looks for its first header (then: walked again)
 MAX_DEFERRED_FILES = 256  # files (one per layer in an OCI layout) kept open to read later
 PROBE = 8192  # what tells a binary file (a NUL byte) from text, for `text_only` analyzers
@@ -303,15 +304,15 @@ class _Pass:
         total = sum(b.size or 0 for _, b in self.waiting)
         if total < SHARE_MIN:
             self.parallel = 0
-        # a mid-sized image: one piece per CPU, this process walking one of them (the
-        # merge is short); a large one: several per CPU, all walked by workers
+        # a mid-sized image: a worker per CPU but one, this process walking pieces too
+        # (the merges are short); a large one: a worker per CPU, this process merging
         share = total < FORK_MIN
         try:
             if not self.parallel:
                 for slot, blob in self.waiting:
                     self._now(slot, blob)
                 return
-            piece = (total // self.parallel + 1 if share else
+            piece = (total // (SHARED_PIECES * self.parallel) + 1 if share else
                      max(PIECE_MIN, total // (PIECES_PER_WORKER * self.parallel)))
             units = self.units
             for slot, blob in self.waiting:
@@ -339,11 +340,10 @@ class _Pass:
                 for worker in idle:
                     if self.queue:  # the largest piece first, a piece walked again before all
                         pool.submit(worker, self.queue.pop())
-                if share and self.queue:
+                if share and self.queue:  # one piece here, then what the workers sent
                     task = self.queue.pop()
                     self._done(task, self._task(*task))
-                    continue
-                for task, state in pool.wait():
+                for task, state in pool.wait(block=not (share and self.queue)):
                     if isinstance(state, EOFError):  # killed or crashed: do it here
                         state = self._task(*task)
                     self._done(task, state)
