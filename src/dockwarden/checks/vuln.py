@@ -32,7 +32,7 @@ def severity_of(m: VulnMatch) -> Severity:
         sev = Severity(m.severity) if m.severity else Severity.MEDIUM
     except ValueError:
         sev = Severity.MEDIUM
-    return _LOWER[sev] if m.status == "wont_fix" else sev
+    return _LOWER[sev] if m.status == "wont_fix" else sev  # a StrEnum: equal to its value
 
 
 def evidence(snap: ImageSnapshot, m: VulnMatch) -> dict[str, Any]:

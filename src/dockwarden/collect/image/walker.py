@@ -57,7 +57,9 @@ CACHE_DIRS = ("/var/lib/apt/lists", "/var/cache/apt/archives", "/var/cache/apk",
               "/root/.cache/pip", "/var/cache/yum", "/var/cache/dnf")
 
 
-SHARE_MIN = 64 << 20  # below this in all, forking costs more than it saves
+# Below SHARE_MIN in all, forking gains nothing (measured on the first 32 and 64 MiB of
+# Debian's layer: the same time either way; on its first 96 MiB, 0.10 s instead of 0.14 s)
+SHARE_MIN = 64 << 20
 FORK_MIN = 256 << 20  # from this on, every CPU a worker; below, this process walks too
 PIECE_MIN = 64 << 20  # a plain layer is cut into pieces of at least this size
 MAX_CHILDREN = 4  # workers walking pieces of layers, at most (and one per CPU)
@@ -289,16 +291,18 @@ class _Pass:
     # A layer in a file on disk is a window that any process can read with pread, so
     # the deferred layers are cut into pieces and the pieces walked at once by forked
     # workers (offload.Pool), one per CPU, largest first, this process merging what
-    # they send while they work. A plain (uncompressed) layer is itself cut at block
-    # offsets: each piece after the first starts at the first block in its first
-    # SCAN_MAX bytes that reads as a tar header (`find_header`) and stops at the first
-    # header past its end. File data can hold a block that reads as a header, so a piece
-    # only counts when it starts exactly where the piece before it stopped; one that
-    # does not (or found no header) goes back to the workers to be walked again from
-    # that true offset, the layer's merge waiting for it, and one that lies wholly
-    # inside a member the piece before walked past is dropped. Each piece's findings
-    # come back as detached containers (`_state`) and are merged in layer and piece
-    # order.
+    # they send while they work (from FORK_MIN on). A mid-sized image (SHARE_MIN to
+    # FORK_MIN) has SHARED_PIECES pieces per CPU and a worker per CPU but one: this
+    # process walks a piece whenever the workers have theirs, merging in between.
+    # A plain (uncompressed) layer is itself cut at block offsets: each piece after the
+    # first starts at the first block in its first SCAN_MAX bytes that reads as a tar
+    # header (`find_header`) and stops at the first header past its end. File data can
+    # hold a block that reads as a header, so a piece only counts when it starts exactly
+    # where the piece before it stopped; one that does not (or found no header) goes
+    # back to be walked again from that true offset, the layer's merge waiting for it,
+    # and one that lies wholly inside a member the piece before walked past is dropped.
+    # Each piece's findings come back as detached containers (`_state`) and are merged
+    # in layer and piece order.
 
     def _drain(self) -> None:
         total = sum(b.size or 0 for _, b in self.waiting)
@@ -327,7 +331,7 @@ class _Pass:
                 range(len(units)),
                 key=lambda k: (units[k].end or units[k].blob.size or 0) - units[k].start)]
             try:
-                self.pool = Pool(self._task, self.parallel - share)
+                self.pool = Pool(self._task, self.parallel - 1 if share else self.parallel)
             except OSError:  # no process to be had: all of it here
                 self.pool = None
             while self.queue or (self.pool is not None and self.pool.busy):
