@@ -918,3 +918,22 @@ def test_cli_hostile_vex_is_a_one_line_error(tmp_path: Path, content: bytes) -> 
     lines = err.strip().splitlines()
     assert lines[0].startswith(f"dockwarden: error: {vex}: not a usable OpenVEX document")
     assert "Traceback" not in err and len(lines) <= 2
+
+
+@pytest.mark.parametrize(("status", "severity", "shown", "said"), [
+    (Status.FIXED, "high", "high", "(fixed in 1.3)"),
+    (Status.AFFECTED, "high", "high", "(no fix yet)"),
+    (Status.WONT_FIX, "high", "medium", "(will not be fixed in this release)"),
+    (Status.WONT_FIX, "", "low", "(will not be fixed in this release)"),
+])
+def test_each_status_reads_and_weighs_as_it_should(status: Status, severity: str,
+                                                    shown: str, said: str) -> None:
+    from dockwarden.checks.vuln import _message, severity_of
+    from dockwarden.model.vuln import VulnMatch
+
+    m = VulnMatch(id="CVE-1", ids=("CVE-1",), package_type="deb", package="p",
+                  installed="1.2", source_package="", fixed="1.3" if status is Status.FIXED
+                  else "", status=status, severity=severity, cvss_score=None, summary="",
+                  layer=0, path="/var/lib/dpkg/status", sources=("x",))
+    assert severity_of(m).value == shown
+    assert _message(m) == f"p 1.2: CVE-1 {said}"
