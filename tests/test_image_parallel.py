@@ -87,6 +87,30 @@ def _sources(tmp: Path) -> list[object]:
             OCILayoutSource(oci_layout(img, str(tmp / "oci")))]
 
 
+def _log_pieces(monkeypatch: pytest.MonkeyPatch, log: Path) -> None:
+    """Each piece walked writes "pid index" to `log`."""
+    real = walker._Pass._state
+
+    def watch(self: walker._Pass, unit: walker._Unit) -> tuple[object, ...]:
+        with open(log, "a") as fh:
+            fh.write(f"{os.getpid()} {unit.index}\n")
+        return real(self, unit)
+
+    monkeypatch.setattr(walker._Pass, "_state", watch)
+
+
+def _workers_die(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker exits as soon as it is given a piece; this process walks as before."""
+    real, parent = walker._Pass._state, os.getpid()
+
+    def dies(self: walker._Pass, unit: walker._Unit) -> tuple[object, ...]:
+        if os.getpid() != parent:
+            os._exit(9)
+        return real(self, unit)
+
+    monkeypatch.setattr(walker._Pass, "_state", dies)
+
+
 def test_parallel_walk_gives_the_single_process_snapshot(tmp_path: Path) -> None:
     for source in _sources(tmp_path):
         alone = walk(source, default_analyzers())  # type: ignore[arg-type]
@@ -102,17 +126,11 @@ def test_parallel_walk_gives_the_single_process_snapshot(tmp_path: Path) -> None
 
 def test_workers_really_walk_the_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     log = tmp_path / "who.log"
-    real, parent = walker._Pass._state, os.getpid()
-
-    def watch(self: walker._Pass, unit: walker._Unit) -> tuple[object, ...]:
-        with open(log, "a") as fh:
-            fh.write(f"{os.getpid()}\n")
-        return real(self, unit)
-
-    monkeypatch.setattr(walker._Pass, "_state", watch)
+    _log_pieces(monkeypatch, log)
     source = _sources(tmp_path)[0]
     walk(source, default_analyzers(), offload=True)  # type: ignore[arg-type]
-    pids = log.read_text().split()
+    pids = [line.split()[0] for line in log.read_text().splitlines()]
+    parent = os.getpid()
     assert len(pids) == 4  # one piece per layer here
     assert str(parent) not in pids
     assert 2 <= len(set(pids)) <= 3  # three workers (see _always_fork)
@@ -123,14 +141,7 @@ def test_a_dead_child_has_its_layer_walked_here(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     source = _sources(tmp_path)[0]
     alone = walk(source, default_analyzers())  # type: ignore[arg-type]
-    real, parent = walker._Pass._state, os.getpid()
-
-    def dies(self: walker._Pass, unit: object) -> object:
-        if os.getpid() != parent:
-            os._exit(9)
-        return real(self, unit)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(walker._Pass, "_state", dies)
+    _workers_die(monkeypatch)
     assert walk(source, default_analyzers(), offload=True) == alone  # type: ignore[arg-type]
     assert _no_children_left()
 
@@ -347,14 +358,8 @@ def test_a_shared_walk_gives_the_single_process_snapshot(tmp_path: Path) -> None
 def test_a_shared_walk_cuts_one_layer_in_pieces(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     log = tmp_path / "who.log"
-    real, parent = walker._Pass._state, os.getpid()
-
-    def watch(self: walker._Pass, unit: walker._Unit) -> tuple[object, ...]:
-        with open(log, "a") as fh:
-            fh.write(f"{os.getpid()} {unit.index}\n")
-        return real(self, unit)
-
-    monkeypatch.setattr(walker._Pass, "_state", watch)
+    _log_pieces(monkeypatch, log)
+    parent = os.getpid()
     path = docker_save(Image([_big_layer_image().layers[0]]), str(tmp_path / "i.tar"))
     alone = walk(TarSource(path, "x"), default_analyzers())
     assert not log.exists()  # one process, no pieces
@@ -371,13 +376,6 @@ def test_a_shared_walk_survives_its_worker(tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     source = TarSource(docker_save(_big_layer_image(), str(tmp_path / "i.tar")), "x")
     alone = walk(source, default_analyzers())
-    real, parent = walker._Pass._state, os.getpid()
-
-    def dies(self: walker._Pass, unit: object) -> object:
-        if os.getpid() != parent:
-            os._exit(9)
-        return real(self, unit)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(walker._Pass, "_state", dies)
+    _workers_die(monkeypatch)
     assert walk(source, default_analyzers(), offload=True) == alone
     assert _no_children_left()
