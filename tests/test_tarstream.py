@@ -81,6 +81,45 @@ def test_partial_read_then_next_member() -> None:
     assert got == [("a", b"012"), ("s", b""), ("d", b""), ("b", b"012")]
 
 
+def test_peek_leaves_the_data_and_stops_at_the_member() -> None:
+    data = _archive(tarfile.GNU_FORMAT, ["a", "s", "d", "b"], b"0123456789" * 100)
+    stream = TarStream(io.BufferedReader(io.BytesIO(data)))  # type: ignore[arg-type]
+    got = []
+    for m in stream:
+        if m.kind == "file":
+            got.append((stream.peek(4), stream.peek(5000) == b"0123456789" * 100,
+                        stream.read(2), stream.peek(3)))
+    assert got == [(b"0123", True, b"01", b"234")] * 2
+
+
+def test_a_tar_inside_a_tar_is_read_through_the_member() -> None:
+    """A layer streamed out of an image archive: the inner tar reads the outer member."""
+    from dockwarden.collect.image.source import iter_tar_blobs
+
+    inner = _archive(tarfile.PAX_FORMAT, NAMES)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, payload in (("layer.tar", inner), ("after.json", b"{}")):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(payload)
+            tf.addfile(ti, io.BytesIO(payload))
+    blobs = iter_tar_blobs(io.BufferedReader(io.BytesIO(buf.getvalue())), "x")
+    layer = next(blobs)
+    assert layer.stream.peek(512) == inner[:512]  # and left unread:
+    assert _ours_from(layer.stream) == _theirs(inner)
+    after = next(blobs)
+    assert (after.name, after.stream.read()) == ("after.json", b"{}")
+
+
+def _ours_from(fh: object) -> list[tuple[object, ...]]:
+    stream = TarStream(fh)  # type: ignore[arg-type]
+    out = []
+    for m in stream:
+        content = stream.read(1 << 20) if m.kind == "file" else b""
+        out.append((m.name, m.kind, m.mode, m.uid, m.gid, m.size, m.linkname, content))
+    return out
+
+
 def test_corrupt_header_is_an_error() -> None:
     data = bytearray(_archive(tarfile.GNU_FORMAT, ["a", "b"]))
     data[1024 + 10] ^= 0xFF  # inside the second header (first: header + one data block)

@@ -18,7 +18,7 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 from dockwarden.collect.image.tarstream import FileWindow, TarFormatError, TarStream
 from dockwarden.errors import InputError
@@ -42,13 +42,28 @@ class ImageSource(Protocol):
 
 
 class _MemberReader(io.RawIOBase):
-    """The data of the current member of a TarStream, as a raw file object."""
+    """The data of the current member of a TarStream, as a file object. `read` and
+    `peek` hand out slices of the stream's own buffer: a layer read through it (a tar
+    inside a tar) is copied once on its way, not once per buffering layer."""
+
+    bounded = True  # its size is the member's (the walker need not count it)
 
     def __init__(self, stream: TarStream) -> None:
         self.stream = stream
 
     def readable(self) -> bool:
         return True
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:
+            parts = []
+            while chunk := self.stream.read(1 << 20):
+                parts.append(chunk)
+            return b"".join(parts)
+        return self.stream.read(n)
+
+    def peek(self, n: int = 1) -> bytes:
+        return self.stream.peek(max(n, 1))
 
     def readinto(self, b: Any) -> int:
         data = self.stream.read(len(b))
@@ -77,8 +92,7 @@ def iter_tar_blobs(fileobj: IO[bytes], origin: str) -> Iterator[Blob]:
             if member.kind != "file":
                 continue
             name = member.name[2:] if member.name.startswith("./") else member.name
-            yield Blob(name, member.size,
-                       io.BufferedReader(_MemberReader(stream), 1 << 16))
+            yield Blob(name, member.size, cast(IO[bytes], _MemberReader(stream)))
     except (TarFormatError, EOFError, OSError, ValueError) as exc:
         raise InputError(f"{origin}: not a readable image archive: {exc}") from None
 

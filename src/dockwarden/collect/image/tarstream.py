@@ -250,6 +250,13 @@ class TarStream:
         self._left -= n
         return data
 
+    def peek(self, n: int) -> bytes:
+        """Up to `n` bytes of the current member's data, left unread."""
+        n = min(n, self._left)
+        if len(self._buf) - self._pos < n:
+            self._fill(n)
+        return self._buf[self._pos:self._pos + n]
+
     def _data(self, size: int) -> bytes:
         if size > self.max_meta:
             raise TarFormatError(f"metadata record of {size} bytes")

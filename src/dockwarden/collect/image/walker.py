@@ -131,8 +131,8 @@ def _decompressed(stream: IO[bytes] | FileWindow, name: str, size: int | None,
     layer in a file on disk is read as it is (its size is bounded by the file's)."""
     buffered: Any = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
     kind = _compression(buffered.peek(6)[:6])
-    if isinstance(stream, FileWindow) and not kind:
-        return stream
+    if not kind and (isinstance(stream, FileWindow) or getattr(stream, "bounded", False)):
+        return stream  # read as it is: its size is bounded by the file's or the member's
     inner: IO[bytes]
     # the decompressors load with the first layer that needs them: most start-ups read
     # none (a saved or OCI image on disk is usually plain) or one kind
