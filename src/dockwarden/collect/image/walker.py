@@ -128,11 +128,12 @@ def _compression(magic: bytes) -> str:
 def _decompressed(stream: IO[bytes] | FileWindow, name: str, size: int | None,
                   limits: Limits) -> IO[bytes] | FileWindow:
     """A reader of the layer's tar bytes, decompressed by its magic number. A plain
-    layer in a file on disk is read as it is (its size is bounded by the file's)."""
+    layer in a file on disk, or a member of an archive being streamed (`bounded`), is
+    read as it is: its size is bounded by the file's or the member's."""
     buffered: Any = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
     kind = _compression(buffered.peek(6)[:6])
     if not kind and (isinstance(stream, FileWindow) or getattr(stream, "bounded", False)):
-        return stream  # read as it is: its size is bounded by the file's or the member's
+        return stream
     inner: IO[bytes]
     # the decompressors load with the first layer that needs them: most start-ups read
     # none (a saved or OCI image on disk is usually plain) or one kind
