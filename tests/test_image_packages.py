@@ -769,22 +769,53 @@ def uvarint(n: int) -> bytes:
             return bytes(out)
 
 
-def go_binary_inline(version: str, modinfo: str, decoy: bool = False) -> bytes:
-    """An ELF-looking file with a Go 1.18+ build info blob (and optionally the magic
-    quoted as data before it, as in a binary that links debug/buildinfo)."""
-    body = bytearray(b"\x7fELF\x02\x01\x01" + b"\x00" * 1000)
-    if decoy:
-        body += golang.MAGIC + b"\x00" * 50
-    body += b"\x00" * (-len(body) % 16)
+def _inline_blob(version: str, modinfo: str) -> bytes:
     mod = START + modinfo.encode() + END
-    body += golang.MAGIC + bytes([8, 2]) + b"\x00" * 16
-    body += uvarint(len(version)) + version.encode() + uvarint(len(mod)) + mod
-    return bytes(body + b"\x00" * 100)
+    return (golang.MAGIC + bytes([8, 2]) + b"\x00" * 16 + uvarint(len(version))
+            + version.encode() + uvarint(len(mod)) + mod)
+
+
+def go_binary_inline(version: str, modinfo: str, decoy: bool = False,
+                     embedded: bytes = b"", section: bool = False) -> bytes:
+    """A little-endian ELF64 file laid out as the Go linker does: a read-only, executable
+    segment (holding, if asked, the magic quoted as data, as in a binary that links
+    debug/buildinfo, and `embedded` bytes), then the writable data segment, which starts
+    with the Go 1.18+ build info blob. With `section`, the blob is found through a
+    `.go.buildinfo` section header instead (its segment then not marked writable)."""
+    base, ehsize, phsize = 0x400000, 64, 56
+    text = bytearray(1000)
+    if decoy:
+        text += golang.MAGIC + b"\x00" * 50
+    text += embedded
+    data_at = ehsize + 2 * phsize + len(text)
+    data_at += -data_at % 16
+    blob = _inline_blob(version, modinfo) + b"\x00" * 100
+    out = bytearray(data_at) + blob
+    out[ehsize + 2 * phsize:ehsize + 2 * phsize + len(text)] = text
+    out[:7] = b"\x7fELF\x02\x01\x01"
+    struct.pack_into("<Q", out, 32, ehsize)
+    struct.pack_into("<HH", out, 54, phsize, 2)
+    struct.pack_into("<IIQQQQQQ", out, ehsize, 1, 5, 0, base, base, data_at, data_at, 0x1000)
+    struct.pack_into("<IIQQQQQQ", out, ehsize + phsize, 1, 4 if section else 6, data_at,
+                     base + data_at, base + data_at, len(blob), len(blob), 0x1000)
+    if section:
+        names = b"\x00.go.buildinfo\x00.shstrtab\x00"
+        names_at = len(out)
+        out += names
+        out += b"\x00" * (-len(out) % 8)
+        shoff = len(out)
+        out += bytes(64)  # the null section
+        out += struct.pack("<IIQQQQIIQQ", 1, 1, 3, base + data_at, data_at, len(blob),
+                           0, 0, 16, 0)
+        out += struct.pack("<IIQQQQIIQQ", 15, 3, 0, 0, names_at, len(names), 0, 0, 1, 0)
+        struct.pack_into("<Q", out, 40, shoff)
+        struct.pack_into("<HHH", out, 58, 64, 3, 2)
+    return bytes(out)
 
 
 def go_binary_pointers(version: str, modinfo: str, *, bits: int, big: bool) -> bytes:
-    """A minimal ELF with one PT_LOAD segment holding a pre-1.18 build info blob whose
-    version and module strings are reached through Go string headers (pointers)."""
+    """A minimal ELF with one writable PT_LOAD segment holding a pre-1.18 build info blob
+    whose version and module strings are reached through Go string headers (pointers)."""
     bo = ">" if big else "<"
     word = "Q" if bits == 64 else "I"
     ptr = 8 if bits == 64 else 4
@@ -805,11 +836,11 @@ def go_binary_pointers(version: str, modinfo: str, *, bits: int, big: bool) -> b
     if bits == 64:
         struct.pack_into(bo + "Q", data, 32, ehsize)
         struct.pack_into(bo + "HH", data, 54, phsize, 1)
-        struct.pack_into(bo + "IIQQQQQQ", data, ehsize, 1, 5, 0, base, base, size, size, 0x1000)
+        struct.pack_into(bo + "IIQQQQQQ", data, ehsize, 1, 6, 0, base, base, size, size, 0x1000)
     else:
         struct.pack_into(bo + "I", data, 28, ehsize)
         struct.pack_into(bo + "HH", data, 42, phsize, 1)
-        struct.pack_into(bo + "IIIIIIII", data, ehsize, 1, 0, base, base, size, size, 5, 0x1000)
+        struct.pack_into(bo + "IIIIIIII", data, ehsize, 1, 0, base, base, size, size, 6, 0x1000)
     data[blob_at:blob_at + 14] = golang.MAGIC
     data[blob_at + 14] = ptr
     data[blob_at + 15] = 1 if big else 0
@@ -835,6 +866,34 @@ def test_go_inline_build_info() -> None:
     out = scan(GoBinaryAnalyzer(), {"/usr/local/bin/app": Exe(binary + b"\x00" * 70_000)})
     assert [(p.name, p.version, p.purl) for p in out.packages] == EXPECTED_GO
     assert all(p.type == "golang" and p.path == "/usr/local/bin/app" for p in out.packages)
+
+
+def test_go_build_info_of_an_embedded_program_is_not_this_ones() -> None:
+    """A Go program carrying another one as data (go:embed): the other's build info
+    lies in the read-only segment, before this one's; only the data segment (or the
+    `.go.buildinfo` section) is searched, as Go's own reader does."""
+    other = "mod\texample.com/embedded\tv9.9.9\th1:zzz=\n"
+    embedded = b"\x00" * (-1000 % 16) + _inline_blob("go1.16.1", other)
+    binary = go_binary_inline("go1.21.3", MODINFO, embedded=embedded)
+    assert binary.find(golang.MAGIC) < binary.rfind(golang.MAGIC)  # the embedded one first
+    info = golang.parse_buildinfo(binary)
+    assert info is not None and info.go_version == "go1.21.3"
+    assert info.main == golang.GoModule("example.com/app", "v1.4.0")
+
+
+def test_go_build_info_found_through_its_section() -> None:
+    binary = go_binary_inline("go1.21.3", MODINFO, decoy=True, section=True)
+    info = golang.parse_buildinfo(binary)
+    assert info is not None and info.main == golang.GoModule("example.com/app", "v1.4.0")
+    # without the section table, no writable segment: not searched, not found
+    assert golang.parse_buildinfo(binary[:40] + bytes(8) + binary[48:]) is None
+
+
+@pytest.mark.parametrize("cut", [60, 300, 1200])
+def test_go_truncated_elf_headers_are_no_build_info(cut: int) -> None:
+    for section in (False, True):
+        binary = go_binary_inline("go1.21.3", MODINFO, section=section)
+        assert golang.parse_buildinfo(binary[:cut]) is None
 
 
 @pytest.mark.parametrize(("bits", "big"), [(64, False), (32, True), (32, False), (64, True)])
@@ -979,10 +1038,15 @@ def test_go_mutated_binaries_never_raise(
     for pos, value in flips:
         data[pos % len(data)] = value
     golang.parse_buildinfo(bytes(data))
-    inline = bytearray(go_binary_inline("go1.21.3", MODINFO))
-    for pos, value in flips:
-        inline[pos % len(inline)] = value
-    golang.parse_buildinfo(bytes(inline))
+    for section in (False, True):
+        inline = bytearray(go_binary_inline("go1.21.3", MODINFO, section=section))
+        for pos, value in flips:
+            inline[pos % len(inline)] = value
+        golang.parse_buildinfo(bytes(inline))
+        # the headers alone (section table offset, counts, string index) mutated
+        for pos, value in flips:
+            inline[pos % 64] = value
+        golang.parse_buildinfo(bytes(inline))
 
 
 @FUZZ

@@ -25,8 +25,12 @@ version as a semver ("go1.21.3" -> "v1.21.3"), as vulnerability databases list G
 standard library under that name.
 
 Only ELF files are read (containers run Linux). Any executable of at most 64 MiB is
-read during the pass; a file that is not ELF or has no build information is dropped
-after a prefix check and one `bytes.find`.
+read during the pass (a pre-1.18 blob points to strings anywhere in the file). As in
+Go's reader, the magic is only looked for, at 16-byte aligned addresses, in the
+`.go.buildinfo` section, or without a section table in the first writable, non-executable
+PT_LOAD segment: the build information of another Go program carried as data (an
+embedded binary, in the read-only data) is not taken for this one's. A file that is not
+ELF or has neither is dropped after reading its headers.
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ MAX_STRING = 16 * 1024 * 1024
 MAX_MODULES = 20_000
 MAX_SEGMENTS = 256
 _PT_LOAD = 1
+_PF_X, _PF_W = 1, 2
+MAX_SECTIONS = 4096
+_ALIGN = 16  # the blob starts at an address that is a multiple of this
 _START = 16  # sentinel bytes around the module information
 _VERSION = re.compile(r"(?:devel )?go[0-9][\x21-\x7e]*( [\x20-\x7e]*)?")
 _SEMVER = re.compile(r"go(\d+)\.(\d+)(?:\.(\d+))?(?:(beta|rc)(\d+))?")
@@ -73,6 +80,7 @@ class _Segment:
     vaddr: int
     offset: int
     size: int
+    flags: int = 0  # PF_X 1, PF_W 2, PF_R 4
 
 
 def _uvarint(data: bytes, pos: int) -> tuple[int, int] | None:
@@ -113,7 +121,7 @@ def elf_segments(data: bytes) -> tuple[tuple[_Segment, ...], str, int] | None:
     else:
         (phoff,) = struct.unpack_from(bo + "I", data, 28)
         phentsize, phnum = struct.unpack_from(bo + "HH", data, 42)
-        entry, minsize = bo + "IIIII", 20
+        entry, minsize = bo + "IIIIIII", 28
     if phentsize < minsize or phnum > MAX_SEGMENTS:
         return None
     segments = []
@@ -122,12 +130,52 @@ def elf_segments(data: bytes) -> tuple[tuple[_Segment, ...], str, int] | None:
         if at + minsize > len(data):
             break
         if klass == 2:
-            ptype, _flags, offset, vaddr, _paddr, filesz = struct.unpack_from(entry, data, at)
+            ptype, flags, offset, vaddr, _paddr, filesz = struct.unpack_from(entry, data, at)
         else:
-            ptype, offset, vaddr, _paddr, filesz = struct.unpack_from(entry, data, at)
+            ptype, offset, vaddr, _paddr, filesz, _memsz, flags = struct.unpack_from(
+                entry, data, at)
         if ptype == _PT_LOAD and offset < len(data):
-            segments.append(_Segment(vaddr, offset, min(filesz, len(data) - offset)))
+            segments.append(_Segment(vaddr, offset, min(filesz, len(data) - offset), flags))
     return tuple(segments), bo, 8 if klass == 2 else 4
+
+
+def _section(data: bytes, wanted: bytes) -> _Segment | None:
+    """The section named `wanted` (its address, file offset and size), from the section
+    header table; None when there is none or the table does not read."""
+    klass, bo = data[4], "<" if data[5] == 1 else ">"
+    try:
+        if klass == 2:
+            (shoff,) = struct.unpack_from(bo + "Q", data, 40)
+            shentsize, shnum, shstrndx = struct.unpack_from(bo + "HHH", data, 58)
+            entry, minsize = bo + "IIQQQQ", 40
+        else:
+            (shoff,) = struct.unpack_from(bo + "I", data, 32)
+            shentsize, shnum, shstrndx = struct.unpack_from(bo + "HHH", data, 46)
+            entry, minsize = bo + "IIIIII", 24
+        if not shoff or shentsize < minsize or shnum > MAX_SECTIONS or shstrndx >= shnum:
+            return None
+        headers = [struct.unpack_from(entry, data, shoff + i * shentsize) for i in range(shnum)]
+    except struct.error:  # the table lies past the end of the file
+        return None
+    names_at = headers[shstrndx][4]
+    for name, _type, _flags, addr, offset, size in headers:
+        start = names_at + name
+        if data[start:start + len(wanted) + 1] == wanted + b"\0" and offset < len(data):
+            return _Segment(addr, offset, min(size, len(data) - offset))
+    return None
+
+
+def _search_region(data: bytes) -> _Segment | None:
+    """Where Go's own reader (debug/buildinfo) looks for the build information: the
+    `.go.buildinfo` section, else the first writable, non-executable PT_LOAD segment
+    (the data segment, which the linker starts with it)."""
+    found = _section(data, b".go.buildinfo")
+    if found is not None:
+        return found
+    elf = elf_segments(data)
+    if elf is None:
+        return None
+    return next((s for s in elf[0] if s.flags & (_PF_X | _PF_W) == _PF_W), None)
 
 
 def _read_at(data: bytes, segments: tuple[_Segment, ...], addr: int, size: int) -> bytes | None:
@@ -216,15 +264,22 @@ def _unframe(modinfo: bytes) -> bytes:
 
 
 def parse_buildinfo(data: bytes) -> GoBuildInfo | None:
-    """The build information of a Go ELF executable; None for anything else."""
-    if not data.startswith(ELF_MAGIC):
+    """The build information of a Go ELF executable; None for anything else. Only the
+    region Go itself searches is searched (`_search_region`): a build info blob elsewhere,
+    say that of another Go program embedded as data, is not this executable's."""
+    if len(data) < 64 or not data.startswith(ELF_MAGIC) or data[4] not in (1, 2):
         return None
-    start = 0
+    region = _search_region(data)
+    if region is None:
+        return None
+    start, end = region.offset, region.offset + region.size
     for _ in range(MAX_CANDIDATES):
-        at = data.find(MAGIC, start)
+        at = data.find(MAGIC, start, end)
         if at < 0:
             return None
         start = at + 1
+        if (region.vaddr + at - region.offset) % _ALIGN:
+            continue
         found = _strings_at(data, at)
         if found is None:
             continue
