@@ -889,6 +889,15 @@ def test_go_build_info_found_through_its_section() -> None:
     assert golang.parse_buildinfo(binary[:40] + bytes(8) + binary[48:]) is None
 
 
+def test_go_section_table_past_any_size_is_no_section() -> None:
+    """A section table offset beyond what an index can hold (found by the fuzz test)."""
+    binary = bytearray(go_binary_inline("go1.21.3", MODINFO, section=True))
+    for shoff in (1 << 63, (1 << 64) - 1, len(binary) - 10):
+        struct.pack_into("<Q", binary, 40, shoff)
+        info = golang.parse_buildinfo(bytes(binary))  # the writable segment is not there
+        assert info is None
+
+
 @pytest.mark.parametrize("cut", [60, 300, 1200])
 def test_go_truncated_elf_headers_are_no_build_info(cut: int) -> None:
     for section in (False, True):

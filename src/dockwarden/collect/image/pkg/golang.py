@@ -152,10 +152,11 @@ def _section(data: bytes, wanted: bytes) -> _Segment | None:
             (shoff,) = struct.unpack_from(bo + "I", data, 32)
             shentsize, shnum, shstrndx = struct.unpack_from(bo + "HHH", data, 46)
             entry, minsize = bo + "IIIIII", 24
-        if not shoff or shentsize < minsize or shnum > MAX_SECTIONS or shstrndx >= shnum:
+        if (not shoff or shentsize < minsize or shnum > MAX_SECTIONS or shstrndx >= shnum
+                or shoff + shnum * shentsize > len(data)):  # past the end of the file
             return None
         headers = [struct.unpack_from(entry, data, shoff + i * shentsize) for i in range(shnum)]
-    except struct.error:  # the table lies past the end of the file
+    except struct.error:  # a header too short to hold the table's position
         return None
     names_at = headers[shstrndx][4]
     for name, _type, _flags, addr, offset, size in headers:
