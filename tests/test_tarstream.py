@@ -34,7 +34,11 @@ def _archive(fmt: int, names: list[str], payload: bytes = b"data") -> bytes:
 
 
 def _ours(data: bytes, read: bool = True) -> list[tuple[object, ...]]:
-    stream = TarStream(io.BufferedReader(io.BytesIO(data)))  # type: ignore[arg-type]
+    return _ours_from(io.BufferedReader(io.BytesIO(data)), read)
+
+
+def _ours_from(fh: object, read: bool = True) -> list[tuple[object, ...]]:
+    stream = TarStream(fh)  # type: ignore[arg-type]
     out = []
     for m in stream:
         content = stream.read(1 << 20) if read and m.kind == "file" else b""
@@ -109,15 +113,6 @@ def test_a_tar_inside_a_tar_is_read_through_the_member() -> None:
     assert _ours_from(layer.stream) == _theirs(inner)
     after = next(blobs)
     assert (after.name, after.stream.read()) == ("after.json", b"{}")
-
-
-def _ours_from(fh: object) -> list[tuple[object, ...]]:
-    stream = TarStream(fh)  # type: ignore[arg-type]
-    out = []
-    for m in stream:
-        content = stream.read(1 << 20) if m.kind == "file" else b""
-        out.append((m.name, m.kind, m.mode, m.uid, m.gid, m.size, m.linkname, content))
-    return out
 
 
 def test_corrupt_header_is_an_error() -> None:

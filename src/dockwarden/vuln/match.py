@@ -181,11 +181,11 @@ def _links(adv_id: str, aliases: Sequence[str]) -> list[tuple[frozenset[str], tu
     if not aliases:
         return [(frozenset((adv_id,)), (adv_id,))]
     all_ids = tuple(dict.fromkeys((adv_id, *aliases)))
-    cves = [i for i in all_ids if i.startswith("CVE-")]
+    cves = [i for i in all_ids if _is_cve(i)]
     if len(cves) <= 1:
         shown = tuple(sorted(all_ids, key=_id_rank)) if len(all_ids) > 1 else all_ids
         return [(frozenset(all_ids), shown)]
-    others = tuple(sorted((i for i in all_ids if not i.startswith("CVE-")), key=_id_rank))
+    others = tuple(sorted((i for i in all_ids if not _is_cve(i)), key=_id_rank))
     return [(frozenset({c}), (c, *others)) for c in cves]
 
 

@@ -339,15 +339,13 @@ class _Pass:
                 pool = self.pool
                 idle = pool.idle() if pool is not None else []
                 if pool is None or (not idle and not pool.busy):  # no worker left
-                    task = self.queue.pop()
-                    self._done(task, self._task(*task))
+                    self._next_here()
                     continue
                 for worker in idle:
                     if self.queue:  # the largest piece first, a piece walked again before all
                         pool.submit(worker, self.queue.pop())
                 if share and self.queue:  # one piece here, then what the workers sent
-                    task = self.queue.pop()
-                    self._done(task, self._task(*task))
+                    self._next_here()
                 for task, state in pool.wait(block=not (share and self.queue)):
                     if isinstance(state, EOFError):  # killed or crashed: do it here
                         state = self._task(*task)
@@ -355,6 +353,11 @@ class _Pass:
         finally:
             self.stop()
             self.close()
+
+    def _next_here(self) -> None:
+        """Walk the next queued piece in this process, and take it in."""
+        task = self.queue.pop()
+        self._done(task, self._task(*task))
 
     def _task(self, k: int, trusted: int) -> _Piece:
         """Piece `k`, or (`trusted` >= 0) piece `k` walked again from that offset."""
@@ -807,8 +810,7 @@ def walk(source: ImageSource, analyzers: Iterable[Analyzer] = (), *,
     try:
         return _walk(p, source, platform)
     finally:
-        p.stop()
-        p.close()
+        p.close()  # deferred layers' descriptors, if the source failed before `_drain`
         if p.worker is not None:
             p.worker.close()
 
