@@ -6,9 +6,9 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import date
-from importlib import resources
 from typing import Any
 
+from dockwarden import read_data
 from dockwarden.checks.registry import Fail, Scope, Skip, check, require
 from dockwarden.model.common import Severity
 from dockwarden.model.engine import BridgeFacts, DaemonSettings, EngineSnapshot, Listener
@@ -326,7 +326,7 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 _RELEASES: dict[str, Any] = json.loads(
-    resources.files("dockwarden").joinpath("data/engine_releases.json").read_text()
+    read_data("engine_releases.json")
 )
 
 

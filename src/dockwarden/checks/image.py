@@ -8,10 +8,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from importlib import resources
 from typing import Any
 
-from dockwarden import secrets
+from dockwarden import read_data, secrets
 from dockwarden.checks.common import is_root_user
 from dockwarden.checks.registry import Fail, Scope, check, require
 from dockwarden.model.common import Severity, TargetKind
@@ -292,7 +291,7 @@ def sshd(snap: ImageSnapshot, ctx: ImageContext) -> Iterator[Fail]:
 
 
 _EOL: dict[str, dict[str, str]] = json.loads(
-    resources.files("dockwarden").joinpath("data/os_eol.json").read_text())["releases"]
+    read_data("os_eol.json"))["releases"]
 
 
 @check(

@@ -20,9 +20,9 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from importlib import resources
 from typing import Any, TypeVar
 
+from dockwarden import read_data
 from dockwarden.model.common import Severity, Source, TargetKind, Unknown
 from dockwarden.model.finding import Finding, ReportError, Skipped, Target
 
@@ -107,7 +107,7 @@ def load(*scopes: Scope) -> None:
 
 # Compliance mappings are data: each check's CIS references come from this table.
 _CIS: dict[str, Any] = json.loads(
-    resources.files("dockwarden").joinpath("data/cis-docker-1.6.0.json").read_text()
+    read_data("cis-docker-1.6.0.json")
 )
 CIS_BENCHMARK: str = _CIS["benchmark"]
 CIS_CONTROLS: dict[str, tuple[str, ...]] = {
