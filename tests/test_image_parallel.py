@@ -88,12 +88,12 @@ def _sources(tmp: Path) -> list[object]:
 
 
 def _log_pieces(monkeypatch: pytest.MonkeyPatch, log: Path) -> None:
-    """Each piece walked writes "pid index" to `log`."""
+    """Each piece walked writes "pid nth" to `log`."""
     real = walker._Pass._state
 
     def watch(self: walker._Pass, unit: walker._Unit) -> tuple[object, ...]:
         with open(log, "a") as fh:
-            fh.write(f"{os.getpid()} {unit.index}\n")
+            fh.write(f"{os.getpid()} {unit.nth}\n")
         return real(self, unit)
 
     monkeypatch.setattr(walker._Pass, "_state", watch)
@@ -224,7 +224,7 @@ def test_header_like_blocks_in_file_data_are_not_trusted(
     def watch(self: walker._Pass, unit: walker._Unit) -> tuple[object, ...]:
         state = real(self, unit)
         with open(log, "a") as fh:
-            fh.write(f"{unit.index} {unit.trusted} {unit.start} {state[0]} {state[1]}\n")
+            fh.write(f"{unit.nth} {unit.trusted} {unit.start} {state[0]} {state[1]}\n")
         return state
 
     monkeypatch.setattr(walker._Pass, "_state", watch)
@@ -365,7 +365,7 @@ def test_a_shared_walk_cuts_one_layer_in_pieces(tmp_path: Path,
     assert not log.exists()  # one process, no pieces
     assert walk(TarSource(path, "x"), default_analyzers(), offload=True) == alone
     walked = [line.split() for line in log.read_text().splitlines()]
-    assert sorted(index for _, index in walked) == ["0", "1", "2", "3"]  # two per CPU
+    assert sorted(nth for _, nth in walked) == ["0", "1", "2", "3"]  # two per CPU
     assert {pid for pid, _ in walked} - {str(parent)}  # one by the worker
     assert str(parent) in {pid for pid, _ in walked}  # and one here
     assert _no_children_left()

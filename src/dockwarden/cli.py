@@ -8,7 +8,6 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from dockwarden import __version__
@@ -229,11 +228,13 @@ def _argv(argv: Sequence[str]) -> list[str]:
     return [args[position], *args[:position], *args[position + 1:]]
 
 
-@dataclass
 class _Progress:
-    enabled: bool
-    _bar: Any = None
-    _task: Any = None
+    """A progress bar on stderr, made on the first call (rich is imported then)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+        self._task: Any = None
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:

@@ -34,7 +34,6 @@ import base64
 import binascii
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from dockwarden.model.common import Severity
@@ -107,8 +106,7 @@ def _basic_auth(value: str) -> bool:
 
 # --- content rules --------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """A content rule. `pattern` may hold a group named `secret` (else the whole match
     is the secret); `accept` filters the secret value (placeholders).
 
@@ -123,7 +121,7 @@ class Rule:
     pattern: re.Pattern[str]
     severity: Severity = Severity.HIGH
     anchors: tuple[str, ...] = ()
-    accept: Callable[[str], bool] | None = field(default=None, compare=False)
+    accept: Callable[[str], bool] | None = None
 
     def _matches(self, scan: _Text) -> Iterator[re.Match[str]]:
         if not self.anchors:
@@ -491,8 +489,7 @@ def redact_text(text: str) -> str:
 Confirm = Callable[[str], list[tuple[int, str]]]  # text -> [(line, redacted)]
 
 
-@dataclass(frozen=True)
-class FileRule:
+class FileRule(NamedTuple):
     """A rule on a file's name. `names` are exact basenames, `suffixes` lower-case
     basename endings, `paths` endings of the absolute path (`/.aws/credentials`).
     `confirm` finds the secret in the content; with `required` the file is a finding
@@ -503,7 +500,7 @@ class FileRule:
     names: tuple[str, ...] = ()
     suffixes: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
-    confirm: Confirm | None = field(default=None, compare=False)
+    confirm: Confirm | None = None
     required: bool = True
     severity: Severity = Severity.HIGH
     unless: tuple[str, ...] = ()  # lower-case basename substrings that exempt a file

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from dockwarden import read_data, secrets
 from dockwarden.checks.common import is_root_user
@@ -20,8 +19,7 @@ I = Scope.IMAGE  # noqa: E741
 IMG = TargetKind.IMAGE
 
 
-@dataclass(frozen=True, slots=True)
-class ImageContext:
+class ImageContext(NamedTuple):
     """Thresholds and the audit date (checks stay pure)."""
 
     today: date

@@ -18,9 +18,8 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from dockwarden import read_data
 from dockwarden.model.common import Severity, Source, TargetKind, Unknown
@@ -36,8 +35,7 @@ class Scope(StrEnum):
     DOCKERFILE = "dockerfile"
 
 
-@dataclass(frozen=True, slots=True)
-class Fail:
+class Fail(NamedTuple):
     evidence: dict[str, Any]
     severity: Severity | None = None  # raise or lower the default by evidence
     message: str = ""
@@ -57,8 +55,7 @@ def require(fact: T | Unknown) -> T:
     return fact
 
 
-@dataclass(frozen=True, slots=True)
-class CheckMeta:
+class CheckMeta(NamedTuple):
     id: str
     title: str
     severity: Severity
@@ -71,10 +68,9 @@ class CheckMeta:
     good: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
+class Check(NamedTuple):
     meta: CheckMeta
-    func: Callable[..., Iterable[Fail]] = field(compare=False)
+    func: Callable[..., Iterable[Fail]]
 
 
 REGISTRY: dict[str, Check] = {}
@@ -161,8 +157,7 @@ def check(
     return register
 
 
-@dataclass(frozen=True, slots=True)
-class Selection:
+class Selection(NamedTuple):
     """Which checks run (`--check` / `--skip`); prefixes like `DW2` select a family."""
 
     only: tuple[str, ...] = ()
@@ -174,12 +169,16 @@ class Selection:
         return not any(check_id.startswith(p) for p in self.skip)
 
 
-@dataclass(slots=True)
 class Results:
-    findings: list[Finding] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    errors: list[ReportError] = field(default_factory=list)
-    passed: int = 0
+    """What running checks gave, gathered across scopes and targets."""
+
+    __slots__ = ("errors", "findings", "passed", "skipped")
+
+    def __init__(self) -> None:
+        self.findings: list[Finding] = []
+        self.skipped: list[Skipped] = []
+        self.errors: list[ReportError] = []
+        self.passed = 0
 
     def extend(self, other: Results) -> None:
         self.findings.extend(other.findings)

@@ -15,8 +15,7 @@ layer 2 never reaches `finish`), together with a `FinalView` to look other paths
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from dockwarden.model.image import ImageFile, OSRelease, Package, SecretHit
 
@@ -36,8 +35,7 @@ class FinalView(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Selector:
+class Selector(NamedTuple):
     """Which files an analyzer may want: `wants` is asked only about files whose path
     is in `paths`, starts with one of `prefixes` or ends with one of `suffixes`, or
     (`executables`) that have an execute bit. An analyzer without a selector is asked
@@ -49,16 +47,14 @@ class Selector:
     executables: bool = False  # any file with an execute bit
 
 
-@dataclass(frozen=True, slots=True)
-class AnalysisOutput:
+class AnalysisOutput(NamedTuple):
     packages: tuple[Package, ...] = ()
     os_release: OSRelease | None = None
     secrets: tuple[SecretHit, ...] = ()
     skipped: tuple[tuple[str, str], ...] = ()  # (what, why) e.g. ("rpm", "BerkeleyDB rpmdb")
 
 
-@dataclass(frozen=True, slots=True)
-class FileResult:
+class FileResult(NamedTuple):
     """What `finish` receives for each visible file that produced a result."""
 
     path: str  # absolute

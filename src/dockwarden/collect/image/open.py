@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from dockwarden.collect.image.analyzer import Analyzer
 from dockwarden.collect.image.source import ImageSource, OCILayoutSource, TarSource
@@ -15,8 +14,7 @@ from dockwarden.errors import InputError, UsageError
 from dockwarden.model.image import ImageSnapshot
 
 
-@dataclass(frozen=True, slots=True)
-class ImageRequest:
+class ImageRequest(NamedTuple):
     ref: str | None = None
     tar: str | None = None
     oci: str | None = None

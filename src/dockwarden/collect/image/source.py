@@ -17,8 +17,7 @@ import json
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import IO, Any, Protocol, cast
+from typing import IO, Any, NamedTuple, Protocol, cast
 
 from dockwarden.collect.image.tarstream import FileWindow, TarFormatError, TarStream
 from dockwarden.errors import InputError
@@ -26,8 +25,7 @@ from dockwarden.errors import InputError
 MAX_JSON = 16 << 20  # manifests and configs are small; larger JSON is refused
 
 
-@dataclass
-class Blob:
+class Blob(NamedTuple):
     name: str
     size: int | None
     stream: IO[bytes] | FileWindow  # readable until the next blob is requested
@@ -122,13 +120,11 @@ def _iter_file_blobs(fd: int, origin: str) -> Iterator[Blob]:
         raise InputError(f"{origin}: not a readable image archive: {exc}") from None
 
 
-@dataclass
 class TarSource:
     """A `docker save` tarball or an OCI image-layout tarball (gzip'd or not)."""
 
-    path: str
-    ref: str = ""
-    kind: str = "tar"
+    def __init__(self, path: str, ref: str = "", kind: str = "tar") -> None:
+        self.path, self.ref, self.kind = path, ref, kind
 
     def blobs(self) -> Iterator[Blob]:
         try:
@@ -139,15 +135,15 @@ class TarSource:
             yield from iter_tar_blobs(fh, self.path)
 
 
-@dataclass
 class EngineSource:
     """An image of a local Engine, streamed from its export (`GET /images/{name}/get`)
     and never written to disk."""
 
-    api: Any  # docker.APIClient
-    ref: str
-    kind: str = "engine"
-    chunk: int = 1 << 20
+    kind = "engine"
+
+    def __init__(self, api: Any, ref: str) -> None:
+        self.api = api  # docker.APIClient
+        self.ref = ref
 
     def blobs(self) -> Iterator[Blob]:
         resp = self.api._get(self.api._url("/images/{0}/get", self.ref), stream=True)
@@ -160,15 +156,14 @@ class EngineSource:
             resp.close()
 
 
-@dataclass
 class OCILayoutSource:
     """An OCI image layout directory: random access, so only the chosen platform's
     manifest, config and layers are read, in order."""
 
-    path: str
-    ref: str = ""
-    platform: str | None = None
-    kind: str = "oci"
+    kind = "oci"
+
+    def __init__(self, path: str, ref: str = "", platform: str | None = None) -> None:
+        self.path, self.ref, self.platform = path, ref, platform
 
     def _read_json(self, rel: str) -> Any:
         full = os.path.join(self.path, rel)

@@ -24,8 +24,7 @@ import io
 import os
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 BLOCK = 512
 ZERO = bytes(BLOCK)
@@ -45,8 +44,7 @@ class TarFormatError(ValueError):
     pass
 
 
-@dataclass(slots=True)
-class Member:
+class Member(NamedTuple):
     name: str
     kind: str  # file, dir, symlink, hardlink, char, block, fifo, other
     mode: int

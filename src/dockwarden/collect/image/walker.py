@@ -25,7 +25,6 @@ import os
 import posixpath
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
 from typing import IO, Any, NamedTuple
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, Analyzer, FileResult, Selector
@@ -74,8 +73,7 @@ class LayerError(InputError):
     """A layer that cannot be read (corrupt, truncated, or expanding like a bomb)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
+class Limits(NamedTuple):
     """Bounds on hostile input. A layer expanding past `max_layer_bytes`, or past
     `bomb_floor` bytes at more than `max_ratio` times its compressed size, is refused."""
 
@@ -166,14 +164,13 @@ def _looks_like_json(stream: IO[bytes] | FileWindow) -> bool:
 Record = tuple[int, str, int, int, int, int, str]
 
 
-@dataclass(eq=False)
-class _Unit:
+class _Unit(NamedTuple):
     """A piece of a deferred layer: from byte `start` (where to look for its first
     header; 0 for the first piece) to `end` (None: the end of the layer)."""
 
     slot: int
     blob: Blob
-    index: int
+    nth: int  # its place among the pieces of its layer
     start: int
     end: int | None
     trusted: int | None = None  # a known header offset to start at (no search)
@@ -201,40 +198,49 @@ def _plain(stream: IO[bytes] | FileWindow) -> bool:
     return isinstance(stream, FileWindow) and not _compression(stream.peek(6))
 
 
-@dataclass
 class _Pass:
-    analyzers: list[Analyzer]
-    limits: Limits
-    slots: list[str] = field(default_factory=list)  # blob name per slot
-    # path -> its record, or a list of them when several layers write the path
-    records: dict[str, Record | list[Record]] = field(default_factory=dict)
-    route: Callable[[str, int, int], list[Analyzer]] | None = None
-    worker: Worker | None = None  # runs the analyzers that ask to be offloaded
-    # offloaded analyzer -> its `triage` (None: every file it wants goes to the worker)
-    offloaded: dict[str, Callable[[str, bytes], bool] | None] = field(default_factory=dict)
-    whiteouts: dict[str, list[int]] = field(default_factory=dict)
-    opaque: dict[str, list[int]] = field(default_factory=dict)
-    results: dict[str, dict[tuple[int, str], object]] = field(default_factory=dict)
-    escapes: list[tuple[int, str, str, str]] = field(default_factory=list)
-    stats: dict[int, list[int]] = field(default_factory=dict)  # slot -> [bytes, entries]
-    json_blobs: dict[str, bytes] = field(default_factory=dict)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)  # slot -> why it could not be read
-    links: dict[tuple[int, str], str] = field(default_factory=dict)  # hard link -> target
-    entries: int = 0
-    # Layers of a file-backed image are independent windows on disk: they are deferred
-    # and walked in pieces by `parallel` forked workers (see `_drain`).
-    parallel: int = 0
-    waiting: list[tuple[int, Blob]] = field(default_factory=list)  # (slot, blob) deferred
-    pool: Pool | None = None  # the workers walking pieces of deferred layers
-    units: list[_Unit] = field(default_factory=list)  # the pieces of the deferred layers
-    queue: list[tuple[int, int]] = field(default_factory=list)  # (unit, offset or -1) to do
-    pieces: dict[int, list[tuple[int, _Piece]]] = field(default_factory=dict)  # slot -> walked
-    cursor: dict[int, tuple[int, int | None]] = field(default_factory=dict)  # merged so far
-    expected: dict[int, int] = field(default_factory=dict)  # slot -> number of pieces
-    # (device, inode) of a file holding deferred layers -> the descriptor they are read by
-    fds: dict[tuple[int, int], int] = field(default_factory=dict)
-    progress: Callable[[str], None] | None = None
+    """The state of one pass: what the layers walked so far hold, and (`_drain`) the
+    pieces of deferred layers in flight. A plain class rather than a dataclass: one is
+    made per piece, and a dataclass of this many fields costs milliseconds to define at
+    every start."""
+
+    def __init__(self, analyzers: list[Analyzer], limits: Limits, *,
+                 slots: list[str] | None = None,
+                 route: Callable[[str, int, int], list[Analyzer]] | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.analyzers = analyzers
+        self.limits = limits
+        self.slots: list[str] = [] if slots is None else slots  # blob name per slot
+        # path -> its record, or a list of them when several layers write the path
+        self.records: dict[str, Record | list[Record]] = {}
+        self.route = route
+        self.worker: Worker | None = None  # runs the analyzers that ask to be offloaded
+        # offloaded analyzer -> its `triage` (None: every file it wants goes to the worker)
+        self.offloaded: dict[str, Callable[[str, bytes], bool] | None] = {}
+        self.whiteouts: dict[str, list[int]] = {}
+        self.opaque: dict[str, list[int]] = {}
+        self.results: dict[str, dict[tuple[int, str], object]] = {}
+        self.escapes: list[tuple[int, str, str, str]] = []
+        self.stats: dict[int, list[int]] = {}  # slot -> [bytes, entries]
+        self.json_blobs: dict[str, bytes] = {}
+        self.skipped: list[tuple[str, str]] = []
+        self.failed: dict[int, str] = {}  # slot -> why it could not be read
+        self.links: dict[tuple[int, str], str] = {}  # hard link -> target
+        self.entries = 0
+        # Layers of a file-backed image are independent windows on disk: they are
+        # deferred and walked in pieces by `parallel` forked workers (see `_drain`).
+        self.parallel = 0
+        self.waiting: list[tuple[int, Blob]] = []  # (slot, blob) deferred
+        self.pool: Pool | None = None  # the workers walking pieces of deferred layers
+        self.units: list[_Unit] = []  # the pieces of the deferred layers
+        self.queue: list[tuple[int, int]] = []  # (unit, offset or -1) to do
+        self.pieces: dict[int, list[tuple[int, _Piece]]] = {}  # slot -> walked
+        self.cursor: dict[int, tuple[int, int | None]] = {}  # merged so far
+        self.expected: dict[int, int] = {}  # slot -> number of pieces
+        # (device, inode) of a file holding deferred layers -> the descriptor they are
+        # read by
+        self.fds: dict[tuple[int, int], int] = {}
+        self.progress = progress
 
     def add_json(self, blob: Blob) -> None:
         data = blob.stream.read(MAX_JSON + 1)
@@ -362,7 +368,7 @@ class _Pass:
     def _task(self, k: int, trusted: int) -> _Piece:
         """Piece `k`, or (`trusted` >= 0) piece `k` walked again from that offset."""
         unit = self.units[k]
-        return self._state(unit if trusted < 0 else replace(unit, trusted=trusted))
+        return self._state(unit if trusted < 0 else unit._replace(trusted=trusted))
 
     def _state(self, unit: _Unit) -> _Piece:
         """Walk one piece into a pass of its own; its containers, and where the piece
@@ -371,7 +377,7 @@ class _Pass:
         begin: int | None = unit.start
         if unit.trusted is not None:
             begin = unit.trusted
-        elif unit.index:  # its first header, if one is in its range
+        elif unit.nth:  # its first header, if one is in its range
             window = unit.blob.stream
             assert isinstance(window, FileWindow)
             limit = window.size if unit.end is None else unit.end
@@ -395,7 +401,7 @@ class _Pass:
             got.append((k, state))
             if len(got) < self.expected[slot]:
                 return
-            got.sort(key=lambda piece: self.units[piece[0]].index)
+            got.sort(key=lambda piece: self.units[piece[0]].nth)
             self.cursor[slot] = (0, 0)
         self._advance(slot)
 

@@ -5,7 +5,6 @@ which packages are reported."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 
 from packageurl import PackageURL
 
@@ -15,12 +14,24 @@ from dockwarden.model.image import Package
 MAX_FIELD = 512  # longer names or versions are not real: such a record is dropped
 
 
-@dataclass(frozen=True, slots=True)
 class Unreadable:
     """Returned by `analyze` for a file that is there but could not be read; `finish`
-    turns it into an `AnalysisOutput.skipped` entry."""
+    turns it into an `AnalysisOutput.skipped` entry. Not a tuple (the parsers' records
+    come in tuples) and not a dataclass (defining one costs a millisecond at start)."""
 
-    reason: str
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Unreadable) and other.reason == self.reason
+
+    def __hash__(self) -> int:
+        return hash(self.reason)
+
+    def __repr__(self) -> str:
+        return f"Unreadable({self.reason!r})"
 
 
 def text(data: bytes) -> str:

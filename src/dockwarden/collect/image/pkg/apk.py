@@ -8,7 +8,7 @@ skipped). Every block there is installed. The format is trivial, so no library i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import (
@@ -31,8 +31,7 @@ _KEYS = frozenset("PVAoL")
 _MAX_LICENSE = 1024
 
 
-@dataclass(frozen=True, slots=True)
-class ApkRecord:
+class ApkRecord(NamedTuple):
     name: str
     version: str
     arch: str

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import (
@@ -48,8 +48,7 @@ _FIELDS = frozenset({"package", "status", "version", "architecture", "source"})
 _SOURCE = re.compile(r"(\S+)\s*\(\s*(\S+)\s*\)\s*")
 
 
-@dataclass(frozen=True, slots=True)
-class DebRecord:
+class DebRecord(NamedTuple):
     name: str
     version: str
     arch: str

@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import make_purl, plausible, sort_packages
@@ -62,21 +62,18 @@ _VERSION = re.compile(r"(?:devel )?go[0-9][\x21-\x7e]*( [\x20-\x7e]*)?")
 _SEMVER = re.compile(r"go(\d+)\.(\d+)(?:\.(\d+))?(?:(beta|rc)(\d+))?")
 
 
-@dataclass(frozen=True, slots=True)
-class GoModule:
+class GoModule(NamedTuple):
     path: str
     version: str
 
 
-@dataclass(frozen=True, slots=True)
-class GoBuildInfo:
+class GoBuildInfo(NamedTuple):
     go_version: str
     main: GoModule | None
     deps: tuple[GoModule, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class _Segment:
+class _Segment(NamedTuple):
     vaddr: int
     offset: int
     size: int

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import make_purl, plausible, sort_packages
@@ -27,8 +27,7 @@ _MAX_LICENSE = 256
 _MAX_LICENSES = 16
 
 
-@dataclass(frozen=True, slots=True)
-class NpmRecord:
+class NpmRecord(NamedTuple):
     name: str  # "@scope/name" or "name"
     version: str
     licenses: tuple[str, ...]

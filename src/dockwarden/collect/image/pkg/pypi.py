@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import make_purl, plausible, sort_packages, text
@@ -32,8 +32,7 @@ _MAX_LICENSE = 100
 _UNKNOWN = frozenset({"", "unknown", "none", "n/a"})
 
 
-@dataclass(frozen=True, slots=True)
-class PyRecord:
+class PyRecord(NamedTuple):
     name: str  # PEP 503 normalised
     version: str
     licenses: tuple[str, ...]

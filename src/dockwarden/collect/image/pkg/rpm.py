@@ -34,7 +34,7 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import (
@@ -74,8 +74,7 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _ENTRY = struct.Struct(">IIiI")
 
 
-@dataclass(frozen=True, slots=True)
-class RpmRecord:
+class RpmRecord(NamedTuple):
     name: str
     epoch: int | None
     version: str
