@@ -118,7 +118,7 @@ class Rule(NamedTuple):
 
     id: str
     title: str
-    pattern: re.Pattern[str]
+    pattern: Pattern
     severity: Severity = Severity.HIGH
     anchors: tuple[str, ...] = ()
     accept: Callable[[str], bool] | None = None
@@ -143,10 +143,11 @@ class Rule(NamedTuple):
             yield from self.pattern.finditer(scan.text)
             return
         end = 0
+        match = self.pattern.compiled().match
         for i in starts:
             if i < end:
                 continue  # inside the previous match, as finditer would skip it
-            m = self.pattern.match(scan.text, i)
+            m = match(scan.text, i)
             if m is not None:
                 end = max(m.end(), i + 1)
                 yield m
@@ -192,11 +193,47 @@ class _Text:
         return found
 
 
-PATTERNS: list[re.Pattern[str]] = []  # every regex of this module, for the safety test
+class Pattern:
+    """A regex compiled on first use, with the `re.Pattern` methods this module calls.
+    Most rules never run in a given process (the walker's, say, only names files), and
+    compiling all of them took 6-7 ms of every start."""
+
+    __slots__ = ("_compiled", "flags", "pattern")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.pattern, self.flags = pattern, flags
+        self._compiled: re.Pattern[str] | None = None
+
+    def compiled(self) -> re.Pattern[str]:
+        if self._compiled is None:
+            self._compiled = re.compile(self.pattern, self.flags)
+        return self._compiled
+
+    @property
+    def groupindex(self) -> Mapping[str, int]:
+        return self.compiled().groupindex
+
+    def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        return self.compiled().match(text, pos)
+
+    def fullmatch(self, text: str) -> re.Match[str] | None:
+        return self.compiled().fullmatch(text)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self.compiled().search(text)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return self.compiled().finditer(text)
+
+    def __repr__(self) -> str:
+        return f"Pattern({self.pattern!r})"
 
 
-def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
-    compiled = re.compile(pattern, flags)
+PATTERNS: list[Pattern] = []  # every regex of this module, for the safety test
+
+
+def _rx(pattern: str, flags: int = 0) -> Pattern:
+    compiled = Pattern(pattern, flags)
     PATTERNS.append(compiled)
     return compiled
 
