@@ -76,8 +76,38 @@ def _engine_opts(p: argparse.ArgumentParser) -> None:
                    help="do not read local daemon/host files even if the Engine is local")
 
 
+def _columns() -> int:
+    """The terminal's width as `shutil.get_terminal_size` finds it: $COLUMNS, else the
+    terminal on stdout, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, given its width: without one it imports `shutil` to
+    find it (and shutil imports bz2, lzma and fnmatch), 3 ms of every start, since
+    argparse makes a formatter for each option it adds."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         _columns() - 2 if width is None else width)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error and a hint instead of the whole usage text."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"dockwarden: error: {message}\nhint: see `{self.prog} --help`\n")
@@ -392,23 +422,24 @@ def _with_vulnerabilities(snap: Any, ns: argparse.Namespace,
     reason they are unknown (no database: DW309/DW310 are skipped, saying how to get
     one). A stale database or versions that could not be parsed become warnings."""
     from dataclasses import replace
-    from pathlib import Path
 
     from dockwarden.model.common import Unknown
     from dockwarden.vuln import default_path
 
-    path = Path(ns.db) if ns.db else default_path()
+    path = ns.db or default_path()
     if isinstance(snap.packages, Unknown):
         return replace(snap, vulnerabilities=snap.packages)
-    if not path.is_file():
+    if not os.path.isfile(path):
         return replace(snap, vulnerabilities=Unknown(
             f"no vulnerability database at {path}: run `dockwarden db update` (online) or "
             "`dockwarden db import FILE|DIR` (offline), or name one with --db / "
             "DOCKWARDEN_DB"))
+    from pathlib import Path
+
     from dockwarden.vuln.db import VulnDB
 
     try:
-        db = VulnDB(path)
+        db = VulnDB(Path(path))
     except InputError as exc:
         hint = f" ({exc.hint})" if exc.hint else ""
         return replace(snap, vulnerabilities=Unknown(f"{exc.message}{hint}"))
@@ -898,7 +929,7 @@ def _db(ns: argparse.Namespace) -> int:
 
     if not ns.db_command:
         raise UsageError("name a db command: update, import or status")
-    path = Path(ns.db) if ns.db else default_path()
+    path = Path(ns.db or default_path())
     if ns.db_command == "status":
         data = db_status.status(path)
         _write(None, json.dumps(data, indent=2) + "\n" if ns.format == "json"

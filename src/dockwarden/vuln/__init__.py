@@ -5,14 +5,14 @@ needs, so that an audit without one never loads SQLite or the advisory model."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 
-def default_path() -> Path:
+def default_path() -> str:
     """`$DOCKWARDEN_DB`, else `$XDG_CACHE_HOME/dockwarden/vulndb.sqlite`
-    (`~/.cache/dockwarden/vulndb.sqlite`)."""
+    (`~/.cache/dockwarden/vulndb.sqlite`). A string: pathlib is not imported by an
+    audit that finds no database."""
     env = os.environ.get("DOCKWARDEN_DB")
     if env:
-        return Path(env)
+        return env
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "dockwarden" / "vulndb.sqlite"
+    return os.path.join(cache, "dockwarden", "vulndb.sqlite")
