@@ -499,6 +499,7 @@ class Case:
 
 PINNED_SRC: str | None = None  # --commit: dockwarden imported from this snapshot
 PYCACHE: str | None = None  # bytecode cache of the measured commands
+HOOKS: list[str] = []  # .pth files of this interpreter that run code at start
 
 
 def clean_env() -> dict[str, str]:
@@ -527,6 +528,40 @@ def pin_sources(rev: str, tmp: str) -> str:
     with tarfile.open(fileobj=io.BytesIO(archive)) as tf:
         tf.extractall(dest, filter="data")
     return os.path.join(dest, "src")
+
+
+def site_hooks() -> list[str]:
+    """The .pth files of this interpreter's site directories that run code at every
+    start (a line beginning with `import`), such as the CA hook a sandbox adds."""
+    import site
+
+    found = []
+    for d in site.getsitepackages():
+        for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            if name.endswith(".pth"):
+                with open(os.path.join(d, name), errors="replace") as fh:
+                    if any(line.startswith(("import ", "import\t")) for line in fh):
+                        found.append(name)
+    return found
+
+
+def clean_interpreter(tmp: str) -> str:
+    """A venv of this interpreter without its site hooks: its one .pth puts dockwarden's
+    sources and this interpreter's site directories on the path, which runs none of the
+    .pth files there (only a site directory's own .pth files are run). What a `pip
+    install` into a Python without such hooks starts like."""
+    import site
+
+    venv = os.path.join(tmp, "clean-venv")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    py = os.path.join(venv, "bin", "python")
+    purelib = subprocess.run(
+        [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    with open(os.path.join(purelib, "dwbench-paths.pth"), "w") as fh:
+        fh.write("\n".join([PINNED_SRC or os.path.join(ROOT, "src"), *site.getsitepackages()])
+                 + "\n")
+    return py
 
 
 START_IMPORTS = ("import dockwarden.cli, dockwarden.checks.image, dockwarden.report.json, "
@@ -698,6 +733,14 @@ def summary(cases: list[Case]) -> str:
                 f"`docker save > /dev/null`, takes {save.wall:.2f}s); peak RSS "
                 f"{eng.rss_mb:.0f} MiB vs {dw.rss_mb:.0f} MiB; same findings: "
                 f"{_same_findings(c.report.get('dw-engine', {}), rep)}.")
+        if "dw-tar-clean" in by:
+            clean, py = by["dw-tar-clean"], by["start-py-clean"]
+            out.append(
+                f"- {c.name}, interpreter without this machine's site hook "
+                f"({', '.join(f'`{h}`' for h in HOOKS)}, run by every Python start): "
+                f"interpreter start {py.wall:.2f}s; dockwarden --tar {clean.wall:.2f}s = "
+                f"{clean.wall / full.wall:.2f}x the full tar listing; same findings: "
+                f"{_same_findings(c.report.get('dw-tar-clean', {}), rep)}.")
         if "start-dw" in by:
             start, py = by["start-dw"], by["start-py"]
             out.append(
@@ -768,6 +811,15 @@ def main() -> int:
             Cmd("start-dw", "`python -c 'import ...'` (interpreter and the modules "
                 "`image` imports)", [sys.executable, "-c", START_IMPORTS]),
         ]
+        HOOKS[:] = hooks = site_hooks()
+        if hooks:  # the same runs without them: what an installed dockwarden starts like
+            clean = clean_interpreter(tmp)
+            engine_cmds += [
+                Cmd("dw-tar-clean", "`dockwarden image --tar FILE`, interpreter without the "
+                    "site hook", [clean, "-m", *dw_args("--tar", deb), "-o", os.devnull]),
+                Cmd("start-py-clean", "`python -c pass`, interpreter without the site hook",
+                    [clean, "-c", "pass"]),
+            ]
         cases.append(make_case("debian", deb, engine_cmds))
         if not args.skip_big:
             cases.append(make_case("synthetic", synthetic_tar()))

@@ -379,3 +379,46 @@ def test_a_shared_walk_survives_its_worker(tmp_path: Path,
     _workers_die(monkeypatch)
     assert walk(source, default_analyzers(), offload=True) == alone
     assert _no_children_left()
+
+
+def _pid_after(k: int, trusted: int) -> tuple[int, int, int]:
+    return (k, trusted, os.getpid())
+
+
+def test_a_pool_worker_runs_queued_tasks_in_order() -> None:
+    pool = offload.Pool(_pid_after, 1)
+    try:
+        pool.submit(0, (1, -1))
+        pool.submit(0, (2, 5))  # sent before the first is done: queued behind it
+        assert pool.working(2) == [0] and not pool.idle()
+        got = []
+        while pool.busy:
+            got += pool.wait()
+        assert [task for task, _ in got] == [(1, -1), (2, 5)]
+        assert [value[:2] for _, value in got] == [(1, -1), (2, 5)]
+        assert {value[2] for _, value in got} - {os.getpid()}  # in the worker
+        assert pool.idle() == [0]
+    finally:
+        pool.close()
+    assert _no_children_left()
+
+
+def _sleep(k: int, trusted: int) -> int:
+    import time
+    time.sleep(60)
+    return k
+
+
+def test_a_dead_pool_worker_loses_every_task_it_held() -> None:
+    pool = offload.Pool(_sleep, 1)
+    try:
+        pool.submit(0, (1, -1))
+        pool.submit(0, (2, -1))
+        os.kill(pool._workers[0][0], 9)
+        got = pool.wait()
+        assert [task for task, _ in got] == [(1, -1), (2, -1)]
+        assert all(isinstance(value, EOFError) for _, value in got)
+        assert not pool.busy and not pool.idle()  # it takes no more
+    finally:
+        pool.close()
+    assert _no_children_left()

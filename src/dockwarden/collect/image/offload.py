@@ -150,17 +150,19 @@ def _fork(body: Callable[[], None], close: Iterable[int]) -> int:
 
 class Pool:
     """`n` forked workers that run `fn(*task)` for the tasks (pairs of numbers) sent to
-    them, one at a time, and send each return value back (the layer walker's pieces of
-    layers). The workers are forked once, up front, while the parent is still small:
-    forking from a parent that has grown, once per task, costs more. A worker that stops
-    (killed, crashed, `fn` raising) gives EOFError for its task from `wait` and takes no
-    more."""
+    them, one at a time and in the order sent, and send each return value back (the
+    layer walker's pieces of layers). A worker may be sent a task before it has finished
+    the one before (it starts on it at once, instead of waiting for the parent to come
+    back from work of its own). The workers are forked once, up front, while the parent
+    is still small: forking from a parent that has grown, once per task, costs more. A
+    worker that stops (killed, crashed, `fn` raising) gives EOFError for each task it
+    had from `wait` and takes no more."""
 
     _STOP = (0xFFFFFFFF, 0)
 
     def __init__(self, fn: Callable[[int, int], object], n: int) -> None:
         self._workers: list[tuple[int, int, int]] = []  # (pid, task pipe, result pipe)
-        self.busy: dict[int, tuple[int, int]] = {}  # worker -> task
+        self.busy: dict[int, list[tuple[int, int]]] = {}  # worker -> its tasks, in order
         gc.freeze()  # the workers' collections then leave the parent's objects alone
         try:
             for _ in range(n):
@@ -197,14 +199,18 @@ class Pool:
         return [w for w, (pid, _, _) in enumerate(self._workers)
                 if pid and w not in self.busy]
 
+    def working(self, tasks: int) -> list[int]:
+        """The live workers that have exactly `tasks` tasks."""
+        return [w for w in self.busy if self._workers[w][0] and len(self.busy[w]) == tasks]
+
     def submit(self, worker: int, task: tuple[int, int]) -> None:
         with contextlib.suppress(OSError):  # it has gone: `wait` reports the task lost
             os.write(self._workers[worker][1], _TASK.pack(*task))
-        self.busy[worker] = task
+        self.busy.setdefault(worker, []).append(task)
 
     def wait(self, block: bool = True) -> list[tuple[tuple[int, int], Any]]:
-        """(task, return value or EOFError) for each busy worker that has answered;
-        blocks until one has, unless `block` is False."""
+        """(task, return value or EOFError) for each busy worker that has answered (its
+        oldest task); blocks until one has, unless `block` is False."""
         if not self.busy:
             return []
         by_fd = {self._workers[w][2]: w for w in self.busy}
@@ -214,12 +220,16 @@ class Pool:
         out: list[tuple[tuple[int, int], Any]] = []
         for fd, _ in poll.poll(None if block else 0):
             worker = by_fd[fd]
-            task = self.busy.pop(worker)
+            tasks = self.busy[worker]
             try:
-                out.append((task, _recv_obj(fd)))
+                out.append((tasks[0], _recv_obj(fd)))
             except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
-                out.append((task, EOFError(str(exc))))
+                out += [(task, EOFError(str(exc))) for task in tasks]
                 self._end(worker, kill=True)
+                continue
+            del tasks[0]
+            if not tasks:
+                del self.busy[worker]
         return out
 
     def _end(self, worker: int, kill: bool = False) -> None:

@@ -350,6 +350,13 @@ class _Pass:
                 for worker in idle:
                     if self.queue:  # the largest piece first, a piece walked again before all
                         pool.submit(worker, self.queue.pop())
+                if share:
+                    # A second piece queued behind the one a worker walks, so that it
+                    # goes on while this process walks one too; but never the last one
+                    # left, which is this process's to take.
+                    for worker in pool.working(1):
+                        if len(self.queue) > 1:
+                            pool.submit(worker, self.queue.pop())
                 if share and self.queue:  # one piece here, then what the workers sent
                     self._next_here()
                 for task, state in pool.wait(block=not (share and self.queue)):
