@@ -384,20 +384,33 @@ def _image_requests(ns: argparse.Namespace) -> list[Any]:
     return reqs
 
 
+def _load_image_checks() -> None:
+    """Import the image checks and their judge: done while the workers walk the first
+    pieces of the image's layers, when there are workers (`collect_image`'s
+    `meanwhile`), else after the walk."""
+    from dockwarden.checks.judge import judge_image  # noqa: F401
+    from dockwarden.checks.registry import Scope, load
+
+    load(Scope.IMAGE)
+
+
 def _audit_image(ns: argparse.Namespace) -> Report:
-    from dockwarden.checks.image import ImageContext
-    from dockwarden.checks.judge import judge_image
     from dockwarden.collect.image.open import collect_image
 
     started = _now()
-    selection = _selection(ns)
     req = _image_requests(ns)[0]
     statements: list[Any] = []
     if ns.vex:
         from dockwarden.vuln import vex
 
         statements = vex.load(ns.vex)  # a bad VEX file stops here, before any work
-    snap = collect_image(req, _engine_factory(ns), progress=_image_progress(ns))
+    snap = collect_image(req, _engine_factory(ns), progress=_image_progress(ns),
+                         meanwhile=_load_image_checks)
+    _load_image_checks()
+    from dockwarden.checks.image import ImageContext
+    from dockwarden.checks.judge import judge_image
+
+    selection = _selection(ns)
     warnings: list[ReportError] = []
     if selection.wants("DW309") or selection.wants("DW310"):
         snap = _with_vulnerabilities(snap, ns, warnings)

@@ -78,7 +78,10 @@ def open_source(req: ImageRequest, engine: Callable[[], Any] | None) -> ImageSou
 
 def collect_image(req: ImageRequest, engine: Callable[[], Any] | None, *,
                   analyzers: list[Analyzer] | None = None, limits: Limits | None = None,
-                  progress: Callable[[str], None] | None = None) -> ImageSnapshot:
+                  progress: Callable[[str], None] | None = None,
+                  meanwhile: Callable[[], None] | None = None) -> ImageSnapshot:
+    """The snapshot of the image `req` names (`meanwhile`: see `walk`)."""
     source = open_source(req, engine)
     return walk(source, default_analyzers() if analyzers is None else analyzers,
-                platform=req.platform, limits=limits, progress=progress, offload=True)
+                platform=req.platform, limits=limits, progress=progress, offload=True,
+                meanwhile=meanwhile)

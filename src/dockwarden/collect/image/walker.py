@@ -241,6 +241,8 @@ class _Pass:
         # read by
         self.fds: dict[tuple[int, int], int] = {}
         self.progress = progress
+        # the caller's own work, done once the workers have their first pieces
+        self.meanwhile: Callable[[], None] | None = None
 
     def add_json(self, blob: Blob) -> None:
         data = blob.stream.read(MAX_JSON + 1)
@@ -357,6 +359,9 @@ class _Pass:
                     for worker in pool.working(1):
                         if len(self.queue) > 1:
                             pool.submit(worker, self.queue.pop())
+                if self.meanwhile is not None:  # the workers are at work: the caller's turn
+                    meanwhile, self.meanwhile = self.meanwhile, None
+                    meanwhile()
                 if share and self.queue:  # one piece here, then what the workers sent
                     self._next_here()
                 for task, state in pool.wait(block=not (share and self.queue)):
@@ -807,11 +812,16 @@ def _history(cfg: Mapping[str, Any], n_layers: int) -> tuple[HistoryStep, ...]:
 def walk(source: ImageSource, analyzers: Iterable[Analyzer] = (), *,
          platform: str | None = None, limits: Limits | None = None,
          progress: Callable[[str], None] | None = None,
-         offload: bool = False) -> ImageSnapshot:
+         offload: bool = False,
+         meanwhile: Callable[[], None] | None = None) -> ImageSnapshot:
     """Read every layer of `source` once and build its snapshot. `offload`: use the
     other CPUs, running the analyzers that ask for it (`offload = True`) in a worker
-    process (offload.py) and walking the layers of a file-backed image at once."""
+    process (offload.py) and walking the layers of a file-backed image at once.
+    `meanwhile`: work of the caller's, run (once) when workers have been given the
+    first pieces of the layers, before this process takes any; not run at all when no
+    worker walks layers."""
     p = _Pass(list(analyzers), limits or Limits(), progress=progress)
+    p.meanwhile = meanwhile
     if p.analyzers:
         p.route = make_router(p.analyzers)
     heavy = [a for a in p.analyzers if getattr(a, "offload", False)]
