@@ -4,6 +4,7 @@ again by the parent, limits still hold across layers, and no child outlives the 
 
 from __future__ import annotations
 
+import json
 import os
 import tarfile
 from pathlib import Path
@@ -422,3 +423,42 @@ def test_a_dead_pool_worker_loses_every_task_it_held() -> None:
     finally:
         pool.close()
     assert _no_children_left()
+
+
+@pytest.mark.usefixtures("_shared")
+def test_meanwhile_runs_once_while_the_worker_walks(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "who.log"
+    _log_pieces(monkeypatch, log)
+    parent = str(os.getpid())
+    path = docker_save(Image([_big_layer_image().layers[0]]), str(tmp_path / "i.tar"))
+    here_before: list[int] = []
+
+    def meanwhile() -> None:
+        lines = log.read_text().splitlines() if log.exists() else []
+        here_before.append(sum(1 for line in lines if line.split()[0] == parent))
+
+    alone = walk(TarSource(path, "x"), default_analyzers(), meanwhile=meanwhile)
+    assert here_before == []  # one process: nothing to overlap, not run
+    assert walk(TarSource(path, "x"), default_analyzers(), offload=True,
+                meanwhile=meanwhile) == alone
+    assert here_before == [0]  # once, before this process walked a piece
+    assert _no_children_left()
+
+
+def test_the_image_command_loads_its_checks_while_the_worker_walks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockwarden import cli
+
+    calls: list[str] = []
+    real = cli._load_image_checks
+    monkeypatch.setattr(cli, "_load_image_checks", lambda: (calls.append("x"), real())[1])
+    monkeypatch.setattr(walker, "FORK_MIN", 1 << 62)
+    monkeypatch.setattr(walker, "_cpus", lambda: 2)
+    path = docker_save(_big_layer_image(), str(tmp_path / "i.tar"))
+    out = tmp_path / "r.json"
+    assert cli.main(["image", "--tar", path, "--format", "json", "--no-progress",
+                     "--fail-on", "none", "-o", str(out)]) == 0
+    assert calls == ["x", "x"]  # during the walk, then again after it (a no-op)
+    report = json.loads(out.read_text())
+    assert report["complete"] and any(f["check"].startswith("DW3") for f in report["findings"])
