@@ -370,3 +370,24 @@ def test_a_parser_for_one_command_reads_it_as_the_whole_parser_does() -> None:
     for command, rest in lines.items():
         args = _argv([command, *rest])
         assert build_parser(only=command).parse_args(args) == build_parser().parse_args(args)
+
+
+def test_the_command_ends_at_once_keeping_its_exit_code_and_output(tmp_path: Path) -> None:
+    """`python -m dockwarden` leaves through os._exit after `main` (cli.run): the exit code,
+    the whole report on stdout or in -o FILE, and other code's exit handlers all remain."""
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM debian:12\nUSER root\nRUN apt-get install -y curl\n")
+    out = tmp_path / "r.json"
+    proc = _run("dockerfile", str(dockerfile), "--format", "json", "--fail-on", "low",
+                "-o", str(out))
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(out.read_text())["findings"]
+    proc = _run("dockerfile", str(dockerfile), "--format", "json", "--fail-on", "none")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["findings"]
+    hook = ("import atexit, sys; atexit.register(lambda: print('handler ran', file=sys.stderr)); "
+            "sys.argv = ['dockwarden', 'checks', '--format', 'json']; "
+            "from dockwarden.cli import run; run()")
+    proc = subprocess.run([sys.executable, "-c", hook], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and "handler ran" in proc.stderr
+    assert json.loads(proc.stdout)

@@ -1,3 +1,3 @@
-from dockwarden.cli import main
+from dockwarden.cli import run
 
-raise SystemExit(main())
+run()

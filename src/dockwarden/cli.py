@@ -880,6 +880,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def run() -> NoReturn:
+    """The `dockwarden` command: `main`, then a quick exit. Python's own exit frees every
+    module and object one by one, 26 ms after an image audit (a tenth of it); here the
+    other threads are waited for, the exit handlers run and the standard streams are
+    flushed, as Python's exit would, and then the process ends at once (`os._exit`),
+    its memory returned whole. Every file dockwarden writes is closed by then."""
+    import atexit
+    import contextlib
+    import threading
+
+    code = main()
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader that went away
+            stream.flush()
+    os._exit(code)
+
+
 def _db_cmd(p: argparse.ArgumentParser) -> None:
     """`db update|import|status`: the local vulnerability database."""
     db_help = "the database file (default: $DOCKWARDEN_DB, else " \
