@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -366,7 +367,7 @@ def test_a_shared_walk_cuts_one_layer_in_pieces(tmp_path: Path,
     assert not log.exists()  # one process, no pieces
     assert walk(TarSource(path, "x"), default_analyzers(), offload=True) == alone
     walked = [line.split() for line in log.read_text().splitlines()]
-    assert sorted(nth for _, nth in walked) == ["0", "1", "2", "3"]  # two per CPU
+    assert sorted(int(nth) for _, nth in walked) == list(range(8))  # four per CPU
     assert {pid for pid, _ in walked} - {str(parent)}  # one by the worker
     assert str(parent) in {pid for pid, _ in walked}  # and one here
     assert _no_children_left()
@@ -462,3 +463,34 @@ def test_the_image_command_loads_its_checks_while_the_worker_walks(
     assert calls == ["x", "x"]  # during the walk, then again after it (a no-op)
     report = json.loads(out.read_text())
     assert report["complete"] and any(f["check"].startswith("DW3") for f in report["findings"])
+
+
+@pytest.mark.usefixtures("_shared")
+def test_a_worker_gets_pieces_while_this_process_walks_one(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between entries of a piece walked here (`_tick`), the workers' results are taken
+    in and they are given their next pieces: a worker does not wait for it to end."""
+    monkeypatch.setattr(walker, "TICK", 1)
+    log = tmp_path / "log"
+    real, parent = walker._Pass._state, os.getpid()
+
+    def slow_here(self: walker._Pass, unit: walker._Unit) -> tuple[object, ...]:
+        here = os.getpid() == parent
+        if here:
+            time.sleep(0.3)  # the worker walks the two pieces it was given meanwhile
+        with open(log, "a") as fh:
+            fh.write(f"{'here' if here else 'worker'} start {time.monotonic()}\n")
+        state = real(self, unit)
+        with open(log, "a") as fh:
+            fh.write(f"{'here' if here else 'worker'} end {time.monotonic()}\n")
+        return state
+
+    monkeypatch.setattr(walker._Pass, "_state", slow_here)
+    path = docker_save(Image([_big_layer_image().layers[0]]), str(tmp_path / "i.tar"))
+    alone = walk(TarSource(path, "x"), default_analyzers())
+    assert walk(TarSource(path, "x"), default_analyzers(), offload=True) == alone
+    events = [line.split() for line in log.read_text().splitlines()]
+    here_ends = [float(t) for who, what, t in events if (who, what) == ("here", "end")]
+    starts = sorted(float(t) for who, what, t in events if (who, what) == ("worker", "start"))
+    assert len(starts) > 2 and starts[2] < min(here_ends)  # its third before our first ends
+    assert _no_children_left()

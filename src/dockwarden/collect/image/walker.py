@@ -63,7 +63,8 @@ FORK_MIN = 256 << 20  # from this on, every CPU a worker; below, this process wa
 PIECE_MIN = 64 << 20  # a plain layer is cut into pieces of at least this size
 MAX_CHILDREN = 4  # workers walking pieces of layers, at most (and one per CPU)
 PIECES_PER_WORKER = 6  # more pieces balance the workers better; each costs a little
-SHARED_PIECES = 2  # per CPU, for a mid-sized image (more: each piece's start-up costs more)
+SHARED_PIECES = 4  # per CPU, for a mid-sized image: the uneven pieces balance better
+TICK = 64  # entries of a piece walked here between looks at the workers (`_tick`)
 SCAN_MAX = 16 << 20  # how far a piece looks for its first header (then: walked again)
 MAX_DEFERRED_FILES = 256  # files (one per layer in an OCI layout) kept open to read later
 PROBE = 8192  # what tells a binary file (a NUL byte) from text, for `text_only` analyzers
@@ -243,6 +244,8 @@ class _Pass:
         self.progress = progress
         # the caller's own work, done once the workers have their first pieces
         self.meanwhile: Callable[[], None] | None = None
+        self.ticking = False  # walking a piece here while workers walk theirs
+        self.tick: Callable[[], None] | None = None  # called every TICK entries walked
 
     def add_json(self, blob: Blob) -> None:
         data = blob.stream.read(MAX_JSON + 1)
@@ -349,16 +352,7 @@ class _Pass:
                 if pool is None or (not idle and not pool.busy):  # no worker left
                     self._next_here()
                     continue
-                for worker in idle:
-                    if self.queue:  # the largest piece first, a piece walked again before all
-                        pool.submit(worker, self.queue.pop())
-                if share:
-                    # A second piece queued behind the one a worker walks, so that it
-                    # goes on while this process walks one too; but never the last one
-                    # left, which is this process's to take.
-                    for worker in pool.working(1):
-                        if len(self.queue) > 1:
-                            pool.submit(worker, self.queue.pop())
+                self._feed(pool, share)
                 if self.meanwhile is not None:  # the workers are at work: the caller's turn
                     meanwhile, self.meanwhile = self.meanwhile, None
                     meanwhile()
@@ -372,10 +366,41 @@ class _Pass:
             self.stop()
             self.close()
 
+    def _feed(self, pool: Pool, share: bool) -> None:
+        """Give the workers their next pieces: the largest first, a piece walked again
+        before all. Sharing, a second piece is queued behind the one a worker walks, so
+        that it goes on while this process walks one too; but never the last one left,
+        which is this process's to take."""
+        for worker in pool.idle():
+            if self.queue:
+                pool.submit(worker, self.queue.pop())
+        if share:
+            for worker in pool.working(1):
+                if len(self.queue) > 1:
+                    pool.submit(worker, self.queue.pop())
+
     def _next_here(self) -> None:
-        """Walk the next queued piece in this process, and take it in."""
+        """Walk the next queued piece in this process, and take it in. Every TICK
+        entries of it, what the workers sent is taken in and they are given their next
+        pieces (`_tick`): a worker never waits long for this process's piece to end."""
         task = self.queue.pop()
-        self._done(task, self._task(*task))
+        self.ticking = True
+        try:
+            state = self._task(*task)
+        finally:
+            self.ticking = False
+        self._done(task, state)
+
+    def _tick(self) -> None:
+        pool = self.pool
+        if pool is None:
+            return
+        for task, state in pool.wait(block=False):
+            if isinstance(state, EOFError):  # killed or crashed: walked again, later
+                self.queue.append(task)
+            else:
+                self._done(task, state)
+        self._feed(pool, True)
 
     def _task(self, k: int, trusted: int) -> _Piece:
         """Piece `k`, or (`trusted` >= 0) piece `k` walked again from that offset."""
@@ -386,6 +411,7 @@ class _Pass:
         """Walk one piece into a pass of its own; its containers, and where the piece
         began and stopped (None: at the end of the layer)."""
         sub = _Pass(self.analyzers, self.limits, slots=self.slots, route=self.route)
+        sub.tick = self._tick if self.ticking else None
         begin: int | None = unit.start
         if unit.trusted is not None:
             begin = unit.trusted
@@ -488,6 +514,7 @@ class _Pass:
         plain locals per entry, the unusual cases in methods of their own."""
         records = self.records
         route = self.route
+        tick = self.tick
         max_entries = self.limits.max_entries - self.entries
         count = kept = size_sum = 0
         try:
@@ -495,6 +522,8 @@ class _Pass:
                 count += 1
                 if count > max_entries:
                     raise LayerError(f"more than {self.limits.max_entries} entries: refused")
+                if tick is not None and not count % TICK:
+                    tick()
                 plain = name[2:] if name[:2] == "./" else name
                 if plain and plain[0] not in "./" and "/." not in plain and "//" not in plain:
                     # the common case: a plain relative name, no dot component, no whiteout
