@@ -45,7 +45,7 @@ from dockwarden.collect.image.pkg import (
     pypi,
     rpm,
 )
-from dockwarden.collect.image.pkg._common import Unreadable, make_purl
+from dockwarden.collect.image.pkg._common import Unreadable, make_purl, plausible
 from dockwarden.model.image import ImageFile, OSRelease, Package
 
 DATA = Path(__file__).parent / "data" / "image" / "pkg"
@@ -1093,3 +1093,10 @@ def test_whole_image_through_every_analyzer() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_a_field_with_whitespace_or_a_control_character_is_not_plausible() -> None:
+    for cp in range(0x110000):
+        c = chr(cp)
+        assert plausible(f"a{c}b") is not (c.isspace() or cp < 0x20 or cp == 0x7F), hex(cp)
+    assert plausible("bash", "5.2.15-2+b2") and not plausible("") and not plausible("x" * 513)

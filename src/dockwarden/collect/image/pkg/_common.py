@@ -4,6 +4,7 @@ which packages are reported."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 
 from packageurl import PackageURL
@@ -39,12 +40,14 @@ def text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+# whitespace (`\s` is what str.isspace() says) or a control character
+_NOT_IN_FIELD = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
 def plausible(*values: str) -> bool:
     """A name or version: non-empty, bounded, no whitespace or control characters."""
     for value in values:
-        if not value or len(value) > MAX_FIELD:
-            return False
-        if any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in value):
+        if not value or len(value) > MAX_FIELD or _NOT_IN_FIELD.search(value):
             return False
     return True
 
