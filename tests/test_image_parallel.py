@@ -474,13 +474,19 @@ def test_a_worker_gets_pieces_while_this_process_walks_one(tmp_path: Path,
     log = tmp_path / "log"
     real, parent = walker._Pass._state, os.getpid()
 
+    first = [True]
+
     def slow_here(self: walker._Pass, unit: walker._Unit) -> tuple[object, ...]:
         here = os.getpid() == parent
-        if here:
+        slow = here and first[0]
+        if slow:
+            first[0] = False
             time.sleep(0.3)  # the worker walks the two pieces it was given meanwhile
         with open(log, "a") as fh:
             fh.write(f"{'here' if here else 'worker'} start {time.monotonic()}\n")
         state = real(self, unit)
+        if slow:
+            time.sleep(0.3)  # time for the worker to start what this piece's ticks gave it
         with open(log, "a") as fh:
             fh.write(f"{'here' if here else 'worker'} end {time.monotonic()}\n")
         return state
