@@ -89,8 +89,9 @@ def _sources(tmp: Path) -> list[object]:
             OCILayoutSource(oci_layout(img, str(tmp / "oci")))]
 
 
-def _log_pieces(monkeypatch: pytest.MonkeyPatch, log: Path) -> None:
-    """Each piece walked writes "pid nth" to `log`."""
+def _log_pieces(monkeypatch: pytest.MonkeyPatch, tmp: Path) -> Path:
+    """Each piece walked writes "pid nth" to the file returned."""
+    log = tmp / "who.log"
     real = walker._Pass._state
 
     def watch(self: walker._Pass, unit: walker._Unit) -> tuple[object, ...]:
@@ -99,6 +100,7 @@ def _log_pieces(monkeypatch: pytest.MonkeyPatch, log: Path) -> None:
         return real(self, unit)
 
     monkeypatch.setattr(walker._Pass, "_state", watch)
+    return log
 
 
 def _workers_die(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,8 +129,7 @@ def test_parallel_walk_gives_the_single_process_snapshot(tmp_path: Path) -> None
 
 
 def test_workers_really_walk_the_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    log = tmp_path / "who.log"
-    _log_pieces(monkeypatch, log)
+    log = _log_pieces(monkeypatch, tmp_path)
     source = _sources(tmp_path)[0]
     walk(source, default_analyzers(), offload=True)  # type: ignore[arg-type]
     pids = [line.split()[0] for line in log.read_text().splitlines()]
@@ -197,6 +198,11 @@ def _big_layer_image(embedded: bytes = b"") -> Image:
         entries.insert(300, f("usr/share/nested.tar", embedded))
     entries += [d("etc"), f("etc/os-release", "ID=debian\n"), f("usr/share/f0001.txt", "again")]
     return Image([layer_tar(entries), layer_tar([f("usr/share/.wh.f0002.txt")])])
+
+
+def _one_big_layer(tmp: Path) -> str:
+    """A `docker save` tarball of the first layer of `_big_layer_image` alone."""
+    return docker_save(Image([_big_layer_image().layers[0]]), str(tmp / "i.tar"))
 
 
 @pytest.mark.parametrize("piece", [512, 4096, 20_000])
@@ -359,10 +365,9 @@ def test_a_shared_walk_gives_the_single_process_snapshot(tmp_path: Path) -> None
 @pytest.mark.usefixtures("_shared")
 def test_a_shared_walk_cuts_one_layer_in_pieces(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    log = tmp_path / "who.log"
-    _log_pieces(monkeypatch, log)
+    log = _log_pieces(monkeypatch, tmp_path)
     parent = os.getpid()
-    path = docker_save(Image([_big_layer_image().layers[0]]), str(tmp_path / "i.tar"))
+    path = _one_big_layer(tmp_path)
     alone = walk(TarSource(path, "x"), default_analyzers())
     assert not log.exists()  # one process, no pieces
     assert walk(TarSource(path, "x"), default_analyzers(), offload=True) == alone
@@ -406,7 +411,6 @@ def test_a_pool_worker_runs_queued_tasks_in_order() -> None:
 
 
 def _sleep(k: int, trusted: int) -> int:
-    import time
     time.sleep(60)
     return k
 
@@ -429,10 +433,9 @@ def test_a_dead_pool_worker_loses_every_task_it_held() -> None:
 @pytest.mark.usefixtures("_shared")
 def test_meanwhile_runs_once_while_the_worker_walks(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    log = tmp_path / "who.log"
-    _log_pieces(monkeypatch, log)
+    log = _log_pieces(monkeypatch, tmp_path)
     parent = str(os.getpid())
-    path = docker_save(Image([_big_layer_image().layers[0]]), str(tmp_path / "i.tar"))
+    path = _one_big_layer(tmp_path)
     here_before: list[int] = []
 
     def meanwhile() -> None:
@@ -492,7 +495,7 @@ def test_a_worker_gets_pieces_while_this_process_walks_one(tmp_path: Path,
         return state
 
     monkeypatch.setattr(walker._Pass, "_state", slow_here)
-    path = docker_save(Image([_big_layer_image().layers[0]]), str(tmp_path / "i.tar"))
+    path = _one_big_layer(tmp_path)
     alone = walk(TarSource(path, "x"), default_analyzers())
     assert walk(TarSource(path, "x"), default_analyzers(), offload=True) == alone
     events = [line.split() for line in log.read_text().splitlines()]
