@@ -215,6 +215,11 @@ def _checks_cmd(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE")
 
 
+def _db_options(p: argparse.ArgumentParser) -> None:
+    from dockwarden.commands import db
+    db.options(p)
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The command line parser; with `only`, the options of that command alone (the
     others are listed, empty): building every command's options costs a start-up
@@ -837,7 +842,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.command == "checks":
             return _catalogue(ns)
         if ns.command == "db":
-            return _db(ns)
+            from dockwarden.commands import db
+            return db.run(ns)
         if ns.command == "sbom":
             return _sbom(ns)
         try:
@@ -901,40 +907,6 @@ def run() -> NoReturn:
     os._exit(code)
 
 
-def _db_cmd(p: argparse.ArgumentParser) -> None:
-    """`db update|import|status`: the local vulnerability database."""
-    db_help = "the database file (default: $DOCKWARDEN_DB, else " \
-        "~/.cache/dockwarden/vulndb.sqlite)"
-    p.add_argument("--db", metavar="PATH", help=db_help)
-    dbsub = p.add_subparsers(dest="db_command", metavar="update|import|status")
-
-    def common(q: argparse.ArgumentParser, writes: bool) -> None:
-        q.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help=db_help)
-        q.add_argument("--format", choices=("text", "json"), default="text")
-        if writes:
-            q.add_argument("-q", "--quiet", action="store_true", help="print errors only")
-            q.add_argument("--no-progress", action="store_true", help="no progress on stderr")
-
-    q = dbsub.add_parser("update", help="download the advisory sources (HTTPS) and import "
-                         "them; only what changed is fetched")
-    q.add_argument("--source", action="append", default=[], metavar="URL",
-                   help="fetch this URL instead of the default sources (repeatable)")
-    q.add_argument("--sources", metavar="FILE",
-                   help="fetch the sources listed in FILE (one `URL [NAME]` a line)")
-    q.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
-                   help="network timeout per request (default 60)")
-    common(q, writes=True)
-    q = dbsub.add_parser("import", help="import local files or folders (air-gapped): OSV "
-                         "all.zip or JSON, Debian tracker JSON, Alpine secdb JSON")
-    q.add_argument("paths", nargs="+", metavar="FILE|DIR")
-    q.add_argument("--name", default="", metavar="NAME",
-                   help="store the (one) source under this name instead of the one detected")
-    common(q, writes=True)
-    q = dbsub.add_parser("status", help="each source's age and record counts, and the "
-                         "file's size and path")
-    common(q, writes=False)
-
-
 _SUBCOMMANDS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = (
     ("engine", "daemon + host + every container (the main job)", _engine_cmd),
     ("daemon", "the daemon and its host only", _engine_cmd),
@@ -948,52 +920,6 @@ _SUBCOMMANDS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], 
     ("run-command", "judge `docker run` command lines like live containers (quote each "
      "line)", _run_command_cmd),
     ("checks", "print the check catalogue", _checks_cmd),
-    ("db", "the local vulnerability database: update, import, status", _db_cmd),
+    ("db", "the local vulnerability database: update, import, status", _db_options),
 )
 assert tuple(name for name, _, _ in _SUBCOMMANDS) == COMMANDS
-
-
-def _db(ns: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
-    from dockwarden.vuln import default_path
-    from dockwarden.vuln import status as db_status
-    from dockwarden.vuln import update as db_update
-
-    if not ns.db_command:
-        raise UsageError("name a db command: update, import or status")
-    path = Path(ns.db or default_path())
-    if ns.db_command == "status":
-        data = db_status.status(path)
-        _write(None, json.dumps(data, indent=2) + "\n" if ns.format == "json"
-               else db_status.render_status(data))
-        return 0
-    bar = db_update.RichProgress() if not (ns.no_progress or ns.quiet) \
-        and sys.stderr.isatty() else None
-    try:
-        if ns.db_command == "update":
-            specs = [db_update.SourceSpec(url) for url in ns.source]
-            if ns.sources:
-                specs += db_update.read_sources_file(Path(ns.sources))
-            outcomes = db_update.update(path, specs or db_update.default_sources(),
-                                        timeout=ns.timeout, progress=bar)
-        else:
-            outcomes = db_update.import_paths(path, [Path(p) for p in ns.paths],
-                                              name=ns.name, progress=bar)
-    finally:
-        if bar is not None:
-            bar.stop()
-    if ns.format == "json":
-        _write(None, json.dumps({"path": str(path),
-                                 "sources": [o.as_dict() for o in outcomes]}, indent=2) + "\n")
-    elif not ns.quiet:
-        _write(None, db_status.render_outcomes(outcomes, path))
-    for o in outcomes:
-        if o.state == "failed":
-            print(f"dockwarden: error: {o.message}", file=sys.stderr)
-    code = db_update.exit_code(outcomes)
-    if code == 3:
-        print("hint: the database keeps its previous data for the sources that failed; "
-              "run `dockwarden db update` again (partial downloads resume)", file=sys.stderr)
-    return code

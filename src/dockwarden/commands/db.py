@@ -1,0 +1,89 @@
+"""`dockwarden db update|import|status`: the local vulnerability database."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dockwarden.errors import UsageError
+from dockwarden.safeio import write_output
+
+
+def options(p: argparse.ArgumentParser) -> None:
+    """`db update|import|status`: the local vulnerability database."""
+    db_help = "the database file (default: $DOCKWARDEN_DB, else " \
+        "~/.cache/dockwarden/vulndb.sqlite)"
+    p.add_argument("--db", metavar="PATH", help=db_help)
+    dbsub = p.add_subparsers(dest="db_command", metavar="update|import|status")
+
+    def common(q: argparse.ArgumentParser, writes: bool) -> None:
+        q.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help=db_help)
+        q.add_argument("--format", choices=("text", "json"), default="text")
+        if writes:
+            q.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+            q.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+
+    q = dbsub.add_parser("update", help="download the advisory sources (HTTPS) and import "
+                         "them; only what changed is fetched")
+    q.add_argument("--source", action="append", default=[], metavar="URL",
+                   help="fetch this URL instead of the default sources (repeatable)")
+    q.add_argument("--sources", metavar="FILE",
+                   help="fetch the sources listed in FILE (one `URL [NAME]` a line)")
+    q.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="network timeout per request (default 60)")
+    common(q, writes=True)
+    q = dbsub.add_parser("import", help="import local files or folders (air-gapped): OSV "
+                         "all.zip or JSON, Debian tracker JSON, Alpine secdb JSON")
+    q.add_argument("paths", nargs="+", metavar="FILE|DIR")
+    q.add_argument("--name", default="", metavar="NAME",
+                   help="store the (one) source under this name instead of the one detected")
+    common(q, writes=True)
+    q = dbsub.add_parser("status", help="each source's age and record counts, and the "
+                         "file's size and path")
+    common(q, writes=False)
+
+
+def run(ns: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from dockwarden.vuln import default_path
+    from dockwarden.vuln import status as db_status
+    from dockwarden.vuln import update as db_update
+
+    if not ns.db_command:
+        raise UsageError("name a db command: update, import or status")
+    path = Path(ns.db or default_path())
+    if ns.db_command == "status":
+        data = db_status.status(path)
+        write_output(None, json.dumps(data, indent=2) + "\n" if ns.format == "json"
+               else db_status.render_status(data))
+        return 0
+    bar = db_update.RichProgress() if not (ns.no_progress or ns.quiet) \
+        and sys.stderr.isatty() else None
+    try:
+        if ns.db_command == "update":
+            specs = [db_update.SourceSpec(url) for url in ns.source]
+            if ns.sources:
+                specs += db_update.read_sources_file(Path(ns.sources))
+            outcomes = db_update.update(path, specs or db_update.default_sources(),
+                                        timeout=ns.timeout, progress=bar)
+        else:
+            outcomes = db_update.import_paths(path, [Path(p) for p in ns.paths],
+                                              name=ns.name, progress=bar)
+    finally:
+        if bar is not None:
+            bar.stop()
+    if ns.format == "json":
+        write_output(None, json.dumps({"path": str(path),
+                                 "sources": [o.as_dict() for o in outcomes]}, indent=2) + "\n")
+    elif not ns.quiet:
+        write_output(None, db_status.render_outcomes(outcomes, path))
+    for o in outcomes:
+        if o.state == "failed":
+            print(f"dockwarden: error: {o.message}", file=sys.stderr)
+    code = db_update.exit_code(outcomes)
+    if code == 3:
+        print("hint: the database keeps its previous data for the sources that failed; "
+              "run `dockwarden db update` again (partial downloads resume)", file=sys.stderr)
+    return code
