@@ -1,4 +1,7 @@
-"""The JSON report, schema `dockwarden-report/1` (SPEC.md section 2)."""
+"""The JSON report, schema `dockwarden-report/1` (SPEC.md section 2).
+
+The report is made safe first (`report.safe`): every string cleaned, lone surrogates
+shown escaped and evidence plain JSON data, so `json.dumps` cannot raise on it."""
 
 from __future__ import annotations
 
@@ -7,12 +10,13 @@ from typing import Any
 
 from dockwarden import __version__
 from dockwarden.model.finding import Report
-from dockwarden.report import counts, sort_key
+from dockwarden.report import counts, safe, sort_key
 
 SCHEMA = "dockwarden-report/1"
 
 
 def as_dict(report: Report) -> dict[str, Any]:
+    report = safe(report)
     findings = sorted(report.findings, key=sort_key)
     return {
         "schema": SCHEMA,
@@ -40,6 +44,7 @@ def as_dict(report: Report) -> dict[str, Any]:
 def render(report: Report, *, pretty: bool = False) -> str:
     """Compact by default (indenting forces Python's slow pure encoder: 4x on large
     reports); `pretty` for a terminal."""
+    data = as_dict(report)
     if pretty:
-        return json.dumps(as_dict(report), indent=2, default=str) + "\n"
-    return json.dumps(as_dict(report), separators=(",", ":"), default=str) + "\n"
+        return json.dumps(data, indent=2, default=str) + "\n"
+    return json.dumps(data, separators=(",", ":"), default=str) + "\n"

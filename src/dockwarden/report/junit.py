@@ -5,8 +5,10 @@ failing `<testcase>` per finding (`<failure type=SEVERITY>`), one skipped testca
 check that could not be judged. Errors, and targets whose audit did not complete, go
 into a last `dockwarden.errors` suite as `<error>` testcases so that CI sees them.
 
-Every string is passed through `clean()` first: XML 1.0 cannot carry most control
-characters at all (not even escaped), so they are removed; ElementTree escapes the rest.
+The report is made safe first (`report.safe`: control characters, bidi overrides and
+lone surrogates shown as visible escapes), then every string also passes this module's
+`clean()`, which drops what XML 1.0 cannot carry at all (not even escaped); ElementTree
+escapes `&`, `<`, `>` (so `]]>` never ends anything) and quotes in attributes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from dockwarden.model.finding import Finding, Report, Skipped, Target
-from dockwarden.report import sort_key
+from dockwarden.report import plain, safe, sort_key
 from dockwarden.report.sarif import RuleLike
 
 # C0 controls other than tab/newline/carriage return, DEL and C1 controls, lone
@@ -68,7 +70,8 @@ def _failure_text(f: Finding, meta: RuleLike | None) -> str:
         where += f", stage {t.stage}"
     lines.append(where)
     lines.append(f"source: {f.source.value}")
-    evidence = json.dumps(f.evidence, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    evidence = json.dumps(plain(f.evidence), indent=2, sort_keys=True, default=str,
+                          ensure_ascii=False)
     lines.append(f"evidence: {evidence}")
     if meta is not None and meta.rationale:
         lines.append(f"why: {meta.rationale}")
@@ -113,6 +116,7 @@ def _skipped_case(suite: ET.Element, s: Skipped, meta: RuleLike | None) -> None:
 
 def render(report: Report, rules: Iterable[RuleLike] = ()) -> str:
     """The report as JUnit XML (a `<testsuites>` document, UTF-8)."""
+    report = safe(report)
     catalogue: dict[str, RuleLike] = {r.id: r for r in rules}
 
     findings: dict[tuple[str, str], list[Finding]] = {}

@@ -4,6 +4,10 @@ The renderer is pure: a `Report` and the catalogue metadata of the checks go in,
 JSON document comes out. The rule metadata is passed in (any object with the
 `RuleLike` attributes, such as `checks.registry.CheckMeta`) so that `report/` never
 imports `checks/`.
+
+The report is made safe first (`report.safe`: control characters, bidi overrides and
+lone surrogates shown escaped); JSON escaping does the rest. File references are
+percent-encoded as URIs.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from urllib.parse import quote
 from dockwarden import __version__
 from dockwarden.model.common import Severity
 from dockwarden.model.finding import Finding, Report, Skipped, Target
-from dockwarden.report import sort_key
+from dockwarden.report import safe, sort_key
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -242,6 +246,7 @@ def _skip_notification(s: Skipped) -> dict[str, Any]:
 
 
 def as_dict(report: Report, rules: Iterable[RuleLike]) -> dict[str, Any]:
+    report = safe(report)
     catalogue: dict[str, RuleLike] = {r.id: r for r in rules}
 
     shown: list[tuple[Finding, str | None]] = [

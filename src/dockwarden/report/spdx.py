@@ -25,6 +25,9 @@ Shape of the document:
 
 The document is byte-identical for the same input: the caller passes the timestamp and
 the ``documentNamespace`` is built from the image digest and a uuid5 over the image ids.
+
+Every string taken from an image (names, versions, paths, licences, references, reasons)
+goes through `clean_text` (`sanitize.clean`) first: an image is attacker-controlled.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from typing import Any
 from license_expression import get_spdx_licensing  # type: ignore[import-untyped]
 from packageurl import PackageURL
 
+from dockwarden import sanitize
 from dockwarden.model.common import Unknown
 from dockwarden.model.image import ImageSnapshot, OSRelease, Package
 
@@ -375,16 +379,9 @@ def _spdx_timestamp(timestamp: str) -> str:
 
 
 def clean_text(value: str) -> str:
-    """`value` as valid Unicode: lone surrogates (os.fsdecode's stand-ins for undecodable
-    bytes) are turned back into those bytes and decoded with U+FFFD for what is not
-    UTF-8. Shared with the CycloneDX renderer."""
-    try:
-        value.encode("utf-8")
-        return value
-    except UnicodeEncodeError:
-        pass
-    try:
-        raw = value.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # surrogates outside U+DC80-U+DCFF
-        raw = value.encode("utf-8", "surrogatepass")
-    return raw.decode("utf-8", "replace")
+    """`value` through the one sanitising sink (`sanitize.clean`): control characters,
+    bidi overrides and lone surrogates (os.fsdecode's stand-ins for undecodable bytes)
+    shown as visible escapes, so nothing an image holds reaches a terminal or a consumer
+    raw. Shared with the CycloneDX renderer, which cleans every string of a snapshot
+    with it."""
+    return sanitize.clean(value)
