@@ -14,6 +14,8 @@ from dockwarden import __version__
 from dockwarden.errors import DockwardenError, EngineUnreachable, InputError, UsageError
 from dockwarden.model.common import Severity, TargetKind
 from dockwarden.model.finding import Finding, Report, ReportError, ReportTarget
+from dockwarden.safeio import write_output
+from dockwarden.sanitize import clean
 
 COMMANDS = ("engine", "daemon", "containers", "image", "sbom", "dockerfile", "compose",
             "run-command", "checks", "db")
@@ -34,6 +36,16 @@ def _fail_on(text: str) -> Severity | None:
         return Severity.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _timeout(text: str) -> float:
+    from dockwarden.deadline import check_timeout
+
+    try:
+        return check_timeout(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc) if "--timeout" in str(exc)
+                                         else f"not a number of seconds: {text!r}") from None
 
 
 def _ids(text: str) -> list[str]:
@@ -69,7 +81,8 @@ def _engine_opts(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tlscacert", metavar="FILE")
     g.add_argument("--tlscert", metavar="FILE")
     g.add_argument("--tlskey", metavar="FILE")
-    g.add_argument("--timeout", type=float, default=30.0, help="API timeout in seconds")
+    g.add_argument("--timeout", type=_timeout, default=30.0,
+                   help="time limit of each Engine API request, in seconds (default 30)")
     g.add_argument("--workers", type=int, default=8,
                    help="concurrent container inspections (default 8)")
     g.add_argument("--no-local", action="store_true",
@@ -300,8 +313,30 @@ def _now() -> str:
 def _selection(ns: argparse.Namespace) -> Any:
     from dockwarden.checks import Selection
 
-    return Selection(tuple(i for group in ns.check for i in group),
-                     tuple(i for group in ns.skip for i in group))
+    checks = tuple(i for group in ns.check for i in group)
+    skips = tuple(i for group in ns.skip for i in group)
+    if checks or skips:
+        _known_ids(checks, "--check")
+        _known_ids(skips, "--skip")
+    return Selection(checks, skips)
+
+
+def _known_ids(given: Sequence[str], option: str) -> None:
+    """Each id or prefix given must name at least one check: an unknown one is a usage
+    error that names the close matches (a typo must not run everything, or nothing)."""
+    if not given:
+        return
+    import difflib
+
+    from dockwarden.checks import iter_catalogue
+
+    ids = [m.id for m in iter_catalogue()]
+    for wanted in given:
+        if not any(i.startswith(wanted) for i in ids):
+            close = difflib.get_close_matches(wanted, ids, n=3, cutoff=0.5)
+            raise UsageError(f"{option} {clean(wanted)}: no such check id or prefix",
+                             f"did you mean {', '.join(close)}? see `dockwarden checks`"
+                             if close else "see `dockwarden checks` for the ids")
 
 
 def _file_report(started: str, targets: list[ReportTarget], results: Any,
@@ -484,15 +519,23 @@ def _with_vulnerabilities(snap: Any, ns: argparse.Namespace,
     return replace(snap, vulnerabilities=result.matches, vulnerability_gaps=result.gaps)
 
 
-def _script_files(root: str) -> list[str]:
-    if os.path.isfile(root):
-        return [root]
+def _script_files(root: str, passed_over: list[ReportError] | None = None) -> list[str]:
+    """The files to read under `root` (or `root` itself when it is not a directory; a
+    FIFO, device or symlink given by name is refused when it is opened). Entries of a
+    directory that are not read (a symlink leaving `root`, a FIFO) are added to
+    `passed_over`."""
+    from dockwarden.safeio import walk_files
+
     if not os.path.isdir(root):
-        raise InputError(f"{root}: no such file or directory")
+        if not os.path.lexists(root):
+            raise InputError(f"{clean(root)}: no such file or directory")
+        return [root]
     out: list[str] = []
-    for base, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in (".git", "node_modules", ".venv"))
-        out.extend(os.path.join(base, f) for f in sorted(files))
+    for path, why in walk_files(root):
+        if why is None:
+            out.append(path)
+        elif passed_over is not None:
+            passed_over.append(ReportError(path, why))
     return out
 
 
@@ -507,13 +550,15 @@ def _audit_run_commands(ns: argparse.Namespace) -> Report:
     specs = [parse_run(line) for line in ns.lines]
     errors: list[ReportError] = []
     targets = [ReportTarget(TargetKind.CONTAINER, "run-command", True)] if ns.lines else []
+    from dockwarden.safeio import read_input
+
     for root in ns.scan_scripts:
-        for path in _script_files(root):
+        for path in _script_files(root, errors):
             try:
-                with open(path, "rb") as fh:
-                    data = fh.read(1 << 20)
-            except OSError as exc:
-                errors.append(ReportError(path, f"cannot read: {exc.strerror}"))
+                data = read_input(path, what="script", max_bytes=1 << 20,
+                                  root=root if os.path.isdir(root) else None)
+            except InputError as exc:
+                errors.append(ReportError(path, exc.message))
                 continue
             if b"\0" in data[:8192] or b"docker" not in data:
                 continue
@@ -530,16 +575,19 @@ def _audit_run_commands(ns: argparse.Namespace) -> Report:
     return _file_report(started, targets, results, errors)
 
 
-def _dockerfiles(root: str) -> list[str]:
-    if os.path.isfile(root):
-        return [root]
+def _is_dockerfile(path: str) -> bool:
+    name = os.path.basename(path).lower()
+    return "dockerfile" in name or "containerfile" in name
+
+
+def _dockerfiles(root: str, passed_over: list[ReportError]) -> list[str]:
     if not os.path.isdir(root):
-        raise InputError(f"{root}: no such file or directory")
-    found = [p for p in _script_files(root)
-             if "dockerfile" in os.path.basename(p).lower()
-             or "containerfile" in os.path.basename(p).lower()]
-    if not found:
-        raise InputError(f"{root}: no Dockerfiles found")
+        return _script_files(root)
+    skipped: list[ReportError] = []
+    found = [p for p in _script_files(root, skipped) if _is_dockerfile(p)]
+    passed_over.extend(e for e in skipped if _is_dockerfile(e.target))
+    if not found and not skipped:
+        raise InputError(f"{clean(root)}: no Dockerfiles found")
     return found
 
 
@@ -588,13 +636,14 @@ def _audit_dockerfiles(ns: argparse.Namespace) -> Report:
 
     started = _now()
     selection = _selection(ns)
-    paths = [p for root in ns.paths for p in _dockerfiles(root)]
+    passed_over: list[ReportError] = []
+    paths = [p for root in ns.paths for p in _dockerfiles(root, passed_over)]
     results = Results()
-    targets = []
-    errors: list[ReportError] = []
+    targets = [ReportTarget(TargetKind.DOCKERFILE, e.target, False) for e in passed_over]
+    errors: list[ReportError] = list(passed_over)
     for path, outcome in _lint_dockerfiles(paths, selection):
         if isinstance(outcome, str):
-            if len(paths) == 1:
+            if len(paths) == 1 and not passed_over:
                 raise InputError(outcome)
             errors.append(ReportError(path, outcome))  # one bad file never stops the run
             targets.append(ReportTarget(TargetKind.DOCKERFILE, path, False))
@@ -659,30 +708,28 @@ def _apply_ignore(report: Report, path: str | None) -> Report:
     from dataclasses import replace
 
     from dockwarden import ignore
+    from dockwarden.safeio import read_text
 
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read(ignore.MAX_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"cannot read ignore file {path}: {exc.strerror}") from None
-    accepted = ignore.parse(text, path)
+    text = read_text(path, what="ignore file", max_bytes=ignore.MAX_BYTES)
+    accepted = ignore.parse(text, clean(path))
+    index = ignore.Index(accepted)
     today = dt.date.today()
     kept: list[Finding] = []
     ignored = list(report.ignored)
     expired: dict[int, int] = {}  # entry -> findings it would have suppressed
     for f in report.findings:
-        match = next((a for a in accepted if a.matches(f, today)), None)
+        match = index.match(f, today)
         if match is None:
             kept.append(f)
-            for a in accepted:
-                if a.expired(today) and a.applies(f):
+            for a in index.candidates(f):
+                if a.expired(today):
                     expired[a.entry] = expired.get(a.entry, 0) + 1
         else:
             ignored.append((f, match.reason))
     warnings = list(report.warnings)
     for a in accepted:
         if a.entry in expired:
-            warnings.append(ReportError(path, (
+            warnings.append(ReportError(clean(path), (
                 f"ignore {a.describe()} expired on {a.expires}: it no longer suppresses "
                 f"{expired[a.entry]} finding(s)")))
     return replace(report, findings=tuple(kept), ignored=tuple(ignored),
@@ -706,10 +753,12 @@ def _apply_inline_ignores(report: Report) -> Report:
             kept.append(f)
             continue
         if f.target.ref not in cache:
+            from dockwarden.safeio import read_input
+
             try:
-                with open(f.target.ref, encoding="utf-8", errors="replace") as fh:
-                    cache[f.target.ref] = fh.read(4 << 20).splitlines()
-            except OSError:
+                data = read_input(f.target.ref, max_bytes=4 << 20)
+                cache[f.target.ref] = data.decode("utf-8", "replace").splitlines()
+            except InputError:
                 cache[f.target.ref] = []
         lines = cache[f.target.ref]
         reason = None
@@ -747,18 +796,7 @@ def _render(report: Report, ns: argparse.Namespace, colour: bool) -> str:
     return text.render(visible, colour=colour, width=width, quiet=ns.quiet)
 
 
-def _write(output: str | None, content: str) -> None:
-    if not output or output == "-":
-        sys.stdout.write(content)
-        sys.stdout.flush()
-        return
-    tmp = f"{output}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(content)
-        os.replace(tmp, output)
-    except OSError as exc:
-        raise InputError(f"cannot write {output}: {exc.strerror}") from None
+_write = write_output
 
 
 def _catalogue(ns: argparse.Namespace) -> int:
@@ -808,9 +846,7 @@ def _files_instead(ns: argparse.Namespace, exc: EngineUnreachable) -> Report | N
 
     from dockwarden.collect.compose import find_compose_files
 
-    dockerfiles = [p for p in _script_files(".")
-                   if "dockerfile" in os.path.basename(p).lower()
-                   or "containerfile" in os.path.basename(p).lower()]
+    dockerfiles = [p for p in _script_files(".") if _is_dockerfile(p)]
     composes = find_compose_files(".")
     if not dockerfiles and not composes:
         return None
@@ -833,7 +869,34 @@ def _files_instead(ns: argparse.Namespace, exc: EngineUnreachable) -> Report | N
     return first
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM ends dockwarden as Ctrl-C does: the same clean-up paths run (temporary
+    files removed, canaries and locks released) and the exit code is 3."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _error(message: str, hint: str = "") -> None:
+    """A one-line error (and hint) on stderr, its untrusted parts made safe."""
+    print(f"dockwarden: error: {clean(message)}", file=sys.stderr)
+    if hint:
+        print(f"hint: {clean(hint)}", file=sys.stderr)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     args = _argv(raw)
     ns = build_parser(only=args[0] if args and args[0] in COMMANDS else None).parse_args(args)
@@ -872,18 +935,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not report.complete:
             for e in report.errors:
                 where = "" if e.message.startswith(e.target) else f"{e.target}: "
-                print(f"dockwarden: {where}{e.message}", file=sys.stderr)
+                print(f"dockwarden: {clean(where)}{clean(e.message)}", file=sys.stderr)
         return exit_code(report, ns.fail_on)
     except DockwardenError as exc:
-        print(f"dockwarden: error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+        _error(exc.message, exc.hint)
         return exc.exit_code
     except KeyboardInterrupt:
         print("dockwarden: interrupted", file=sys.stderr)
         return 3
     except BrokenPipeError:
         return 0
+    except RecursionError:
+        _error("input nested too deeply to read")
+        return 2
+    except MemoryError:
+        _error("out of memory reading the input", "the input is larger than dockwarden "
+               "can hold; report it if it is a real file")
+        return 3
+    except Exception as exc:
+        # A bug, not the input's fault. One line (and the details with DOCKWARDEN_DEBUG=1)
+        # rather than a traceback that a hostile input could fill with its own text.
+        if os.environ.get("DOCKWARDEN_DEBUG"):
+            raise
+        _error(f"internal error: {type(exc).__name__}: {exc}",
+               "the audit did not complete; rerun with DOCKWARDEN_DEBUG=1 for details "
+               "and report it")
+        return 3
 
 
 def run() -> NoReturn:

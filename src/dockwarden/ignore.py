@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -26,6 +27,7 @@ import yaml
 
 from dockwarden.errors import InputError
 from dockwarden.model.finding import Finding
+from dockwarden.sanitize import clean
 
 MAX_BYTES = 1 << 20
 
@@ -51,12 +53,8 @@ class Accepted:
         """Whether the entry names this finding, whatever its expiry."""
         if self.check is not None and f.check != self.check:
             return False
-        if self.id is not None:
-            ids = [str(i).upper() for i in f.evidence.get("ids") or ()]
-            if f.evidence.get("id"):
-                ids.append(str(f.evidence["id"]).upper())
-            if self.id not in ids:
-                return False
+        if self.id is not None and self.id not in _finding_ids(f):
+            return False
         if self.package is not None:
             names = [str(f.evidence[k]) for k in ("package", "source_package")
                      if f.evidence.get(k)]
@@ -77,6 +75,43 @@ class Accepted:
         return f"entry {self.entry} ({', '.join(what)})"
 
 
+def _finding_ids(f: Finding) -> list[str]:
+    ids = [str(i).upper() for i in f.evidence.get("ids") or ()]
+    if f.evidence.get("id"):
+        ids.append(str(f.evidence["id"]).upper())
+    return ids
+
+
+class Index:
+    """The entries of an ignore file indexed by check id and by vulnerability id, so that
+    matching a report costs findings + entries, not findings x entries: a finding is
+    compared (its target and package patterns) only with the entries that name its check
+    or one of its vulnerability ids."""
+
+    def __init__(self, entries: Iterable[Accepted]) -> None:
+        self.entries = list(entries)
+        self._by_check: dict[str, list[Accepted]] = {}
+        self._by_id: dict[str, list[Accepted]] = {}
+        for a in self.entries:
+            if a.check is not None:
+                self._by_check.setdefault(a.check, []).append(a)
+            elif a.id is not None:
+                self._by_id.setdefault(a.id, []).append(a)
+
+    def candidates(self, f: Finding) -> Iterator[Accepted]:
+        """The entries that may apply to `f`, in the order of the file."""
+        found = list(self._by_check.get(f.check, ()))
+        if self._by_id:
+            for i in dict.fromkeys(_finding_ids(f)):
+                found.extend(self._by_id.get(i, ()))
+            found.sort(key=lambda a: a.entry)
+        return (a for a in found if a.applies(f))
+
+    def match(self, f: Finding, today: dt.date) -> Accepted | None:
+        """The first entry that accepts `f` today."""
+        return next((a for a in self.candidates(f) if not a.expired(today)), None)
+
+
 def parse(text: str, origin: str) -> list[Accepted]:
     if len(text) > MAX_BYTES:
         raise InputError(f"{origin}: ignore file larger than 1 MiB")
@@ -84,7 +119,10 @@ def parse(text: str, origin: str) -> list[Accepted]:
         # Aliases are refused by the loader below, so anchors cannot expand (YAML bombs).
         data = yaml.load(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as exc:
-        raise InputError(f"{origin}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        first = (str(exc).splitlines() or ["?"])[0]
+        raise InputError(f"{origin}: not valid YAML: {clean(first)}") from None
+    except RecursionError:
+        raise InputError(f"{origin}: not valid YAML: nested too deeply") from None
     if data is None:
         return []
     if isinstance(data, dict) and "ignore" in data:
@@ -104,7 +142,7 @@ def parse(text: str, origin: str) -> list[Accepted]:
         if check and not _CHECK_ID.fullmatch(check) and _VULN_ID.fullmatch(check) and not vuln:
             check, vuln = None, check  # `check: CVE-...` names a vulnerability
         if vuln is not None and not _VULN_ID.fullmatch(vuln):
-            raise InputError(f"{origin}: entry {i}: id {vuln!r} is not a vulnerability id")
+            raise InputError(f"{origin}: entry {i}: id {clean(vuln)!r} is not a vulnerability id")
         name = check or vuln
         reason = entry.get("reason")
         if not isinstance(reason, str) or not reason.strip():
@@ -112,10 +150,10 @@ def parse(text: str, origin: str) -> list[Accepted]:
         expires = entry.get("expires")
         if isinstance(expires, str):
             try:
-                expires = dt.date.fromisoformat(expires)
+                expires = dt.date.fromisoformat(expires.strip())
             except ValueError:
-                raise InputError(f"{origin}: entry {i}: expires is not a YYYY-MM-DD date") \
-                    from None
+                raise InputError(f"{origin}: entry {i}: expires {clean(expires)!r} is not a "
+                                 "valid YYYY-MM-DD date") from None
         elif expires is not None and not isinstance(expires, dt.date):
             raise InputError(f"{origin}: entry {i}: expires is not a YYYY-MM-DD date")
         target = entry.get("target")
@@ -129,6 +167,14 @@ def parse(text: str, origin: str) -> list[Accepted]:
 
 
 class _NoAliasLoader(yaml.SafeLoader):
+    """The safe loader without aliases, and with dates left as text: `expires` is parsed
+    here, so that `2027-02-30` is a clear error, not a ValueError out of the loader."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
     def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
         if self.check_event(yaml.AliasEvent):
             raise yaml.YAMLError("aliases are not allowed in an ignore file")

@@ -57,6 +57,15 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def human(size: int) -> str:
+    """A size as people write it: 1 MiB, 64 KiB, 1.5 GiB, 300 bytes."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift:
+            value = size / (1 << shift)
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{size} bytes"
+
+
 def within(root: str, path: str) -> bool:
     """True when `path`, all symlinks resolved, is `root` or below it (also resolved)."""
     real_root = os.path.realpath(root)
@@ -83,8 +92,8 @@ def open_input(path: str | os.PathLike[str], *, what: str = "file",
         if not stat.S_ISREG(st.st_mode):
             raise InputError(f"{what} {shown} is {_kind(st.st_mode)}, not a regular file")
         if max_bytes is not None and st.st_size > max_bytes:
-            raise InputError(f"{what} {shown} is too large ({st.st_size:,} bytes; the limit is "
-                             f"{max_bytes:,})")
+            raise InputError(f"{what} {shown} is larger than {human(max_bytes)} "
+                             f"({human(st.st_size)}): not read")
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
@@ -99,8 +108,8 @@ def read_input(path: str | os.PathLike[str], *, what: str = "file",
     with open_input(path, what=what, max_bytes=max_bytes, root=root) as fh:
         data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
     if max_bytes is not None and len(data) > max_bytes:
-        raise InputError(f"{what} {clean(os.fspath(path))} is too large (the limit is "
-                         f"{max_bytes:,} bytes)")
+        raise InputError(f"{what} {clean(os.fspath(path))} is larger than "
+                         f"{human(max_bytes)}: not read")
     return data
 
 

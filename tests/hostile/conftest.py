@@ -62,6 +62,7 @@ def run_dockwarden(args: Sequence[str], *, timeout: float = 60, memory_mib: int 
     out = proc.stdout.decode("utf-8", "backslashreplace")
     err = proc.stderr.decode("utf-8", "backslashreplace")
     assert "Traceback" not in err, err[-3000:]
+    assert "internal error" not in err, err[-3000:]
     return Run(proc.returncode, out, err)
 
 
