@@ -8,6 +8,13 @@ reader handles what image layers contain: ustar/POSIX names with prefix, GNU lon
 and links ('L', 'K'), PAX extended headers ('x'; global 'g' ignored), base-256 numbers,
 and checks each header's checksum so that corrupt data is an error, not garbage entries.
 
+Hostile input: a size field (ustar octal, GNU base-256 or PAX `size=`) that is negative,
+not a plain number, or larger than `MAX_SIZE` is a `TarFormatError` (a corrupt layer),
+and every skip is checked to move forward: the reader never seeks backwards, so any
+input ends (at its end, or in an error) after at most one pass over its bytes. Error
+messages never quote the bytes of the input (a "layer" may be a host file planted in an
+OCI layout).
+
 Speed: the input is read in 1 MiB chunks and each 512-byte header is sliced from that
 buffer, so a layer of small files costs one `read` per MiB rather than two per entry;
 numbers are parsed with `int(..., 8)` inline (the general parser only for base-256 or
@@ -30,6 +37,10 @@ BLOCK = 512
 ZERO = bytes(BLOCK)
 CHUNK = 1 << 20
 SEEK_MIN = 1 << 16  # skip by seeking from this size on (below it, reading is as cheap)
+# The largest member size accepted (what a signed 64-bit offset holds): no real layer
+# comes near it, and anything larger is an overflow of some reader along the way.
+MAX_SIZE = (1 << 63) - 1
+_PAX_DIGITS = 19  # len(str(MAX_SIZE)): a longer PAX number cannot be a valid size or id
 
 # Entry kind by the header's type flag (its byte value: what indexing a header gives).
 KIND = {
@@ -89,6 +100,8 @@ class FileWindow(io.RawIOBase):
         return os.pread(self.fd, max(0, min(n, self.size - self.pos)), self.base + self.pos)
 
     def skip(self, n: int) -> None:
+        if n < 0:
+            raise TarFormatError("negative skip (corrupt layer)")
         if self.pos + n > self.size:
             self.pos = self.size
             raise TarFormatError("unexpected end of data (truncated layer)")
@@ -135,26 +148,49 @@ def find_header(window: FileWindow, start: int, end: int) -> int | None:
 
 
 def _num(field: bytes) -> int:
+    """A numeric header field: octal digits (padded with spaces or NULs), or GNU base-256
+    (high bit of the first byte set). Negative, overflowing or non-numeric values are a
+    `TarFormatError` whose message never quotes the field."""
     if field[:1] and field[0] & 0x80:  # base-256 (GNU) for large values
-        value = int.from_bytes(field[1:], "big")
-        return value - (1 << (8 * len(field) - 1)) if field[0] & 0x40 else value
-    text = field.split(b"\0", 1)[0].strip()
+        if field[0] & 0x40:  # the sign bit: no size, id or mode of a layer is negative
+            raise TarFormatError("negative number in a header (corrupt layer)")
+        value = int.from_bytes(bytes([field[0] & 0x7F]) + field[1:], "big")
+        if value > MAX_SIZE:
+            raise TarFormatError("number too large in a header (corrupt layer)")
+        return value
+    text = field.split(b"\0", 1)[0].strip(b" ")
     if not text:
         return 0
-    try:
-        return int(text, 8)
-    except ValueError:
-        raise TarFormatError(f"bad number field {field!r}") from None
+    if text.strip(b"01234567"):  # a sign, an underscore, spaces inside, other digits
+        raise TarFormatError("non-numeric field in a header (corrupt layer)")
+    value = int(text, 8)
+    if value > MAX_SIZE:
+        raise TarFormatError("number too large in a header (corrupt layer)")
+    return value
+
+
+def _pax_num(value: str) -> int:
+    """A number of a PAX record (decimal digits only: no sign, space or underscore, which
+    `int` would accept)."""
+    if not value or len(value) > _PAX_DIGITS or not (value.isascii() and value.isdigit()):
+        raise TarFormatError("bad PAX number (corrupt layer)")
+    number = int(value)
+    if number > MAX_SIZE:
+        raise TarFormatError("PAX number too large (corrupt layer)")
+    return number
 
 
 def _ids(fields: bytes) -> tuple[int, int, int]:
     """(mode, uid, gid) from the 24 header bytes that hold them."""
     try:
-        return (int(fields[0:8].rstrip(b"\0 ") or b"0", 8) & 0o7777,
-                int(fields[8:16].rstrip(b"\0 ") or b"0", 8),
-                int(fields[16:24].rstrip(b"\0 ") or b"0", 8))
+        mode = int(fields[0:8].rstrip(b"\0 ") or b"0", 8)
+        uid = int(fields[8:16].rstrip(b"\0 ") or b"0", 8)
+        gid = int(fields[16:24].rstrip(b"\0 ") or b"0", 8)
+        if mode >= 0 and uid >= 0 and gid >= 0:
+            return mode & 0o7777, uid, gid
     except ValueError:
-        return _num(fields[0:8]) & 0o7777, _num(fields[8:16]), _num(fields[16:24])
+        pass
+    return _num(fields[0:8]) & 0o7777, _num(fields[8:16]), _num(fields[16:24])
 
 
 def _str(field: bytes) -> str:
@@ -222,6 +258,8 @@ class TarStream:
         return self._buf[pos:pos + n]
 
     def _skip(self, n: int) -> None:
+        if n < 0:  # never backwards: a negative size got through would loop forever
+            raise TarFormatError("negative skip (corrupt layer)")
         avail = len(self._buf) - self._pos
         if n <= avail:
             self._pos += n
@@ -260,7 +298,7 @@ class TarStream:
         return self._buf[self._pos:self._pos + n]
 
     def _data(self, size: int) -> bytes:
-        if size > self.max_meta:
+        if size < 0 or size > self.max_meta:
             raise TarFormatError(f"metadata record of {size} bytes")
         data = self._exact(size)
         self._skip(-size % BLOCK)
@@ -293,7 +331,7 @@ class TarStream:
             buf = self._buf
             if skip:
                 self._left = self._pad = 0
-                if skip <= len(buf) - pos:
+                if 0 < skip <= len(buf) - pos:
                     pos += skip
                 else:
                     self._skip(skip)
@@ -320,12 +358,12 @@ class TarStream:
                 if hdr[124] & 0x80:
                     raise ValueError
                 size = int(hdr[124:136].rstrip(b"\0 ") or b"0", 8)
+                if size < 0 or size > MAX_SIZE:  # `int` takes a sign, `_num` says why
+                    raise ValueError
             except ValueError:
                 stored, size = _num(chk), _num(hdr[124:136])
             if ((adler(hdr) & 0xFFFF) - 1 - sum(chk) + 256 - stored) % 65521:
                 raise TarFormatError("header checksum mismatch (corrupt layer)")
-            if size < 0:
-                raise TarFormatError("negative size")
             flag = hdr[156]
             if flag in _META_FLAGS:
                 data = self._data(size)
@@ -356,12 +394,12 @@ class TarStream:
             if pax:
                 name = pax.get("path", name)
                 linkname = pax.get("linkpath", linkname)
-                try:
-                    size = int(pax.get("size", size))
-                    uid = int(pax.get("uid", uid))
-                    gid = int(pax.get("gid", gid))
-                except ValueError:
-                    raise TarFormatError("bad PAX number") from None
+                if "size" in pax:
+                    size = _pax_num(pax["size"])
+                if "uid" in pax:
+                    uid = _pax_num(pax["uid"])
+                if "gid" in pax:
+                    gid = _pax_num(pax["gid"])
                 pax = {}
             kind = kinds.get(flag, "other")
             if kind == "dir" and len(name) > 1 and name[-1] == "/":

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import posixpath
 import zlib
@@ -29,7 +28,16 @@ from typing import IO, Any, NamedTuple
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, Analyzer, FileResult, Selector
 from dockwarden.collect.image.offload import Pool, Worker, available
-from dockwarden.collect.image.source import MAX_JSON, Blob, ImageSource, choose_manifest
+from dockwarden.collect.image.source import (
+    MAX_JSON,
+    Blob,
+    ImageSource,
+    check_config,
+    check_manifest,
+    check_save_manifest,
+    choose_manifest,
+    load_json,
+)
 from dockwarden.collect.image.tarstream import (
     BLOCK,
     FileWindow,
@@ -50,6 +58,7 @@ from dockwarden.model.image import (
     Package,
     SecretHit,
 )
+from dockwarden.sanitize import clean, excerpt
 
 NOTABLE = ("/usr/bin/sudo", "/bin/sudo", "/usr/sbin/sshd", "/usr/bin/sshd", "/etc/ssh/sshd_config")
 CACHE_DIRS = ("/var/lib/apt/lists", "/var/cache/apt/archives", "/var/cache/apk",
@@ -76,20 +85,26 @@ class LayerError(InputError):
 
 class Limits(NamedTuple):
     """Bounds on hostile input. A layer expanding past `max_layer_bytes`, or past
-    `bomb_floor` bytes at more than `max_ratio` times its compressed size, is refused."""
+    `bomb_floor` bytes at more than `max_ratio` times its compressed size, is refused.
+
+    A compressed layer whose size nobody declared (a registry descriptor without `size`,
+    a stream of unknown length) is held to the ratio against the compressed bytes read
+    so far, and to `max_unsized_bytes` in all: 16 GiB, four times the largest layers
+    seen in practice (CUDA and ML framework layers expand to 3-4 GiB), so a real layer
+    passes and a bomb stops long before the general 64 GiB bound."""
 
     max_layer_bytes: int = 64 << 30
     max_ratio: int = 250
     bomb_floor: int = 1 << 30
     max_entries: int = 10_000_000
+    max_unsized_bytes: int = 16 << 30
 
 
-class _Counting(io.RawIOBase):
-    """Counts decompressed bytes and stops a layer that expands beyond its bounds."""
+class _Tally(io.RawIOBase):
+    """Counts the (compressed) bytes read from a layer whose size is not declared."""
 
-    def __init__(self, inner: IO[bytes], name: str, compressed: int | None,
-                 limits: Limits) -> None:
-        self.inner, self.name, self.compressed, self.limits = inner, name, compressed, limits
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
         self.count = 0
 
     def readable(self) -> bool:
@@ -100,14 +115,38 @@ class _Counting(io.RawIOBase):
         n = len(data)
         b[:n] = data
         self.count += n
-        if self.count > self.limits.max_layer_bytes:
-            raise LayerError(f"layer {self.name} expands beyond "
-                             f"{self.limits.max_layer_bytes >> 30} GiB")
-        if (self.compressed and self.count > self.limits.bomb_floor
-                and self.count > self.compressed * self.limits.max_ratio):
-            raise LayerError(
-                f"layer {self.name} expands more than {self.limits.max_ratio}x "
-                f"({self.compressed} bytes compressed): refused as a decompression bomb")
+        return n
+
+
+class _Counting(io.RawIOBase):
+    """Counts decompressed bytes and stops a layer that expands beyond its bounds."""
+
+    def __init__(self, inner: IO[bytes], name: str, compressed: int | None,
+                 limits: Limits, tally: _Tally | None = None) -> None:
+        self.inner, self.name, self.compressed, self.limits = inner, name, compressed, limits
+        self.tally = tally  # without a declared size: the compressed bytes read so far
+        self.cap = limits.max_layer_bytes if compressed else min(
+            limits.max_layer_bytes, limits.max_unsized_bytes)
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.inner.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self.count += n
+        if self.count > self.cap:
+            how = "" if self.compressed else " (its size was not declared)"
+            raise LayerError(f"layer {self.name} expands beyond {self.cap >> 30} GiB{how}: "
+                             "refused")
+        if self.count > self.limits.bomb_floor:
+            compressed = self.compressed or (self.tally.count if self.tally else 0)
+            if compressed and self.count > compressed * self.limits.max_ratio:
+                raise LayerError(
+                    f"layer {self.name} expands more than {self.limits.max_ratio}x "
+                    f"({compressed} bytes compressed): refused as a decompression bomb")
         return n
 
 
@@ -134,6 +173,10 @@ def _decompressed(stream: IO[bytes] | FileWindow, name: str, size: int | None,
     if not kind and (isinstance(stream, FileWindow) or getattr(stream, "bounded", False)):
         return stream
     inner: IO[bytes]
+    tally: _Tally | None = None
+    if kind and not size:  # no declared size: the ratio is taken on the bytes read
+        tally = _Tally(buffered)
+        buffered = io.BufferedReader(tally, 1 << 16)
     # the decompressors load with the first layer that needs them: most start-ups read
     # none (a saved or OCI image on disk is usually plain) or one kind
     if kind == "gzip":
@@ -150,7 +193,7 @@ def _decompressed(stream: IO[bytes] | FileWindow, name: str, size: int | None,
         inner = lzma.LZMAFile(buffered)  # noqa: SIM115 - closed with the layer
     else:
         return io.BufferedReader(_Counting(buffered, name, None, limits), 1 << 16)
-    return io.BufferedReader(_Counting(inner, name, size, limits), 1 << 16)
+    return io.BufferedReader(_Counting(inner, name, size, limits, tally), 1 << 16)
 
 
 def _looks_like_json(stream: IO[bytes] | FileWindow) -> bool:
@@ -746,10 +789,7 @@ class _View:
 
 
 def _parse_json(data: bytes, what: str) -> Any:
-    try:
-        return json.loads(data)
-    except ValueError as exc:
-        raise InputError(f"{what} is not valid JSON: {exc}") from None
+    return load_json(data, what)
 
 
 def _resolve_structure(p: _Pass, ref: str, platform: str | None,
@@ -760,16 +800,17 @@ def _resolve_structure(p: _Pass, ref: str, platform: str | None,
         manifest = _parse_json(blobs["oci:manifest"], f"{origin}: manifest")
         return _from_oci_manifest(manifest, blobs, origin)
     if "manifest.json" in blobs:
-        entries = _parse_json(blobs["manifest.json"], f"{origin}: manifest.json")
-        if not isinstance(entries, list) or not entries:
-            raise InputError(f"{origin}: manifest.json lists no image")
+        entries = check_save_manifest(
+            _parse_json(blobs["manifest.json"], f"{origin}: manifest.json"),
+            f"{origin}: manifest.json")
         chosen = entries[0]
         if ref and len(entries) > 1:
             chosen = next((e for e in entries if ref in (e.get("RepoTags") or [])), entries[0])
-        config_name = str(chosen.get("Config", ""))
+        config_name = chosen["Config"]
         if config_name not in blobs:
-            raise InputError(f"{origin}: config {config_name!r} missing from the archive")
-        layers = [str(x) for x in chosen.get("Layers") or []]
+            raise InputError(f"{origin}: config {excerpt(config_name, 80)!r} missing from "
+                             "the archive")
+        layers = list(chosen.get("Layers") or [])
         return blobs[config_name], layers
     if "index.json" in blobs:
         index = _parse_json(blobs["index.json"], f"{origin}: index.json")
@@ -777,8 +818,9 @@ def _resolve_structure(p: _Pass, ref: str, platform: str | None,
         def fetch(digest: Any) -> Any:
             name = "blobs/" + str(digest).replace(":", "/", 1)
             if name not in blobs:
-                raise InputError(f"{origin}: blob {digest} missing from the archive")
-            return _parse_json(blobs[name], f"{origin}: {name}")
+                raise InputError(f"{origin}: blob {excerpt(digest, 80)} missing from the "
+                                 "archive")
+            return _parse_json(blobs[name], f"{origin}: {clean(name)}")
 
         manifest = choose_manifest(index, fetch, platform, ref, origin)
         return _from_oci_manifest(manifest, blobs, origin)
@@ -787,13 +829,12 @@ def _resolve_structure(p: _Pass, ref: str, platform: str | None,
 
 def _from_oci_manifest(manifest: Any, blobs: Mapping[str, bytes],
                        origin: str) -> tuple[bytes, list[str]]:
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
-        raise InputError(f"{origin}: image manifest has no config")
-    config_name = "blobs/" + str(manifest["config"].get("digest", "")).replace(":", "/", 1)
+    check_manifest(manifest, f"{origin}: image manifest")
+    config_name = "blobs/" + manifest["config"]["digest"].replace(":", "/", 1)
     if config_name not in blobs:
         raise InputError(f"{origin}: config blob missing")
-    layers = ["blobs/" + str(layer.get("digest", "")).replace(":", "/", 1)
-              for layer in manifest.get("layers") or [] if isinstance(layer, dict)]
+    layers = ["blobs/" + layer["digest"].replace(":", "/", 1)
+              for layer in manifest.get("layers") or []]
     return blobs[config_name], layers
 
 
@@ -875,7 +916,7 @@ def _cpus() -> int:
 
 
 def _walk(p: _Pass, source: ImageSource, platform: str | None) -> ImageSnapshot:
-    origin = source.ref or source.kind
+    origin = clean(source.ref or source.kind)
     for blob in source.blobs():
         if blob.name in ("oci-layout", "repositories") or blob.name.endswith("/VERSION"):
             continue
@@ -890,13 +931,12 @@ def _walk(p: _Pass, source: ImageSource, platform: str | None) -> ImageSnapshot:
     if p.waiting:
         p._drain()
     config_bytes, layer_names = _resolve_structure(p, source.ref, platform, origin)
-    cfg = _parse_json(config_bytes, f"{origin}: image config")
-    if not isinstance(cfg, dict):
-        raise InputError(f"{origin}: image config is not a JSON object")
+    cfg = check_config(_parse_json(config_bytes, f"{origin}: image config"),
+                       f"{origin}: image config")
     slot_of = {name: i for i, name in enumerate(p.slots)}
     missing = [n for n in layer_names if n not in slot_of]
     if missing:
-        raise InputError(f"{origin}: layer {missing[0]} is listed but missing")
+        raise InputError(f"{origin}: layer {excerpt(missing[0], 120)} is listed but missing")
     order = [slot_of[n] for n in layer_names]
     if p.entries > p.limits.max_entries:  # whichever layers, read in whatever order
         raise LayerError(f"{origin}: more than {p.limits.max_entries} entries: refused")
