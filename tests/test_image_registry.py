@@ -115,7 +115,7 @@ def fake() -> Iterator[harness.FakeRegistry]:
     ("someone/app", Reference("docker.io", "someone/app", "latest")),
     ("docker.io/busybox", Reference("docker.io", "library/busybox", "latest")),
     ("index.docker.io/someone/app:x", Reference("docker.io", "someone/app", "x")),
-    ("Registry/app", Reference("Registry", "app", "latest")),
+    ("Registry.Example:5000/app", Reference("Registry.Example:5000", "app", "latest")),
     ("[::1]:5000/a/b_c/d-e:v1", Reference("[::1]:5000", "a/b_c/d-e", "v1")),
     ("127.0.0.1:5000/a__b/c.d:tag-1.x_y", Reference("127.0.0.1:5000", "a__b/c.d", "tag-1.x_y")),
 ])
@@ -125,15 +125,20 @@ def test_parse_reference(ref: str, expected: Reference) -> None:
 
 @pytest.mark.parametrize(("ref", "needle"), [
     ("", "invalid image reference"),
-    ("host:5000/App:1", "malformed repository name"),
-    ("host:5000/app:bad!tag", "malformed tag"),
+    ("host:5000/App:1", "repository name must be lowercase"),
+    ("Registry/app", "repository name must be lowercase"),  # as the Engine says
+    ("UPPER/case", "repository name must be lowercase"),
+    ("host:5000/app:bad!tag", "invalid tag"),
     ("https://host/app", "invalid image reference"),
     ("host:5000/app@sha512:" + "ab" * 64, "only sha256"),
-    ("host:5000/app@sha256:abc", "malformed digest"),
+    ("host:5000/app@sha256:abc", "invalid digest"),
+    ("x@sha256:zz", "invalid digest"),
     ("host:5000/app@sha256:" + "AB" * 32, "64 lower-case hex"),
     ("host:5000/app name", "invalid image reference"),
-    ("ho_st:5000/app", "malformed registry host"),
-    ("host:5000/-app", "malformed repository name"),
+    ("ho_st:5000/app", "invalid registry host"),
+    ("host:5000/-app", "invalid repository name"),
+    ("app:t\u00e9", "invalid tag"),
+    ("x" * 2000, "longer than"),
 ])
 def test_parse_reference_rejects(ref: str, needle: str) -> None:
     with pytest.raises(InputError, match=needle):
