@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -12,6 +11,7 @@ from dockwarden.collect.image.source import ImageSource, OCILayoutSource, TarSou
 from dockwarden.collect.image.walker import Limits, walk
 from dockwarden.errors import InputError, UsageError
 from dockwarden.model.image import ImageSnapshot
+from dockwarden.sanitize import excerpt
 
 
 class ImageRequest(NamedTuple):
@@ -21,6 +21,7 @@ class ImageRequest(NamedTuple):
     platform: str | None = None
     remote: bool = False
     insecure: bool = False
+    timeout: float = 30.0  # seconds for each registry request (`--timeout`)
 
 
 def default_analyzers() -> list[Analyzer]:
@@ -53,9 +54,10 @@ def open_source(req: ImageRequest, engine: Callable[[], Any] | None) -> ImageSou
         if os.path.isfile(req.oci):
             return TarSource(req.oci, ref=os.path.basename(req.oci), kind="oci")
         raise InputError(f"{req.oci}: no such file or directory")
+    from dockwarden.collect.image.registry import RegistrySource, parse_reference
+
     ref = str(req.ref)
-    if not re.fullmatch(r"[\w][\w.\-/:@+]*", ref):
-        raise UsageError(f"not an image reference: {ref!r}")
+    parse_reference(ref)  # a malformed reference is an InputError saying what is wrong
     if not req.remote and engine is not None:
         import docker.errors
 
@@ -72,8 +74,13 @@ def open_source(req: ImageRequest, engine: Callable[[], Any] | None) -> ImageSou
         except EngineUnreachable:
             if not _has_registry_host(ref):
                 raise
-    from dockwarden.collect.image.registry import RegistrySource
-    return RegistrySource(ref, platform=req.platform, insecure=req.insecure)
+        except docker.errors.APIError as exc:
+            why = excerpt(exc.explanation or str(exc), 160)
+            if exc.status_code is not None and 400 <= exc.status_code < 500:
+                raise InputError(f"image {ref}: the Engine refused it: {why}") from None
+            raise EngineUnreachable(f"image {ref}: the Engine failed: {why}") from None
+    return RegistrySource(ref, platform=req.platform, insecure=req.insecure,
+                          timeout=req.timeout)
 
 
 def collect_image(req: ImageRequest, engine: Callable[[], Any] | None, *,
