@@ -56,6 +56,8 @@ def load_json(data: bytes, what: str) -> Any:
     stack: list[tuple[Any, int]] = [(doc, 1)]
     while stack:
         value, depth = stack.pop()
+        if not isinstance(value, dict | list):
+            continue
         children = value.values() if isinstance(value, dict) else value
         if depth > MAX_DEPTH:
             raise InputError(f"{what} is nested too deeply (more than {MAX_DEPTH} levels)")

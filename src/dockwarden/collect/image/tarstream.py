@@ -40,6 +40,7 @@ SEEK_MIN = 1 << 16  # skip by seeking from this size on (below it, reading is as
 # The largest member size accepted (what a signed 64-bit offset holds): no real layer
 # comes near it, and anything larger is an overflow of some reader along the way.
 MAX_SIZE = (1 << 63) - 1
+_OCTAL = b"01234567 \0"  # what a numeric field in octal holds (digits, padding)
 _PAX_DIGITS = 19  # len(str(MAX_SIZE)): a longer PAX number cannot be a valid size or id
 
 # Entry kind by the header's type flag (its byte value: what indexing a header gives).
@@ -182,14 +183,13 @@ def _pax_num(value: str) -> int:
 
 def _ids(fields: bytes) -> tuple[int, int, int]:
     """(mode, uid, gid) from the 24 header bytes that hold them."""
-    try:
-        mode = int(fields[0:8].rstrip(b"\0 ") or b"0", 8)
-        uid = int(fields[8:16].rstrip(b"\0 ") or b"0", 8)
-        gid = int(fields[16:24].rstrip(b"\0 ") or b"0", 8)
-        if mode >= 0 and uid >= 0 and gid >= 0:
-            return mode & 0o7777, uid, gid
-    except ValueError:
-        pass
+    if not fields.translate(None, _OCTAL):
+        try:
+            return (int(fields[0:8].rstrip(b"\0 ") or b"0", 8) & 0o7777,
+                    int(fields[8:16].rstrip(b"\0 ") or b"0", 8),
+                    int(fields[16:24].rstrip(b"\0 ") or b"0", 8))
+        except ValueError:  # a space inside a field, a NUL before the padding
+            pass
     return _num(fields[0:8]) & 0o7777, _num(fields[8:16]), _num(fields[16:24])
 
 
@@ -355,11 +355,12 @@ class TarStream:
             chk = hdr[148:156]
             try:
                 stored = int(chk.rstrip(b"\0 ") or b"0", 8)
-                if hdr[124] & 0x80:
+                field = hdr[124:136]
+                # octal digits and padding only (`int` would take a sign, an underscore,
+                # other whitespace); anything else, base-256 included, goes to `_num`
+                if field.translate(None, _OCTAL):
                     raise ValueError
-                size = int(hdr[124:136].rstrip(b"\0 ") or b"0", 8)
-                if size < 0 or size > MAX_SIZE:  # `int` takes a sign, `_num` says why
-                    raise ValueError
+                size = int(field.rstrip(b"\0 ") or b"0", 8)
             except ValueError:
                 stored, size = _num(chk), _num(hdr[124:136])
             if ((adler(hdr) & 0xFFFF) - 1 - sum(chk) + 256 - stored) % 65521:
