@@ -9,6 +9,8 @@ import socket
 import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -16,6 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+from dockwarden.checks import REGISTRY, Skip
+from dockwarden.checks import host as host_checks
+from dockwarden.collect import host as host_mod
 from dockwarden.collect.host import find_dockerd, gather_host, read_daemon_settings
 from dockwarden.model.common import Unknown
 from dockwarden.model.engine import (
@@ -581,7 +586,52 @@ def test_audit_rules_from_files(proc: FakeProc, root: Path) -> None:
 
 def test_audit_rules_unknown_without_auditd(proc: FakeProc, root: Path) -> None:
     rules = gather(proc, root, UNKNOWN).audit_rules
-    assert isinstance(rules, Unknown) and "auditd not installed" in rules.reason
+    assert isinstance(rules, Unknown) and rules.reason.startswith(host_mod.AUDITD_ABSENT)
+
+
+def _dw132(rules: tuple[str, ...] | Unknown) -> list[Any]:
+    snap = SimpleNamespace(host=HostSnapshot(audit_rules=rules))
+    return list(REGISTRY["DW132"].func(snap))
+
+
+def test_dw132_fires_when_auditd_is_absent(proc: FakeProc, root: Path) -> None:
+    """No auditctl (under the host root) and no /etc/audit: no audit rule can exist, a
+    failure for CIS and docker-bench, so DW132 fires rather than being skipped."""
+    assert host_mod.AUDITD_ABSENT == host_checks.AUDITD_ABSENT  # the two sides agree
+    rules = gather(proc, root, UNKNOWN).audit_rules
+    (fail,) = _dw132(rules)
+    assert fail.message == "auditd not installed: no audit rules for Docker files and binaries"
+    assert fail.evidence == {"auditd": "not installed", "rules": 0,
+                             "not_watched": [alts[0] for alts in host_checks.AUDIT_TARGETS]}
+
+
+def test_dw132_absent_auditctl_on_the_search_path(root: Path) -> None:
+    """The search path is a parameter: one that holds no auditctl, and no /etc/audit
+    under the root, is auditd absent."""
+    rules = host_mod._audit_rules(str(root), bin_dirs=("/nonexistent-bin",))
+    assert isinstance(rules, Unknown) and rules.reason.startswith(host_mod.AUDITD_ABSENT)
+    assert len(_dw132(rules)) == 1
+
+
+def test_dw132_skipped_when_auditctl_exists_but_rules_cannot_be_read(root: Path) -> None:
+    """auditctl installed but no /etc/audit (and not run: a fake root): the rules are
+    unknown, not absent, and DW132 is skipped with that reason."""
+    bin_dir = root / "usr/sbin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "auditctl").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "auditctl").chmod(0o755)
+    rules = host_mod._audit_rules(str(root))
+    assert isinstance(rules, Unknown)
+    assert not rules.reason.startswith(host_mod.AUDITD_ABSENT)
+    with pytest.raises(Skip):
+        _dw132(rules)
+
+
+def test_dw132_with_auditd_and_no_docker_rules_fires_as_before(root: Path) -> None:
+    (root / "etc/audit").mkdir(parents=True)
+    (root / "etc/audit/audit.rules").write_text("-D\n")
+    (fail,) = _dw132(host_mod._audit_rules(str(root)))
+    assert "auditd" not in fail.evidence and fail.evidence["rules"] == 1
 
 
 MOUNTINFO = (

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 from dockwarden.model.common import Severity
@@ -693,3 +694,304 @@ def scan_file(path: str, text: str | None, rules: Iterable[Rule] = RULES) -> lis
 ALL_RULES: Mapping[str, Rule | FileRule] = {
     **{r.id: r for r in (*RULES, SECRET_NAME_RULE)}, **{r.id: r for r in FILE_RULES}
 }
+
+
+# --- command lines (DW225, DW231 and any evidence that quotes one) -----------------------
+#
+# What `redact_command` treats as a secret value, flag by flag (decided per flag semantics):
+#
+# - Long flags (`--NAME VALUE`, `--NAME=VALUE`, and Java/openssl-style `-NAME VALUE`) whose
+#   name, split on `-`/`_`, holds a word of _SECRET_WORDS (password, passwd, pass, pwd,
+#   passphrase, token, secret, apikey, credential(s), storepass, keypass...) or a pair of
+#   _SECRET_PAIRS (api key, access key, secret key, auth key, private key). Not when the
+#   name says the value is something else (`--password-file`, `--token-ttl`,
+#   `--secret-name`: last word in _NOT_SECRET_TAILS) or the flag takes no value
+#   (`--password-stdin`, `--no-password`, `--ask-pass`: first word in _NOT_SECRET_HEADS).
+#   The separate form only takes the next word when it does not start with `-`.
+# - Short flags only for the programs where they are a password (_SHORT_SECRET_FLAGS):
+#   `mysql -pX` (mysql's `-p X` prompts and X is a database name: only the attached form),
+#   `sshpass -p X`, `redis-cli -a X`, `mongosh -p X`, `docker login -p X` (never docker's
+#   `run -p 8080:80`), `zip -P X`, `7z -pX`, `sqlcmd -P X`, `ldapsearch -w X`; `curl -u
+#   user:pass` / `--user` / `--proxy-user` keep the user and redact after the first colon
+#   (docker's `-u 1000:1000` is left alone).
+# - openssl-style `pass:X` values, `Authorization: Bearer X` headers, `user:pass@` in any
+#   URL (the password, whatever it looks like), then every content rule and `NAME=value`
+#   assignment of `redact_text` (tokens such as `ghp_...` wherever they are).
+# Kept as they are: `$VAR`, `${VAR}`, `<...>` and `{{...}}` references (the secret is not
+# in the command), absolute paths (`--tlskey /etc/docker/key.pem`) and docker's
+# `--secret id=x,src=/path` references.
+
+_SECRET_WORDS = frozenset({
+    "password", "passwd", "pass", "pwd", "passphrase", "passcode", "passwort", "token",
+    "secret", "apikey", "credential", "credentials", "storepass", "keypass", "srcstorepass",
+    "deststorepass", "srckeypass", "destkeypass", "privatekey", "secretkey", "accesskey",
+    "authkey", "authtoken", "accesstoken", "clientsecret",
+})
+_SECRET_PAIRS = frozenset({("api", "key"), ("access", "key"), ("secret", "key"),
+                           ("auth", "key"), ("private", "key"), ("master", "key"),
+                           ("encryption", "key"), ("signing", "key")})
+_NOT_SECRET_TAILS = frozenset({
+    "file", "path", "stdin", "dir", "directory", "env", "type", "name", "id", "ttl",
+    "timeout", "length", "url", "uri", "endpoint", "mode", "method", "cmd", "command",
+    "helper", "header", "policy", "prompt", "required", "expiry", "expiration", "lifetime",
+    "store", "source", "src", "var", "variable", "user", "username", "hash", "algorithm",
+    "format", "count", "limit", "min", "max", "age", "interval", "audience", "scope",
+    "scopes", "provider", "server", "host", "port", "backend", "plugin", "driver",
+})
+_NOT_SECRET_HEADS = frozenset({"no", "ask", "skip", "prompt", "use", "without", "read",
+                               "require", "disable", "enable", "allow", "show", "print",
+                               "insecure", "with"})
+# program basename -> {short flag: "attached" (only -pVALUE), "both", or "userpass"}
+_MYSQL = {"p": "attached"}
+_SHORT_SECRET_FLAGS: dict[str, dict[str, str]] = {
+    **{p: _MYSQL for p in ("mysql", "mysqldump", "mysqladmin", "mysqlimport", "mysqlshow",
+                           "mysqlcheck", "mysqlpump", "mysqlslap", "mysqlbinlog", "mariadb",
+                           "mariadb-dump", "mariadb-admin", "mariadb-import", "mariadb-check",
+                           "mariadb-show", "mariadb-slap", "mariadb-binlog")},
+    "sshpass": {"p": "both"},
+    "redis-cli": {"a": "both"},
+    "keydb-cli": {"a": "both"},
+    **{p: {"p": "both"} for p in ("mongo", "mongosh", "mongodump", "mongorestore",
+                                  "mongoexport", "mongoimport", "mongostat", "mongotop")},
+    "zip": {"P": "both"}, "unzip": {"P": "both"},
+    "7z": {"p": "attached"}, "7za": {"p": "attached"}, "7zr": {"p": "attached"},
+    "sqlcmd": {"P": "both"}, "bcp": {"P": "both"},
+    **{p: {"w": "both"} for p in ("ldapsearch", "ldapadd", "ldapmodify", "ldapdelete",
+                                  "ldapwhoami", "ldappasswd", "ldapcompare", "ldapmodrdn")},
+    "curl": {"u": "userpass", "U": "userpass"},
+}
+_LOGIN_PROGRAMS = frozenset({"docker", "podman", "nerdctl", "buildah", "skopeo", "helm",
+                             "oras", "crane"})
+_LOGIN_FLAGS = {"p": "both"}
+_USERPASS_LONG = frozenset({"user", "proxy-user"})  # curl's, in a curl context only
+_SHELL_SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "{", "}", "then",
+                               "do", "else", "exec"})
+_FLAG = _rx(r"(?P<dashes>--?)(?P<name>[A-Za-z][A-Za-z0-9_.-]{0,63}+)(?P<eq>=?)(?P<value>.*)",
+            re.DOTALL)
+_AUTH_HEADER = _rx(r"(?i)authorization[ \t]{0,8}+:[ \t]{0,8}+(?:bearer|basic|token|digest|"
+                   r"negotiate|)[ \t]{0,8}+(?P<secret>[^\s\"']{4,4096}+)")
+_URL_USERINFO = _rx(r"://[^\s:/@\"'<>]{0,256}+:(?P<secret>[^\s/@\"'<>]{1,256}+)@")
+_DOCKER_SECRET_KEYS = frozenset({"id", "src", "source", "env", "type", "target", "required",
+                                 "uid", "gid", "mode"})
+
+
+def _secret_flag(name: str) -> bool:
+    words = [w for w in re.split(r"[-_.]", name.lower()) if w]
+    if not words or words[-1] in _NOT_SECRET_TAILS or words[0] in _NOT_SECRET_HEADS:
+        return False
+    if "bypass" in words or "passthrough" in words:
+        return False
+    return (any(w in _SECRET_WORDS for w in words)
+            or any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words)))
+
+
+def _kept(value: str) -> bool:
+    """A flag value that is not itself a secret: empty, a reference, a path."""
+    v = value.strip("\"'")
+    return (not v or v[0] in "$<" or v.startswith(("{{", "%(")) or _is_path(v)
+            or _docker_secret_ref(v))
+
+
+def _docker_secret_ref(value: str) -> bool:
+    """docker's `--secret id=npm,src=/run/npm` (a reference to a secret, not one)."""
+    parts = value.split(",")
+    return all(p.partition("=")[0] in _DOCKER_SECRET_KEYS and "=" in p for p in parts)
+
+
+def _hide(value: str, kind: str = "both") -> str:
+    """`value` (maybe quoted) with its secret part redacted; `kind` userpass keeps what
+    precedes the first colon (`user:`)."""
+    core = value.lstrip("\"'")
+    lead = value[:len(value) - len(core)]
+    stripped = core.rstrip("\"'")
+    end = core[len(stripped):]
+    core = stripped
+    if kind == "userpass":
+        user, sep, password = core.partition(":")
+        if not sep or _kept(password):
+            return value
+        return f"{lead}{user}:{redact(password)}{end}"
+    if _kept(core):
+        return value
+    return f"{lead}{redact(core)}{end}"
+
+
+def _basename(word: str) -> str:
+    return word.strip("\"'").rsplit("/", 1)[-1]
+
+
+class _CommandState:
+    """Walks the words of one command (or one shell text): which program's short flags
+    are active, and whether the next word is a flag's secret value."""
+
+    def __init__(self) -> None:
+        self.short: dict[str, str] = {}
+        self.program = ""
+        self.pending = ""  # "", "both" or "userpass": the next word is a secret value
+
+    def word(self, word: str) -> str:
+        core = word.strip("\"'")
+        if self.pending:
+            kind, self.pending = self.pending, ""
+            if not (core.startswith("-") and len(core) > 1):
+                return _hide(word, kind)
+        if core in _SHELL_SEPARATORS or core.endswith(";"):
+            self.short, self.program = {}, ""
+            return word
+        if not core.startswith("-"):
+            base = _basename(word)
+            if base in _SHORT_SECRET_FLAGS:
+                self.short, self.program = _SHORT_SECRET_FLAGS[base], base
+            elif base in _LOGIN_PROGRAMS and not self.program:
+                self.program = base
+            elif core == "login" and self.program in _LOGIN_PROGRAMS:
+                self.short = _LOGIN_FLAGS
+            if core.lower().startswith("pass:") and len(core) > 5:
+                return word.replace(core, "pass:" + _hide(core[5:]), 1)
+            return word
+        return self._flag(word, core)
+
+    def _flag(self, word: str, core: str) -> str:
+        if len(core) > 1 and core[1] in self.short:  # a program's own short flag: -pX
+            kind = self.short[core[1]]
+            if len(core) > 2:
+                lead = word[:word.index(core) + 2]
+                return lead + _hide(word[len(lead):], kind)
+            if kind != "attached":
+                self.pending = kind
+            return word
+        m = _FLAG.fullmatch(core)
+        if m is None:
+            return word
+        dashes, name, value = m.group("dashes"), m.group("name"), m.group("value")
+        if not m.group("eq"):
+            if value:
+                return word  # not a flag's shape (`--x!y`)
+            value = None
+        if len(name) == 1 and dashes == "-":
+            return word
+        if self.program == "curl" and name.lower() in _USERPASS_LONG:
+            kind = "userpass"
+        elif _secret_flag(name):
+            kind = "both"
+        else:
+            return word
+        if value is None:
+            self.pending = kind
+            return word
+        lead = word[:word.index(core) + len(core) - len(value)]
+        return lead + _hide(word[len(lead):], kind)
+
+
+def _shell_words(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each shell word of `text`: runs of characters other than
+    whitespace, where a quoted string (an unclosed quote runs to the end) holds spaces.
+    By hand: one linear pass, no regex to backtrack."""
+    spans: list[tuple[int, int]] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        start = i
+        while i < n and not text[i].isspace():
+            if text[i] in "\"'":
+                i = _quote_end(text, i)
+            else:
+                i += 1
+        spans.append((start, i))
+    return spans
+
+
+def _quote_end(text: str, i: int) -> int:
+    """The index after the quoted string opening at `i` (the end of `text` if unclosed);
+    a backslash escapes the next character inside double quotes."""
+    quote, i, n = text[i], i + 1, len(text)
+    while i < n and text[i] != quote:
+        i += 2 if quote == '"' and text[i] == "\\" else 1
+    return min(i + 1, n)
+
+
+def _redact_words(text: str, depth: int = 0) -> str:
+    """One shell text: flag values by `_CommandState`, then what `redact_text` finds. A
+    quoted word holding spaces is a flag's value when one is due, else a shell text of
+    its own (`sh -c "mysql -pX"`), redacted the same way (nested at most 4 deep)."""
+    state = _CommandState()
+    out: list[str] = []
+    pos = 0
+    for start, end in _shell_words(text):
+        out.append(text[pos:start])
+        pos = end
+        word = text[start:end]
+        if (depth < 4 and not state.pending and not word.startswith("-")
+                and any(c.isspace() for c in word)):
+            out.append(_requote(word, depth))
+        else:
+            out.append(state.word(word))
+    out.append(text[pos:])
+    return "".join(out) if depth else _redact_patterns("".join(out))
+
+
+def _requote(word: str, depth: int) -> str:
+    """A word with quoted parts holding spaces: each quoted part redacted as a text."""
+    out: list[str] = []
+    i = 0
+    while i < len(word):
+        if word[i] not in "\"'":
+            out.append(word[i])
+            i += 1
+            continue
+        end = _quote_end(word, i)
+        closed = end - i > 1 and word[end - 1] == word[i]
+        inner = word[i + 1:end - 1] if closed else word[i + 1:end]
+        out += (word[i], _redact_words(inner, depth + 1), word[i] if closed else "")
+        i = end
+    return "".join(out)
+
+
+def _redact_patterns(text: str) -> str:
+    for rx in (_AUTH_HEADER, _URL_USERINFO):
+        if rx is _URL_USERINFO and "://" not in text:
+            continue
+        if rx is _AUTH_HEADER and "uthorization" not in text.lower():
+            continue
+        text = rx.compiled().sub(
+            lambda m: m.group(0)[:m.start("secret") - m.start()]
+            + (m.group("secret") if _kept(m.group("secret")) else redact(m.group("secret")))
+            + m.group(0)[m.end("secret") - m.start():], text)
+    return redact_text(text)
+
+
+def redact_command(text: str) -> str:
+    """A command line as one text (a process list line, a shell command) with every
+    secret in it redacted (see the comment above for what counts). Redact first and
+    shorten after: a secret cut in two may no longer be recognised."""
+    return _redact_words(text)
+
+
+def redact_argv(argv: Sequence[str]) -> list[str]:
+    """`redact_command` for an argv, the words as the Engine or /proc gives them: a
+    word holding spaces (after `sh -c`) is redacted as a shell text of its own, unless
+    it is the value of a secret flag (`--password 'two words'`), redacted whole."""
+    state = _CommandState()
+    out: list[str] = []
+    for word in argv:
+        if state.pending or word.startswith("-") or not any(c.isspace() for c in word):
+            out.append(_redact_patterns(state.word(word)))
+        else:
+            out.append(_redact_words(word))
+    return out
+
+
+def redact_mapping(values: Mapping[str, object]) -> dict[str, object]:
+    """Options shown as evidence (`log-opts`, driver options): the value of a
+    secret-looking key (`splunk-token`, `password`) redacted, other string values passed
+    through `redact_command`."""
+    out: dict[str, object] = {}
+    for key, value in values.items():
+        if isinstance(value, str):
+            secret = _secret_flag(key) or scan_env([(key.replace("-", "_"), value)])
+            out[key] = _hide(value) if secret else redact_command(value)
+        else:
+            out[key] = value
+    return out

@@ -345,7 +345,9 @@ def log_rotation(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
         if driver == daemon_driver and isinstance(ctx.daemon_log_options, Mapping):
             opts = {**ctx.daemon_log_options, **opts}
     if driver == "json-file" and opts.get("max-size") in (None, "", "-1"):
-        yield Fail({"HostConfig.LogConfig": {"Type": driver, "Config": dict(spec.log_options)}},
+        # log options may hold a token (splunk-token, ...): redacted like any evidence
+        yield Fail({"HostConfig.LogConfig": {"Type": driver, "Config": secrets.redact_mapping(
+                    spec.log_options)}},
                    field="log_driver")
 
 
@@ -439,7 +441,8 @@ def sshd_running(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     procs = require(spec.processes)
     hits = [p for p in procs if re.search(r"(^|/)sshd(\s|$|:)", p)]
     if hits:
-        yield Fail({"processes": hits[:5]})
+        # a process line is a command line: its secrets go before anything shows it
+        yield Fail({"processes": [secrets.redact_command(p)[:300] for p in hits[:5]]})
 
 
 @check(
@@ -522,8 +525,10 @@ def exec_sessions(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     for e in sessions:
         user = e.user or spec.user
         if e.privileged or is_root_user(user):
+            # the command line may hold a token or a password: redacted, then cut
+            command = " ".join(secrets.redact_argv(e.command))[:200]
             yield Fail({"exec_id": e.id[:12], "privileged": e.privileged,
-                        "user": user or "root", "command": " ".join(e.command)[:200]},
+                        "user": user or "root", "command": command},
                        severity=Severity.HIGH if e.privileged else None)
 
 
@@ -615,7 +620,7 @@ def host_sysctls(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
         if affects_host:
             bad[key] = value
     if bad:
-        yield Fail({"HostConfig.Sysctls": bad}, field="sysctls")
+        yield Fail({"HostConfig.Sysctls": secrets.redact_mapping(bad)}, field="sysctls")
 
 
 ENGINE_API_PORTS = {2375: "plain HTTP", 2376: "TLS"}

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from dockwarden import read_data
+from dockwarden import read_data, secrets
 from dockwarden.checks.registry import Fail, Scope, Skip, check, require
 from dockwarden.model.common import Severity
 from dockwarden.model.engine import BridgeFacts, DaemonSettings, EngineSnapshot, Listener
@@ -218,7 +218,8 @@ def log_rotation(snap: EngineSnapshot) -> Iterator[Fail]:
         return
     opts = _settings(snap).get("log-opts") or {}
     if not isinstance(opts, dict) or not opts.get("max-size"):
-        yield Fail({"LoggingDriver": "json-file", "log-opts": opts})
+        yield Fail({"LoggingDriver": "json-file",
+                    "log-opts": secrets.redact_mapping(opts) if isinstance(opts, dict) else opts})
 
 
 @check(

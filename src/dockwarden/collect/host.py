@@ -59,6 +59,11 @@ MAX_READ = 1 << 20
 DEFAULT_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 DEFAULT_CONFIG_FILE = "/etc/docker/daemon.json"
 AUDITCTL_TIMEOUT = 5.0
+AUDIT_BIN_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
+# The reason given when auditd is absent; checks/host.py (DW132) fires on it. The two
+# modules do not import each other (collect -> model -> checks), so the words are the
+# contract; tests/test_collect_host.py checks both sides agree.
+AUDITD_ABSENT = "auditd not installed"
 MAX_CERTS_D_ENTRIES = 500
 KERNEL_LIMIT_KEYS = (
     "kernel.pid_max",
@@ -802,8 +807,14 @@ def _rule_lines(lines: Iterable[str]) -> list[str]:
     return [s for s in (line.strip() for line in lines) if s and not s.startswith("#")]
 
 
-def _audit_rules(root: str) -> tuple[str, ...] | Unknown:
-    auditctl = shutil.which("auditctl", path="/usr/sbin:/sbin:/usr/bin:/bin")
+def _audit_rules(root: str, bin_dirs: Sequence[str] = AUDIT_BIN_DIRS
+                 ) -> tuple[str, ...] | Unknown:
+    """The loaded audit rules (`auditctl -l`, as root on the host itself), else the rule
+    files under /etc/audit. Neither an `auditctl` in `bin_dirs` (under `root`) nor an
+    /etc/audit: auditd is not installed, `Unknown(AUDITD_ABSENT...)`, which DW132 reads
+    as "no audit rule can exist" (a finding, as CIS and docker-bench count it)."""
+    search = os.pathsep.join(_under(root, d) for d in bin_dirs)
+    auditctl = shutil.which("auditctl", path=search) if search else None
     if root in ("", "/") and auditctl and os.geteuid() == 0:
         try:
             done = subprocess.run(
@@ -822,7 +833,9 @@ def _audit_rules(root: str) -> tuple[str, ...] | Unknown:
 
     audit_dir = _under(root, "/etc/audit")
     if not os.path.isdir(audit_dir):
-        return Unknown("auditd not installed: no working auditctl and no /etc/audit")
+        if auditctl is None:
+            return Unknown(f"{AUDITD_ABSENT}: no auditctl and no /etc/audit")
+        return Unknown("auditctl -l did not answer (not root?) and there is no /etc/audit")
     files = [os.path.join(audit_dir, "audit.rules")]
     rules_d = os.path.join(audit_dir, "rules.d")
     try:
