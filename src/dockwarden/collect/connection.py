@@ -15,11 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from dockwarden.collect.unixhttp import EngineGone, SDKGetter, UnixGetter
-from dockwarden.errors import EngineUnreachable, UsageError
+from dockwarden.collect.unixhttp import EngineGone, SDKGetter, UnixGetter, watch_sdk
+from dockwarden.errors import DockwardenError, EngineUnreachable, UsageError
+from dockwarden.sanitize import clean
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 MIN_API = "1.24"
@@ -131,9 +134,36 @@ def resolve(opts: EngineOptions, env: dict[str, str] | None = None) -> tuple[str
             os.path.join(path, "ca.pem") if verify else None,
             os.path.join(path, "cert.pem"), os.path.join(path, "key.pem"), verify,
         )
+    check_host(host)
     if host.startswith("tcp://") and tls:
         host = "https://" + host[len("tcp://"):]
     return host, tls
+
+
+_SCHEMES = ("unix", "tcp", "http", "https", "ssh", "npipe")
+
+
+def check_host(host: str) -> None:
+    """UsageError (exit 2) unless `host` is an Engine address the docker CLI would take:
+    unix:///path, tcp://HOST[:PORT] (port 1-65535), ssh://[USER@]HOST[:PORT], npipe://."""
+    hint = "expected unix:///path/to/socket, tcp://HOST:PORT or ssh://[USER@]HOST"
+    shown = clean(host)
+    if host.startswith("/"):
+        return
+    scheme = host.split("://", 1)[0] if "://" in host else ""
+    if scheme not in _SCHEMES:
+        raise UsageError(f"invalid Engine address {shown!r}: unknown scheme", hint)
+    if scheme in ("unix", "npipe"):
+        if not host[len(scheme) + 3:]:
+            raise UsageError(f"invalid Engine address {shown!r}: no path", hint)
+        return
+    try:
+        parts = urlsplit(host)
+        port = parts.port  # ValueError when out of range or not a number
+    except ValueError as exc:
+        raise UsageError(f"invalid Engine address {shown!r}: {clean(exc)}", hint) from None
+    if port == 0:
+        raise UsageError(f"invalid Engine address {shown!r}: port 0", hint)
 
 
 def _display(url: str) -> tuple[str, str]:
@@ -157,12 +187,11 @@ def connect(opts: EngineOptions, max_pool_size: int = 16, *, sdk: bool = False) 
             status, version = probe.get("/version")
         except EngineGone as exc:
             raise unreachable(shown, exc) from None
+        except DockwardenError as exc:
+            raise _not_engine(shown, exc.message) from None
         finally:
             probe.close()
-        if status != 200 or not isinstance(version, dict) or not version.get("ApiVersion"):
-            raise EngineUnreachable(f"{shown} does not answer like a Docker Engine "
-                                    f"(HTTP {status})", "check --host / DOCKER_HOST")
-        api_version = min(str(version["ApiVersion"]), MAX_API, key=_api_key)
+        api_version = min(_api_version(shown, status, version), MAX_API, key=_api_key)
         return Connection(api=None, getter=UnixGetter(path, api_version, opts.timeout),
                           url=shown, scheme=scheme, tls=False, client_cert=False)
     import docker
@@ -175,15 +204,41 @@ def connect(opts: EngineOptions, max_pool_size: int = 16, *, sdk: bool = False) 
         # requests lets REQUESTS_CA_BUNDLE and proxy variables override the CA chosen
         # above; the docker CLI ignores them for the Engine, and so do we.
         api.trust_env = False
-        api._version = api._retrieve_server_version()
+        watch_sdk(api)
+        getter = SDKGetter(api, opts.timeout)
+        status, version = getter.request("/version", versioned=False)
+        api._version = _api_version(shown, status, version)
+    except EngineGone as exc:
+        raise unreachable(url, exc) from None
+    except DockwardenError as exc:
+        raise _not_engine(shown, exc.message) from None
     except docker.errors.DockerException as exc:
         raise unreachable(url, exc) from None
     except requests.exceptions.RequestException as exc:
         raise unreachable(url, exc) from None
+    except ValueError as exc:  # an address the SDK or urllib3 cannot use
+        raise UsageError(f"invalid Engine address {clean(url)!r}: {clean(exc)}") from None
     return Connection(
-        api=api, getter=SDKGetter(api), url=shown, scheme=scheme, tls=bool(tls),
+        api=api, getter=getter, url=shown, scheme=scheme, tls=bool(tls),
         client_cert=bool(tls) and getattr(tls, "cert", None) is not None,
     )
+
+
+_API_VERSION = re.compile(r"1\.[0-9]{1,3}")
+
+
+def _api_version(shown: str, status: int, version: Any) -> str:
+    """The ApiVersion of a /version answer, or EngineUnreachable (not an Engine)."""
+    raw = version.get("ApiVersion") if isinstance(version, dict) else None
+    if status != 200 or not isinstance(raw, str) or not _API_VERSION.fullmatch(raw):
+        raise _not_engine(shown, f"HTTP {status}" if status != 200 else
+                          "no valid ApiVersion in its /version answer")
+    return raw
+
+
+def _not_engine(shown: str, why: str) -> EngineUnreachable:
+    return EngineUnreachable(f"{clean(shown)} does not answer like a Docker Engine ({why})",
+                             "check --host / DOCKER_HOST")
 
 
 def _api_key(version: str) -> tuple[int, ...]:

@@ -1,24 +1,55 @@
 """Gather one snapshot of an Engine: /version, /info, the default bridge and the local
 daemon and host facts (for the daemon checks), and every container inspected exactly once
 (concurrently), with the volume list only when a container mounts a volume.
+
+Every document is bounded in time, size and depth as it is read (collect/unixhttp.py) and
+its shape checked before anything is built from it (collect/inspect.py). What a bad
+answer was about becomes an error entry and the report is incomplete (exit 3), the rest of
+the audit going on: a bad inspect, exec or top answer costs that container (an error entry
+named after it), a bad /info or /version the daemon part (`EngineSnapshot.info_error`). The
+collector raises nothing but DockwardenError.
+
+Names given to `dockwarden containers NAME...` must all exist: a name (or id prefix) that
+matches no container is an input error (exit 2) naming the close matches, even when other
+names match, since auditing fewer containers than asked for under exit 0 would hide a typo.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from dockwarden.collect import host as hostmod
 from dockwarden.collect.connection import Connection
-from dockwarden.collect.inspect import spec_from_inspect
-from dockwarden.collect.unixhttp import EngineGone
-from dockwarden.errors import EngineUnreachable
+from dockwarden.collect.inspect import (
+    LIST_ROW_SHAPE,
+    VOLUMES_SHAPE,
+    MapOf,
+    check_exec,
+    check_inspect,
+    check_shape,
+    is_engine_id,
+    processes_from_top,
+    spec_from_inspect,
+)
+from dockwarden.collect.unixhttp import (
+    MAX_EXEC,
+    MAX_INSPECT,
+    MAX_LIST,
+    MAX_NETWORK,
+    MAX_TOP,
+    EngineAnswerError,
+    EngineGone,
+)
+from dockwarden.deadline import DeadlineExceeded
+from dockwarden.errors import DockwardenError, EngineUnreachable, InputError
 from dockwarden.model.common import Fact, Unknown
 from dockwarden.model.container import ContainerContext, ContainerSpec
 from dockwarden.model.engine import (
@@ -28,6 +59,7 @@ from dockwarden.model.engine import (
     EngineSnapshot,
     HostSnapshot,
 )
+from dockwarden.sanitize import clean
 
 Progress = Callable[[int, int], None]
 _ID = re.compile(r"[0-9a-f]{64}")
@@ -35,6 +67,36 @@ _ID = re.compile(r"[0-9a-f]{64}")
 
 def _d(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+# The fields of /info, /version and /networks/bridge that engine_info and bridge_facts read.
+INFO_SHAPE: dict[str, Any] = {
+    "ServerVersion": str, "OSType": str, "KernelVersion": str, "OperatingSystem": str,
+    "Driver": str, "DriverStatus": [[str]], "LoggingDriver": str, "CgroupDriver": str,
+    "CgroupVersion": str, "SecurityOptions": [str], "LiveRestoreEnabled": bool,
+    "ExperimentalBuild": bool, "Debug": bool, "Swarm": {"LocalNodeState": str},
+    "DockerRootDir": str, "PidsLimit": bool, "Name": str,
+    "RegistryConfig": {"InsecureRegistryCIDRs": [str],
+                       "IndexConfigs": MapOf({"Secure": bool})},
+    "Plugins": {"Authorization": [str]},
+}
+VERSION_SHAPE: dict[str, Any] = {"Version": str, "ApiVersion": str, "Experimental": bool}
+NETWORK_SHAPE: dict[str, Any] = {"Name": str, "Options": MapOf(str),
+                                 "IPAM": {"Config": [{"Gateway": str}]}}
+
+
+def checked(data: Any, shape: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """`data` if it is an object of `shape`, else EngineAnswerError."""
+    if not isinstance(data, dict):
+        raise EngineAnswerError(f"the Engine's answer to {what} is malformed: not an object")
+    check_shape(data, shape, what)
+    return data
+
+
+def info_from(info: Any, version: Any) -> EngineInfo:
+    """EngineInfo from /info and /version answers checked for shape (EngineAnswerError)."""
+    return engine_info(checked(info, INFO_SHAPE, "/info"),
+                       checked(version, VERSION_SHAPE, "/version"))
 
 
 def engine_info(info: Mapping[str, Any], version: Mapping[str, Any]) -> EngineInfo:
@@ -113,6 +175,7 @@ class _Inspection:
     spec: ContainerSpec | None = None
     gone: bool = False
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # errors that cost a fact, not the spec
 
 
 class EngineCollector:
@@ -129,13 +192,14 @@ class EngineCollector:
         self.local_facts = local_facts
         self.progress = progress
         self.errors: list[tuple[str, str]] = []
+        self._incomplete = False  # an error entry that makes the report incomplete
         self._dead = threading.Event()
         self._getter = conn.getter
 
     # -- the Engine itself -------------------------------------------------------------
-    def _get(self, what: str, path: str, **params: str) -> tuple[int, Any]:
+    def _get(self, what: str, path: str, max_bytes: int, **params: str) -> tuple[int, Any]:
         try:
-            return self._getter.get(path, **params)
+            return self._getter.get(path, max_bytes=max_bytes, what=what, **params)
         except EngineGone as exc:
             self._dead.set()
             raise EngineUnreachable(
@@ -145,51 +209,67 @@ class EngineCollector:
     _partial: list[ContainerSpec]
 
     def collect(self) -> EngineSnapshot:
+        """The snapshot; raises only DockwardenError (EngineUnreachable when the Engine
+        cannot be reached at all, InputError for names that match no container)."""
+        try:
+            return self._collect()
+        except DockwardenError:
+            raise
+        except Exception as exc:  # a bug met by a hostile answer: still one clear line
+            raise EngineAnswerError(
+                f"the audit of the Engine at {self.conn.url} failed on an answer it could "
+                f"not handle: {type(exc).__name__}: {clean(exc)[:200]}") from exc
+
+    def _collect(self) -> EngineSnapshot:
         self._partial = []
         gathered_at = datetime.now(UTC)
+        info_error: str | None = None
         try:
-            status_v, version = self._getter.get("/version")
-            status_i, info = self._getter.get("/info")
+            status_v, version = self._getter.get("/version", what="/version")
+            status_i, info = self._getter.get("/info", what="/info")
         except EngineGone as exc:
             from dockwarden.collect.connection import unreachable
             raise unreachable(self.conn.url, exc) from None
-        if status_v != 200 or status_i != 200 or not isinstance(info, dict) or not isinstance(
-                version, dict):
+        except (EngineAnswerError, DeadlineExceeded) as exc:
+            info_error, status_v, status_i, version, info = exc.message, 200, 200, {}, {}
+        if status_v != 200 or status_i != 200:
             raise EngineUnreachable(
                 f"the Engine at {self.conn.url} refused: HTTP {status_i}: {_message(info)}",
                 "check the API version and your access rights")
-        einfo = engine_info(info, version)
+        if info_error is None:
+            try:
+                einfo = info_from(info, version)
+            except EngineAnswerError as exc:
+                info_error = exc.message
+        if info_error is not None:
+            einfo = engine_info({}, {})
+            self.errors.append((self.conn.url, f"{info_error}: the daemon could not be "
+                                                "judged"))
 
         bridge: Fact[BridgeFacts] = Unknown("not gathered (containers only)")
         if self.want_daemon:
-            status, net = self._get("bridge inspect", "/networks/bridge")
-            if status == 200 and isinstance(net, dict):
-                bridge = bridge_facts(net)
-            elif status == 404:
-                bridge = Unknown("the Engine has no default bridge network")
-            else:
-                bridge = Unknown(f"bridge network inspect failed: HTTP {status}: "
-                                 f"{_message(net)}")
+            bridge = self._bridge()
 
         daemon, host, local = self._local(einfo)
-        complete = True
+        complete = info_error is None
         try:
             containers, skipped = (self._containers(local) if self.want_containers
                                    else ([], []))
-        except EngineUnreachable as exc:
+        except (EngineUnreachable, EngineAnswerError, DeadlineExceeded) as exc:
             self.errors.append((self.conn.url, exc.message))
             containers, skipped, complete = self._partial, [], False
-        if self._dead.is_set():
+        if self._dead.is_set() or self._incomplete:
             complete = False
 
+        unknown_info = Unknown(f"not known: {info_error}") if info_error else None
         context = ContainerContext(
-            host_apparmor=einfo.security_option("apparmor") is not None,
-            host_selinux=einfo.security_option("selinux") is not None,
+            host_apparmor=unknown_info or einfo.security_option("apparmor") is not None,
+            host_selinux=unknown_info or einfo.security_option("selinux") is not None,
             daemon_no_new_privileges=(
                 bool(daemon.get("no-new-privileges", False))
                 if isinstance(daemon, DaemonSettings) else daemon
             ),
-            daemon_log_driver=einfo.logging_driver,
+            daemon_log_driver=unknown_info or einfo.logging_driver,
             daemon_log_options=(
                 dict(daemon.get("log-opts") or {}) if isinstance(daemon, DaemonSettings)
                 else daemon
@@ -212,7 +292,19 @@ class EngineCollector:
             errors=tuple(self.errors),
             complete=complete,
             skipped_containers=tuple(skipped),
+            info_error=info_error,
         )
+
+    def _bridge(self) -> Fact[BridgeFacts]:
+        try:
+            status, net = self._get("bridge network inspect", "/networks/bridge", MAX_NETWORK)
+            if status == 200:
+                return bridge_facts(checked(net, NETWORK_SHAPE, "bridge network inspect"))
+        except (EngineAnswerError, DeadlineExceeded) as exc:
+            return Unknown(exc.message)
+        if status == 404:
+            return Unknown("the Engine has no default bridge network")
+        return Unknown(f"bridge network inspect failed: HTTP {status}: {_message(net)}")
 
     # -- local daemon and host --------------------------------------------------------
     def _local(self, einfo: EngineInfo) -> tuple[Fact[DaemonSettings], HostSnapshot, bool]:
@@ -241,35 +333,76 @@ class EngineCollector:
         return settings, host, True
 
     def _volumes(self) -> dict[str, Mapping[str, Any]]:
-        status, listed = self._get("volume list", "/volumes")
-        if status == 200 and isinstance(listed, dict):
-            return {str(v.get("Name")): v for v in listed.get("Volumes") or []
-                    if isinstance(v, dict)}
-        self.errors.append((self.conn.url,
-                            f"volume list failed: HTTP {status}: {_message(listed)}"))
+        try:
+            status, listed = self._get("volume list", "/volumes", MAX_LIST)
+            if status == 200:
+                listed = checked(listed, VOLUMES_SHAPE, "volume list")
+                return {str(v.get("Name")): v for v in listed.get("Volumes") or []
+                        if isinstance(v, dict)}
+            message = f"volume list failed: HTTP {status}: {_message(listed)}"
+        except (EngineAnswerError, DeadlineExceeded) as exc:
+            message = exc.message
+        self.errors.append((self.conn.url, message))
+        self._incomplete = True
         return {}
 
     # -- containers --------------------------------------------------------------------
-    def _containers(self, local: bool) -> tuple[list[ContainerSpec], list[str]]:
-        self._partial = []
-        status, listed = self._get("container list", "/containers/json", all="1")
-        if status != 200 or not isinstance(listed, list):
+    def _rows(self) -> list[dict[str, Any]]:
+        """The rows of the container list whose shape is right; an error entry for each
+        other one."""
+        status, listed = self._get("container list", "/containers/json", MAX_LIST, all="1")
+        if status != 200:
             raise EngineUnreachable(f"container list failed: HTTP {status}: {_message(listed)}")
-        listed = [row for row in listed if isinstance(row, dict) and row.get("Id")]
+        if not isinstance(listed, list):
+            raise EngineAnswerError("the Engine's answer to container list is malformed: "
+                                    "not a list")
+        rows = []
+        for i, row in enumerate(listed):
+            cid = row.get("Id") if isinstance(row, dict) else None
+            label = cid[:12] if isinstance(cid, str) and is_engine_id(cid) else (
+                f"container list entry {i}")
+            try:
+                if not isinstance(row, dict):
+                    raise EngineAnswerError("the Engine's answer to container list is "
+                                            "malformed: an entry is not an object")
+                check_shape(row, LIST_ROW_SHAPE, "container list")
+                if not is_engine_id(cid):
+                    raise EngineAnswerError("the Engine's answer to container list is "
+                                            "malformed: Id is not a container id")
+            except EngineAnswerError as exc:
+                self.errors.append((label, exc.message))
+                self._incomplete = True
+                continue
+            rows.append(row)
+        return rows
+
+    def _select(self, listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows named by `self.names` (all without names); InputError when a name
+        matches no container."""
+        if not self.names:
+            return listed
         wanted = set(self.names)
         rows = []
         for row in listed:
-            names = {str(n).lstrip("/") for n in row.get("Names") or []}
-            cid = str(row.get("Id", ""))
-            if wanted and not (names & wanted or any(cid.startswith(w) for w in wanted)):
-                continue
-            rows.append(row)
-        if wanted:
-            found = {str(n).lstrip("/") for r in rows for n in r.get("Names") or []}
-            missing = [w for w in sorted(wanted)
-                       if w not in found and not any(str(r["Id"]).startswith(w) for r in rows)]
-            for name in missing:
-                self.errors.append((name, "no such container"))
+            names = {n.lstrip("/") for n in row.get("Names") or [] if n}
+            if names & wanted or any(row["Id"].startswith(w) for w in wanted):
+                rows.append(row)
+        found = {n.lstrip("/") for r in rows for n in r.get("Names") or [] if n}
+        missing = [w for w in self.names
+                   if w not in found and not (w and any(r["Id"].startswith(w) for r in rows))]
+        if missing:
+            every = sorted({n.lstrip("/") for r in listed for n in r.get("Names") or [] if n})
+            close = sorted({c for w in missing
+                            for c in difflib.get_close_matches(w, every, n=5, cutoff=0.6)})
+            shown = ", ".join(repr(clean(w)) for w in missing)
+            hint = (f"close names on this Engine: {', '.join(clean(c) for c in close)}"
+                    if close else "`docker ps -a` lists the containers of this Engine")
+            raise InputError(f"no such container on {self.conn.url}: {shown}", hint)
+        return rows
+
+    def _containers(self, local: bool) -> tuple[list[ContainerSpec], list[str]]:
+        self._partial = []
+        rows = self._select(self._rows())
 
         # Volume options (their size bounds) are needed only if a container mounts one.
         volumes: Mapping[str, Mapping[str, Any]] = (
@@ -277,7 +410,7 @@ class EngineCollector:
                                    for r in rows for m in r.get("Mounts") or []) else {})
         processes: dict[str, list[str]] | None = None
         if local:
-            running = [str(r["Id"]) for r in rows if r.get("State") == "running"]
+            running = [r["Id"] for r in rows if r.get("State") == "running"]
             try:
                 processes = scan_processes(running)
             except OSError:
@@ -290,7 +423,7 @@ class EngineCollector:
 
         def work(row: Mapping[str, Any]) -> _Inspection:
             nonlocal done
-            result = self._inspect_one(str(row["Id"]), volumes, processes)
+            result = self._inspect_one(row["Id"], volumes, processes)
             with lock:
                 done += 1
                 if self.progress:
@@ -307,10 +440,13 @@ class EngineCollector:
         skipped = []
         for row, res in zip(rows, results, strict=True):
             if res.gone:
-                skipped.append(str(row["Id"])[:12])
-            elif res.error:
-                name = (row.get("Names") or [str(row["Id"])[:12]])[0].lstrip("/")
-                self.errors.append((name, res.error))
+                skipped.append(row["Id"][:12])
+                continue
+            name = clean(next((n.lstrip("/") for n in row.get("Names") or [] if n),
+                              row["Id"][:12]))
+            for message in ([res.error] if res.error else []) + res.notes:
+                self.errors.append((name, message))
+                self._incomplete = True
         if self._dead.is_set():
             raise EngineUnreachable(
                 f"the Engine at {self.conn.url} stopped answering while containers were "
@@ -321,43 +457,63 @@ class EngineCollector:
                      processes: dict[str, list[str]] | None) -> _Inspection:
         if self._dead.is_set():
             return _Inspection(error="not inspected: the Engine stopped answering")
-        get = self._getter.get
         try:
-            status, data = get(f"/containers/{cid}/json")
-            if status == 404:
-                return _Inspection(gone=True)  # removed between list and inspect
-            if status != 200 or not isinstance(data, dict):
-                return _Inspection(error=f"inspect failed: HTTP {status}: {_message(data)}")
-            execs: list[Mapping[str, Any]] = []
-            for exec_id in data.get("ExecIDs") or []:
-                status, exec_data = get(f"/exec/{exec_id}/json")
-                if status == 200 and isinstance(exec_data, dict):
-                    execs.append(exec_data)  # a 404 means the session ended meanwhile
-            running = bool(_d(data.get("State")).get("Running"))
-            procs: Fact[list[str]]
-            if not running:
-                procs = []
-            elif processes is not None:
-                procs = processes.get(cid, [])
-            else:
-                status, top = get(f"/containers/{cid}/top")
-                if status != 200 or not isinstance(top, dict):
-                    procs = Unknown(f"process list unavailable: HTTP {status}: {_message(top)}")
-                else:
-                    titles = [str(t) for t in top.get("Titles") or []]
-                    col = titles.index("CMD") if "CMD" in titles else (
-                        titles.index("COMMAND") if "COMMAND" in titles else len(titles) - 1)
-                    procs = [str(p[col]) for p in top.get("Processes") or [] if len(p) > col]
+            return self._inspect(cid, volumes, processes)
         except EngineGone:
             self._dead.set()
             return _Inspection(error="not inspected: the Engine stopped answering")
+        except DockwardenError as exc:
+            return _Inspection(error=exc.message)
+        except Exception as exc:  # a bug met by a hostile answer: that container only
+            return _Inspection(error=f"could not be audited: {type(exc).__name__}: "
+                                     f"{clean(exc)[:200]}")
+
+    def _inspect(self, cid: str, volumes: Mapping[str, Mapping[str, Any]],
+                 processes: dict[str, list[str]] | None) -> _Inspection:
+        get = self._getter.get
+        short = cid[:12]
+        status, data = get(f"/containers/{cid}/json", max_bytes=MAX_INSPECT,
+                           what=f"inspect of container {short}")
+        if status == 404:
+            return _Inspection(gone=True)  # removed between list and inspect
+        if status != 200:
+            return _Inspection(error=f"inspect failed: HTTP {status}: {_message(data)}")
+        data = check_inspect(data)
+        notes: list[str] = []
+        execs: Fact[list[Mapping[str, Any]]] = []
+        try:
+            found: list[Mapping[str, Any]] = []
+            for exec_id in data.get("ExecIDs") or []:
+                status, exec_data = get(f"/exec/{exec_id}/json", max_bytes=MAX_EXEC,
+                                        what=f"exec inspect of container {short}")
+                if status == 200:
+                    found.append(check_exec(exec_data))  # a 404: the session ended meanwhile
+            execs = found
+        except (EngineAnswerError, DeadlineExceeded) as exc:
+            notes.append(exc.message)
+            execs = Unknown(exc.message)
+        running = bool(_d(data.get("State")).get("Running"))
+        procs: Fact[list[str]]
+        if not running:
+            procs = []
+        elif processes is not None:
+            procs = processes.get(cid, [])
+        else:
+            try:
+                status, top = get(f"/containers/{cid}/top", max_bytes=MAX_TOP,
+                                  what=f"process list of container {short}")
+                procs = (processes_from_top(top) if status == 200 else
+                         Unknown(f"process list unavailable: HTTP {status}: {_message(top)}"))
+            except (EngineAnswerError, DeadlineExceeded) as exc:
+                notes.append(exc.message)
+                procs = Unknown(exc.message)
         return _Inspection(spec=spec_from_inspect(data, volumes=volumes, execs=execs,
-                                                  processes=procs))
+                                                  processes=procs), notes=notes)
 
 
 def _message(data: Any) -> str:
     if isinstance(data, dict) and data.get("message"):
-        return str(data["message"])[:200]
+        return clean(data["message"])[:200]
     return "unexpected response"
 
 

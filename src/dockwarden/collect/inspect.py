@@ -1,17 +1,200 @@
-"""Turn Engine inspect data into the `ContainerSpec` model.
+"""Turn Engine inspect data into the `ContainerSpec` model, and check the shape of every
+Engine document where it enters.
 
 Pure conversion of the JSON the Engine returns; kept in `collect/` because it is
 the last place raw dicts are allowed.
+
+The Engine (or whatever answers on its socket) is not trusted: each JSON document the
+collector reads is checked against a declared shape (`check_shape`) before anything is
+built from it. A shape names the fields dockwarden reads and their JSON types; `null` is
+accepted wherever a value is (Go encodes empty slices and maps as null), fields not named
+are not looked at. A document that does not fit is an `EngineAnswerError` naming the
+path of the first bad value; the collector turns it into an error entry for that
+container (or for the daemon part), never a traceback. Sizes and nesting depth are bounded
+before decoding (collect/unixhttp.py). Written by hand: a schema library would cost more
+to import than the whole check, and the shapes are a few lines.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from dockwarden.errors import DockwardenError
 from dockwarden.model.common import Fact, Source, TargetKind, Unknown
 from dockwarden.model.container import ContainerSpec, ExecSession, Mount, PortBinding
 from dockwarden.model.finding import Target
+from dockwarden.sanitize import clean
+
+
+class EngineAnswerError(DockwardenError):
+    """An Engine answer that is not the document the API describes (wrong types, too
+    large, too deep, not JSON): what it was about could not be audited (exit 3)."""
+
+    exit_code = 3
+
+
+class MapOf:
+    """A shape: a JSON object with any keys, each value of shape `value`."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+ANY = object()  # a shape: any JSON value (not looked into)
+
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean", float: "a number"}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _key(key: object) -> str:
+    text = clean(key)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def check_shape(value: Any, shape: Any, what: str, path: str = "") -> None:
+    """Raise EngineAnswerError unless `value` fits `shape`: a type (str, int, bool,
+    float = any number), `[S]` (a list of S), `{key: S}` (an object; the keys named are
+    checked, others ignored), `MapOf(S)` or `ANY`. `null` fits every shape. The recursion
+    follows the shape (a few levels), never the data."""
+    if value is None or shape is ANY:
+        return
+    if isinstance(shape, type):
+        ok = (isinstance(value, int | float) and not isinstance(value, bool)
+              if shape is float else
+              isinstance(value, int) and not isinstance(value, bool) if shape is int else
+              isinstance(value, shape))
+        if not ok:
+            _bad(what, path, _TYPE_NAMES.get(shape, shape.__name__), value)
+        return
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            _bad(what, path, "a list", value)
+        for i, item in enumerate(value):
+            check_shape(item, shape[0], what, f"{path}[{i}]")
+        return
+    if not isinstance(value, dict):
+        _bad(what, path, "an object", value)
+    if isinstance(shape, MapOf):
+        for k, item in value.items():
+            check_shape(item, shape.value, what, f"{path}[{_key(k)!r}]")
+        return
+    for k, sub in shape.items():
+        if k in value:
+            check_shape(value[k], sub, what, f"{path}.{k}" if path else k)
+
+
+def _bad(what: str, path: str, expected: str, value: Any) -> None:
+    where = f" {path}" if path else ""
+    raise EngineAnswerError(f"the Engine's answer to {what} is malformed:{where} is "
+                            f"{_json_type(value)}, expected {expected}")
+
+
+_PORTS = MapOf([{"HostIp": str, "HostPort": str}])
+
+# The fields of `GET /containers/{id}/json` that spec_from_inspect reads.
+INSPECT_SHAPE: dict[str, Any] = {
+    "Id": str, "Name": str, "AppArmorProfile": str, "ExecIDs": [str],
+    "State": {"Running": bool},
+    "Mounts": [{"Type": str, "Name": str, "Source": str, "Destination": str, "RW": bool,
+                "Propagation": str, "Driver": str}],
+    "Config": {"Image": str, "User": str, "Env": [str], "Labels": MapOf(str),
+               "Healthcheck": {"Test": [str]}},
+    "HostConfig": {
+        "Privileged": bool, "PidMode": str, "IpcMode": str, "NetworkMode": str,
+        "UTSMode": str, "UsernsMode": str, "CapAdd": [str], "CapDrop": [str],
+        "SecurityOpt": [str], "PidsLimit": int, "Memory": int, "NanoCpus": int,
+        "CpuShares": int, "CpuQuota": int, "CpusetCpus": str, "StorageOpt": MapOf(str),
+        "LogConfig": {"Type": str, "Config": MapOf(str)}, "ReadonlyRootfs": bool,
+        "Devices": [{"PathOnHost": str, "PathInContainer": str, "CgroupPermissions": str}],
+        "PortBindings": _PORTS, "RestartPolicy": {"Name": str, "MaximumRetryCount": int},
+        "CgroupParent": str, "Ulimits": [{"Name": str, "Soft": int, "Hard": int}],
+        "Sysctls": MapOf(str),
+    },
+    "NetworkSettings": {"Ports": _PORTS, "Networks": MapOf(ANY)},
+}
+# `GET /exec/{id}/json`.
+EXEC_SHAPE: dict[str, Any] = {
+    "ID": str, "Running": bool,
+    "ProcessConfig": {"user": str, "privileged": bool, "entrypoint": str, "arguments": [str]},
+}
+# `GET /containers/{id}/top`.
+TOP_SHAPE: dict[str, Any] = {"Titles": [str], "Processes": [[str]]}
+# One row of `GET /containers/json`.
+LIST_ROW_SHAPE: dict[str, Any] = {"Id": str, "Names": [str], "State": str,
+                                  "Mounts": [{"Type": str}]}
+# `GET /volumes`.
+VOLUMES_SHAPE: dict[str, Any] = {"Volumes": [{"Name": str, "Options": MapOf(str)}]}
+
+_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def is_engine_id(value: object) -> bool:
+    """A container or exec id as the Engine makes them (64 lowercase hex digits): the only
+    form put in a request path."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
+def check_inspect(data: Any) -> dict[str, Any]:
+    """`data` (an inspect document) if its shape is right, else EngineAnswerError."""
+    if not isinstance(data, dict):
+        _bad("container inspect", "", "an object", data)
+    check_shape(data, INSPECT_SHAPE, "container inspect")
+    execs = data.get("ExecIDs") or []
+    for i, exec_id in enumerate(execs):
+        if not is_engine_id(exec_id):
+            raise EngineAnswerError(f"the Engine's answer to container inspect is malformed: "
+                                    f"ExecIDs[{i}] is not an exec id")
+    checked: dict[str, Any] = data
+    return checked
+
+
+def check_exec(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        _bad("exec inspect", "", "an object", data)
+    check_shape(data, EXEC_SHAPE, "exec inspect")
+    checked: dict[str, Any] = data
+    return checked
+
+
+def processes_from_top(top: Any) -> list[str]:
+    """The command column of each row of `GET /containers/{id}/top` (shape checked)."""
+    if not isinstance(top, dict):
+        _bad("container top", "", "an object", top)
+    check_shape(top, TOP_SHAPE, "container top")
+    titles = top.get("Titles") or []
+    col = titles.index("CMD") if "CMD" in titles else (
+        titles.index("COMMAND") if "COMMAND" in titles else len(titles) - 1)
+    if col < 0:
+        return []
+    return [row[col] for row in top.get("Processes") or []
+            if isinstance(row, list) and len(row) > col and isinstance(row[col], str)]
+
+
+def _host_port(value: str) -> int | None:
+    """A HostPort string as a port number; None when the Engine chooses (empty) or when
+    it is not a plain ASCII number in range ("2²", "8000-8010")."""
+    if value.isascii() and value.isdigit() and len(value) <= 5 and int(value) <= 65535:
+        return int(value)
+    return None
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -89,14 +272,14 @@ def spec_from_inspect(
             b = _dict(b)
             hp = _str(b.get("HostPort"))
             ports.append(
-                PortBinding(cport, _str(b.get("HostIp")), int(hp) if hp.isdigit() else None)
+                PortBinding(cport, _str(b.get("HostIp")), _host_port(hp))
             )
     # Ports the Engine actually bound (covers -P / PublishAllPorts).
     for cport, bindings in sorted(_dict(_dict(data.get("NetworkSettings")).get("Ports")).items()):
         for b in _list(bindings):
             b = _dict(b)
             hp = _str(b.get("HostPort"))
-            pb = PortBinding(cport, _str(b.get("HostIp")), int(hp) if hp.isdigit() else None)
+            pb = PortBinding(cport, _str(b.get("HostIp")), _host_port(hp))
             if not any(p.container_port == cport and p.host_port == pb.host_port for p in ports):
                 ports.append(pb)
 

@@ -182,3 +182,6 @@ class EngineSnapshot:
     errors: tuple[tuple[str, str], ...] = ()  # (target, message) of facts that failed
     complete: bool = True
     skipped_containers: tuple[str, ...] = field(default=())
+    # Why /info or /version could not be used (malformed, too large, too slow): `info`
+    # then holds no fact and the daemon checks have nothing to judge.
+    info_error: str | None = None
