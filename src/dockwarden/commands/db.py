@@ -1,20 +1,41 @@
-"""`dockwarden db update|import|status`: the local vulnerability database."""
+"""`dockwarden db update|import|status|reset`: the local vulnerability database.
+
+`update` and `import` run with SIGTERM handled as SIGINT (KeyboardInterrupt): the writer
+aborts, its temporary file is removed and the database keeps its previous data, as
+after Ctrl-C; the previous handler is restored afterwards."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
+from types import FrameType
 
 from dockwarden.errors import UsageError
 from dockwarden.safeio import write_output
 
 
+def _timeout(value: str) -> float:
+    """argparse type of `--timeout`: a finite number of seconds above 0."""
+    from dockwarden.deadline import check_timeout
+
+    try:
+        return check_timeout(float(value))
+    except ValueError as exc:
+        if "must be" in str(exc):
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(
+            f"--timeout must be a number of seconds above 0, not {value!r}") from None
+
+
 def options(p: argparse.ArgumentParser) -> None:
-    """`db update|import|status`: the local vulnerability database."""
+    """`db update|import|status|reset`: the local vulnerability database."""
     db_help = "the database file (default: $DOCKWARDEN_DB, else " \
         "~/.cache/dockwarden/vulndb.sqlite)"
     p.add_argument("--db", metavar="PATH", help=db_help)
-    dbsub = p.add_subparsers(dest="db_command", metavar="update|import|status")
+    dbsub = p.add_subparsers(dest="db_command", metavar="update|import|status|reset")
 
     def common(q: argparse.ArgumentParser, writes: bool) -> None:
         q.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help=db_help)
@@ -29,59 +50,99 @@ def options(p: argparse.ArgumentParser) -> None:
                    help="fetch this URL instead of the default sources (repeatable)")
     q.add_argument("--sources", metavar="FILE",
                    help="fetch the sources listed in FILE (one `URL [NAME]` a line)")
-    q.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
-                   help="network timeout per request (default 60)")
+    q.add_argument("--timeout", type=_timeout, default=60.0, metavar="SECONDS",
+                   help="time for each source's answer (default 60); a download gets one "
+                   "more second per 64 KiB it receives")
     common(q, writes=True)
     q = dbsub.add_parser("import", help="import local files or folders (air-gapped): OSV "
                          "all.zip or JSON, Debian tracker JSON, Alpine secdb JSON")
     q.add_argument("paths", nargs="+", metavar="FILE|DIR")
     q.add_argument("--name", default="", metavar="NAME",
                    help="store the (one) source under this name instead of the one detected")
+    q.add_argument("--replace", action="store_true",
+                   help="start a new database from these files only: the current one is "
+                   "not read (the way out of a damaged or unknown database)")
     common(q, writes=True)
     q = dbsub.add_parser("status", help="each source's age and record counts, and the "
-                         "file's size and path")
+                         "file's size and path (the file is checked)")
     common(q, writes=False)
+    q = dbsub.add_parser("reset", help="remove the database, its journal and kept "
+                         "partial downloads (then `db update` or `db import` starts afresh)")
+    common(q, writes=False)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt while the block runs (the writer cleans up as
+    after Ctrl-C); the previous handler is restored after."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run(ns: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from dockwarden.sanitize import clean
     from dockwarden.vuln import default_path
     from dockwarden.vuln import status as db_status
     from dockwarden.vuln import update as db_update
 
     if not ns.db_command:
-        raise UsageError("name a db command: update, import or status")
+        raise UsageError("name a db command: update, import, status or reset")
     path = Path(ns.db or default_path())
     if ns.db_command == "status":
         data = db_status.status(path)
         write_output(None, json.dumps(data, indent=2) + "\n" if ns.format == "json"
-               else db_status.render_status(data))
+                     else db_status.render_status(data))
+        return 0
+    if ns.db_command == "reset":
+        removed = db_update.reset(path)
+        if ns.format == "json":
+            write_output(None, json.dumps({"path": str(path),
+                                           "removed": [str(p) for p in removed]}, indent=2)
+                         + "\n")
+        else:
+            write_output(None, f"removed {clean(str(path))}\n" if removed
+                         else f"nothing to remove at {clean(str(path))}\n")
         return 0
     bar = db_update.RichProgress() if not (ns.no_progress or ns.quiet) \
         and sys.stderr.isatty() else None
     try:
-        if ns.db_command == "update":
-            specs = [db_update.SourceSpec(url) for url in ns.source]
-            if ns.sources:
-                specs += db_update.read_sources_file(Path(ns.sources))
-            outcomes = db_update.update(path, specs or db_update.default_sources(),
-                                        timeout=ns.timeout, progress=bar)
-        else:
-            outcomes = db_update.import_paths(path, [Path(p) for p in ns.paths],
-                                              name=ns.name, progress=bar)
+        with _sigterm_as_interrupt():
+            if ns.db_command == "update":
+                specs = [db_update.SourceSpec(url) for url in ns.source]
+                if ns.sources:
+                    specs += db_update.read_sources_file(Path(ns.sources))
+                outcomes = db_update.update(path, specs or db_update.default_sources(),
+                                            timeout=ns.timeout, progress=bar)
+            else:
+                outcomes = db_update.import_paths(path, [Path(p) for p in ns.paths],
+                                                  name=ns.name, progress=bar,
+                                                  replace=ns.replace)
     finally:
         if bar is not None:
             bar.stop()
     if ns.format == "json":
         write_output(None, json.dumps({"path": str(path),
-                                 "sources": [o.as_dict() for o in outcomes]}, indent=2) + "\n")
+                                       "sources": [o.as_dict() for o in outcomes]},
+                                      indent=2) + "\n")
     elif not ns.quiet:
         write_output(None, db_status.render_outcomes(outcomes, path))
     for o in outcomes:
         if o.state == "failed":
-            print(f"dockwarden: error: {o.message}", file=sys.stderr)
+            print(f"dockwarden: error: {clean(o.message)}", file=sys.stderr)
     code = db_update.exit_code(outcomes)
     if code == 3:
         print("hint: the database keeps its previous data for the sources that failed; "

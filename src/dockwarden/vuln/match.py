@@ -39,6 +39,7 @@ import contextlib
 import gc
 import json
 import re
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -52,7 +53,7 @@ from dockwarden.model.vuln import (
     VulnMatch,
     normalise_name,
 )
-from dockwarden.vuln.db import AffectedRow, Details, VulnDB
+from dockwarden.vuln.db import AffectedRow, DatabaseUnusable, Details, VulnDB
 from dockwarden.vuln.importers.severity import from_word
 from dockwarden.vuln.versions import (
     Scheme,
@@ -206,8 +207,16 @@ class Matcher:
         self._words: dict[str, str] = {}
 
     def match(self, packages: Iterable[Package], os_release: OSRelease | None) -> MatchResult:
+        """Raises DatabaseUnusable (exit 3) when the database fails while matching (an
+        SQLite error, stored text that does not decode): never a partial, silent pass."""
         with _gc_paused():
-            return self._match(packages, os_release)
+            try:
+                return self._match(packages, os_release)
+            except (sqlite3.Error, json.JSONDecodeError) as exc:
+                raise DatabaseUnusable(
+                    f"{self.db.path}: the vulnerability database could not be read while "
+                    f"matching ({type(exc).__name__}: {str(exc)[:200]})",
+                    "run `dockwarden db status` to check it") from None
 
     def _match(self, packages: Iterable[Package], os_release: OSRelease | None
                ) -> MatchResult:

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dockwarden.vuln.db import SCHEMA_VERSION, VulnDB
-from dockwarden.vuln.update import Outcome
+from dockwarden.sanitize import clean
+from dockwarden.vuln.db import SCHEMA_VERSION, BadDatabase, DatabaseUnusable, VulnDB
+from dockwarden.vuln.update import Outcome, public_url
 
 
 def age_text(seconds: float) -> str:
@@ -34,12 +35,18 @@ def size_text(n: int) -> str:
 
 
 def status(db_path: Path, now: dt.datetime | None = None) -> dict[str, Any]:
-    """What `db status --format json` prints (InputError when there is no database)."""
+    """What `db status --format json` prints. The file is recovered if a write was
+    interrupted and checked with `PRAGMA quick_check`: no database, or one that cannot be
+    used, is a BadDatabase (exit 2) saying what to do. Origins are shown without
+    credentials, also those stored by an older dockwarden."""
     now = now or dt.datetime.now(dt.UTC)
     db = VulnDB(db_path)
     try:
+        db.verify()
         sources = db.sources()
         counts = db.counts()
+    except DatabaseUnusable as exc:
+        raise BadDatabase(exc.message, exc.hint) from None
     finally:
         db.close()
     return {
@@ -49,7 +56,7 @@ def status(db_path: Path, now: dt.datetime | None = None) -> dict[str, Any]:
         "advisories": counts["advisories"],
         "affected": counts["affected"],
         "sources": [{
-            "name": s.name, "origin": s.origin,
+            "name": s.name, "origin": public_url(s.origin),
             "imported": s.imported.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "age_seconds": int((now - s.imported).total_seconds()),
             "advisories": s.advisories, "packages": s.packages, "etag": s.etag,
@@ -69,15 +76,15 @@ def _table(rows: list[list[str]], right: set[int]) -> list[str]:
 
 
 def render_status(data: dict[str, Any]) -> str:
-    lines = [f"database  {data['path']}",
+    lines = [f"database  {clean(data['path'])}",
              f"size      {size_text(data['size'])}: {data['advisories']:,} advisories, "
              f"{data['affected']:,} affected packages (schema {data['schema']})"]
     if not data["sources"]:
         lines.append("no sources: run `dockwarden db update` or `dockwarden db import FILE`")
         return "\n".join(lines) + "\n"
     rows = [["source", "age", "advisories", "packages", "origin"]]
-    rows += [[s["name"], age_text(s["age_seconds"]), f"{s['advisories']:,}",
-              f"{s['packages']:,}", s["origin"]] for s in data["sources"]]
+    rows += [[clean(s["name"]), age_text(s["age_seconds"]), f"{s['advisories']:,}",
+              f"{s['packages']:,}", clean(s["origin"])] for s in data["sources"]]
     return "\n".join([*lines, "", *_table(rows, right={1, 2, 3})]) + "\n"
 
 
@@ -100,8 +107,8 @@ def render_outcomes(outcomes: Sequence[Outcome], db_path: Path) -> str:
             what = "unchanged since the last update"
         else:
             what = o.message.removeprefix(f"{o.origin}: ")
-        rows.append([o.source or o.origin, _STATES[o.state], what])
+        rows.append([clean(o.source or o.origin), _STATES[o.state], clean(what)])
     lines = _table(rows, right=set()) if rows else []
     if db_path.is_file():
-        lines.append(f"database {db_path} ({size_text(db_path.stat().st_size)})")
+        lines.append(f"database {clean(str(db_path))} ({size_text(db_path.stat().st_size)})")
     return "\n".join(lines) + "\n"
