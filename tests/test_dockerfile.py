@@ -331,7 +331,7 @@ def test_huge_file_refused_fast(tmp_path: Path) -> None:
     path = tmp_path / "Dockerfile"
     path.write_bytes(b"FROM a\n" + b"RUN true\n" * (5 * 1024 * 1024 // 9))
     start = time.perf_counter()
-    with pytest.raises(InputError, match="over the 4 MiB limit"):
+    with pytest.raises(InputError, match="4 MiB"):
         parse_dockerfile(str(path))
     assert time.perf_counter() - start < 1
 
@@ -339,7 +339,7 @@ def test_huge_file_refused_fast(tmp_path: Path) -> None:
 def test_missing_and_directory(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot read"):
         parse_dockerfile(str(tmp_path / "nope"))
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match="directory"):
         parse_dockerfile(str(tmp_path))
 
 

@@ -23,7 +23,6 @@ where the line is known.
 from __future__ import annotations
 
 import functools
-import os
 import re
 import shlex
 from collections.abc import Iterable, Iterator
@@ -31,6 +30,7 @@ from typing import Any
 
 import dockerfile  # type: ignore[import-not-found,unused-ignore]
 
+from dockwarden import safeio
 from dockwarden.errors import InputError
 from dockwarden.model.dockerfile import (
     Argv,
@@ -40,8 +40,18 @@ from dockwarden.model.dockerfile import (
     Pipeline,
     Stage,
 )
+from dockwarden.sanitize import clean, excerpt
 
 MAX_BYTES = 4 << 20  # 4 MiB: the largest real Dockerfiles are tens of KiB
+# One instruction with its continuation lines (see `check_continuations`).
+MAX_CONTINUATION_LINES = 4096
+MAX_INSTRUCTION_BYTES = 256 << 10
+# Instruction keywords BuildKit knows: only these are ever named in an error message, so
+# a file that is not a Dockerfile (a secret behind a symlink) is never echoed.
+KNOWN_INSTRUCTIONS = frozenset({
+    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK",
+    "LABEL", "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME",
+    "WORKDIR"})
 POSIX_SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh"})
 _NON_POSIX_SHELLS = frozenset({"powershell", "pwsh", "cmd", "powershell.exe", "pwsh.exe",
                                "cmd.exe"})
@@ -52,30 +62,61 @@ _SEPARATORS = frozenset({"&&", "||", ";", "&", ";;", "\n"})
 
 # --- reading ---------------------------------------------------------------------------
 
-def read_text(path: str) -> str:
-    """The file's text, or an InputError one-liner saying why it is not a Dockerfile."""
-    try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size > MAX_BYTES:
-                raise InputError(f"{path}: {size} bytes, over the {MAX_BYTES >> 20} MiB "
-                                 "limit for a Dockerfile")
-            data = fh.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > MAX_BYTES:  # grew while we read it
-        raise InputError(f"{path}: over the {MAX_BYTES >> 20} MiB limit for a Dockerfile")
+def read_text(path: str, *, root: str | None = None) -> str:
+    """The file's text, or an InputError one-liner saying why it is not a Dockerfile.
+    Read through `safeio.read_input` (a regular file only, under the cap, and with `root`
+    never through a symlink that leaves it)."""
+    data = safeio.read_input(path, what="Dockerfile", max_bytes=MAX_BYTES, root=root)
+    shown = clean(path)
     nul = data.find(b"\0")
     if nul != -1:
-        raise InputError(f"{path}: binary file (NUL byte at offset {nul}), not a Dockerfile")
+        raise InputError(f"{shown}: binary file (NUL byte at offset {nul}), not a Dockerfile")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         head = data[:8192]
         controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
         if controls * 20 > len(head):
-            raise InputError(f"{path}: binary file, not a Dockerfile") from None
+            raise InputError(f"{shown}: binary file, not a Dockerfile") from None
         return data.decode("utf-8", errors="replace")  # Latin-1 comments and the like
+
+
+_ESCAPE_DIRECTIVE = re.compile(r"#[ \t]*escape[ \t]*=[ \t]*(\S)", re.IGNORECASE)
+
+
+def check_continuations(text: str) -> None:
+    """Refuse an instruction continued over more than MAX_CONTINUATION_LINES lines or
+    MAX_INSTRUCTION_BYTES bytes, before BuildKit's parser sees it.
+
+    The parser's time grows with (continuation lines x instruction length): 2.4 MB of
+    short continued lines took 105 s. One linear pass over the lines bounds both. It
+    counts conservatively (comment and blank lines inside a continuation count, as the
+    parser keeps going over them; a heredoc line ending in the escape counts too)."""
+    escape = "\\"
+    for line in text[:4096].splitlines():
+        m = _ESCAPE_DIRECTIVE.match(line.strip())
+        if m is not None and m.group(1) in "\\`":
+            escape = m.group(1)
+            break
+        if line.strip() and not line.lstrip().startswith("#"):
+            break
+    count = size = start = 0
+    for number, line in enumerate(text.split("\n"), 1):
+        body = line.rstrip()
+        if count:
+            size += len(line) + 1
+            if body.endswith(escape) or not body or body.lstrip().startswith("#"):
+                count += 1
+            else:
+                count = 0  # this line ends the instruction
+        elif body.endswith(escape):
+            count, size, start = 1, len(line) + 1, number
+        if count > MAX_CONTINUATION_LINES or size > MAX_INSTRUCTION_BYTES:
+            what = (f"more than {MAX_CONTINUATION_LINES:,} continuation lines"
+                    if count > MAX_CONTINUATION_LINES
+                    else f"more than {MAX_INSTRUCTION_BYTES >> 10} KiB")
+            raise InputError(f"line {start}: an instruction continued over {what} "
+                             "(dockwarden's limit; no real Dockerfile comes close)")
 
 
 def _error_line(text: str, message: str) -> int | None:
@@ -371,6 +412,7 @@ def build_snapshot(path: str, commands: Iterable[Any]) -> DockerfileSnapshot:
         if head is not None:
             stages.append(Stage(len(stages), head[1], head[0], head[2], tuple(current)))
 
+    shown = clean(path)
     for cmd in commands:
         name = cmd.cmd.upper()
         if name == "FROM":
@@ -378,7 +420,7 @@ def build_snapshot(path: str, commands: Iterable[Any]) -> DockerfileSnapshot:
             shell = ()
             value = tuple(cmd.value)
             if not value:
-                raise InputError(f"{path}: line {cmd.start_line}: FROM without an image")
+                raise InputError(f"{shown}: line {cmd.start_line}: FROM without an image")
             stage_name = value[2].lower() if len(value) >= 3 and value[1].lower() == "as" \
                 else None
             head = (value[0], stage_name, substitute(value[0], defaults))
@@ -386,8 +428,9 @@ def build_snapshot(path: str, commands: Iterable[Any]) -> DockerfileSnapshot:
             continue
         if head is None:
             if name != "ARG":
-                raise InputError(f"{path}: line {cmd.start_line}: {name} before the first "
-                                 "FROM (docker build refuses it)")
+                what = name if name in KNOWN_INSTRUCTIONS else "an unknown instruction"
+                raise InputError(f"{shown}: line {cmd.start_line}: {what} before the first "
+                                 "FROM (docker build refuses it; not a Dockerfile?)")
             inst = _instruction(cmd, shell)
             global_args.append(inst)
             for arg, default in arg_pairs(inst.args):
@@ -399,21 +442,28 @@ def build_snapshot(path: str, commands: Iterable[Any]) -> DockerfileSnapshot:
         current.append(_instruction(cmd, shell))
     close()
     if not stages:
-        raise InputError(f"{path}: no FROM instruction, not a Dockerfile")
+        raise InputError(f"{shown}: no FROM instruction, not a Dockerfile")
     return DockerfileSnapshot(path, tuple(stages), tuple(global_args))
 
 
 def parse_text(path: str, text: str) -> DockerfileSnapshot:
+    """Parse Dockerfile `text` (named `path` in errors). Errors never quote the file
+    beyond a short, cleaned excerpt of the parser's message."""
+    try:
+        check_continuations(text)
+    except InputError as exc:
+        raise InputError(f"{clean(path)}: {exc.message}") from None
     try:
         commands = dockerfile.parse_string(text)
     except dockerfile.GoParseError as exc:
         message = str(exc)
         line = _error_line(text, message)
         where = f"line {line}: " if line is not None else ""
-        raise InputError(f"{path}: {where}{message}") from None
+        raise InputError(f"{clean(path)}: {where}{excerpt(message, 160)}") from None
     return build_snapshot(path, commands)
 
 
-def parse_dockerfile(path: str) -> DockerfileSnapshot:
-    """Read and parse the Dockerfile at `path`; InputError one-liners for what is not one."""
-    return parse_text(path, read_text(path))
+def parse_dockerfile(path: str, *, root: str | None = None) -> DockerfileSnapshot:
+    """Read and parse the Dockerfile at `path`; InputError one-liners for what is not one.
+    With `root` (the directory being scanned), a path that leaves it is refused."""
+    return parse_text(path, read_text(path, root=root))

@@ -1,10 +1,15 @@
 """Snapshot of one Dockerfile: its build stages and their instructions, as parsed by
 Docker's own (BuildKit) parser, with `RUN` bodies already split into shell commands so
-that the DW5xx checks stay pure. Built by `dockwarden.collect.dockerfile`."""
+that the DW5xx checks stay pure. Built by `dockwarden.collect.dockerfile`.
+
+Linear on hostile input: a Dockerfile may have 20,000 stages, so `stage_named` is a
+dictionary look-up (not a scan of every stage) and a `Stage` compares by identity (a
+stage is one place in one file; comparing two by value would compare every instruction,
+which made `stage in chain` cost the size of the file)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Argv = tuple[str, ...]
 Pipeline = tuple[Argv, ...]  # `curl x | sh` is one pipeline of two argv
@@ -59,7 +64,7 @@ class Instruction:
         return self.cmd == "RUN" or (self.cmd == "ONBUILD" and self.sub_cmd == "RUN")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Stage:
     """A build stage: its FROM (`instructions[0]`) and what follows up to the next FROM.
 
@@ -87,6 +92,15 @@ class DockerfileSnapshot:
     path: str
     stages: tuple[Stage, ...]
     global_args: tuple[Instruction, ...] = ()  # ARGs before the first FROM
+    # Lower-case stage name -> the first stage of that name (built once, see the module doc).
+    _by_name: dict[str, Stage] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_name: dict[str, Stage] = {}
+        for stage in self.stages:
+            if stage.name is not None:
+                by_name.setdefault(stage.name, stage)
+        object.__setattr__(self, "_by_name", by_name)
 
     @property
     def final(self) -> Stage:
@@ -97,10 +111,12 @@ class DockerfileSnapshot:
         index. `FROM` takes names only (`by_index=False`): `FROM 0` is an image called
         `0` for both of Docker's builders."""
         low = ref.lower()
-        for stage in self.stages:
-            if stage.name == low or (by_index and low.isdigit() and stage.index == int(low)):
-                return stage
-        return None
+        named = self._by_name.get(low)
+        if by_index and low.isascii() and low.isdigit():  # Go's Atoi: ASCII digits only
+            number = int(low)
+            if number < len(self.stages) and (named is None or number < named.index):
+                return self.stages[number]  # the earlier of the two, as a scan would find
+        return named
 
     def lines(self) -> tuple[int, ...]:
         """Every instruction's start line (for the runner's `lines` map)."""
