@@ -24,6 +24,7 @@ import io
 import json
 import os
 import stat
+import zlib
 from collections.abc import Iterator
 from typing import IO, Any, NamedTuple, Protocol, cast
 
@@ -249,8 +250,16 @@ def iter_tar_blobs(fileobj: IO[bytes], origin: str) -> Iterator[Blob]:
                 continue
             name = member.name[2:] if member.name.startswith("./") else member.name
             yield Blob(name, member.size, cast(IO[bytes], _MemberReader(stream)))
-    except (TarFormatError, EOFError, OSError, ValueError) as exc:
-        raise InputError(f"{origin}: not a readable image archive: {exc}") from None
+    except (TarFormatError, EOFError, OSError, ValueError, zlib.error) as exc:
+        raise InputError(f"{clean(origin)}: not a readable image archive: {_why(exc)}") from None
+
+
+def _why(exc: BaseException) -> str:
+    """The reason an archive could not be read, short and clean (the tar reader's own
+    messages never quote the archive's bytes)."""
+    if isinstance(exc, TarFormatError):
+        return exc.message
+    return excerpt(f"{exc}" or type(exc).__name__, 120)
 
 
 def _plain_file(fileobj: IO[bytes]) -> int | None:
@@ -274,8 +283,8 @@ def _iter_file_blobs(fd: int, origin: str) -> Iterator[Blob]:
             assert offset is not None
             name = member.name[2:] if member.name.startswith("./") else member.name
             yield Blob(name, member.size, FileWindow(fd, offset, member.size))
-    except (TarFormatError, EOFError, OSError, ValueError) as exc:
-        raise InputError(f"{origin}: not a readable image archive: {exc}") from None
+    except (TarFormatError, EOFError, OSError, ValueError, zlib.error) as exc:
+        raise InputError(f"{clean(origin)}: not a readable image archive: {_why(exc)}") from None
 
 
 class TarSource:

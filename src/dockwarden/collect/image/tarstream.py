@@ -33,6 +33,8 @@ import zlib
 from collections.abc import Iterator
 from typing import IO, Any, NamedTuple
 
+from dockwarden.errors import InputError
+
 BLOCK = 512
 ZERO = bytes(BLOCK)
 CHUNK = 1 << 20
@@ -52,8 +54,9 @@ KIND = {
 _META_FLAGS = frozenset(b"LKxg")
 
 
-class TarFormatError(ValueError):
-    pass
+class TarFormatError(InputError, ValueError):
+    """A layer or archive that is not a readable tar. An InputError (exit 2 if it reaches
+    the CLI), and a ValueError for the callers that group it with decoder errors."""
 
 
 class Member(NamedTuple):

@@ -22,6 +22,7 @@ import contextlib
 import io
 import os
 import posixpath
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any, NamedTuple
@@ -196,6 +197,27 @@ def _decompressed(stream: IO[bytes] | FileWindow, name: str, size: int | None,
     return io.BufferedReader(_Counting(inner, name, size, limits, tally), 1 << 16)
 
 
+def _codec_errors() -> tuple[type[BaseException], ...]:
+    """What reading a corrupt layer raises: the tar reader's error, and each loaded
+    decompressor's (gzip: OSError, EOFError, zlib.error; bz2: OSError; xz: LZMAError;
+    zstd: ZstdError)."""
+    errors: list[type[BaseException]] = [TarFormatError, EOFError, OSError, ValueError,
+                                          zlib.error]
+    for module, name in (("lzma", "LZMAError"), ("zstandard", "ZstdError")):
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(getattr(loaded, name, None), type):
+            errors.append(getattr(loaded, name))
+    return tuple(errors)
+
+
+def _why(exc: BaseException) -> str:
+    """A decoder's or the reader's reason, short and clean (the tar reader never quotes
+    the bytes it read; a decoder's message is cut short all the same)."""
+    if isinstance(exc, TarFormatError):
+        return exc.message
+    return excerpt(f"{exc}" or type(exc).__name__, 120)
+
+
 def _looks_like_json(stream: IO[bytes] | FileWindow) -> bool:
     buffered: Any = stream
     if not hasattr(buffered, "peek"):
@@ -337,8 +359,10 @@ class _Pass:
             self._entries(slot, TarStream(reader), stats)
         except LayerError as exc:
             self.failed[slot] = exc.message
-        except (TarFormatError, EOFError, OSError, ValueError, zlib.error) as exc:
-            self.failed[slot] = f"layer {blob.name} is corrupt or truncated: {exc}"
+        except Exception as exc:
+            if not isinstance(exc, _codec_errors()):
+                raise
+            self.failed[slot] = f"layer {clean(blob.name)} is corrupt or truncated: {_why(exc)}"
         return None
 
     # -- layers in parallel ---------------------------------------------------------
