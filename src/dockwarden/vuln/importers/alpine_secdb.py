@@ -19,6 +19,11 @@ the advisory, the other its alias), `CVE-2019-1234 CVE-2019-5678` (two advisorie
 without any is skipped and counted. When a package lists one id under several versions
 the highest version (univers' Alpine ordering) is the fix. Hand-written: no library
 reads secdb.
+
+Hostile input: a package entry of the wrong shape, an entry over `MAX_ENTRY` characters or
+a fixed version over `MAX_VERSION`, or an advisory holding a lone surrogate is skipped and
+counted; a document that is not secdb at all is an InputError. The id patterns are linear
+in the entry's length (no nested quantifiers), and the comment is found with `find`.
 """
 
 from __future__ import annotations
@@ -29,11 +34,14 @@ from typing import Any
 
 from dockwarden.errors import InputError
 from dockwarden.model.vuln import Advisory, Affected, Event, Range, Status, normalise_name
-from dockwarden.vuln.importers.base import ImportStats, text
+from dockwarden.sanitize import clean
+from dockwarden.vuln.importers.base import RECORD_ERRORS, ImportStats, text, vetted
 
 _CVE = re.compile(r"CVE[-_](\d{4})-(\d{4,})")
 _OTHER_ID = re.compile(r"\b(?!CVE)[A-Z][A-Z0-9]+-\d+(?:-\d+)?\b")
 _PAGE = "https://security.alpinelinux.org/vuln/"
+MAX_ENTRY = 4096  # characters of one secfixes entry
+MAX_VERSION = 256  # characters of one fixed version
 
 
 def ids_in(entry: str) -> list[tuple[str, tuple[str, ...]]]:
@@ -48,8 +56,10 @@ def ids_in(entry: str) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def _comment(entry: str) -> str:
-    m = re.search(r"\((.+)\)", entry)
-    return m.group(1).strip() if m else ""
+    """The text between the first "(" and the last ")" (what `\\((.+)\\)` finds, in
+    linear time)."""
+    start, end = entry.find("("), entry.rfind(")")
+    return entry[start + 1:end].strip() if start != -1 and end > start + 1 else ""
 
 
 def _higher(a: str, b: str) -> str:
@@ -77,7 +87,7 @@ def iter_secdb(doc: Any, what: str, stats: ImportStats,
                source: str | None = None) -> Iterator[Advisory]:
     """Advisories of one decoded secdb document (InputError when it is not one)."""
     if not looks_like(doc) or not isinstance(doc["packages"], list):
-        raise InputError(f"{what}: not an Alpine secdb file (no `distroversion` and "
+        raise InputError(f"{clean(what)}: not an Alpine secdb file (no `distroversion` and "
                          "`packages` list)")
     release = text(doc.get("distroversion")).removeprefix("v")
     source = source or source_name(doc)
@@ -85,36 +95,10 @@ def iter_secdb(doc: Any, what: str, stats: ImportStats,
     found: dict[str, dict[str, tuple[str, tuple[str, ...], str]]] = {}
     for item in doc["packages"]:
         stats.documents += 1
-        pkg = item.get("pkg") if isinstance(item, dict) else None
-        if not isinstance(pkg, dict) or not text(pkg.get("name")):
+        try:
+            _package(item, what, stats, found)
+        except RECORD_ERRORS:
             stats.skip("not a secdb package entry", what)
-            continue
-        name = normalise_name("Alpine", pkg["name"])
-        secfixes = pkg.get("secfixes")
-        if not isinstance(secfixes, dict):
-            continue  # a package with no fixes recorded
-        for version, entries in secfixes.items():
-            fixed = version.strip()
-            if fixed == "0" or not fixed:
-                why = "not affected (secfixes version 0)" if fixed else "no fixed version"
-                for _ in entries if isinstance(entries, list) else ():
-                    stats.skip(why, f"{what}: {name}")
-                continue
-            for entry in entries if isinstance(entries, list) else ():
-                named = ids_in(entry) if isinstance(entry, str) else []
-                if not named:
-                    stats.skip("entry without an advisory id", f"{what}: {name}",
-                               f"entry {entry!r} names no advisory id")
-                    continue
-                for adv_id, aliases in named:
-                    per_package = found.setdefault(adv_id, {})
-                    before = per_package.get(name)
-                    best, comment = fixed, _comment(entry)
-                    if before is not None:
-                        best = _higher(before[0], fixed)
-                        aliases = tuple(dict.fromkeys(before[1] + aliases))
-                        comment = before[2] or comment
-                    per_package[name] = (best, aliases, comment)
     for adv_id, packages in found.items():
         affected = []
         all_aliases: tuple[str, ...] = ()
@@ -129,6 +113,51 @@ def iter_secdb(doc: Any, what: str, stats: ImportStats,
             all_aliases = tuple(dict.fromkeys(all_aliases + more))
             summary = summary or comment
         stats.advisories += 1
-        yield Advisory(id=adv_id, source=source, aliases=all_aliases, summary=summary,
-                       references=(_PAGE + adv_id,) if adv_id.startswith("CVE-") else (),
-                       affected=tuple(affected))
+        adv = vetted(Advisory(id=adv_id, source=source, aliases=all_aliases,
+                              summary=summary[:400],
+                              references=(_PAGE + adv_id,) if adv_id.startswith("CVE-")
+                              else (), affected=tuple(affected)), stats, f"{what}: {adv_id}")
+        if adv is not None:
+            yield adv
+
+
+def _package(item: Any, what: str, stats: ImportStats,
+             found: dict[str, dict[str, tuple[str, tuple[str, ...], str]]]) -> None:
+    """Add the fixes one `packages` entry lists to `found` (id -> package -> fix)."""
+    pkg = item.get("pkg") if isinstance(item, dict) else None
+    if not isinstance(pkg, dict) or not text(pkg.get("name")):
+        stats.skip("not a secdb package entry", what)
+        return
+    name = normalise_name("Alpine", pkg["name"])
+    secfixes = pkg.get("secfixes")
+    if not isinstance(secfixes, dict):
+        return  # a package with no fixes recorded
+    for version, entries in secfixes.items():
+        fixed = version.strip()
+        listed = entries if isinstance(entries, list) else ()
+        if fixed == "0" or not fixed:
+            why = "not affected (secfixes version 0)" if fixed else "no fixed version"
+            for _ in listed:
+                stats.skip(why, f"{what}: {name}")
+            continue
+        if len(fixed) > MAX_VERSION:
+            stats.skip("fixed version too long", f"{what}: {name}")
+            continue
+        for entry in listed:
+            if isinstance(entry, str) and len(entry) > MAX_ENTRY:
+                stats.skip("entry too long", f"{what}: {name}")
+                continue
+            named = ids_in(entry) if isinstance(entry, str) else []
+            if not named:
+                stats.skip("entry without an advisory id", f"{what}: {name}",
+                           f"entry {clean(repr(entry)[:80])} names no advisory id")
+                continue
+            for adv_id, aliases in named:
+                per_package = found.setdefault(adv_id, {})
+                before = per_package.get(name)
+                best, comment = fixed, _comment(entry)
+                if before is not None:
+                    best = _higher(before[0], fixed)
+                    aliases = tuple(dict.fromkeys(before[1] + aliases))
+                    comment = before[2] or comment
+                per_package[name] = (best, aliases, comment)

@@ -15,11 +15,16 @@ Debian + `bookworm` (the tracker's code names, `DEBIAN_CODENAMES`), `Ubuntu:22.0
 rather than `aliases`; an upstream id that the record's own id ends with is added to the
 aliases, so the matcher merges it with the same CVE from other sources. Other upstream
 ids (a DSA fixing ten CVEs) are not aliases and are left out.
+
+Hostile input: one document over `base.MAX_DOCUMENT` (4 MiB), of the wrong shape, not
+JSON or holding a lone surrogate is skipped and counted, the others imported; a damaged
+archive, a decompression bomb (a member declared far larger than it is compressed) or
+a file that is not OSV at all is an InputError for the source. Files are opened through
+`safeio` (regular files only; a folder's symlinks that leave it are skipped).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import zipfile
 import zlib
@@ -38,22 +43,27 @@ from dockwarden.model.vuln import (
     Status,
     normalise_name,
 )
+from dockwarden.sanitize import clean
 from dockwarden.vuln.importers import severity as sev
 from dockwarden.vuln.importers.base import (
     MAX_DOCUMENT,
     MAX_MEMBERS,
     MAX_TOTAL,
+    RECORD_ERRORS,
     ImportStats,
+    open_file,
     parse_json,
     read_capped,
-    read_file,
+    stream_items,
     text,
+    vetted,
 )
 
 ECOSYSTEMS = ("Debian", "Ubuntu", "Alpine", "PyPI", "npm", "Go", "Maven", "crates.io",
               "RubyGems")
 _DISTROS = ("Debian", "Ubuntu", "Alpine")
 _RANGE_TYPES = ("ECOSYSTEM", "SEMVER", "GIT")
+_BOMB_RATIO = 200  # a member declared this many times larger than stored: a bomb
 _EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
 _UBUNTU_RELEASE = re.compile(r"\d+\.\d+")
 _SUMMARY_MAX = 400
@@ -97,8 +107,9 @@ def _events(raw: Any) -> tuple[Event, ...]:
 def _ranges(raw: Any) -> tuple[Range, ...]:
     out = []
     for item in raw if isinstance(raw, list) else ():
-        if isinstance(item, dict) and item.get("type") in _RANGE_TYPES:
-            out.append(Range(item["type"], _events(item.get("events"))))
+        kind = item.get("type") if isinstance(item, dict) else None
+        if isinstance(kind, str) and kind in _RANGE_TYPES:
+            out.append(Range(kind, _events(item.get("events"))))
     return tuple(out)
 
 
@@ -157,8 +168,18 @@ def _strings(raw: Any) -> list[str]:
 
 
 def parse(doc: Any, source: str, stats: ImportStats, where: str = "") -> Advisory | None:
-    """One decoded OSV document as an Advisory, or None (skipped and counted)."""
+    """One decoded OSV document as an Advisory, or None (skipped and counted): a
+    document of the wrong shape or holding text that cannot be stored never raises."""
     stats.documents += 1
+    try:
+        adv = _parse(doc, source, stats, where)
+    except RECORD_ERRORS:
+        stats.skip("not an OSV document", where, "an OSV document of the wrong shape")
+        return None
+    return vetted(adv, stats, where)
+
+
+def _parse(doc: Any, source: str, stats: ImportStats, where: str) -> Advisory | None:
     if not isinstance(doc, dict) or not isinstance(doc.get("id"), str) or not doc["id"]:
         stats.skip("not an OSV document", where, "not an OSV document (no `id`)")
         return None
@@ -213,7 +234,7 @@ def parse(doc: Any, source: str, stats: ImportStats, where: str = "") -> Advisor
     scored = _best_cvss([*top_severity, *per_affected_cvss])
     if not word and affected and affected[0].severity:
         word = sev.from_word(affected[0].severity)
-    refs = [text(r.get("url")) for r in doc.get("references") or []
+    refs = [text(r.get("url")) for r in doc["references"]
             if isinstance(r, dict) and text(r.get("url"))] \
         if isinstance(doc.get("references"), list) else []
     stats.advisories += 1
@@ -231,9 +252,10 @@ def parse(doc: Any, source: str, stats: ImportStats, where: str = "") -> Advisor
 def parse_bytes(data: bytes, source: str, stats: ImportStats, where: str) -> Advisory | None:
     try:
         doc = parse_json(data, where)
-    except InputError:
+    except InputError as exc:
         stats.documents += 1
-        stats.skip("not JSON", where)
+        reason = "too many JSON objects" if "objects and arrays" in exc.message else "not JSON"
+        stats.skip(reason, where)
         return None
     return parse(doc, source, stats, where)
 
@@ -255,82 +277,116 @@ def iter_value(value: Any, source: str, stats: ImportStats, what: str) -> Iterat
             yield adv
 
 
-def iter_file(path: Path, source: str, stats: ImportStats) -> Iterator[Advisory]:
-    """One JSON file (refused with InputError when it is not JSON at all)."""
-    yield from iter_value(parse_json(read_file(path), str(path)), source, stats, str(path))
-
-
-def iter_dir(path: Path, source: str, stats: ImportStats) -> Iterator[Advisory]:
-    """Every `*.json` under a folder, in a stable order; one bad file is skipped."""
-    total = 0
-    for base, dirs, files in os.walk(path):
-        dirs.sort()
-        for fname in sorted(files):
-            if not fname.endswith(".json"):
-                continue
-            fpath = Path(base) / fname
-            try:
-                with fpath.open("rb") as fh:
-                    data = read_capped(fh, MAX_DOCUMENT, str(fpath))
-            except InputError:
-                stats.documents += 1
-                stats.skip("larger than 16 MiB", str(fpath))
-                continue
-            except OSError as exc:
-                stats.documents += 1
-                stats.skip("unreadable", str(fpath), exc.strerror or str(exc))
-                continue
-            total += len(data)
-            if total > MAX_TOTAL:
-                raise InputError(f"{path}: more than {MAX_TOTAL >> 30} GiB of JSON, refused")
-            adv = parse_bytes(data, source, stats, str(fpath))
+def iter_stream(path: Path, source: str, stats: ImportStats) -> Iterator[Advisory]:
+    """A JSON list of OSV documents, read one document at a time (each at most
+    `MAX_DOCUMENT`; a bigger one stops the import with InputError, as the list cannot
+    be read on without decoding it)."""
+    with open_file(path) as fh:
+        for i, doc in stream_items(fh, str(path), max_item=MAX_DOCUMENT):
+            adv = parse(doc, source, stats, f"{path}[{i}]")
             if adv is not None:
                 yield adv
 
 
+def iter_dir(path: Path, source: str, stats: ImportStats) -> Iterator[Advisory]:
+    """Every `*.json` under a folder, in a stable order; one bad file is skipped (and so
+    is what is not a regular file, or a symlink that leaves the folder)."""
+    from dockwarden.safeio import open_input, walk_files
+
+    total = 0
+    for name, why in walk_files(str(path)):
+        if not name.endswith(".json"):
+            continue
+        stats.documents += 1
+        if why is not None:
+            stats.skip("not read (not a regular file in the folder)", name, why)
+            continue
+        try:
+            with open_input(name, what="OSV file", max_bytes=None, root=str(path)) as fh:
+                data = read_capped(fh, MAX_DOCUMENT, name)
+        except InputError as exc:
+            reason = f"larger than {MAX_DOCUMENT >> 20} MiB" if "larger than" in exc.message \
+                else "unreadable"
+            stats.skip(reason, name, exc.message)
+            continue
+        except OSError as exc:
+            stats.skip("unreadable", name, exc.strerror or str(exc))
+            continue
+        stats.documents -= 1  # parse_bytes counts it
+        total += len(data)
+        if total > MAX_TOTAL:
+            raise InputError(f"{clean(str(path))}: more than {MAX_TOTAL >> 30} GiB of JSON, "
+                             "refused")
+        adv = parse_bytes(data, source, stats, name)
+        if adv is not None:
+            yield adv
+
+
 def _open_zip(path: Path) -> zipfile.ZipFile:
+    fh = open_file(path, None)
     try:
-        return zipfile.ZipFile(path)
+        return zipfile.ZipFile(fh)
     except zipfile.BadZipFile:
-        raise InputError(f"{path}: not a zip archive (damaged or truncated download?)") \
-            from None
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+        fh.close()
+        raise InputError(f"{clean(str(path))}: not a zip archive (damaged or truncated "
+                         "download?)") from None
+    except (OSError, ValueError, EOFError, OverflowError) as exc:
+        fh.close()
+        raise InputError(f"cannot read {clean(str(path))}: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
+    except BaseException:
+        fh.close()
+        raise
 
 
-def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:
-    where = f"{path}: member {info.filename}"
+def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes | None:
+    """The bytes of one member; None for one over `MAX_DOCUMENT` (skipped by the caller);
+    InputError for a damaged archive or a bomb."""
+    where = f"{clean(str(path))}: member {clean(info.filename)}"
+    bomb = InputError(f"{where} decompresses to more than {MAX_DOCUMENT >> 20} MiB from "
+                      f"{info.compress_size:,} bytes: refused (a decompression bomb, not an "
+                      "OSV archive)")
+    if info.file_size > MAX_DOCUMENT:
+        if info.file_size > _BOMB_RATIO * max(info.compress_size, 1):
+            raise bomb
+        return None
     try:
         with zf.open(info) as fh:
             return read_capped(fh, MAX_DOCUMENT, where)
     except InputError:
-        raise InputError(f"{where} decompresses to more than {MAX_DOCUMENT >> 20} MiB: "
-                         "refused (a decompression bomb, not an OSV archive)") from None
+        raise bomb from None  # more than the header declared: a lie
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
-            NotImplementedError, ValueError) as exc:
-        raise InputError(f"{where}: damaged archive ({exc})") from None
+            NotImplementedError, ValueError, OverflowError) as exc:
+        raise InputError(f"{where}: damaged archive ({clean(str(exc))})") from None
 
 
 def _json_members(zf: zipfile.ZipFile, path: Path) -> list[zipfile.ZipInfo]:
     infos = zf.infolist()
     if len(infos) > MAX_MEMBERS:
-        raise InputError(f"{path}: {len(infos)} members, more than {MAX_MEMBERS}: refused")
+        raise InputError(f"{clean(str(path))}: {len(infos)} members, more than "
+                         f"{MAX_MEMBERS}: refused")
     return [i for i in infos if not i.is_dir() and i.filename.endswith(".json")]
 
 
 def iter_zip(path: Path, source: str, stats: ImportStats) -> Iterator[Advisory]:
-    """Every `*.json` member of an osv.dev `all.zip`. A damaged archive or a member that
-    decompresses beyond the caps stops the import with InputError; a member that is not
-    an OSV document is skipped and counted."""
+    """Every `*.json` member of an osv.dev `all.zip`. A damaged archive or a bomb stops
+    the import with InputError; a member over `MAX_DOCUMENT` or that is not an OSV
+    document is skipped and counted."""
     with _open_zip(path) as zf:
         total = 0
         for info in _json_members(zf, path):
+            where = f"{path.name}:{info.filename}"
             data = _member(zf, info, path)
+            if data is None:
+                stats.documents += 1
+                stats.skip(f"larger than {MAX_DOCUMENT >> 20} MiB", where,
+                           f"{info.file_size:,} bytes, more than {MAX_DOCUMENT >> 20} MiB")
+                continue
             total += len(data)
             if total > MAX_TOTAL:
-                raise InputError(f"{path}: decompresses to more than {MAX_TOTAL >> 30} GiB: "
-                                 "refused (a decompression bomb?)")
-            adv = parse_bytes(data, source, stats, f"{path.name}:{info.filename}")
+                raise InputError(f"{clean(str(path))}: decompresses to more than "
+                                 f"{MAX_TOTAL >> 30} GiB: refused (a decompression bomb?)")
+            adv = parse_bytes(data, source, stats, where)
             if adv is not None:
                 yield adv
 
@@ -342,7 +398,7 @@ def first_ecosystem(docs: Iterable[Any]) -> str | None:
             continue
         for item in doc["affected"]:
             pkg = item.get("package") if isinstance(item, dict) else None
-            if isinstance(pkg, dict):
+            if isinstance(pkg, dict) and isinstance(pkg.get("ecosystem"), str):
                 split = split_ecosystem(text(pkg.get("ecosystem")))
                 if split is not None:
                     return split[0]
@@ -355,6 +411,8 @@ def zip_ecosystem(path: Path, sample: int = 50) -> str | None:
         docs = []
         for info in _json_members(zf, path)[:sample]:
             data = _member(zf, info, path)  # a damaged member or a bomb stops here
+            if data is None:
+                continue
             try:
                 docs.append(parse_json(data, info.filename))
             except InputError:
