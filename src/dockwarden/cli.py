@@ -553,11 +553,14 @@ def _audit_run_commands(ns: argparse.Namespace) -> Report:
     from dockwarden.safeio import read_input
 
     for root in ns.scan_scripts:
+        named = not os.path.isdir(root)  # a file named on the command line must be read
         for path in _script_files(root, errors):
             try:
                 data = read_input(path, what="script", max_bytes=1 << 20,
-                                  root=root if os.path.isdir(root) else None)
+                                  root=None if named else root)
             except InputError as exc:
+                if named:
+                    raise
                 errors.append(ReportError(path, exc.message))
                 continue
             if b"\0" in data[:8192] or b"docker" not in data:

@@ -42,7 +42,7 @@ class Run(NamedTuple):
     err: str
 
 
-def run_dockwarden(args: Sequence[str], *, timeout: float = 60, memory_mib: int = 1024,
+def run_dockwarden(args: Sequence[str], *, timeout: float = 60, memory_mib: int = 2048,
                    cwd: str | None = None, env: dict[str, str] | None = None,
                    stdin: bytes | None = None) -> Run:
     """`python -m dockwarden ARGS` in a child limited to `memory_mib` of address space,
