@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -271,15 +272,18 @@ class FakeRequest:
 
 
 class FakeRegistry:
-    """An HTTP server on 127.0.0.1:<free port> in a thread answering from `routes`
-    ((method or "*", path) -> handler(request_handler)) and recording `requests`.
+    """An HTTP (or, given `tls`, HTTPS) server on 127.0.0.1:<free port> in a thread
+    answering from `routes` ((method or "*", path) -> handler(request_handler)) and
+    recording `requests`.
     `serve(path, status, body, headers)` adds a canned answer."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.routes: dict[tuple[str, str], Handler] = {}
         self.requests: list[FakeRequest] = []
         self._server = _FakeServer(("127.0.0.1", 0), _FakeHandler)
         self._server.owner = self
+        if tls is not None:  # HTTPS: the handshake runs as each connection is accepted
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         daemon=True)

@@ -502,7 +502,8 @@ def check_shape(doc: Any, shape: Any, what: str) -> None:
     while stack:
         value, sh, path, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
-            raise RegistryError(f"{what}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            raise RegistryError(f"{what}: JSON nested deeper than {MAX_JSON_DEPTH} levels",
+                                "the registry serves a corrupt or hostile document")
         if isinstance(sh, _OneOf) and value is not None:
             sh = next((s for s in sh.shapes if _fits(value, s)), sh)
         if not _fits(value, sh):
