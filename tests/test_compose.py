@@ -293,10 +293,9 @@ def test_fields(tmp_path: Path) -> None:
     [s] = load_project([service_file(tmp_path, body)], env={})
     assert s.memory == int(1.5 * 2**30) and s.nano_cpus == 1_500_000_000
     assert (s.cpu_quota, s.cpuset_cpus) == (50000, "0-1")
-    assert [(p.container_port, p.host_ip, p.host_port) for p in s.ports] == [
-        ("80/udp", "127.0.0.1", 8080), ("9000/tcp", "", 9000), ("9001/tcp", "", 9001),
-        ("9002/tcp", "", 9002), ("5000/tcp", "::1", 5000), ("22/tcp", "", 22),
-        ("443/tcp", "10.0.0.1", 8443)]
+    assert [(p.container_port, p.host_ip, p.host_port, p.count) for p in s.ports] == [
+        ("80/udp", "127.0.0.1", 8080, 1), ("9000/tcp", "", 9000, 3),  # a range: one binding
+        ("5000/tcp", "::1", 5000, 1), ("22/tcp", "", 22, 1), ("443/tcp", "10.0.0.1", 8443, 1)]
     assert (s.restart_policy, s.restart_max_retries) == ("on-failure", 3)
     assert s.log_driver == "json-file" and s.log_options == {"max-size": "10m", "max-file": "3"}
     assert s.ulimits == ("nofile=1:2",) and s.devices == ("/dev/fuse",)

@@ -111,7 +111,9 @@ def test_values() -> None:
     ("127.0.0.1:8080:80/udp", [PortBinding("80/udp", "127.0.0.1", 8080)]),
     ("127.0.0.1::80", [PortBinding("80/tcp", "127.0.0.1", None)]),
     ("[::1]:8080:80", [PortBinding("80/tcp", "::1", 8080)]),
-    ("8000-8001:80-81", [PortBinding("80/tcp", "", 8000), PortBinding("81/tcp", "", 8001)]),
+    ("8000-8001:80-81", [PortBinding("80/tcp", "", 8000, count=2)]),  # a range is one binding
+    ("1-65535:1-65535", [PortBinding("1/tcp", "", 1, count=65535)]),
+    ("100-200", [PortBinding("100/tcp", "", None, count=101)]),
     ("8000-8010:80", [PortBinding("80/tcp", "", None)]),
 ])
 def test_publish(value: str, bindings: list[PortBinding]) -> None:

@@ -59,7 +59,6 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_NODES = 200_000  # nodes as written (a 4 MiB file holds fewer in practice)
 MAX_EXPANDED = 100_000  # nodes once every alias is expanded
 MAX_ALIASES = 1_000
-MAX_PORTS_PER_ENTRY = 1_024
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 SKIP_DIRS = frozenset({".git", "node_modules"})
 
@@ -697,12 +696,14 @@ def _mounts(svc: Mapping[str, Any], top: Mapping[str, Any]) -> list[Mount]:
     return out
 
 
-def _port_range(text: str) -> list[int]:
+def _port_range(text: str) -> range:
+    """`80` or `8000-8100` as a range of valid port numbers (empty when not one). A
+    range stays a range: 1-65535 is one object, never 65,535 ports."""
     lo, _, hi = text.partition("-")
     a, b = _int(lo), _int(hi) if hi else _int(lo)
-    if a is None or b is None or b < a:
-        return []
-    return list(range(a, min(b, a + MAX_PORTS_PER_ENTRY - 1) + 1))
+    if a is None or b is None or b < a or a < 0 or b > 65535:
+        return range(0)
+    return range(a, b + 1)
 
 
 def _ports(svc: Mapping[str, Any]) -> list[PortBinding]:
@@ -714,7 +715,7 @@ def _ports(svc: Mapping[str, Any]) -> list[PortBinding]:
             host_ip = _str(item.get("host_ip"))
             published = _str(item.get("published"))
         else:
-            text = str(item)
+            text = _str(item)
             target, _, proto = text.rpartition(":")[2].partition("/")
             head = text.rpartition(":")[0]
             proto = proto or "tcp"
@@ -725,15 +726,13 @@ def _ports(svc: Mapping[str, Any]) -> list[PortBinding]:
             elif ":" in head:
                 host_ip, _, published = head.rpartition(":")
         targets = _port_range(target)
-        hosts = _port_range(published) if published else []
-        for i, cport in enumerate(targets):
-            if not hosts:
-                host: int | None = None
-            elif len(hosts) == len(targets):
-                host = hosts[i]
-            else:
-                host = hosts[0]  # the Engine picks one port from the host range
-            out.append(PortBinding(f"{cport}/{proto}", host_ip, host))
+        if not targets:
+            continue
+        hosts = _port_range(published) if published else range(0)
+        # Equal lengths: port for port. Otherwise the Engine picks ports from the host
+        # range; its first port stands for them (as before ranges were kept whole).
+        host = hosts.start if hosts else None
+        out.append(PortBinding(f"{targets.start}/{proto}", host_ip, host, len(targets)))
     return out
 
 

@@ -328,18 +328,15 @@ def _publish(value: str, where: str) -> list[PortBinding]:
     if proto not in ("tcp", "udp", "sctp"):
         raise InputError(f"{where}: invalid protocol {proto!r} in --publish {value!r}")
     c_start, c_end = _port_range(ctr, "container", where)
-    out: list[PortBinding] = []
-    if not host:
-        return [PortBinding(f"{p}/{proto}", ip, None) for p in range(c_start, c_end + 1)]
+    count = c_end - c_start + 1
+    if not host:  # one binding for the whole range: never one object per port
+        return [PortBinding(f"{c_start}/{proto}", ip, None, count)]
     h_start, h_end = _port_range(host, "host", where)
     if h_end - h_start == c_end - c_start:
-        for n in range(c_end - c_start + 1):
-            out.append(PortBinding(f"{c_start + n}/{proto}", ip, h_start + n))
-    elif c_start == c_end:  # one container port, a range of host ports: the Engine picks
-        out.append(PortBinding(f"{c_start}/{proto}", ip, None))
-    else:
-        raise InputError(f"{where}: host and container port ranges differ in --publish {value!r}")
-    return out
+        return [PortBinding(f"{c_start}/{proto}", ip, h_start, count)]
+    if c_start == c_end:  # one container port, a range of host ports: the Engine picks
+        return [PortBinding(f"{c_start}/{proto}", ip, None)]
+    raise InputError(f"{where}: host and container port ranges differ in --publish {value!r}")
 
 
 def _volume(value: str, driver: str, where: str) -> Mount:
@@ -476,9 +473,11 @@ def parse_run(command: str, *, origin: str = "run-command",
 
     ports = [pb for x in v.all("publish") for pb in _publish(x, where)]
     if b.get("publish-all"):
+        published = {q.container_port for q in ports}
         for x in v.all("expose"):
             for pb in _publish(x.split(":")[-1], where):
-                if not any(q.container_port == pb.container_port for q in ports):
+                if pb.container_port not in published:
+                    published.add(pb.container_port)
                     ports.append(pb)
 
     networks = v.all("network")

@@ -27,9 +27,33 @@ class Mount:
 
 @dataclass(frozen=True, slots=True)
 class PortBinding:
-    container_port: str  # "80/tcp"
+    """One published port, or a range of `count` consecutive ports kept as one binding
+    (`-p 1-65535:1-65535` is one object, never 65,535): container ports
+    `container_port`.. and host ports `host_port`.. (or Engine-chosen when None)."""
+
+    container_port: str  # "80/tcp": the first port of a range
     host_ip: str  # "" means all interfaces
     host_port: int | None  # None: chosen by the Engine
+    count: int = 1
+
+    @property
+    def protocol(self) -> str:
+        return self.container_port.partition("/")[2] or "tcp"
+
+    @property
+    def container_ports(self) -> range:
+        """The container ports as a range (empty when the port is not a number)."""
+        number = self.container_port.partition("/")[0]
+        if not (number.isascii() and number.isdigit()) or len(number) > 5:
+            return range(0)
+        return range(int(number), int(number) + self.count)
+
+    @property
+    def host_ports(self) -> range | None:
+        """The host ports as a range; None when the Engine chooses them."""
+        if self.host_port is None:
+            return None
+        return range(self.host_port, self.host_port + self.count)
 
 
 @dataclass(frozen=True, slots=True)
