@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dockwarden import sanitize
 from dockwarden.cli import FORMATS
@@ -40,7 +42,7 @@ from dockwarden.model.image import (
     OSRelease,
     Package,
 )
-from dockwarden.report import cyclonedx, junit, markdown, safe, sarif, spdx, text
+from dockwarden.report import cyclonedx, junit, markdown, plain, safe, sarif, spdx, text
 from dockwarden.report import json as json_report
 from hostile.conftest import HOSTILE, assert_no_raw_controls, run_dockwarden
 
@@ -479,3 +481,12 @@ def test_cli_text_on_a_terminal_applies_no_hostile_style(tmp_path: Path) -> None
     shown = SGR.sub("", hostile)
     assert "[bold red]x[/]" in shown
     assert "\\x1b]0;pwned" in shown
+
+
+@given(st.text(alphabet=st.sampled_from(
+    "a\\\"nu01f\x00\x1b\x7f\x9b\u200e\u202e\u2028\u2066\ud800\udcff\n\t"), max_size=30))
+def test_fast_path_never_passes_text_that_needs_cleaning(s: str) -> None:
+    """`plain` returns evidence untouched only when no string in it needs cleaning."""
+    out = plain({"k": s, s: [s, {"x": s}]})
+    for value in strings(json.loads(json.dumps(out))):
+        assert sanitize.is_clean(value), repr(value)

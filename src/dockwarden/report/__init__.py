@@ -10,7 +10,9 @@ Formats add their own escaping on top (Rich `Text` objects, XML, Markdown).
 from __future__ import annotations
 
 import dataclasses
+import json as _json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any, TypeVar
@@ -37,7 +39,57 @@ def plain(value: Any, depth: int = 0) -> Any:
     """Evidence as plain JSON data that `json.dumps` can always write: strings (keys
     included) cleaned, enums as their value, sets as sorted lists, tuples as lists,
     NaN and infinities as text, any other object as its cleaned `str`; nesting past
-    `MAX_DEPTH` (or a cycle) replaced by "..."."""
+    `MAX_DEPTH` (or a cycle) replaced by "...". Evidence that is already plain and
+    clean (nearly all of it) is returned as it is, after one check at C speed."""
+    if depth == 0 and isinstance(value, dict) and _already_plain(value):
+        return value
+    return _plain(value, depth)
+
+
+# In `json.dumps` output (ensure_ascii): a run of backslashes and the escape it may end
+# in, of a character that `sanitize.clean` would change (C0, DEL, C1, bidi, separators,
+# surrogates). An odd run is an escape; an even one is escaped backslashes.
+_ESCAPE_RUN = re.compile(
+    r"(\\+)(?:[nrtbf]|u00[01]|u007f|u00[89]|u200[ef]|u202[89a-e]|u206[6-9]|ud[89a-f])")
+
+
+def _has_unsafe_escape(encoded: str) -> bool:
+    if "\\" not in encoded:
+        return False
+    return any(len(m.group(1)) % 2 for m in _ESCAPE_RUN.finditer(encoded))
+
+
+def _already_plain(value: dict[Any, Any]) -> bool:
+    """True when `value` is JSON data (str keys or none to sort, no NaN, no cycle, not
+    deeper than the encoder allows) and no string in it needs cleaning."""
+    if not value:
+        return True
+    try:
+        encoded = _json.dumps(value, allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    if not all(isinstance(k, str) for k in value):
+        return False
+    return not _has_unsafe_escape(encoded) and _depth_ok(encoded)
+
+
+def _depth_ok(encoded: str) -> bool:
+    """Nesting of the encoded document within MAX_DEPTH (brackets inside strings only
+    make this stricter, which sends the value to the slow path, never the wrong way)."""
+    if encoded.count("[") + encoded.count("{") <= MAX_DEPTH:
+        return True
+    depth = 0
+    for ch in _BRACKETS.findall(encoded):
+        depth += 1 if ch in "[{" else -1
+        if depth > MAX_DEPTH:
+            return False
+    return True
+
+
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _plain(value: Any, depth: int) -> Any:
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, str | bytes | bytearray):
@@ -45,16 +97,16 @@ def plain(value: Any, depth: int = 0) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, Enum):
-        return plain(value.value, depth)
+        return _plain(value.value, depth)
     if depth >= MAX_DEPTH:
         return CUT
     if isinstance(value, Mapping):
-        return {_key(k): plain(v, depth + 1) for k, v in value.items()}
+        return {_key(k): _plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, set | frozenset):
-        items = [plain(v, depth + 1) for v in value]
+        items = [_plain(v, depth + 1) for v in value]
         return sorted(items, key=_order)
     if isinstance(value, list | tuple):
-        return [plain(v, depth + 1) for v in value]
+        return [_plain(v, depth + 1) for v in value]
     return _text_of(value)
 
 
@@ -81,24 +133,41 @@ def _order(value: Any) -> tuple[str, str]:
 
 
 def _record(value: _T) -> _T:
-    """A dataclass instance with each field made safe (`_field`)."""
-    changes = {f.name: _field(f.name, getattr(value, f.name))
-               for f in dataclasses.fields(value)  # type: ignore[arg-type]
-               if f.init}
-    return dataclasses.replace(value, **changes)  # type: ignore[type-var]
+    """A dataclass instance with each field made safe (`_field`): the very instance
+    when nothing needed a change."""
+    cls = type(value)
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+                                     if f.init)
+    changes = {}
+    for name in names:
+        old = getattr(value, name)
+        new = _field(old)
+        if new is not old:
+            changes[name] = new
+    return dataclasses.replace(value, **changes) if changes else value  # type: ignore[type-var]
 
 
-def _field(name: str, value: Any) -> Any:
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field(value: Any) -> Any:
+    if type(value) is str:  # the common case first
+        cleaned = sanitize.clean(value)
+        return value if cleaned == value else cleaned
     if isinstance(value, Enum) or value is None or isinstance(value, bool | int | float):
         return value  # our own enumerations (StrEnum is a str: tested first)
     if isinstance(value, str):
-        return sanitize.clean(value)
+        cleaned = sanitize.clean(value)
+        return value if cleaned == value else cleaned
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _record(value)
-    if isinstance(value, tuple):
-        return tuple(_field(name, v) for v in value)
-    if isinstance(value, list):
-        return [_field(name, v) for v in value]
+    if isinstance(value, tuple | list):
+        items = [_field(v) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return tuple(items) if isinstance(value, tuple) else items
     # evidence (a dict), or anything else a field may come to hold
     return plain(value)
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from dockwarden.model.finding import Finding, Report, Skipped, Target
-from dockwarden.report import plain, safe, sort_key
+from dockwarden.report import safe, sort_key
 from dockwarden.report.sarif import RuleLike
 
 # C0 controls other than tab/newline/carriage return, DEL and C1 controls, lone
@@ -70,7 +70,7 @@ def _failure_text(f: Finding, meta: RuleLike | None) -> str:
         where += f", stage {t.stage}"
     lines.append(where)
     lines.append(f"source: {f.source.value}")
-    evidence = json.dumps(plain(f.evidence), indent=2, sort_keys=True, default=str,
+    evidence = json.dumps(f.evidence, indent=2, sort_keys=True, default=str,
                           ensure_ascii=False)
     lines.append(f"evidence: {evidence}")
     if meta is not None and meta.rationale:

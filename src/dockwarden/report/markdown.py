@@ -19,7 +19,7 @@ from typing import Any
 from dockwarden import sanitize
 from dockwarden.model.common import Severity
 from dockwarden.model.finding import Finding, Report, Target
-from dockwarden.report import counts, plain, safe, sort_key
+from dockwarden.report import counts, safe, sort_key
 
 _PUNCT = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
 
@@ -32,7 +32,7 @@ def escape(value: object) -> str:
 def _evidence(f: Finding) -> str:
     if f.message:
         return f.message
-    parts = [f"{k}={v if isinstance(v, str) else json.dumps(plain(v), ensure_ascii=False)}"
+    parts = [f"{k}={v if isinstance(v, str) else json.dumps(v, default=str, ensure_ascii=False)}"
              for k, v in f.evidence.items()]
     text = ", ".join(parts)
     return text if len(text) <= 300 else text[:297] + "..."

@@ -21,7 +21,7 @@ from rich.text import Text
 from dockwarden import sanitize
 from dockwarden.model.common import Severity
 from dockwarden.model.finding import Finding, Report
-from dockwarden.report import counts, plain, safe, sort_key
+from dockwarden.report import counts, safe, sort_key
 
 COLOURS = {
     Severity.CRITICAL: "bold white on red",
@@ -38,7 +38,7 @@ def _evidence(f: Finding) -> str:
     else:
         parts = []
         for key, value in f.evidence.items():
-            text = value if isinstance(value, str) else json.dumps(plain(value))
+            text = value if isinstance(value, str) else json.dumps(value, default=str)
             parts.append(f"{key}={text}")
         head = ", ".join(parts)
     return head if len(head) <= 160 else head[:157] + "..."
