@@ -263,13 +263,16 @@ class EngineCollector:
 
         unknown_info = Unknown(f"not known: {info_error}") if info_error else None
         context = ContainerContext(
-            host_apparmor=unknown_info or einfo.security_option("apparmor") is not None,
-            host_selinux=unknown_info or einfo.security_option("selinux") is not None,
+            host_apparmor=(einfo.security_option("apparmor") is not None
+                           if unknown_info is None else unknown_info),
+            host_selinux=(einfo.security_option("selinux") is not None
+                          if unknown_info is None else unknown_info),
             daemon_no_new_privileges=(
                 bool(daemon.get("no-new-privileges", False))
                 if isinstance(daemon, DaemonSettings) else daemon
             ),
-            daemon_log_driver=unknown_info or einfo.logging_driver,
+            daemon_log_driver=(einfo.logging_driver if unknown_info is None
+                               else unknown_info),
             daemon_log_options=(
                 dict(daemon.get("log-opts") or {}) if isinstance(daemon, DaemonSettings)
                 else daemon

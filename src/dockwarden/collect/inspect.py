@@ -21,18 +21,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dockwarden.errors import DockwardenError
+from dockwarden.collect.unixhttp import EngineAnswerError
 from dockwarden.model.common import Fact, Source, TargetKind, Unknown
 from dockwarden.model.container import ContainerSpec, ExecSession, Mount, PortBinding
 from dockwarden.model.finding import Target
 from dockwarden.sanitize import clean
-
-
-class EngineAnswerError(DockwardenError):
-    """An Engine answer that is not the document the API describes (wrong types, too
-    large, too deep, not JSON): what it was about could not be audited (exit 3)."""
-
-    exit_code = 3
 
 
 class MapOf:

@@ -327,7 +327,7 @@ def _watched(cls: Any) -> Any:
             holder.conn = self
         return cls.request(self, *args, **kwargs)
 
-    return type(f"Watched{cls.__name__}", (cls,), {"request": request})
+    return type(cls.__name__, (cls,), {"request": request})  # same name in messages
 
 
 def watch_sdk(api: Any) -> None:
@@ -343,7 +343,7 @@ def watch_sdk(api: Any) -> None:
         patched = {}
         for scheme, pool_cls in classes.items():
             conn_cls = _watched(pool_cls.ConnectionCls)
-            patched[scheme] = type(f"Watched{pool_cls.__name__}", (pool_cls,),
+            patched[scheme] = type(pool_cls.__name__, (pool_cls,),
                                    {"ConnectionCls": conn_cls})
         manager.pool_classes_by_scheme = patched
 
