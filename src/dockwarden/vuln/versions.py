@@ -40,6 +40,11 @@ closes, `last_affected` (< v) closes. `introduced: "0"` sorts before everything 
 `limit: "*"` after. GIT ranges cannot be judged without the repository and are skipped.
 `in_events` evaluates events as the database stores them ([kind, version] pairs), so
 matching needs no Range or Event objects.
+
+Versions come from feeds and images, so any text may arrive: a text longer than
+`MAX_VERSION` characters is not a version (`Scheme.key` gives None, `debian_key` None)
+before any parser sees it (univers' Alpine parser is quadratic: 8 s on 20,000
+characters), and every parser error is None, never an exception.
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ from univers import versions as uv
 from univers.debian import is_valid_debian_version
 
 from dockwarden.model.vuln import Event, Range
+
+MAX_VERSION = 256  # characters: the longest real versions are under 100
 
 # --- Debian ------------------------------------------------------------------------
 
@@ -113,7 +120,7 @@ def _debian_split(text: str) -> tuple[int, str, str] | None:
     first ":", revision after the last "-", "0" when there is none), None when univers
     rejects the text."""
     text = text.strip()
-    if not text or not is_valid_debian_version(text):
+    if not text or len(text) > MAX_VERSION or not is_valid_debian_version(text):
         return None
     epoch, sep, rest = text.partition(":")
     if not sep:
@@ -190,7 +197,7 @@ class _Keys(dict[str, Any]):
 
     def __missing__(self, text: str) -> Any:
         try:
-            value = self._parse(text) if text else None
+            value = self._parse(text) if text and len(text) <= MAX_VERSION else None
         except Exception:
             value = None
         if len(self) < self._limit:

@@ -20,8 +20,10 @@ Matching a finding (one vulnerability of one package of one image):
   file order breaks ties) decides: `not_affected` and `fixed` suppress, `affected` and
   `under_investigation` keep the finding.
 
-Hostile input (not JSON, too large, too deep, wrong types, unknown status) is an
-`InputError`: one line, exit 2.
+Hostile input (not JSON, too large, too deep, wrong types, unknown status, text with a
+lone surrogate, more than `MAX_NODES` objects and arrays) is an `InputError`: one line,
+exit 2. Files are read through `safeio.read_input`: a FIFO, a device or a folder given
+as `--vex` is refused at once, never a hang.
 """
 
 from __future__ import annotations
@@ -37,15 +39,19 @@ from packageurl import PackageURL
 
 from dockwarden.errors import InputError
 from dockwarden.model.finding import Finding, Target
+from dockwarden.sanitize import clean
 
 MAX_BYTES = 16 << 20
 MAX_STATEMENTS = 100_000
+MAX_NODES = 1_000_000  # JSON objects and arrays in one document (counted before decoding)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 STATUSES = frozenset({"not_affected", "affected", "fixed", "under_investigation"})
 SUPPRESS = frozenset({"not_affected", "fixed"})
 PACKAGE_TYPES = frozenset({"deb", "apk", "rpm", "pypi", "npm", "golang", "cargo", "gem",
                            "maven", "nuget", "composer"})
 _TRAILING_ID = re.compile(r"([A-Za-z][A-Za-z0-9]*-[A-Za-z0-9][A-Za-z0-9._:-]*)/?$")
 _PEP503 = re.compile(r"[-_.]+")
+_ID_TAIL = 200  # characters at the end of a name searched for a trailing id
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +81,7 @@ class Statement:
 
 
 def _fail(origin: str, message: str) -> InputError:
-    return InputError(f"{origin}: not a usable OpenVEX document: {message}")
+    return InputError(f"{clean(origin)}: not a usable OpenVEX document: {clean(message)}")
 
 
 def _str(value: Any, origin: str, what: str, *, required: bool = False) -> str:
@@ -85,6 +91,8 @@ def _str(value: Any, origin: str, what: str, *, required: bool = False) -> str:
         raise _fail(origin, f"{what} must be a string")
     if len(value) > 4096:
         raise _fail(origin, f"{what} is longer than 4096 characters")
+    if not value.isascii() and _SURROGATE.search(value):
+        raise _fail(origin, f"{what} is not valid Unicode (a lone surrogate)")
     return value.strip()
 
 
@@ -103,7 +111,8 @@ def _ref(raw: str) -> Ref:
     if raw.startswith("pkg:"):
         try:
             p = PackageURL.from_string(raw)
-        except ValueError:
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError,
+                UnicodeError):
             return Ref(raw)
         name = str(p.name)
         if p.type == "pypi":
@@ -145,7 +154,7 @@ def _ids(value: Any, origin: str, what: str) -> frozenset[str]:
     out = set()
     for n in names:
         out.add(n.upper())
-        m = _TRAILING_ID.search(n)
+        m = _TRAILING_ID.search(n[-_ID_TAIL:])  # bounded: the pattern backtracks
         if m:
             out.add(m.group(1).upper())
     if not out:
@@ -157,6 +166,8 @@ def parse(data: bytes, origin: str, start: int = 0) -> list[Statement]:
     """The statements of one document (`start` numbers them after earlier files')."""
     if len(data) > MAX_BYTES:
         raise _fail(origin, "larger than 16 MiB")
+    if data.count(b"{") + data.count(b"[") > MAX_NODES:
+        raise _fail(origin, f"more than {MAX_NODES:,} JSON objects and arrays")
     try:
         doc = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
@@ -217,13 +228,13 @@ def parse(data: bytes, origin: str, start: int = 0) -> list[Statement]:
 
 
 def load(paths: Sequence[str]) -> list[Statement]:
+    """The statements of every file, in order; InputError (exit 2) for a file that is
+    not a regular file, is over `MAX_BYTES` or is not a usable OpenVEX document."""
+    from dockwarden.safeio import read_input
+
     out: list[Statement] = []
     for path in paths:
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_BYTES + 1)
-        except OSError as exc:
-            raise InputError(f"cannot read VEX file {path}: {exc.strerror}") from None
+        data = read_input(path, what="VEX file", max_bytes=MAX_BYTES)
         out.extend(parse(data, path, start=len(out)))
     return out
 
