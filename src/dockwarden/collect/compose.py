@@ -38,6 +38,7 @@ Hand-written because no maintained library interpolates, merges and keeps line n
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -49,16 +50,21 @@ from yaml.composer import Composer
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from dockwarden import safeio
 from dockwarden.collect.inspect import volume_size_limit
-from dockwarden.errors import InputError
+from dockwarden.errors import DockwardenError, InputError
 from dockwarden.model.common import Fact, Source, TargetKind, Unknown
 from dockwarden.model.container import ContainerSpec, Mount, PortBinding
 from dockwarden.model.finding import Target
+from dockwarden.sanitize import clean, excerpt
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_NODES = 200_000  # nodes as written (a 4 MiB file holds fewer in practice)
 MAX_EXPANDED = 100_000  # nodes once every alias is expanded
 MAX_ALIASES = 1_000
+MAX_EXTENDS = 32  # `extends` chain length
+MAX_DEPTH = 64  # YAML nesting (real compose files nest under 10); composing recurses
+MAX_INTERPOLATION_DEPTH = 32  # `${A:-${B:-...}}` nesting (the expansion recurses)
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 SKIP_DIRS = frozenset({".git", "node_modules"})
 
@@ -94,8 +100,18 @@ class _BoundedLoader(yaml.SafeLoader):
         self._sizes: dict[int, int] = {}
         self._nodes = 0
         self._aliases = 0
+        self._depth = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise InputError(f"YAML nested more than {MAX_DEPTH} levels deep")
+            return self._compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def _compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
@@ -167,27 +183,21 @@ _BoundedLoader.add_constructor("!reset", _construct_reset)
 _BoundedLoader.add_constructor("!override", _construct_override)
 
 
-def _read_text(path: str, what: str = "compose file") -> str:
-    try:
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            raise InputError(f"{path}: {what} too large ({size} bytes, limit {MAX_FILE_BYTES})")
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise InputError(f"{path}: {what} too large (limit {MAX_FILE_BYTES} bytes)")
+def _read_text(path: str, what: str = "compose file", root: str | None = None) -> str:
+    """The text of `path`, read through `safeio.read_input`: a regular file only (a FIFO
+    never hangs), under MAX_FILE_BYTES, and with `root` never through a symlink leaving it."""
+    data = safeio.read_input(path, what=what, max_bytes=MAX_FILE_BYTES, root=root)
     if b"\0" in data:
-        raise InputError(f"{path}: binary file (NUL bytes), not a {what}")
+        raise InputError(f"{clean(path)}: binary file (NUL bytes), not a {what}")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        raise InputError(f"{clean(path)}: not UTF-8 text (byte {exc.start})") from None
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    """A YAML or interpolation message as a short, clean line (never the whole file)."""
+    return excerpt(" ".join(str(text).split()), 160)
 
 
 @dataclass(slots=True)
@@ -198,28 +208,29 @@ class _File:
     service_lines: dict[str, int]
 
 
-def _parse(path: str) -> _File:
-    text = _read_text(path)
+def _parse(path: str, root: str | None = None) -> _File:
+    text = _read_text(path, root=root)
+    shown = clean(path)
     loader = _BoundedLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except InputError as exc:
-        raise InputError(f"{path}: {exc.message}") from None
+        raise InputError(f"{shown}: {exc.message}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f":{mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{path}{where}: invalid YAML: "
+        raise InputError(f"{shown}{where}: invalid YAML: "
                          f"{_one_line(exc.problem or exc.context or '')}") from None
     except yaml.YAMLError as exc:
-        raise InputError(f"{path}: invalid YAML: {_one_line(str(exc))}") from None
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise InputError(f"{path}: invalid YAML: {_one_line(str(exc))}") from None
+        raise InputError(f"{shown}: invalid YAML: {_one_line(str(exc))}") from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise InputError(f"{shown}: invalid YAML: {_one_line(str(exc))}") from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__
-        raise InputError(f"{path}: top level must be a mapping, found {kind}")
+        raise InputError(f"{shown}: top level must be a mapping, found {kind}")
     lines: dict[str, Lines] = {}
     service_lines: dict[str, int] = {}
     assert isinstance(node, MappingNode)
@@ -253,6 +264,10 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 @dataclass(slots=True)
 class _Interp:
+    """Compose interpolation. Nesting (`${A:-${B:-x}}`) recurses, so it is capped at
+    MAX_INTERPOLATION_DEPTH levels with a clear error; each level scans its own text once
+    (finding the closing brace is linear), so the work is linear in the string's size."""
+
     env: Mapping[str, str]
     path: str
     unset: set[str] = field(default_factory=set)
@@ -268,22 +283,29 @@ class _Interp:
             return _Override(self.value(obj.value))
         return obj
 
-    def text(self, s: str) -> str:
+    def _error(self, message: str) -> InputError:
+        return InputError(f"{clean(self.path)}: {message}")
+
+    def text(self, s: str, depth: int = 0) -> str:
+        if depth > MAX_INTERPOLATION_DEPTH:
+            raise self._error(f"interpolation nested more than {MAX_INTERPOLATION_DEPTH} "
+                              "levels deep")
         out: list[str] = []
         i, n = 0, len(s)
         while i < n:
-            c = s[i]
-            if c != "$" or i + 1 >= n:
-                out.append(c)
-                i += 1
-                continue
+            dollar = s.find("$", i)
+            if dollar == -1 or dollar + 1 >= n:
+                out.append(s[i:])
+                break
+            out.append(s[i:dollar])
+            i = dollar
             nxt = s[i + 1]
             if nxt == "$":
                 out.append("$")
                 i += 2
             elif nxt == "{":
                 end = self._close(s, i + 2)
-                out.append(self._braced(s[i + 2:end]))
+                out.append(self._braced(s[i + 2:end], depth))
                 i = end + 1
             else:
                 m = _NAME.match(s, i + 1)
@@ -296,15 +318,19 @@ class _Interp:
         return "".join(out)
 
     def _close(self, s: str, start: int) -> int:
-        depth = 1
+        nesting = 1
         for j in range(start, len(s)):
             if s[j] == "{" and s[j - 1] == "$":
-                depth += 1
+                nesting += 1
+                if nesting > MAX_INTERPOLATION_DEPTH + 1:
+                    raise self._error(f"interpolation nested more than "
+                                      f"{MAX_INTERPOLATION_DEPTH} levels deep")
             elif s[j] == "}":
-                depth -= 1
-                if depth == 0:
+                nesting -= 1
+                if nesting == 0:
                     return j
-        raise InputError(f"{self.path}: invalid interpolation format in {s!r}: missing '}}'")
+        raise self._error(f"invalid interpolation format in {excerpt(s[start - 2:], 60)}: "
+                          "missing '}'")
 
     def _get(self, name: str) -> str | None:
         value = self.env.get(name)
@@ -312,10 +338,10 @@ class _Interp:
             self.unset.add(name)
         return value
 
-    def _braced(self, body: str) -> str:
+    def _braced(self, body: str, depth: int) -> str:
         m = _NAME.match(body)
         if m is None:
-            raise InputError(f"{self.path}: invalid interpolation format: '${{{body}}}'")
+            raise self._error(f"invalid interpolation format: {excerpt('${' + body + '}', 60)}")
         name, rest = m.group(), body[m.end():]
         value = self.env.get(name)
         if not rest:
@@ -325,22 +351,23 @@ class _Interp:
                 arg = rest[len(op):]
                 break
         else:
-            raise InputError(f"{self.path}: invalid interpolation format: '${{{body}}}'")
+            raise self._error(f"invalid interpolation format: {excerpt('${' + body + '}', 60)}")
         missing = value is None or (op.startswith(":") and value == "")
         if op.endswith("-"):
-            return self.text(arg) if missing else str(value)
+            return self.text(arg, depth + 1) if missing else str(value)
         if op.endswith("+"):
-            return "" if missing else self.text(arg)
+            return "" if missing else self.text(arg, depth + 1)
         if missing:
-            msg = self.text(arg) or f"variable {name} is required"
-            raise InputError(f"{self.path}: required variable {name} is missing a value: {msg}")
+            msg = self.text(arg, depth + 1) or f"variable {name} is required"
+            raise self._error(f"required variable {name} is missing a value: "
+                              f"{excerpt(msg, 120)}")
         return str(value)
 
 
-def read_dotenv(path: str) -> dict[str, str]:
+def read_dotenv(path: str, root: str | None = None) -> dict[str, str]:
     """`KEY=VALUE` lines of a `.env` file (`export`, quotes and comments understood)."""
     out: dict[str, str] = {}
-    for raw in _read_text(path, ".env file").splitlines():
+    for raw in _read_text(path, ".env file", root).splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -458,9 +485,10 @@ class _Service:
 
 
 class _Loader:
-    def __init__(self, env: Mapping[str, str], base_dir: str) -> None:
+    def __init__(self, env: Mapping[str, str], base_dir: str, root: str | None = None) -> None:
         self.env = env
         self.base_dir = base_dir
+        self.root = root
         self.cache: dict[str, _File] = {}
         self.notes: list[str] = []
         self.unset: set[str] = set()
@@ -468,7 +496,7 @@ class _Loader:
     def file(self, path: str) -> _File:
         key = os.path.abspath(path)
         if key not in self.cache:
-            f = _parse(path)
+            f = _parse(path, self.root)
             interp = _Interp(self.env, path)
             data = interp.value(f.data)
             self.unset |= interp.unset
@@ -481,20 +509,24 @@ class _Loader:
         if services is None:
             return {}
         if not isinstance(services, dict):
-            raise InputError(f"{f.path}: `services` must be a mapping")
+            raise InputError(f"{clean(f.path)}: `services` must be a mapping")
         for name, body in services.items():
             if not isinstance(body, dict):
-                raise InputError(f"{f.path}: service {name!r} must be a mapping")
+                raise InputError(f"{clean(f.path)}: service {excerpt(name, 60)!r} must be a "
+                                 "mapping")
         return services
 
     def resolve(self, f: _File, name: str, seen: tuple[tuple[str, str], ...] = ()) -> _Service:
         """One service of one file with its `extends` chain applied."""
         ident = (os.path.abspath(f.path), name)
         if ident in seen:
-            raise InputError(f"{f.path}: circular extends of service {name!r}")
+            raise InputError(f"{clean(f.path)}: circular extends of service "
+                             f"{excerpt(name, 60)!r}")
+        if len(seen) > MAX_EXTENDS:
+            raise InputError(f"{clean(f.path)}: extends chained more than {MAX_EXTENDS} deep")
         services = self.services(f)
         if name not in services:
-            raise InputError(f"{f.path}: extends: no service {name!r}")
+            raise InputError(f"{clean(f.path)}: extends: no service {excerpt(name, 60)!r}")
         body = dict(services[name])
         lines = dict(f.lines.get(name, {}))
         ext = body.pop("extends", None)
@@ -503,7 +535,8 @@ class _Loader:
             if isinstance(ext, str):
                 ext = {"service": ext}
             if not isinstance(ext, dict) or not isinstance(ext.get("service"), str):
-                raise InputError(f"{f.path}: service {name!r}: invalid extends")
+                raise InputError(f"{clean(f.path)}: service {excerpt(name, 60)!r}: invalid "
+                                 "extends")
             base_file = f
             if ext.get("file"):
                 other = str(ext["file"])
@@ -513,7 +546,22 @@ class _Loader:
             base = self.resolve(base_file, ext["service"], (*seen, ident))
             body = _merge_service(base.data, body)
             lines = {**base.lines, **lines}
+        self.check_env_files(f, body)
         return _Service(body, lines, f.path, f.service_lines.get(name, 1))
+
+    def check_env_files(self, f: _File, body: Mapping[str, Any]) -> None:
+        """`env_file` files are not read (their variables are not checked), but one that
+        is there must be a regular file inside the scanned root: a FIFO or a symlink to a
+        host file is refused as an input error, as for every file a compose file names."""
+        for item in _list(body.get("env_file")):
+            name = item.get("path") if isinstance(item, dict) else item
+            if not isinstance(name, str) or not name:
+                continue
+            other = name if os.path.isabs(name) else os.path.join(
+                os.path.dirname(f.path) or ".", name)
+            if os.path.lexists(other):
+                safeio.open_input(other, what="env_file", max_bytes=MAX_FILE_BYTES,
+                                  root=self.root).close()
 
 
 def load(
@@ -521,17 +569,34 @@ def load(
     *,
     env: Mapping[str, str] | None = None,
     profiles: Sequence[str] = (),
+    root: str | None = None,
 ) -> Project:
-    """Load one project from `paths` (merged in order, as `docker compose -f a -f b`)."""
+    """Load one project from `paths` (merged in order, as `docker compose -f a -f b`).
+    With `root` (a scanned directory), every file read (compose files, `extends` files,
+    `.env`, `env_file`s checked) must stay inside it: a symlink out of it is refused."""
     if not paths:
         raise InputError("no compose file given")
+    try:
+        return _load(paths, env, profiles, root)
+    except DockwardenError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError,
+            RecursionError) as exc:
+        # A value of a type no branch expected: one line for this project, never a
+        # traceback (the fuzz tests look for these; each found one gets a proper fix).
+        raise InputError(f"{clean(paths[-1])}: cannot interpret the file "
+                         f"({type(exc).__name__}: {_one_line(str(exc))})") from None
+
+
+def _load(paths: Sequence[str], env: Mapping[str, str] | None, profiles: Sequence[str],
+          root: str | None) -> Project:
     base_dir = os.path.dirname(paths[0]) or "."
     environ: dict[str, str] = {}
     dotenv = os.path.join(base_dir, ".env")
-    if os.path.isfile(dotenv):
-        environ.update(read_dotenv(dotenv))
+    if os.path.lexists(dotenv):
+        environ.update(read_dotenv(dotenv, root))
     environ.update(os.environ if env is None else env)
-    loader = _Loader(environ, base_dir)
+    loader = _Loader(environ, base_dir, root)
 
     merged: dict[str, _Service] = {}
     top_volumes: dict[str, Any] = {}
@@ -571,20 +636,29 @@ def load_project(
     *,
     env: Mapping[str, str] | None = None,
     profiles: Sequence[str] = (),
+    root: str | None = None,
 ) -> list[ContainerSpec]:
     """The active services of one project as `ContainerSpec`s (see `load` for notes)."""
-    return list(load(paths, env=env, profiles=profiles).specs)
+    return list(load(paths, env=env, profiles=profiles, root=root).specs)
 
 
-def find_compose_files(root: str) -> list[str]:
-    """Compose files under `root` (compose.yaml, docker-compose.yml, *compose*.y*ml)."""
+def is_compose_name(path: str) -> bool:
+    low = os.path.basename(path).lower()
+    return low in COMPOSE_NAMES or fnmatch.fnmatch(low, "*compose*.y*ml")
+
+
+def find_compose_files(root: str, skipped: list[tuple[str, str]] | None = None) -> list[str]:
+    """Compose files under `root` (compose.yaml, docker-compose.yml, *compose*.y*ml),
+    walked by `safeio.walk_files`: a compose-named entry that is a symlink leaving `root`,
+    a FIFO or a device is not returned; it is added to `skipped` as (path, why)."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
-        for name in filenames:
-            low = name.lower()
-            if low in COMPOSE_NAMES or fnmatch.fnmatch(low, "*compose*.y*ml"):
-                found.append(os.path.join(dirpath, name))
+    for path, why in safeio.walk_files(root, skip_dirs=tuple(SKIP_DIRS)):
+        if not is_compose_name(path):
+            continue
+        if why is None:
+            found.append(path)
+        elif skipped is not None:
+            skipped.append((path, why))
     return sorted(found)
 
 
@@ -599,11 +673,24 @@ def parse_size(value: Any) -> int:
     if isinstance(value, bool) or value is None:
         return 0
     if isinstance(value, (int, float)):
-        return int(value)
+        return _finite_int(value)
     m = _SIZE.match(str(value))
     if m is None:
         return 0
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    return _finite_int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+MAX_INT64 = (1 << 63) - 1
+
+
+def _finite_int(value: float) -> int:
+    """`value` as an int when it is finite and fits the Engine's int64; else 0 (unset:
+    `cpus: 1e400` or `mem_limit: 1e400` is no limit a container can have)."""
+    if isinstance(value, int):
+        return value if 0 <= value <= MAX_INT64 else 0
+    if not math.isfinite(value) or not 0 <= value <= MAX_INT64:
+        return 0
+    return int(value)
 
 
 def _int(value: Any) -> int | None:
@@ -795,9 +882,11 @@ def _cpus(svc: Mapping[str, Any]) -> int:
     value = svc.get("cpus")
     if value is None:
         value = _get(svc, "deploy", "resources", "limits", "cpus")
+    if value is None or isinstance(value, bool):
+        return 0
     try:
-        return int(float(str(value)) * 1e9) if value is not None else 0
-    except ValueError:
+        return _finite_int(float(str(value)) * 1e9)
+    except (ValueError, OverflowError):
         return 0
 
 
