@@ -178,11 +178,19 @@ def ro_uri(path: str | os.PathLike[str]) -> str:
 
 def test_point(name: str) -> None:
     """For the crash tests: `DOCKWARDEN_TEST_KILL_AT=<name>` kills this process with
-    SIGKILL when it reaches the named point of an import or update."""
+    SIGKILL when it reaches the named point of an import or update;
+    `DOCKWARDEN_TEST_PAUSE_AT=<name>` creates the file `DOCKWARDEN_TEST_PAUSE_FILE` there
+    and sleeps (up to a minute), for a test to send a signal at a known point."""
     if os.environ.get("DOCKWARDEN_TEST_KILL_AT") == name:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("DOCKWARDEN_TEST_PAUSE_AT") == name:
+        import time
+
+        with open(os.environ["DOCKWARDEN_TEST_PAUSE_FILE"], "w", encoding="utf-8"):
+            pass
+        time.sleep(60)
 
 
 def _side_files(path: Path) -> list[Path]:
@@ -470,7 +478,9 @@ def check_schema(con: sqlite3.Connection, schema: str, path: Path) -> None:
     if int(value) > SCHEMA_VERSION:
         raise BadDatabase(f"{shown(path)}: database schema {value} was written by a newer "
                           f"dockwarden (this one reads schema {SCHEMA_VERSION})",
-                          "upgrade dockwarden, or use another --db; the file is left as it is")
+                          "upgrade dockwarden, or use another --db; the file is left as it is "
+                          "(to discard it: `dockwarden db import --replace FILE|DIR` or "
+                          "`dockwarden db reset`)")
     if int(value) != SCHEMA_VERSION:
         raise BadDatabase(f"{shown(path)}: database schema {value} is not {SCHEMA_VERSION}",
                           FRESH_HINT)
@@ -605,7 +615,7 @@ def make_parent(path: Path) -> None:
     umask; an existing folder is left as it is. CannotWrite when it cannot be made."""
     missing = []
     parent = path.parent
-    while not parent.exists() and parent != parent.parent:
+    while not os.path.exists(parent) and parent != parent.parent:
         missing.append(parent)
         parent = parent.parent
     for folder in reversed(missing):
@@ -619,8 +629,10 @@ def make_parent(path: Path) -> None:
                               f"database: {exc.strerror}",
                               "name a database in a writable place with --db PATH or "
                               "DOCKWARDEN_DB") from None
-    if not path.parent.is_dir():
-        raise CannotWrite(f"cannot use {shown(path)}: {shown(path.parent)} is not a folder")
+    if not os.path.isdir(path.parent):
+        raise CannotWrite(f"cannot use {shown(path)}: {shown(path.parent)} is not a folder "
+                          "(or cannot be reached)", "name the database with --db PATH or "
+                          "DOCKWARDEN_DB")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -684,14 +696,14 @@ class Writer:
             with contextlib.suppress(OSError):
                 os.unlink(self._tmp)
             raise write_error("write a new database beside", self.path, exc) from None
-        test_point("writer-created")
-        if self._old is not None and not replace:
-            try:
+        try:  # an exception here (Ctrl-C, SIGTERM) never reaches __exit__: clean up
+            test_point("writer-created")
+            if self._old is not None and not replace:
                 self._copy_existing()
-            except BaseException:
-                self.abort()
-                raise
-        test_point("writer-copied")
+            test_point("writer-copied")
+        except BaseException:
+            self.abort()
+            raise
 
     def _check_old(self) -> os.stat_result:
         """The current file, recovered and verified (BadDatabase when it fails)."""
