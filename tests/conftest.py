@@ -16,22 +16,58 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from dockwarden import cli
 from harness import engine as harness_engine
-from harness import images
+from harness import foreign, images
 
 RUN_ID = uuid.uuid4().hex[:8]
+
+# Test modules import the helpers below with `from conftest import ...`. pytest imports
+# every conftest.py of a directory without __init__.py under the one module name
+# `conftest` (tests/hostile/conftest.py, tests/fuzz/conftest.py), and the last one loaded
+# replaces this module in sys.modules: test modules collected after it failed to import.
+# Before each test module is imported, `conftest` is this module again (the hostile and
+# fuzz tests import theirs as `hostile.conftest` / `fuzz.conftest`).
+_THIS_MODULE = sys.modules[__name__]
+
+
+def pytest_collectstart(collector: pytest.Collector) -> None:
+    if isinstance(collector, pytest.Module):
+        sys.modules["conftest"] = _THIS_MODULE
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_user_vulndb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Image audits in tests never read (or write) the user's vulnerability database:
-    DOCKWARDEN_DB points at a file that does not exist unless a test builds one."""
-    old = os.environ.get("DOCKWARDEN_DB")
-    os.environ["DOCKWARDEN_DB"] = str(tmp_path_factory.mktemp("vulndb") / "absent.sqlite")
+    DOCKWARDEN_DB is unset and the default path is in an empty cache folder of the test
+    session, so an audit finds no database (and skips DW309/DW310) unless a test names
+    one. (A database named with DOCKWARDEN_DB must exist: scans fail closed.)"""
+    saved = {k: os.environ.get(k) for k in ("DOCKWARDEN_DB", "XDG_CACHE_HOME")}
+    os.environ.pop("DOCKWARDEN_DB", None)
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
     yield
-    if old is None:
-        os.environ.pop("DOCKWARDEN_DB", None)
-    else:
-        os.environ["DOCKWARDEN_DB"] = old
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session", autouse=True)
+def foreign_containers() -> Iterator[list[str]]:
+    """Hostile containers this session did not make as far as any test is concerned
+    (harness/foreign.py): created at the start of the session on the main Engine when
+    one answers, removed at its end, so every live test runs beside them and must
+    select what it made by its label and name. Without an Engine (a unit-only run on a
+    machine without Docker) there is nothing to create: an empty list."""
+    url = harness_engine.find_engine()
+    if url is None:
+        yield []
+        return
+    client = harness_engine.make_client(url)
+    try:
+        yield foreign.create(client, RUN_ID)
+    finally:
+        foreign.remove(client, RUN_ID)
+        client.close()
 
 
 @pytest.fixture(scope="session")

@@ -825,16 +825,33 @@ def test_cli_reports_dw310_with_fixed_versions(tmp_path: Path) -> None:
 
 
 def test_cli_without_a_database_says_how_to_get_one_and_runs_the_rest(tmp_path: Path) -> None:
+    """No database asked for and none at the default path: DW309/DW310 are skipped with
+    how to get one, every other check runs, exit 0."""
     image = debian_image(tmp_path)
-    code, report, err = cli("--tar", image, "--db", str(tmp_path / "missing.sqlite"))
+    default = tmp_path / "cache" / "dockwarden" / "vulndb.sqlite"
+    code, report, err = cli("--tar", image, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert code == 0, err
     skipped = {s["check"]: s["reason"] for s in report["skipped"]}
     assert set(skipped) == {"DW309", "DW310"}
     assert "dockwarden db update" in skipped["DW309"]
     assert "dockwarden db import" in skipped["DW309"]
-    assert str(tmp_path / "missing.sqlite") in skipped["DW309"]
+    assert str(default) in skipped["DW309"]
     assert report["summary"]["passed"] > 10  # every other image check ran
     assert report["errors"] == []
+
+
+def test_cli_with_a_missing_database_fails_closed_and_runs_the_rest(tmp_path: Path) -> None:
+    """A database that was asked for (--db) but is missing: DW309/DW310 are errors, the
+    report is incomplete and the exit code 3, never a pass; the other checks still ran."""
+    image = debian_image(tmp_path)
+    code, report, err = cli("--tar", image, "--db", str(tmp_path / "missing.sqlite"))
+    assert code == 3, err
+    assert report["complete"] is False
+    assert not any(s["check"] in ("DW309", "DW310") for s in report["skipped"])
+    message = " ".join(e["message"] for e in report["errors"])
+    assert "DW309/DW310 not judged" in message and "dockwarden db update" in message
+    assert str(tmp_path / "missing.sqlite") in message
+    assert report["summary"]["passed"] > 10
 
 
 def test_cli_warns_about_a_stale_database(tmp_path: Path) -> None:

@@ -452,18 +452,33 @@ def _audit_image(ns: argparse.Namespace) -> Report:
 
     selection = _selection(ns)
     warnings: list[ReportError] = []
+    unusable: DockwardenError | None = None
     if selection.wants("DW309") or selection.wants("DW310"):
-        snap = _with_vulnerabilities(snap, ns, warnings)
+        from dockwarden.vuln.db import DatabaseUnusable
+
+        try:
+            snap = _with_vulnerabilities(snap, ns, warnings)
+        except DatabaseUnusable as exc:  # fail closed: an error, never a pass or a skip
+            from dataclasses import replace
+
+            from dockwarden.model.common import Unknown
+            unusable = exc
+            snap = replace(snap, vulnerabilities=Unknown(exc.message))
     ctx = ImageContext(today=dt.datetime.now(dt.UTC).date(), max_files=ns.max_files,
                        max_size=ns.max_size)
     results = judge_image(snap, ctx, selection)
     findings, suppressed = (vex.apply(results.findings, statements) if statements
                             else (list(results.findings), []))
     notes = [ReportError(snap.ref, f"{what}: {why}") for what, why in snap.skipped]
+    skipped = tuple(results.skipped)
+    if unusable is not None:
+        skipped = tuple(k for k in skipped if k.check not in ("DW309", "DW310"))
+        hint = f" ({unusable.hint})" if unusable.hint else ""
+        notes.append(ReportError(snap.ref, f"DW309/DW310 not judged: {unusable.message}{hint}"))
     return Report(
         started=started, finished=_now(),
-        targets=(ReportTarget(TargetKind.IMAGE, snap.ref, snap.complete),),
-        findings=tuple(findings), skipped=tuple(results.skipped),
+        targets=(ReportTarget(TargetKind.IMAGE, snap.ref, snap.complete and unusable is None),),
+        findings=tuple(findings), skipped=skipped,
         errors=tuple(notes + results.errors), passed=results.passed,
         ignored=tuple(suppressed), warnings=tuple(warnings),
     )
@@ -482,20 +497,16 @@ def _with_vulnerabilities(snap: Any, ns: argparse.Namespace,
     path = ns.db or default_path()
     if isinstance(snap.packages, Unknown):
         return replace(snap, vulnerabilities=snap.packages)
-    if not os.path.isfile(path):
+    from dockwarden.vuln.db import open_for_scan
+
+    # Asked for (--db, DOCKWARDEN_DB) or present at the default path: it must be usable,
+    # else DatabaseUnusable (the caller fails closed). Absent and not asked for: skipped.
+    db = open_for_scan(path, asked=bool(ns.db or os.environ.get("DOCKWARDEN_DB")))
+    if db is None:
         return replace(snap, vulnerabilities=Unknown(
             f"no vulnerability database at {path}: run `dockwarden db update` (online) or "
             "`dockwarden db import FILE|DIR` (offline), or name one with --db / "
             "DOCKWARDEN_DB"))
-    from pathlib import Path
-
-    from dockwarden.vuln.db import VulnDB
-
-    try:
-        db = VulnDB(Path(path))
-    except InputError as exc:
-        hint = f" ({exc.hint})" if exc.hint else ""
-        return replace(snap, vulnerabilities=Unknown(f"{exc.message}{hint}"))
     try:
         oldest = db.oldest_import()
         if oldest is None:
