@@ -98,7 +98,7 @@ def containers(api: Any, busybox: str) -> dict[str, Any]:
     from conftest import RUN_ID
     if not api.images(name="dwtest/busybox:latest"):
         api.tag(busybox, "dwtest/busybox", "latest")
-    made: dict[str, Any] = {"bad": [], "ids": []}
+    made: dict[str, Any] = {"bad": [], "ids": [], "names": []}
     for i, (check, sev, args) in enumerate(BAD):
         args = dict(args)
         image = args.pop("image", busybox)
@@ -144,6 +144,8 @@ def containers(api: Any, busybox: str) -> dict[str, Any]:
     api.exec_start(exec_id, detach=True)
     made["ids"].append(cid)
     time.sleep(0.5)
+    made["names"] = [n for _, _, n in made["bad"]] + [
+        made[k] for k in ("good", "good_net", "sshd", "exec")]
     yield made
     for cid in made["ids"]:
         api.remove_container(cid, force=True, v=True)
@@ -153,15 +155,19 @@ def containers(api: Any, busybox: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def report(containers: dict[str, Any], engine_url: str,
            capsysbinary: Any = None) -> dict[str, Any]:
+    """One audit of the containers this module made, by name: other containers on the
+    Engine (a user's, the session's hostile foreign ones) are not this test's to judge."""
     import subprocess
     import sys
     proc = subprocess.run(
-        [sys.executable, "-m", "dockwarden", "engine", "--host", engine_url, "--format", "json",
-         "--no-progress", "--fail-on", "none"],
+        [sys.executable, "-m", "dockwarden", "containers", *containers["names"], "--host",
+         engine_url, "--format", "json", "--no-progress", "--fail-on", "none"],
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     out: dict[str, Any] = json.loads(proc.stdout)
+    refs = {f["target"]["ref"] for f in out["findings"]}
+    assert refs <= set(containers["names"]), refs - set(containers["names"])
     out["_stdout"] = proc.stdout
     return out
 
@@ -225,10 +231,11 @@ def test_apparmor_and_selinux_skip_on_hosts_without_them(containers: dict[str, A
 def test_secret_value_never_printed(containers: dict[str, Any], report: dict[str, Any],
                                     engine_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert SECRET not in report["_stdout"]
-    hit = findings(report, "DW233")
+    name = next(n for c, _, n in containers["bad"] if c == "DW233")
+    hit = findings(report, "DW233", name)
     assert hit and hit[0]["evidence"]["variable"] == "DB_PASSWORD"
     for fmt in ("text", "sarif", "junit"):
-        code, out, err = run_cli(["containers", "--host", engine_url, "--format", fmt,
+        code, out, err = run_cli(["containers", name, "--host", engine_url, "--format", fmt,
                                   "--no-progress", "--fail-on", "none"], capsys)
         assert code == 0, err
         assert SECRET not in out and SECRET not in err

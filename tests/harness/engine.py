@@ -154,6 +154,11 @@ def _find_engine() -> str | None:
     return None
 
 
+def find_engine() -> str | None:
+    """The url of a main Engine that answers now, or None (never starts one)."""
+    return _find_engine()
+
+
 def ensure_engine() -> str:
     """Return a DOCKER_HOST url for a reachable main Engine, starting one if needed."""
     global _cached_url
