@@ -19,7 +19,7 @@ from dockwarden.sanitize import clean
 
 COMMANDS = ("engine", "daemon", "containers", "image", "sbom", "dockerfile", "compose",
             "run-command", "checks", "db")
-FORMATS = ("text", "json", "sarif", "junit")
+FORMATS = ("text", "json", "sarif", "junit", "markdown")
 
 
 def _severity_list(text: str) -> tuple[Severity, ...]:
@@ -803,6 +803,9 @@ def _render(report: Report, ns: argparse.Namespace, colour: bool) -> str:
             return sarif.render(visible, rules)
         from dockwarden.report import junit
         return junit.render(visible, rules)
+    if ns.format == "markdown":
+        from dockwarden.report import markdown
+        return markdown.render(visible)
     from dockwarden.report import text
     width = 120
     if colour:
