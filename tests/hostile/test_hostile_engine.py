@@ -49,7 +49,7 @@ INFO = {"ServerVersion": "24.0.0", "OSType": "linux", "Driver": "overlay2",
 class FakeEngine:
     """Routes are paths without the /vX.Y prefix (the query string ignored)."""
 
-    def __init__(self, sock: str, routes: dict[str, Route]) -> None:
+    def __init__(self, sock: str, routes: dict[str, Route], tcp: bool = False) -> None:
         self.routes = {"/_ping": b"OK", "/version": json.dumps(VERSION).encode(),
                        "/info": json.dumps(INFO).encode(),
                        "/networks/bridge": json.dumps({"Name": "bridge"}).encode(), **routes}
@@ -86,7 +86,11 @@ class FakeEngine:
         class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             daemon_threads = True
 
-        self.server = Server(sock, Handler)
+        class TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+            daemon_threads = True
+
+        self.server: socketserver.BaseServer = (
+            TCPServer(("127.0.0.1", 0), Handler) if tcp else Server(sock, Handler))
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -347,6 +351,31 @@ def test_lone_surrogate_and_esc_in_names(tmp_sock_dir: Path) -> None:
                 assert any("ud800" in r for r in audited(report))
     finally:
         eng.close()
+
+
+def test_trickle_over_tcp_is_cut_at_the_timeout(tmp_sock_dir: Path) -> None:
+    """The SDK path (tcp://): a /version whose headers trickle, then an inspect body."""
+    def headers(handler: BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        for _ in range(600):
+            handler.wfile.write(b"X: y\r\n")
+            handler.wfile.flush()
+            time.sleep(1)
+
+    for routes in ({"/version": headers},
+                   {"/containers/json": json.dumps([row(1, "slow")]).encode(),
+                    f"/containers/{cid(1)}/json":
+                        trickle(json.dumps(inspect_doc(1, "slow")).encode())}):
+        eng = FakeEngine("", routes, tcp=True)  # type: ignore[arg-type]
+        port = eng.server.server_address[1]  # type: ignore[attr-defined]
+        try:
+            run = run_dockwarden(["engine", "-H", f"tcp://127.0.0.1:{port}", "--no-local",
+                                  "--format", "json", "--no-progress", "--timeout", "2"],
+                                 timeout=90, memory_mib=1500)
+        finally:
+            eng.close()
+        assert run.code == 3, run.err
+        assert "no complete answer within 2 s" in run.err
 
 
 # -- connection options --------------------------------------------------------------------
