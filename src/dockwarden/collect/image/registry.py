@@ -309,7 +309,7 @@ def load_credentials(registry: str, docker_config: str | None = None) -> Credent
         config = json.loads(data)
         if not isinstance(config, dict):
             raise ValueError("not an object")
-    except ValueError:
+    except (ValueError, RecursionError):
         if explicit:
             raise InputError(f"Docker config {path} is not a JSON object") from None
         return None  # as Docker: an unreadable default config means no credentials
@@ -369,7 +369,7 @@ def _from_helper(name: str, server: str) -> Credentials | None:
     try:
         answer = json.loads(res.stdout)
         username, secret = str(answer["Username"]), str(answer["Secret"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise RegistryError(f"{origin} get printed no credentials JSON") from None
     if username == "<token>":
         return Credentials(identity_token=secret, origin=origin)
