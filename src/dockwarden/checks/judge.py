@@ -20,7 +20,9 @@ if TYPE_CHECKING:  # each command imports only the models and checks of its own 
 def judge_engine(snap: EngineSnapshot, selection: Selection, *, daemon: bool = True,
                  containers: bool = True) -> Results:
     results = Results()
-    if daemon:
+    # A malformed /info or /version answer is an error entry of the snapshot: judging the
+    # daemon on an empty EngineInfo would report what is not true.
+    if daemon and snap.info_error is None:
         targets = {
             TargetKind.DAEMON: Target(TargetKind.DAEMON, snap.endpoint),
             TargetKind.HOST: Target(TargetKind.HOST, snap.info.name or snap.endpoint),
