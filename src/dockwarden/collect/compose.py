@@ -211,7 +211,10 @@ class _File:
 def _parse(path: str, root: str | None = None) -> _File:
     text = _read_text(path, root=root)
     shown = clean(path)
-    loader = _BoundedLoader(text)
+    try:
+        loader = _BoundedLoader(text)  # its reader refuses control characters here
+    except yaml.YAMLError as exc:
+        raise InputError(f"{shown}: invalid YAML: {_one_line(str(exc))}") from None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

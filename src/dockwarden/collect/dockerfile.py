@@ -81,6 +81,7 @@ def read_text(path: str, *, root: str | None = None) -> str:
         return data.decode("utf-8", errors="replace")  # Latin-1 comments and the like
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _ESCAPE_DIRECTIVE = re.compile(r"#[ \t]*escape[ \t]*=[ \t]*(\S)", re.IGNORECASE)
 
 
@@ -449,6 +450,8 @@ def build_snapshot(path: str, commands: Iterable[Any]) -> DockerfileSnapshot:
 def parse_text(path: str, text: str) -> DockerfileSnapshot:
     """Parse Dockerfile `text` (named `path` in errors). Errors never quote the file
     beyond a short, cleaned excerpt of the parser's message."""
+    if _SURROGATE.search(text):  # the Go binding crashes the process on a lone surrogate
+        text = text.encode("utf-8", "replace").decode("utf-8")
     try:
         check_continuations(text)
     except InputError as exc:
