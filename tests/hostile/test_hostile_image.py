@@ -460,3 +460,27 @@ def test_non_utf8_names_in_the_walk(tmp_path: Path) -> None:
     snap = walk(TarSource(_save(tmp_path, _non_utf8_layer())), default_analyzers())
     paths = {f.path for f in snap.setuid_files}
     assert "/caf\udce9/\udcff\udcfe-secret.pem" in paths
+
+
+# -- layers a decompressor cannot read ----------------------------------------------------
+
+
+@pytest.mark.parametrize("blob", [
+    b"\x28\xb5\x2f\xfd" + b"\xff" * 200,  # zstd magic, garbage frame
+    b"\xfd7zXZ\x00" + b"\x01" * 200,  # xz magic, garbage
+    b"BZh9" + b"\x02" * 200,  # bzip2 magic, garbage
+    b"\x1f\x8b\x08\x00" + b"\x03" * 200,  # gzip magic, garbage deflate
+], ids=["zstd", "xz", "bzip2", "gzip"])
+def test_undecodable_layer_is_a_corrupt_layer(tmp_path: Path, blob: bytes) -> None:
+    root, manifest = _layout(tmp_path)
+    _blob_file(root, manifest["layers"][0]["digest"]).write_bytes(blob)
+    line = _one_line_error(_image_cli("--oci", str(root)))
+    assert "corrupt or truncated" in line
+
+
+def test_gzip_archive_with_corrupt_deflate_data(tmp_path: Path) -> None:
+    path = tmp_path / "img.tar.gz"
+    good = gzip.compress(_pax_negative_layer(files=200, payload=100))
+    path.write_bytes(good[:40] + b"\x00\xff" * 200 + good[440:])
+    line = _one_line_error(_image_cli("--tar", str(path)))
+    assert "not a readable image archive" in line

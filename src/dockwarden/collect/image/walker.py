@@ -355,7 +355,7 @@ class _Pass:
                 stream = TarStream(source)
                 self._entries(slot, stream, stats, None if stop is None else stop - begin)
                 return None if stream.stopped is None else begin + stream.stopped
-            reader = _decompressed(source, blob.name, blob.size, self.limits)
+            reader = _decompressed(source, clean(blob.name), blob.size, self.limits)
             self._entries(slot, TarStream(reader), stats)
         except LayerError as exc:
             self.failed[slot] = exc.message
