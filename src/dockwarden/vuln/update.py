@@ -567,6 +567,8 @@ def _lock(db_path: Path) -> Iterator[None]:
     try:
         with writer_lock(db_path):
             remove_dead_temps(db_path)
+            for stale in downloads_dir(db_path).glob("*.download"):  # a dead run's
+                stale.unlink(missing_ok=True)
             if os.path.lexists(db_path):
                 recover(db_path)
             yield
