@@ -53,8 +53,9 @@ SOURCE = "debian-tracker"
 _PAGE = "https://security-tracker.debian.org/tracker/"
 _SUMMARY_MAX = 400
 _WONT_FIX = ("ignored", "postponed", "no-dsa")
-MAX_ROWS = 3_000_000  # (issue, package, release) rows of one file: some 500 MiB at most
-MAX_ISSUES = 2_000_000  # distinct issue ids of one file
+MAX_ROWS = 2_000_000  # (issue, package, release) rows of one file (with MAX_ISSUES:
+# some 500 MiB at most; the real file has about a third of that)
+MAX_ISSUES = 1_000_000  # distinct issue ids of one file
 
 # (package, release, status, fixed, urgency, note): kept compact until the issue is
 # complete, because one issue spans many packages and the file is read package by package.
