@@ -10,13 +10,15 @@ containers it made (by its label and name) meets these first.
 Container names are restricted by the Engine to [a-zA-Z0-9][a-zA-Z0-9_.-], so the hostile
 text goes everywhere else. The containers carry `dockwarden.foreign=<run id>` and
 override the busybox image's `dockwarden.test` label, so no test's own label selects
-them; only this module removes them (its own run's, and leftovers of runs that died more
-than STALE_SECONDS ago: a run in progress elsewhere keeps its own).
+them; only this module removes them (its own run's, and leftovers of runs whose test
+process is gone or that began more than STALE_SECONDS ago: a run in progress elsewhere
+keeps its own).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from typing import Any
 
@@ -25,6 +27,7 @@ import docker
 from harness import images
 
 FOREIGN_LABEL = "dockwarden.foreign"
+PID_LABEL = "dockwarden.foreign.pid"  # the test process that made them, on this host
 STALE_SECONDS = 6 * 3600
 # A GitHub token shape (not a real one): the same value in ENV, the command line and an
 # exec session, so the redaction of each place is exercised by any audit of the Engine.
@@ -55,7 +58,8 @@ def names(run_id: str) -> tuple[str, str]:
 
 
 def _labels(run_id: str) -> dict[str, str]:
-    return {**HOSTILE_LABELS, FOREIGN_LABEL: run_id, images.LABEL_KEY: "foreign"}
+    return {**HOSTILE_LABELS, FOREIGN_LABEL: run_id, images.LABEL_KEY: "foreign",
+            PID_LABEL: str(os.getpid())}
 
 
 def create(api: docker.APIClient, run_id: str) -> list[str]:
@@ -100,9 +104,12 @@ def remove(api: docker.APIClient, run_id: str) -> None:
 
 
 def remove_stale(api: docker.APIClient) -> None:
-    """Foreign containers of runs that ended without removing theirs (killed)."""
+    """Foreign containers of runs that ended without removing theirs (killed): their
+    process is gone, or they are older than STALE_SECONDS."""
     now = time.time()
     for row in api.containers(all=True, filters={"label": FOREIGN_LABEL}):
-        if now - int(row.get("Created") or now) > STALE_SECONDS:
+        pid = (row.get("Labels") or {}).get(PID_LABEL, "")
+        gone = pid.isdigit() and not os.path.exists(f"/proc/{pid}")
+        if gone or now - int(row.get("Created") or now) > STALE_SECONDS:
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 api.remove_container(row["Id"], force=True, v=True)
