@@ -220,10 +220,14 @@ def _why(exc: BaseException) -> str:
 
 def _looks_like_json(stream: IO[bytes] | FileWindow) -> bool:
     buffered: Any = stream
-    if not hasattr(buffered, "peek"):
+    if isinstance(buffered, io.BytesIO):  # a document already in memory (a registry's config)
+        with buffered.getbuffer() as view:
+            head = view[buffered.tell():buffered.tell() + 64].tobytes()
+    elif hasattr(buffered, "peek"):
+        head = buffered.peek(64)[:64]
+    else:
         return False
-    head = buffered.peek(64)[:64].lstrip()
-    return head[:1] in (b"{", b"[")
+    return head.lstrip()[:1] in (b"{", b"[")
 
 
 # Entry record kept per (path, layer): (slot, kind, mode, uid, gid, size, linkname)
