@@ -2,10 +2,19 @@
 found in the image's packages, one finding per (package, vulnerability).
 
 Severity comes from the advisory: the distribution's own rating where it gives one,
-else the advisory's (CVSS) severity; unknown is medium. A vulnerability the distribution
-decided not to fix in this release (`wont_fix`: Debian no-dsa / ignored / postponed) is
-one level lower (never below low): no package update will remove it, and the
-distribution judged it minor for this release, but it is still there.
+else the advisory's (CVSS) severity, else the CVSS score another source of the database
+gives the same CVE (`vuln.match`). When no source gives one it is `unknown` (shown
+between high and medium, weighed as high by `--fail-on` unless `--unknown-severity`
+says otherwise): never silently medium. A vulnerability the distribution decided not
+to fix in this release (`wont_fix`: Debian no-dsa / ignored / postponed) is one level
+lower (never below low): no package update will remove it, and the distribution judged
+it minor for this release, but it is still there. That judgement is the only rating an
+unscored `wont_fix` has, so it is low, not unknown (its evidence still says
+`"severity": "unknown"`).
+
+DW309/DW310 are skipped, not passed, when the database holds no data for the image's
+OS release (DW309) or for any ecosystem of its language packages (DW310): the matcher
+reports such a gap, naming what to import.
 """
 
 from __future__ import annotations
@@ -23,15 +32,17 @@ if TYPE_CHECKING:  # matches exist only when the matcher ran, and it loads the m
 
 OS_TYPES = frozenset({"deb", "apk", "rpm"})
 _LOWER = {Severity.CRITICAL: Severity.HIGH, Severity.HIGH: Severity.MEDIUM,
-          Severity.MEDIUM: Severity.LOW, Severity.LOW: Severity.LOW,
-          Severity.INFO: Severity.INFO}
+          Severity.UNKNOWN: Severity.LOW, Severity.MEDIUM: Severity.LOW,
+          Severity.LOW: Severity.LOW, Severity.INFO: Severity.INFO}
 
 
 def severity_of(m: VulnMatch) -> Severity:
+    """The finding's severity: the match's, `unknown` when it has none (or a word that
+    is not a severity); one level lower for `wont_fix` (see the module docstring)."""
     try:
-        sev = Severity(m.severity) if m.severity else Severity.MEDIUM
+        sev = Severity(m.severity) if m.severity else Severity.UNKNOWN
     except ValueError:
-        sev = Severity.MEDIUM
+        sev = Severity.UNKNOWN
     return _LOWER[sev] if m.status == "wont_fix" else sev  # a StrEnum: equal to its value
 
 

@@ -190,3 +190,109 @@ def counts(findings: Iterable[Finding]) -> dict[Severity, int]:
     for f in findings:
         out[f.severity] += 1
     return out
+
+
+# --- vulnerabilities grouped per package (DW309/DW310), for the text summary ----------
+
+VULN_CHECKS = frozenset({"DW309", "DW310"})
+
+# package type (evidence `package_type`) -> the ecosystem whose version order applies
+_VERSION_ORDER = {
+    "deb": "Debian", "apk": "Alpine", "rpm": "Red Hat", "pypi": "PyPI", "npm": "npm",
+    "golang": "Go", "cargo": "crates.io", "gem": "RubyGems", "maven": "Maven",
+    "nuget": "NuGet", "composer": "Packagist",
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PackageVulns:
+    """The DW309/DW310 findings of one installed package on one target."""
+
+    target_ref: str
+    package_type: str
+    package: str
+    installed: str
+    fix: str  # the version that fixes every fixable one ("" when none has a fix)
+    fixed: tuple[Finding, ...]  # removed by upgrading to `fix`, worst first
+    unfixed: tuple[Finding, ...]  # no fix yet or will not be fixed, worst first
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return self.fixed + self.unfixed
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The vulnerability ids (the preferred id of each), worst first."""
+        return tuple(str(f.evidence.get("id", "")) for f in self.findings)
+
+    @property
+    def worst(self) -> Severity:
+        return max((f.severity for f in self.findings), key=lambda s: s.rank)
+
+    def headline(self) -> str:
+        """`django 2.2 -> 2.2.28 fixes 25 (3 critical, 5 high, 17 unknown)`, then
+        `; 2 without a fix (1 high, 1 unknown)` when some have none."""
+        parts = []
+        if self.fixed:
+            parts.append(f"{self.package} {self.installed} -> {self.fix} fixes "
+                         f"{len(self.fixed)} ({_tally(self.fixed)})")
+        if self.unfixed:
+            lead = "" if self.fixed else f"{self.package} {self.installed}: "
+            parts.append(f"{lead}{len(self.unfixed)} without a fix "
+                         f"({_tally(self.unfixed)})")
+        return "; ".join(parts)
+
+
+def _tally(findings: Iterable[Finding]) -> str:
+    c = counts(findings)
+    return ", ".join(f"{n} {s.value}" for s, n in c.items() if n)
+
+
+def _natural(text: str) -> tuple[Any, ...]:
+    return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", text))
+
+
+def _highest(package_type: str, versions: Iterable[str]) -> str:
+    """The highest of these fixed versions in the package's version order (the first
+    given where the order cannot tell)."""
+    distinct = list(dict.fromkeys(v for v in versions if v))
+    if len(distinct) <= 1:
+        return distinct[0] if distinct else ""
+    from dockwarden.vuln.versions import scheme  # univers: only when it is needed
+
+    sch = scheme(_VERSION_ORDER.get(package_type, ""))
+    best = distinct[0]
+    for v in distinct[1:]:
+        if sch.lt(best, v):
+            best = v
+    return best
+
+
+def vulns_by_package(findings: Iterable[Finding]) -> list[PackageVulns]:
+    """DW309/DW310 findings grouped per (target, package type, package, installed
+    version); other findings are left out. Groups come worst first, then the one with
+    more findings, then by target and package in natural order."""
+    groups: dict[tuple[str, str, str, str], list[Finding]] = {}
+    for f in findings:
+        if f.check not in VULN_CHECKS:
+            continue
+        ev = f.evidence
+        key = (f.target.ref, str(ev.get("package_type", "")), str(ev.get("package", "")),
+               str(ev.get("installed", "")))
+        groups.setdefault(key, []).append(f)
+
+    def order(f: Finding) -> tuple[int, str]:
+        return (-f.severity.rank, str(f.evidence.get("id", "")))
+
+    out = []
+    for (ref, ptype, package, installed), fs in groups.items():
+        fixed = sorted((f for f in fs if f.evidence.get("status") == "fixed"
+                        and f.evidence.get("fixed")), key=order)
+        unfixed = sorted((f for f in fs if not (f.evidence.get("status") == "fixed"
+                                                and f.evidence.get("fixed"))), key=order)
+        fix = _highest(ptype, (str(f.evidence["fixed"]) for f in fixed))
+        out.append(PackageVulns(ref, ptype, package, installed, fix, tuple(fixed),
+                                tuple(unfixed)))
+    out.sort(key=lambda g: (-g.worst.rank, -len(g.findings), _natural(g.target_ref),
+                            _natural(g.package), g.installed))
+    return out

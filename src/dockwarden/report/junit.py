@@ -19,6 +19,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import Any
 
+from dockwarden.model.common import Severity
 from dockwarden.model.finding import Finding, Report, Skipped, Target
 from dockwarden.report import safe, sort_key
 from dockwarden.report.sarif import RuleLike
@@ -57,6 +58,8 @@ def _classname(kind: str, ref: str) -> str:
 def _failure_text(f: Finding, meta: RuleLike | None) -> str:
     t = f.target
     lines = [f"{f.check} ({f.severity.value}): {f.title}"]
+    if f.severity is Severity.UNKNOWN:
+        lines.append("severity: unknown (no source scores this vulnerability)")
     if f.message:
         lines.append(f.message)
     where = f"target: {t.kind.value} {t.ref}"

@@ -31,9 +31,13 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
 FINGERPRINT_KEY = "dockwarden/v1"
 
+# An unknown severity (a vulnerability no source scores) is an error: `--fail-on`
+# weighs it as high by default, and a code-scanning gate should not let it through as
+# a mere warning. It carries no `security-severity`: there is no score to give.
 LEVELS: dict[Severity, str] = {
     Severity.CRITICAL: "error",
     Severity.HIGH: "error",
+    Severity.UNKNOWN: "error",
     Severity.MEDIUM: "warning",
     Severity.LOW: "note",
     Severity.INFO: "note",
@@ -48,6 +52,16 @@ SECURITY_SEVERITY: dict[Severity, str] = {
     Severity.LOW: "3.0",
     Severity.INFO: "0.0",
 }
+
+
+def _severity_properties(severity: Severity) -> dict[str, str]:
+    """`severity` (ours, `unknown` included) and GitHub's `security-severity`, left out
+    for an unknown severity rather than made up."""
+    props = {"severity": severity.value}
+    score = SECURITY_SEVERITY.get(severity)
+    if score is not None:
+        props["security-severity"] = score
+    return props
 
 
 class RuleLike(Protocol):
@@ -195,8 +209,7 @@ def _rule(check: str, meta: RuleLike | None, example: Finding) -> dict[str, Any]
             markdown += "\n\n**References:**\n" + "\n".join(f"- {r}" for r in references)
         rule["help"] = {"text": _text(remediation), "markdown": _text(markdown)}
     rule["properties"] = {
-        "severity": severity.value,
-        "security-severity": SECURITY_SEVERITY[severity],
+        **_severity_properties(severity),
         "tags": ["security", "docker"],
         "references": [_text(r) for r in references],
     }
@@ -219,8 +232,7 @@ def _result(f: Finding, rule_index: int, suppression: str | None) -> dict[str, A
         "locations": [_location(f.target)],
         "partialFingerprints": {FINGERPRINT_KEY: fingerprint(f)},
         "properties": {
-            "severity": f.severity.value,
-            "security-severity": SECURITY_SEVERITY[f.severity],
+            **_severity_properties(f.severity),
             "source": f.source.value,
             "target": _jsonable(f.target.as_dict()),
             "evidence": _jsonable(f.evidence),
