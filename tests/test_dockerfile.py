@@ -385,8 +385,9 @@ def test_real_dockerfiles() -> None:
 _LINT = """\
 import json, sys
 from dockwarden import cli
+from dockwarden.commands import dockerfile
 if sys.argv[2] == "serial":
-    cli.PARALLEL_MIN_FILES = 10 ** 9
+    dockerfile.PARALLEL_MIN_FILES = 10 ** 9
 rc = cli.main(["dockerfile", sys.argv[1], "--format", "json", "-o", sys.argv[3],
                "--fail-on", "none"])
 print(json.dumps({"rc": rc, "go_loaded_here": "dockerfile" in sys.modules}))
@@ -398,7 +399,7 @@ def test_many_files_in_workers_give_the_serial_report(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from dockwarden.cli import PARALLEL_MIN_FILES
+    from dockwarden.commands.dockerfile import PARALLEL_MIN_FILES
 
     files = tmp_path / "files"
     files.mkdir()

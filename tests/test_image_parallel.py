@@ -453,10 +453,12 @@ def test_meanwhile_runs_once_while_the_worker_walks(tmp_path: Path,
 def test_the_image_command_loads_its_checks_while_the_worker_walks(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from dockwarden import cli
+    from dockwarden.commands import image as image_command
 
     calls: list[str] = []
-    real = cli._load_image_checks
-    monkeypatch.setattr(cli, "_load_image_checks", lambda: (calls.append("x"), real())[1])
+    real = image_command.load_image_checks
+    monkeypatch.setattr(image_command, "load_image_checks",
+                        lambda: (calls.append("x"), real())[1])
     monkeypatch.setattr(walker, "FORK_MIN", 1 << 62)
     monkeypatch.setattr(walker, "_cpus", lambda: 2)
     path = docker_save(_big_layer_image(), str(tmp_path / "i.tar"))

@@ -8,7 +8,7 @@ its evidence as `"line": n`, and as `field=f"line:{n}"`, which the runner looks 
 `lines` to set `target.line`. `line_map(df)` builds that map (`{"line:n": n}` for every
 instruction line); the CLI and the tests pass it. When the file has several stages the
 evidence also holds `"stage"` (its name, else its index). Evidence shows instructions
-with secrets redacted (`secrets.redact_text`) and cut to 200 characters.
+with secrets redacted (`secrets.redact_command`) and cut to 200 characters.
 
 Stage awareness: "the image" is the final stage plus the stages it is built `FROM`
 (`final_chain`); DW501, DW509 and DW510 look only there. DW512 is high in a stage whose
@@ -51,7 +51,7 @@ def line_map(df: DockerfileSnapshot) -> dict[str, int]:
 
 
 def _shown(text: str) -> str:
-    return secrets.redact_text(text)[:200]
+    return secrets.redact_command(text)[:200]
 
 
 def _fail(df: DockerfileSnapshot, stage: Stage, inst: Instruction, severity: Severity | None

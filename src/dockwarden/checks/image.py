@@ -34,7 +34,7 @@ def _listing(paths: list[str], limit: int = 4) -> str:
 
 def _step(created_by: str) -> str:
     """A build step as shown in evidence: secrets redacted first, then shortened."""
-    return secrets.redact_text(created_by)[:200]
+    return secrets.redact_command(created_by)[:200]
 
 
 def _layer_evidence(snap: ImageSnapshot, layer: int | None) -> dict[str, Any]:

@@ -60,7 +60,7 @@ from urllib.parse import urlsplit
 from dockwarden import __version__
 from dockwarden.errors import DockwardenError, InputError, UsageError
 from dockwarden.model.vuln import Advisory
-from dockwarden.safeio import open_private, read_text
+from dockwarden.safeio import open_input, open_private, read_text
 from dockwarden.vuln.db import (
     BadDatabase,
     CannotWrite,
@@ -545,7 +545,7 @@ def _int(value: str | None) -> int | None:
 
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    with open_input(path, what="file", max_bytes=None) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()

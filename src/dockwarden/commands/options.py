@@ -1,0 +1,116 @@
+"""Option groups and value types shared by the commands: output, Engine connection, image
+source."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from dockwarden.model.common import Severity
+
+FORMATS = ("text", "json", "sarif", "junit", "markdown")
+
+
+def _severity_list(text: str) -> tuple[Severity, ...]:
+    try:
+        return tuple(Severity.parse(s) for s in text.split(",") if s.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _fail_on(text: str) -> Severity | None:
+    if text.strip().lower() in ("none", "never"):
+        return None
+    try:
+        return Severity.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _timeout(text: str) -> float:
+    from dockwarden.deadline import check_timeout
+
+    try:
+        return check_timeout(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc) if "--timeout" in str(exc)
+                                         else f"not a number of seconds: {text!r}") from None
+
+
+def _ids(text: str) -> list[str]:
+    return [p.strip().upper() for p in text.split(",") if p.strip()]
+
+
+def output_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("output")
+    g.add_argument("--format", choices=FORMATS, default="text", help="report format")
+    g.add_argument("-o", "--output", metavar="FILE", help="write the report here (default stdout)")
+    g.add_argument("--severity", type=_severity_list, metavar="LIST",
+                   help="severities to show, e.g. critical,high (default: all)")
+    g.add_argument("--fail-on", type=_fail_on, default=Severity.HIGH, metavar="SEVERITY",
+                   help="exit 1 when a finding at or above this severity remains "
+                   "(default: high; 'none' never fails)")
+    g.add_argument("--ignore", metavar="FILE",
+                   help="accepted risks: YAML list of {check, target?, reason, expires?}")
+    g.add_argument("--check", action="append", type=_ids, default=[], metavar="ID",
+                   help="run only these checks (ids or prefixes such as DW2; repeatable)")
+    g.add_argument("--skip", action="append", type=_ids, default=[], metavar="ID",
+                   help="do not run these checks (ids or prefixes; repeatable)")
+    g.add_argument("-q", "--quiet", action="store_true", help="findings only, no fixes")
+    g.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+
+
+def engine_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("engine connection (as the docker CLI)")
+    g.add_argument("-H", "--host", help="Engine URL (default: DOCKER_HOST, the current "
+                   "context, or unix:///var/run/docker.sock)")
+    g.add_argument("-c", "--context", help="Docker context to use")
+    g.add_argument("--tls", action="store_true", help="use TLS")
+    g.add_argument("--tlsverify", action="store_true", help="use TLS and verify the server")
+    g.add_argument("--tlscacert", metavar="FILE")
+    g.add_argument("--tlscert", metavar="FILE")
+    g.add_argument("--tlskey", metavar="FILE")
+    g.add_argument("--timeout", type=_timeout, default=30.0,
+                   help="time limit of each Engine API or registry request, in seconds "
+                   "(default 30)")
+    g.add_argument("--workers", type=int, default=8,
+                   help="concurrent container inspections (default 8)")
+    g.add_argument("--no-local", action="store_true",
+                   help="do not read local daemon/host files even if the Engine is local")
+
+
+def size(text: str) -> int:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*", text.lower())
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500MiB, 2GiB)")
+    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2)]
+    return int(float(m.group(1)) * scale)
+
+
+DEFAULT_MAX_DB_AGE = 7  # days: advisories change daily; a week-old database misses fixes
+
+
+def days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of days: {text!r}") from None
+    if days < 0:
+        raise argparse.ArgumentTypeError("--max-db-age cannot be negative")
+    return days
+
+
+def image_options(p: argparse.ArgumentParser, many: bool) -> None:
+    if many:
+        p.add_argument("refs", nargs="*", metavar="REF", help="image names or ids")
+    else:
+        p.add_argument("ref", nargs="?", metavar="REF", help="image name or id")
+    g = p.add_argument_group("image source")
+    g.add_argument("--tar", metavar="FILE", help="a `docker save` tarball (gzip'd or not)")
+    g.add_argument("--oci", metavar="PATH", help="an OCI image layout directory or tarball")
+    g.add_argument("--platform", metavar="OS/ARCH", help="pick one image of a multi-platform "
+                   "index, e.g. linux/arm64 (default linux/amd64)")
+    g.add_argument("--remote", action="store_true",
+                   help="read REF from its registry even if the Engine has it")
+    g.add_argument("--insecure-registry", action="store_true",
+                   help="plain HTTP to the registry (loopback registries always are)")

@@ -1,0 +1,182 @@
+"""What every auditing command does with its report: accepted risks applied, rendered in the
+format asked for (the one place a renderer is chosen), written safely, exit code per SPEC."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from dockwarden.errors import InputError, UsageError
+from dockwarden.model.common import Severity, TargetKind
+from dockwarden.model.finding import Finding, Report, ReportError, ReportTarget
+from dockwarden.safeio import write_output
+from dockwarden.sanitize import clean
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def selection(ns: argparse.Namespace) -> Any:
+    from dockwarden.checks import Selection
+
+    checks = tuple(i for group in ns.check for i in group)
+    skips = tuple(i for group in ns.skip for i in group)
+    if checks or skips:
+        _known_ids(checks, "--check")
+        _known_ids(skips, "--skip")
+    return Selection(checks, skips)
+
+
+def _known_ids(given: Sequence[str], option: str) -> None:
+    """Each id or prefix given must name at least one check: an unknown one is a usage
+    error that names the close matches (a typo must not run everything, or nothing)."""
+    if not given:
+        return
+    import difflib
+
+    from dockwarden.checks import iter_catalogue
+
+    ids = [m.id for m in iter_catalogue()]
+    for wanted in given:
+        if not any(i.startswith(wanted) for i in ids):
+            close = difflib.get_close_matches(wanted, ids, n=3, cutoff=0.5)
+            raise UsageError(f"{option} {clean(wanted)}: no such check id or prefix",
+                             f"did you mean {', '.join(close)}? see `dockwarden checks`"
+                             if close else "see `dockwarden checks` for the ids")
+
+
+def file_report(started: str, targets: list[ReportTarget], results: Any,
+                 errors: list[ReportError]) -> Report:
+    """The report of a file audit (Dockerfiles, compose files, command lines)."""
+    return Report(started=started, finished=now(), targets=tuple(targets),
+                  findings=tuple(results.findings), skipped=tuple(results.skipped),
+                  errors=tuple(errors + results.errors), passed=results.passed)
+
+
+def apply_ignore(report: Report, path: str | None) -> Report:
+    if not path:
+        return report
+    from dataclasses import replace
+
+    from dockwarden import ignore
+    from dockwarden.safeio import read_text
+
+    text = read_text(path, what="ignore file", max_bytes=ignore.MAX_BYTES)
+    accepted = ignore.parse(text, clean(path))
+    index = ignore.Index(accepted)
+    today = dt.date.today()
+    kept: list[Finding] = []
+    ignored = list(report.ignored)
+    expired: dict[int, int] = {}  # entry -> findings it would have suppressed
+    for f in report.findings:
+        match = index.match(f, today)
+        if match is None:
+            kept.append(f)
+            for a in index.candidates(f):
+                if a.expired(today):
+                    expired[a.entry] = expired.get(a.entry, 0) + 1
+        else:
+            ignored.append((f, match.reason))
+    warnings = list(report.warnings)
+    for a in accepted:
+        if a.entry in expired:
+            warnings.append(ReportError(clean(path), (
+                f"ignore {a.describe()} expired on {a.expires}: it no longer suppresses "
+                f"{expired[a.entry]} finding(s)")))
+    return replace(report, findings=tuple(kept), ignored=tuple(ignored),
+                   warnings=tuple(warnings))
+
+
+_INLINE = re.compile(r"#\s*dockwarden:\s*ignore=([A-Za-z0-9,]+)\s*(.*)")
+
+
+def apply_inline_ignores(report: Report) -> Report:
+    """`# dockwarden: ignore=DW501 reason` on the finding's line or the line above it, in
+    Dockerfiles and compose files, accepts that risk (a reason is required)."""
+    from dataclasses import replace
+
+    cache: dict[str, list[str]] = {}
+    kept: list[Finding] = []
+    ignored = list(report.ignored)
+    for f in report.findings:
+        line = f.target.line
+        if f.target.kind not in (TargetKind.DOCKERFILE, TargetKind.COMPOSE) or not line:
+            kept.append(f)
+            continue
+        if f.target.ref not in cache:
+            from dockwarden.safeio import read_input
+
+            try:
+                data = read_input(f.target.ref, max_bytes=4 << 20)
+                cache[f.target.ref] = data.decode("utf-8", "replace").splitlines()
+            except InputError:
+                cache[f.target.ref] = []
+        lines = cache[f.target.ref]
+        reason = None
+        for text in lines[max(0, line - 2): line]:
+            m = _INLINE.search(text)
+            if m and f.check in {i.strip().upper() for i in m.group(1).split(",")} \
+                    and m.group(2).strip():
+                reason = m.group(2).strip()
+        if reason is None:
+            kept.append(f)
+        else:
+            ignored.append((f, f"inline: {reason}"))
+    return replace(report, findings=tuple(kept), ignored=tuple(ignored))
+
+
+def render(report: Report, ns: argparse.Namespace, colour: bool) -> str:
+    from dockwarden.report import shown
+
+    visible = shown(report, ns.severity)
+    if ns.format == "json":
+        from dockwarden.report import json as json_report
+        return json_report.render(visible, pretty=not ns.output and sys.stdout.isatty())
+    if ns.format in ("sarif", "junit"):
+        from dockwarden.checks import iter_catalogue
+        rules = list(iter_catalogue())
+        if ns.format == "sarif":
+            from dockwarden.report import sarif
+            return sarif.render(visible, rules)
+        from dockwarden.report import junit
+        return junit.render(visible, rules)
+    if ns.format == "markdown":
+        from dockwarden.report import markdown
+        return markdown.render(visible)
+    from dockwarden.report import text
+    width = 120
+    if colour:
+        width = max(80, min(200, os.get_terminal_size(sys.stdout.fileno()).columns))
+    return text.render(visible, colour=colour, width=width, quiet=ns.quiet)
+
+
+write = write_output
+
+
+def exit_code(report: Report, fail_on: Severity | None) -> int:
+    if not report.complete:
+        return 3
+    if fail_on is not None and any(f.severity.rank >= fail_on.rank for f in report.findings):
+        return 1
+    return 0
+
+
+def finish(report: Report, ns: argparse.Namespace) -> int:
+    """The end of every auditing command: accepted risks applied, the report rendered
+    and written (only now, once the audit has ended), what kept it from completing told
+    on stderr, and the exit code."""
+    report = apply_ignore(apply_inline_ignores(report), ns.ignore)
+    colour = (ns.format == "text" and not ns.output and sys.stdout.isatty()
+              and "NO_COLOR" not in os.environ)
+    write(ns.output, render(report, ns, colour))
+    if not report.complete:
+        for e in report.errors:
+            where = "" if e.message.startswith(e.target) else f"{e.target}: "
+            print(f"dockwarden: {clean(where)}{clean(e.message)}", file=sys.stderr)
+    return exit_code(report, ns.fail_on)
