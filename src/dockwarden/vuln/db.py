@@ -94,6 +94,17 @@ class Details(NamedTuple):
     withdrawn: str
 
 
+class CveScore(NamedTuple):
+    """How another advisory of the database rates a CVE (`VulnDB.cve_scores`)."""
+
+    score: float | None  # the highest CVSS score any advisory gives it
+    severity: str  # that advisory's severity, or the worst word when none has a score
+    source: str  # the source and id of the advisory it came from: "osv-GitHub GHSA-..."
+
+
+_WORST = ("critical", "high", "medium", "low")
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     """One `affected` row with the advisory it belongs to."""
@@ -279,6 +290,7 @@ class VulnDB:
             raise
         self._adv_cache: dict[tuple[str, str], Advisory] = {}
         self._details: dict[tuple[str, str], Details | None] = {}
+        self._cve_scores: dict[str, CveScore | None] = {}
 
     def verify(self) -> None:
         """`PRAGMA quick_check`: a damaged file is a BadDatabase naming the first
@@ -332,6 +344,29 @@ class VulnDB:
         except (sqlite3.Error, ValueError, TypeError) as exc:
             raise self._failed(exc) from None
 
+    def cve_scores(self, cves: Iterable[str]) -> Mapping[str, CveScore | None]:
+        """See `_cve_scores_of`."""
+        try:
+            return self._cve_scores_of(cves)
+        except (sqlite3.Error, ValueError, TypeError) as exc:
+            raise self._failed(exc) from None
+
+    def has_data(self, ecosystem: str, releases: Collection[str] | None = None) -> bool:
+        """Whether any `affected` row is of this ecosystem (and, given `releases`, of one
+        of these releases or of no release): whether a scan that finds nothing there
+        means "no known vulnerability" or "no data". One indexed query; when the answer
+        is no for a release, it reads every row of the ecosystem once."""
+        try:
+            sql = "SELECT 1 FROM affected WHERE ecosystem=?"
+            params: list[str] = [ecosystem]
+            if releases is not None:
+                wanted = sorted({*releases, ""})
+                sql += f" AND release IN ({','.join('?' * len(wanted))})"
+                params += wanted
+            return self._con.execute(sql + " LIMIT 1", params).fetchone() is not None
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from None
+
     def raw_lookup(self, ecosystem: str, name: str) -> list[tuple[Any, ...]]:
         """The bare rows of `lookup` (the benchmark's floor)."""
         try:
@@ -349,6 +384,7 @@ class VulnDB:
         """Forget the advisories decoded so far (for benchmarks: a fresh view)."""
         self._adv_cache.clear()
         self._details.clear()
+        self._cve_scores.clear()
 
     def close(self) -> None:
         self._con.close()
@@ -451,6 +487,40 @@ class VulnDB:
                                                     tuple(refs), withdrawn)
         return cache
 
+    def _cve_scores_of(self, cves: Iterable[str]) -> Mapping[str, CveScore | None]:
+        """How the advisories of every source rate these CVE ids: those whose id is the
+        CVE or that name it among their aliases, not withdrawn, with a CVSS score or a
+        severity. The highest score wins (its advisory's severity with it); without any
+        score, the worst severity word. A mapping that holds at least these ids, None
+        for an id no advisory rates; kept for later calls. Read-only: one scan of the
+        rated advisories per 500 ids (aliases are JSON text, not indexed)."""
+        cache = self._cve_scores
+        wanted = list(dict.fromkeys(c for c in cves if c not in cache))
+        for start in range(0, len(wanted), self._CHUNK):
+            chunk = wanted[start:start + self._CHUNK]
+            marks = ",".join("?" * len(chunk))
+            best: dict[str, CveScore] = {}
+            rows = self._con.execute(
+                "SELECT source, id, aliases, severity, cvss_score FROM advisory "
+                "WHERE withdrawn = '' AND (cvss_score IS NOT NULL OR severity <> '') "
+                f"AND (id IN ({marks}) OR (instr(aliases, 'CVE-') > 0 AND EXISTS "
+                f"(SELECT 1 FROM json_each(aliases) WHERE value IN ({marks}))))",
+                [*chunk, *chunk]).fetchall()
+            chosen = set(chunk)
+            for source, adv_id, aliases, severity, score in rows:
+                word = severity.lower() if severity.lower() in _WORST else ""
+                if score is None and not word:
+                    continue
+                mine = CveScore(float(score) if score is not None else None, word,
+                                f"{source} {adv_id}")
+                for cve in {adv_id, *json.loads(aliases)} & chosen:
+                    have = best.get(cve)
+                    if have is None or _better(mine, have):
+                        best[cve] = mine
+            for cve in chunk:
+                cache[cve] = best.get(cve)
+        return cache
+
     def _raw_lookup(self, ecosystem: str, name: str) -> list[tuple[Any, ...]]:
         """The bare rows of `lookup` (the benchmark's floor)."""
         return self._con.execute(
@@ -461,6 +531,20 @@ class VulnDB:
         adv = self._con.execute("SELECT count(*) FROM advisory").fetchone()[0]
         aff = self._con.execute("SELECT count(*) FROM affected").fetchone()[0]
         return {"advisories": int(adv), "affected": int(aff)}
+
+
+def _better(a: CveScore, b: CveScore) -> bool:
+    """Whether rating `a` beats `b`: a score beats none, a higher score a lower one;
+    without scores the worse word (ties: the first source in name order)."""
+    if a.score is not None or b.score is not None:
+        if b.score is None:
+            return True
+        if a.score is None:
+            return False
+        return a.score > b.score or (a.score == b.score and a.source < b.source)
+    ra = _WORST.index(a.severity) if a.severity else len(_WORST)
+    rb = _WORST.index(b.severity) if b.severity else len(_WORST)
+    return ra < rb or (ra == rb and a.source < b.source)
 
 
 def check_schema(con: sqlite3.Connection, schema: str, path: Path) -> None:

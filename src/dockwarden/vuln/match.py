@@ -25,6 +25,11 @@ withdrawn) are fetched afterwards, in one batch, for the rows that apply. Withdr
 advisories are ignored (and leave no notes). The cyclic garbage collector is paused
 while matching (`_gc_paused`).
 
+A vulnerability that none of its own records rates, but that is a CVE, takes the CVSS
+score (else the severity) that another source of the database gives that CVE
+(`VulnDB.cve_scores`: the GitHub advisory of a PyPA record, a distribution's record);
+with none, its severity stays "" and the finding says `unknown`.
+
 Advisories that name the same vulnerability are merged into one match per package: ids
 and aliases are linked (an advisory naming two or more CVEs links only to each CVE, so a
 DSA fixing five CVEs does not fuse them into one finding); the preferred id is the CVE.
@@ -54,6 +59,7 @@ from dockwarden.model.vuln import (
     normalise_name,
 )
 from dockwarden.vuln.db import AffectedRow, DatabaseUnusable, Details, VulnDB
+from dockwarden.vuln.importers.osv import ECOSYSTEMS as OSV_ECOSYSTEMS
 from dockwarden.vuln.importers.severity import from_word
 from dockwarden.vuln.versions import (
     Scheme,
@@ -205,6 +211,7 @@ class Matcher:
         self._judged: dict[_Key, list[_Template]] = {}
         self._infos: dict[tuple[str, str], _Info] = {}
         self._words: dict[str, str] = {}
+        self._has: dict[tuple[str, frozenset[str] | None], bool] = {}
 
     def match(self, packages: Iterable[Package], os_release: OSRelease | None) -> MatchResult:
         """Raises DatabaseUnusable (exit 3) when the database fails while matching (an
@@ -265,6 +272,7 @@ class Matcher:
                       if os_release is not None else "an unknown OS")
             gaps["os"] = (f"no vulnerability data for OS packages of {osname} ({what} "
                           "package(s) not matched)")
+        self._data_gaps(wanted, distros, gaps, stats)
         for eco, versions in sorted(stats.unparsed.items()):
             shown = ", ".join(sorted(versions)[:5])
             more = f" and {len(versions) - 5} more" if len(versions) > 5 else ""
@@ -272,6 +280,42 @@ class Matcher:
                                "the advisories' explicit version lists only")
         return MatchResult(_in_order(found), tuple(stats.notes), tuple(sorted(gaps.items())),
                            n_packages, len(names))
+
+    def _has_data(self, ecosystem: str, releases: frozenset[str] | None) -> bool:
+        key = (ecosystem, releases)
+        known = self._has.get(key)
+        if known is None:
+            known = self._has[key] = self.db.has_data(ecosystem, releases)
+        return known
+
+    def _data_gaps(self, wanted: list[tuple[Package, _Key]],
+                   distros: Mapping[str, Distro | None], gaps: dict[str, str],
+                   stats: _Stats) -> None:
+        """Packages looked up where the database holds nothing for their OS release or
+        ecosystem: finding nothing there is not "no known vulnerability". The OS
+        release without data is a gap (DW309 skipped); language ecosystems without data
+        are a gap when no ecosystem of the image's language packages has data (DW310
+        skipped), else a note (the others were judged). Each names what to import."""
+        language: dict[str, int] = {}
+        os_missing: list[str] = []
+        for distro in dict.fromkeys(d for d in distros.values() if d is not None):
+            if not any(k[0] == distro.ecosystem for _p, k in wanted):
+                continue
+            if not self._has_data(distro.ecosystem, distro.releases):
+                os_missing.append(_os_hint(distro))
+        for pkg, key in wanted:
+            if pkg.type not in OS_TYPES:
+                language[key[0]] = language.get(key[0], 0) + 1
+        if os_missing:
+            gaps["os"] = "; ".join(([gaps["os"]] if "os" in gaps else []) + os_missing)
+        without = {eco: n for eco, n in language.items() if not self._has_data(eco, None)}
+        if not without:
+            return
+        why = "; ".join(_language_hint(eco, n) for eco, n in sorted(without.items()))
+        if len(without) == len(language):
+            gaps["language"] = why
+        else:
+            stats.notes.append(f"{why} (the other language packages were matched)")
 
     @staticmethod
     def _target(pkg: Package, distro: Distro | None) -> _Key | None:
@@ -315,7 +359,31 @@ class Matcher:
             fresh[key] = templates
             if len(self._judged) < 100_000:
                 self._judged[key] = templates
+        self._rate_from_others(fresh.values())
         return fresh
+
+    def _rate_from_others(self, judged: Iterable[list[_Template]]) -> None:
+        """Vulnerabilities that none of their own records rates, but that are CVEs: the
+        CVSS score (else severity) another source of the database gives that CVE (a
+        GitHub advisory, a distribution's record), in one batch; the templates are
+        replaced in their lists. Without any, the severity stays "" (unknown)."""
+        unrated = [(lst, i, t) for lst in judged for i, t in enumerate(lst)
+                   if not t[4] and t[5] is None and any(_is_cve(x) for x in t[1])]
+        if not unrated:
+            return
+        scores = self.db.cve_scores([x for _l, _i, t in unrated for x in t[1] if _is_cve(x)])
+        for lst, i, t in unrated:
+            found = [r for r in (scores.get(x) for x in t[1] if _is_cve(x)) if r is not None]
+            if not found:
+                continue
+            scored = [r.score for r in found if r.score is not None]
+            if scored:
+                score: float | None = max(scored)
+                rating = _from_score(max(scored))
+            else:
+                score = None
+                rating = min((r.severity for r in found), key=_SEVERITIES.index)
+            lst[i] = (t[0], t[1], t[2], t[3], rating, score, t[6], t[7], t[8])
 
     @staticmethod
     def _judge_rows(ecosystem: str, version: str, rows: list[AffectedRow],
@@ -426,6 +494,44 @@ class Matcher:
         refs = tuple(dict.fromkeys(r for f in group for r in f[0][5]))[:10]
         sources = tuple(sorted({f[0][1] for f in group}))
         return (preferred, ids, fixed, status, severity, score, summary, sources, refs)
+
+
+_OSV = "https://osv-vulnerabilities.storage.googleapis.com"
+_IMPORTABLE = frozenset(OSV_ECOSYSTEMS)  # what `db import` / `db update` can read
+
+
+def _os_hint(distro: Distro) -> str:
+    """Why DW309 cannot be judged on this OS release, and what to import."""
+    label = distro.label
+    shown = label.split()
+    codes = sorted(n for n in distro.releases if n.isalpha() and n not in shown)
+    if codes:  # "debian 12 (bookworm)", "ubuntu 22.04 (jammy)"
+        label += f" ({codes[0]})"
+    elif distro.release not in shown:  # "alpine 3.11.6 (3.11)"
+        label += f" ({distro.release})"
+    head = f"the database holds no advisories for {label}"
+    if distro.ecosystem == "Debian":
+        return (f"{head}: run `dockwarden db update`, or `dockwarden db import` the Debian "
+                "security tracker (https://security-tracker.debian.org/tracker/data/json) "
+                f"or OSV's Debian data ({_OSV}/Debian/all.zip)")
+    if distro.ecosystem == "Alpine":
+        return (f"{head}: `dockwarden db import` the Alpine secdb of v{distro.release} "
+                f"(https://secdb.alpinelinux.org/v{distro.release}/main.json and "
+                f"community.json; `db update` fetches the newest releases only) or OSV's "
+                f"Alpine data ({_OSV}/Alpine/all.zip)")
+    if distro.ecosystem in _IMPORTABLE:
+        return (f"{head}: run `dockwarden db update`, or `dockwarden db import` OSV's "
+                f"{distro.ecosystem} data ({_OSV}/{distro.ecosystem}/all.zip)")
+    return f"{head}: dockwarden cannot import {distro.ecosystem} advisories yet"
+
+
+def _language_hint(ecosystem: str, n: int) -> str:
+    """Why these language packages cannot be judged, and what to import."""
+    head = f"the database holds no advisories for {ecosystem} ({n} package(s) not judged)"
+    if ecosystem in _IMPORTABLE:
+        return (f"{head}: run `dockwarden db update`, or `dockwarden db import` OSV's "
+                f"{ecosystem} data ({_OSV}/{ecosystem}/all.zip)")
+    return f"{head}: dockwarden cannot import {ecosystem} advisories yet"
 
 
 def _in_order(found: list[tuple[tuple[str, str, str, str], Package, str, list[_Template]]]
