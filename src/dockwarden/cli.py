@@ -100,7 +100,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-_VALUED = {"--format", "-o", "--output", "--severity", "--fail-on", "--ignore", "--check",
+_VALUED = {"--format", "-o", "--output", "--severity", "--fail-on", "--unknown-severity",
+           "--ignore", "--check",
            "--scan-scripts", "--tar", "-f", "--file", "--profile", "--oci", "--platform",
            "--max-files", "--max-size", "--db", "--vex", "--max-db-age",
            "--skip", "-H", "--host", "-c", "--context", "--tlscacert", "--tlscert", "--tlskey",

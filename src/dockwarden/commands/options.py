@@ -8,7 +8,7 @@ import re
 
 from dockwarden.model.common import Severity
 
-FORMATS = ("text", "json", "sarif", "junit", "markdown")
+FORMATS = ("text", "json", "sarif", "junit", "markdown", "html")
 
 
 def _severity_list(text: str) -> tuple[Severity, ...]:
@@ -37,6 +37,13 @@ def _timeout(text: str) -> float:
                                          else f"not a number of seconds: {text!r}") from None
 
 
+def _known_severity(text: str) -> Severity:
+    try:
+        return Severity.parse(text, allow_unknown=False)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _ids(text: str) -> list[str]:
     return [p.strip().upper() for p in text.split(",") if p.strip()]
 
@@ -50,6 +57,9 @@ def output_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fail-on", type=_fail_on, default=Severity.HIGH, metavar="SEVERITY",
                    help="exit 1 when a finding at or above this severity remains "
                    "(default: high; 'none' never fails)")
+    g.add_argument("--unknown-severity", type=_known_severity, default=None,
+                   metavar="SEVERITY", help="how --fail-on weighs a vulnerability that no "
+                   "source scores (severity 'unknown'; default: as high)")
     g.add_argument("--ignore", metavar="FILE",
                    help="accepted risks: YAML list of {check, target?, reason, expires?}")
     g.add_argument("--check", action="append", type=_ids, default=[], metavar="ID",

@@ -146,6 +146,9 @@ def render(report: Report, ns: argparse.Namespace, colour: bool) -> str:
             return sarif.render(visible, rules)
         from dockwarden.report import junit
         return junit.render(visible, rules)
+    if ns.format == "html":
+        from dockwarden.report import html
+        return html.render(visible)
     if ns.format == "markdown":
         from dockwarden.report import markdown
         return markdown.render(visible)
@@ -159,10 +162,13 @@ def render(report: Report, ns: argparse.Namespace, colour: bool) -> str:
 write = write_output
 
 
-def exit_code(report: Report, fail_on: Severity | None) -> int:
+def exit_code(report: Report, fail_on: Severity | None,
+              unknown_as: Severity | None = None) -> int:
+    """3 when the audit is incomplete, 1 when a finding is at or above `fail_on` (an
+    unscored vulnerability weighed as `unknown_as`, default high), else 0."""
     if not report.complete:
         return 3
-    if fail_on is not None and any(f.severity.rank >= fail_on.rank for f in report.findings):
+    if any(f.severity.fails(fail_on, unknown_as) for f in report.findings):
         return 1
     return 0
 
@@ -179,4 +185,4 @@ def finish(report: Report, ns: argparse.Namespace) -> int:
         for e in report.errors:
             where = "" if e.message.startswith(e.target) else f"{e.target}: "
             print(f"dockwarden: {clean(where)}{clean(e.message)}", file=sys.stderr)
-    return exit_code(report, ns.fail_on)
+    return exit_code(report, ns.fail_on, getattr(ns, "unknown_severity", None))
