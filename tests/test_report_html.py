@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -345,9 +346,13 @@ class Browser:
         to_child_r, self._w = os.pipe()
         self._r, from_child_w = os.pipe()
 
-        def fds() -> None:  # the pipe ends as fds 3 and 4 (os.pipe fds close on exec)
-            os.dup2(to_child_r, 3)
-            os.dup2(from_child_w, 4)
+        def fds() -> None:
+            """The pipe ends as fds 3 and 4 of the child, inheritable (os.pipe's fds close
+            on exec), by way of fds >= 10 since the pipe ends may themselves be 3 or 4."""
+            high_r = fcntl.fcntl(to_child_r, fcntl.F_DUPFD, 10)
+            high_w = fcntl.fcntl(from_child_w, fcntl.F_DUPFD, 10)
+            os.dup2(high_r, 3)
+            os.dup2(high_w, 4)
 
         self.proc = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe",

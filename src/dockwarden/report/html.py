@@ -295,7 +295,7 @@ th{background:var(--head);position:sticky;top:0}
 td{overflow-wrap:anywhere}
 table.checks{width:auto}td.num{text-align:right}
 .sev{display:inline-block;min-width:64px;padding:1px 6px;border-radius:3px;color:#fff;
-font-size:12px;font-weight:600;text-align:center;background:var(--other)}
+font-size:12px;font-weight:600;text-align:center;white-space:nowrap;background:var(--other)}
 .sev-critical{background:var(--critical)}.sev-high{background:var(--high)}
 .sev-medium{background:var(--medium);color:#1d1f23}.sev-low{background:var(--low)}
 .sev-info{background:var(--info)}.sev-unknown{background:var(--unknown)}
