@@ -25,7 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dockwarden import sanitize
-from dockwarden.cli import FORMATS
+from dockwarden.commands.options import FORMATS
 from dockwarden.model.common import Severity, Source, TargetKind, Unknown
 from dockwarden.model.finding import (
     Finding,
