@@ -14,14 +14,38 @@ from dockwarden.model.common import TargetKind
 from dockwarden.model.finding import Report, ReportError, ReportTarget
 
 
-def options(p: argparse.ArgumentParser) -> None:
+def connection_and_output(p: argparse.ArgumentParser) -> None:
     opts.engine_options(p)
     opts.output_options(p)
 
 
+def options(p: argparse.ArgumentParser) -> None:
+    """`engine` (and, until the parser names `daemon_options` for it, `daemon`: told by
+    the parser's name, as `daemon` audits no image)."""
+    connection_and_output(p)
+    if not p.prog.endswith(" daemon"):
+        images_in_use_options(p)
+
+
+def daemon_options(p: argparse.ArgumentParser) -> None:
+    connection_and_output(p)
+
+
 def containers_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", metavar="NAME", help="container names or id prefixes")
-    options(p)
+    connection_and_output(p)
+    images_in_use_options(p)
+
+
+def images_in_use_options(p: argparse.ArgumentParser) -> None:
+    from dockwarden.commands import image
+
+    g = p.add_argument_group("images in use")
+    g.add_argument("--no-images", action="store_true",
+                   help="do not audit the images the containers run (by default each "
+                   "distinct image is audited once, while the containers are, and its "
+                   "findings name the containers that run it)")
+    image.vulnerability_options(p, vex=False)
 
 
 class _Progress:
@@ -55,6 +79,10 @@ def _stderr_console() -> Any:
 
 
 def audit(ns: argparse.Namespace) -> Report:
+    """The Engine's daemon, host and containers as the command asks; with the
+    containers, the images they run (unless --no-images): read in a small pool of
+    threads from the moment the container list is known, while the containers are
+    inspected, and judged once both are done."""
     from dockwarden.checks.judge import judge_engine
     from dockwarden.collect.connection import EngineOptions, connect
     from dockwarden.collect.engine import EngineCollector
@@ -70,12 +98,20 @@ def audit(ns: argparse.Namespace) -> Report:
     progress = _Progress(enabled=not (ns.no_progress or ns.quiet) and sys.stderr.isatty())
     want_containers = ns.command in ("engine", "containers")
     names = tuple(getattr(ns, "names", ()) or ())
+    in_use = (_ImagesInUse(ns, conn, names, selection)
+              if want_containers and not getattr(ns, "no_images", False) else None)
     collector = EngineCollector(conn, names=names, workers=ns.workers,
                                 local_facts=not ns.no_local, progress=progress,
                                 containers=want_containers,
                                 daemon=ns.command in ("engine", "daemon"))
     try:
+        if in_use is not None:
+            in_use.start()
         snap = collector.collect()
+    except BaseException:
+        if in_use is not None:
+            in_use.stop()
+        raise
     finally:
         progress.stop()
     results = judge_engine(snap, selection, daemon=ns.command in ("engine", "daemon"),
@@ -83,12 +119,132 @@ def audit(ns: argparse.Namespace) -> Report:
     errors = [ReportError(t, m) for t, m in snap.errors] + results.errors
     kind = {"engine": TargetKind.ENGINE, "daemon": TargetKind.DAEMON,
             "containers": TargetKind.ENGINE}[ns.command]
-    return Report(
+    report = Report(
         started=started, finished=output.now(),
         targets=(ReportTarget(kind, snap.endpoint, snap.complete),),
         findings=tuple(results.findings), skipped=tuple(results.skipped),
         errors=tuple(errors), passed=results.passed,
     )
+    if in_use is None:
+        return report
+    return in_use.report(started, report, snap)
+
+
+class _ImagesInUse:
+    """The distinct images (by id) of the containers audited, read concurrently with the
+    container audit. The container list is read once more for their image ids (the
+    container specs do not carry them), the same selection by name applied; a container
+    that appears between that list and the collector's has its image left out."""
+
+    def __init__(self, ns: argparse.Namespace, conn: Any, names: tuple[str, ...],
+                 selection: Any) -> None:
+        self.ns, self.conn, self.names, self.selection = ns, conn, names, selection
+        self.batch: Any = None
+        self.rows: dict[str, tuple[str, str]] = {}  # container id -> (name, image id)
+        self.errors: list[ReportError] = []
+
+    def start(self) -> None:
+        from dockwarden.commands import image
+
+        if self.selection.only or self.selection.skip:
+            from dockwarden.checks.registry import Scope, checks_for
+
+            if not checks_for(Scope.IMAGE, self.selection):
+                return  # no image check asked for: nothing to read
+        jobs = self._jobs()
+        if not jobs:
+            return
+        pool_size = image.workers()
+        api = image.SharedEngine(self.ns, pool_size, api=self.conn.api)
+        self.batch = image.Batch(jobs, self.ns, api,
+                                 image.wants_vulnerabilities(self.selection), pool_size)
+
+    def stop(self) -> None:
+        if self.batch is not None:
+            self.batch.stop()
+
+    def _jobs(self) -> list[Any]:
+        from dockwarden.collect.unixhttp import MAX_LIST, EngineAnswerError, EngineGone
+        from dockwarden.commands import image
+        from dockwarden.deadline import DeadlineExceeded
+        from dockwarden.report.text import natural_key
+        from dockwarden.sanitize import clean
+
+        try:
+            status, listed = self.conn.getter.get("/containers/json", max_bytes=MAX_LIST,
+                                                  what="container list", all="1")
+        except (EngineGone, EngineAnswerError, DeadlineExceeded) as exc:
+            # The collector meets the same trouble and reports it; if it does not,
+            # `report` says the images were not audited.
+            self.errors.append(ReportError(self.conn.url, f"images in use not audited: "
+                                           f"{getattr(exc, 'message', exc)}"))
+            return []
+        if status != 200 or not isinstance(listed, list):
+            self.errors.append(ReportError(self.conn.url, "images in use not audited: the "
+                                           "container list failed"))
+            return []
+        rows = []
+        for row in listed:
+            if not isinstance(row, dict) or not isinstance(row.get("Id"), str):
+                continue
+            names = [n.lstrip("/") for n in row.get("Names") or []
+                     if isinstance(n, str) and n.lstrip("/")] \
+                if isinstance(row.get("Names"), list) else []
+            if self.names and not (set(names) & set(self.names) or any(
+                    w and row["Id"].startswith(w) for w in self.names)):
+                continue
+            rows.append((row, names))
+        if self.names and not all(any(w in names or (w and row["Id"].startswith(w))
+                                      for row, names in rows) for w in self.names):
+            return []  # a name matches no container: the collector says so (exit 2)
+        used: dict[str, list[str]] = {}  # image id -> the names the containers use
+        for row, names in rows:
+            cid, image_id = row["Id"], row.get("ImageID")
+            name = clean(names[0] if names else cid[:12])
+            if not isinstance(image_id, str) or not image.ENGINE_IMAGE_ID.fullmatch(image_id):
+                self.errors.append(ReportError(name, "its image was not audited: the Engine "
+                                               "gives no image id for it"))
+                continue
+            self.rows[cid] = (name, image_id)
+            ref = row.get("Image")
+            used.setdefault(image_id, []).append(
+                clean(ref) if isinstance(ref, str) and ref else image_id[:19])
+        jobs = []
+        for image_id, refs in used.items():
+            counts = {r: refs.count(r) for r in refs}
+            ref = min(counts, key=lambda r: (-counts[r], natural_key(r)))
+            jobs.append(image.Job(name=ref, image_id=image_id))
+        return sorted(jobs, key=lambda j: (natural_key(j.name), j.image_id or ""))
+
+    def report(self, started: str, containers: Report, snap: Any) -> Report:
+        """The container report and one report per image, the images' findings naming
+        the containers (audited) that run them, in natural order."""
+        from dataclasses import replace
+
+        from dockwarden.commands import image
+        from dockwarden.report.text import natural_key
+
+        extra: list[Report] = []
+        if self.errors:
+            incomplete = containers.complete is True and any(
+                e.message.startswith("images in use not audited") for e in self.errors)
+            extra.append(Report(started=started, finished=output.now(),
+                                targets=(ReportTarget(TargetKind.IMAGE, "images in use",
+                                                      False),) if incomplete else (),
+                                findings=(), errors=tuple(self.errors)))
+        if self.batch is None:
+            return image.merge(started, [containers, *extra])
+        audited = {spec.target.id: spec.name for spec in snap.containers}
+        parts = [containers, *extra]
+        statements: list[Any] = []
+        for got in self.batch.results():
+            mine = [(cid, name) for cid, (name, iid) in self.rows.items()
+                    if iid == got.job.image_id]
+            names = [audited[cid] for cid, _ in mine if cid in audited] or \
+                [name for _, name in mine]
+            got.job = replace(got.job, containers=tuple(sorted(set(names), key=natural_key)))
+            parts.append(image.judged(got, self.ns, self.selection, statements, started))
+        return image.merge(started, parts)
 
 
 def _unreachable_report(ns: argparse.Namespace, exc: EngineUnreachable) -> None:

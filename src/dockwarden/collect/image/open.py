@@ -92,3 +92,20 @@ def collect_image(req: ImageRequest, engine: Callable[[], Any] | None, *,
     return walk(source, default_analyzers() if analyzers is None else analyzers,
                 platform=req.platform, limits=limits, progress=progress, offload=True,
                 meanwhile=meanwhile)
+
+
+def collect_engine_image(api: Any, image_id: str, ref: str, *,
+                         analyzers: list[Analyzer] | None = None,
+                         limits: Limits | None = None,
+                         progress: Callable[[str], None] | None = None) -> ImageSnapshot:
+    """The snapshot of the Engine's image `image_id` (an image a container runs, or one
+    `image --all` lists), named `ref` in the report. It is exported by its id, not by a
+    name: a tag moved to another image meanwhile must not change what is read. `api` is
+    a connected docker.APIClient."""
+    from dataclasses import replace
+
+    from dockwarden.collect.image.source import EngineSource
+
+    snap = walk(EngineSource(api, image_id), default_analyzers() if analyzers is None
+                else analyzers, limits=limits, progress=progress, offload=True)
+    return replace(snap, ref=ref)
