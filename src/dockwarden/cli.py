@@ -105,7 +105,7 @@ _VALUED = {"--format", "-o", "--output", "--severity", "--fail-on", "--unknown-s
            "--scan-scripts", "--tar", "-f", "--file", "--profile", "--oci", "--platform",
            "--max-files", "--max-size", "--db", "--vex", "--max-db-age",
            "--skip", "-H", "--host", "-c", "--context", "--tlscacert", "--tlscert", "--tlskey",
-           "--timeout", "--workers"}
+           "--timeout", "--workers", "--baseline", "--benchmark", "--config"}
 
 
 def _argv(argv: Sequence[str]) -> list[str]:
@@ -153,12 +153,76 @@ def _error(message: str, hint: str = "") -> None:
         print(f"hint: {clean(hint)}", file=sys.stderr)
 
 
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            sub: argparse.ArgumentParser = action.choices[name]
+            return sub
+    raise KeyError(name)
+
+
+def _all_option_names() -> list[str]:
+    """Every command's long options (as config keys): a config file may hold options of
+    other commands than the one that runs."""
+    from dockwarden.config import option_names
+
+    parser = build_parser()
+    return [key for name in COMMANDS for key in option_names(_subparser(parser, name))]
+
+
+def _config_option(args: Sequence[str]) -> tuple[str | None, bool]:
+    """`--config FILE` and `--no-config` as given, before parsing (the file's values
+    become the parser's defaults)."""
+    path, off = None, False
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--no-config":
+            off = True
+        elif arg == "--config" and i + 1 < len(args):
+            path = args[i + 1]
+        elif arg.startswith("--config="):
+            path = arg.partition("=")[2]
+    return path, off
+
+
+def _configure(parser: argparse.ArgumentParser, args: list[str]) -> dict[str, Any]:
+    """Apply the config file (if any) to the command's parser as its defaults: only the
+    auditing commands read one (those with --config), and not for --help."""
+    if not args or args[0] not in COMMANDS or "-h" in args or "--help" in args:
+        return {}
+    sub = _subparser(parser, args[0])
+    from dockwarden import config
+
+    if "config" not in config.option_names(sub):
+        return {}
+    explicit, off = _config_option(args[1:])
+    path = None if off else config.find(explicit)
+    if path is None:
+        return {}
+    return config.apply(sub, config.load(path), _all_option_names)
+
+
 def _main(argv: Sequence[str] | None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     args = _argv(raw)
-    ns = build_parser(only=args[0] if args and args[0] in COMMANDS else None).parse_args(args)
+    parser = build_parser(only=args[0] if args and args[0] in COMMANDS else None)
+    try:
+        defaults = _configure(parser, args)
+    except DockwardenError as exc:
+        _error(exc.message, exc.hint)
+        return exc.exit_code
+    ns = parser.parse_args(args)
     ns.implicit = not any(a in COMMANDS for a in raw)  # a bare `dockwarden [options]`
     try:
+        if defaults:
+            from dockwarden.config import settle
+
+            settle(ns, defaults)
+        if getattr(ns, "baseline", None):  # a bad baseline fails before the audit
+            from dockwarden import baseline
+
+            ns.baseline_keys = baseline.load(ns.baseline)
         code: int = _command(ns.command).run(ns)
         return code
     except DockwardenError as exc:

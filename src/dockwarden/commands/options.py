@@ -9,6 +9,7 @@ import re
 from dockwarden.model.common import Severity
 
 FORMATS = ("text", "json", "sarif", "junit", "markdown", "html")
+PROFILES = ("cis",)
 
 
 def _severity_list(text: str) -> tuple[Severity, ...]:
@@ -66,8 +67,29 @@ def output_options(p: argparse.ArgumentParser) -> None:
                    help="run only these checks (ids or prefixes such as DW2; repeatable)")
     g.add_argument("--skip", action="append", type=_ids, default=[], metavar="ID",
                    help="do not run these checks (ids or prefixes; repeatable)")
+    g.add_argument("--baseline", metavar="OLD.json",
+                   help="report and fail only on findings that this earlier JSON report "
+                   "(--format json) does not hold; the others are listed as ignored "
+                   "(matched by check, target and evidence, not by line)")
+    profile = ("CIS Docker Benchmark 1.6.0: run only the checks mapped to its controls "
+               "and show the CIS ids next to ours")
+    try:
+        g.add_argument("--profile", "--benchmark", dest="benchmark", choices=PROFILES,
+                       metavar="cis", help=profile)
+    except argparse.ArgumentError:  # compose: --profile names compose profiles
+        g.add_argument("--benchmark", dest="benchmark", choices=PROFILES, metavar="cis",
+                       help=f"{profile} (`--profile` of compose names compose profiles)")
+    g.add_argument("--details", action="store_true",
+                   help="text: every finding of every target, not only the summary")
     g.add_argument("-q", "--quiet", action="store_true", help="findings only, no fixes")
     g.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    c = p.add_argument_group("configuration")
+    c.add_argument("--config", metavar="FILE",
+                   help="read option defaults, severity-overrides and disable lists from "
+                   "this YAML file (default: ./.dockwarden.yaml, else "
+                   "$XDG_CONFIG_HOME/dockwarden/config.yaml, i.e. "
+                   "~/.config/dockwarden/config.yaml); the command line wins over it")
+    c.add_argument("--no-config", action="store_true", help="read no config file")
 
 
 def engine_options(p: argparse.ArgumentParser) -> None:

@@ -30,7 +30,60 @@ def selection(ns: argparse.Namespace) -> Any:
     if checks or skips:
         _known_ids(checks, "--check")
         _known_ids(skips, "--skip")
-    return Selection(checks, skips)
+    if getattr(ns, "benchmark", None) == "cis":
+        checks = _cis_selection(checks)
+    # a config file's `disable:` list: never run, whatever --check says
+    return Selection(checks, skips + tuple(getattr(ns, "disable", ()) or ()))
+
+
+def _cis_selection(checks: tuple[str, ...]) -> tuple[str, ...]:
+    """`--profile cis`: the checks mapped to a CIS Docker Benchmark control (the data
+    file), narrowed by --check when it is given."""
+    from dockwarden.checks.registry import CIS_CONTROLS
+
+    mapped = sorted({i for ids in CIS_CONTROLS.values() for i in ids})
+    chosen = tuple(i for i in mapped if not checks or any(i.startswith(c) for c in checks))
+    if not chosen:
+        raise UsageError(f"--check {clean(','.join(checks))} selects no check of the CIS "
+                         "profile", "see `dockwarden checks --profile cis`")
+    return chosen
+
+
+def cis_controls(check_id: str) -> list[str]:
+    """The CIS Docker Benchmark controls a check is mapped to (the data file)."""
+    from dockwarden.checks.registry import CIS_CONTROLS
+
+    return [control for control, ids in CIS_CONTROLS.items() if check_id in ids]
+
+
+def apply_profile(report: Report, ns: argparse.Namespace) -> Report:
+    """`--profile cis`: each finding's title ends with its CIS ids, e.g. "No PIDs limit
+    (CIS 5.29)", so that every format shows them next to ours (its references already
+    name the controls in full)."""
+    if getattr(ns, "benchmark", None) != "cis":
+        return report
+    from dataclasses import replace
+
+    def titled(f: Finding) -> Finding:
+        controls = cis_controls(f.check)
+        if not controls:
+            return f
+        return replace(f, title=f"{f.title} (CIS {', '.join(controls)})")
+
+    return replace(report, findings=tuple(titled(f) for f in report.findings),
+                   ignored=tuple((titled(f), why) for f, why in report.ignored))
+
+
+def apply_overrides(report: Report, overrides: dict[str, Severity] | None) -> Report:
+    """A config file's `severity-overrides`: each named check's findings get that
+    severity (before ignores, --severity and --fail-on see them)."""
+    if not overrides:
+        return report
+    from dataclasses import replace
+
+    return replace(report, findings=tuple(
+        replace(f, severity=overrides[f.check]) if f.check in overrides else f
+        for f in report.findings))
 
 
 def _known_ids(given: Sequence[str], option: str) -> None:
@@ -174,10 +227,18 @@ def exit_code(report: Report, fail_on: Severity | None,
 
 
 def finish(report: Report, ns: argparse.Namespace) -> int:
-    """The end of every auditing command: accepted risks applied, the report rendered
-    and written (only now, once the audit has ended), what kept it from completing told
-    on stderr, and the exit code."""
+    """The end of every auditing command: the config file's severity overrides, accepted
+    risks and the baseline applied, the report rendered and written (only now, once the
+    audit has ended), what kept it from completing told on stderr, and the exit code."""
+    from dockwarden import baseline
+
+    report = apply_overrides(report, getattr(ns, "severity_overrides", None))
     report = apply_ignore(apply_inline_ignores(report), ns.ignore)
+    old = getattr(ns, "baseline_keys", None)  # read by the CLI before the audit
+    if old is None and getattr(ns, "baseline", None):
+        old = baseline.load(ns.baseline)
+    report = baseline.apply(report, old)
+    report = apply_profile(report, ns)
     colour = (ns.format == "text" and not ns.output and sys.stdout.isatty()
               and "NO_COLOR" not in os.environ)
     write(ns.output, render(report, ns, colour))
