@@ -260,7 +260,7 @@ def evidence(f: Finding, limit: int = EVIDENCE_LIMIT) -> str:
     return cut.rstrip(" ,") + "..."
 
 
-def _label(t: Target) -> str:
+def label(t: Target) -> str:
     """A target as the heading of its details (its line aside: one block per file)."""
     label = f"{t.kind.value} {t.ref}"
     if t.id and t.id != t.ref:
@@ -270,26 +270,26 @@ def _label(t: Target) -> str:
     return label
 
 
-def _name(t: Target) -> str:
+def short_name(t: Target) -> str:
     """A target as an example in a summary row (its kind is said by the count)."""
     return f"{t.ref} service {t.service}" if t.service else t.ref
 
 
-def _key(t: Target) -> tuple[TargetKind, str, str | None, str | None]:
+def target_key(t: Target) -> tuple[TargetKind, str, str | None, str | None]:
     return (t.kind, t.ref, t.id, t.service)
 
 
-def _target_order(t: Target) -> tuple[Any, ...]:
+def target_order(t: Target) -> tuple[Any, ...]:
     return (_KIND_ORDER[t.kind], natural_key(t.ref), natural_key(t.service or ""),
             t.id or "")
 
 
-def _how_many(targets: Iterable[Target]) -> str:
+def how_many(targets: Iterable[Target]) -> str:
     by_kind: Counter[TargetKind] = Counter()
     seen = set()
     for t in targets:
-        if _key(t) not in seen:
-            seen.add(_key(t))
+        if target_key(t) not in seen:
+            seen.add(target_key(t))
             by_kind[t.kind] += 1
     parts = []
     for kind in sorted(by_kind, key=_KIND_ORDER.__getitem__):
@@ -299,7 +299,7 @@ def _how_many(targets: Iterable[Target]) -> str:
     return ", ".join(parts)
 
 
-def _examples(names: Sequence[str], total: int) -> str:
+def examples(names: Sequence[str], total: int) -> str:
     shown = names if total <= EXAMPLES + 1 else names[:EXAMPLES]
     text = ", ".join(shown)
     if total > len(shown):
@@ -308,7 +308,7 @@ def _examples(names: Sequence[str], total: int) -> str:
 
 
 @dataclass
-class _Row:
+class Row:
     check: str
     severity: Severity
     title: str
@@ -318,16 +318,16 @@ class _Row:
     def targets(self) -> list[Target]:
         seen: dict[tuple[Any, ...], Target] = {}
         for f in self.findings:
-            seen.setdefault(_key(f.target), f.target)
-        return sorted(seen.values(), key=_target_order)
+            seen.setdefault(target_key(f.target), f.target)
+        return sorted(seen.values(), key=target_order)
 
 
-def _rows(findings: Iterable[Finding]) -> list[_Row]:
-    rows: dict[tuple[str, Severity], _Row] = {}
+def rows(findings: Iterable[Finding]) -> list[Row]:
+    rows: dict[tuple[str, Severity], Row] = {}
     for f in findings:
         row = rows.get((f.check, f.severity))
         if row is None:
-            row = rows[(f.check, f.severity)] = _Row(f.check, f.severity, f.title,
+            row = rows[(f.check, f.severity)] = Row(f.check, f.severity, f.title,
                                                      f.remediation)
         row.findings.append(f)
     out = list(rows.values())
@@ -359,7 +359,7 @@ def render(report: Report, *, colour: bool = False, width: int = DEFAULT_WIDTH,
     findings = report.findings
     hosts = [f for f in findings if f.target.kind in _HOST_KINDS]
     others = [f for f in findings if f.target.kind not in _HOST_KINDS]
-    other_targets = {_key(f.target) for f in others}
+    other_targets = {target_key(f.target) for f in others}
     full = details or len(other_targets) <= FEW_TARGETS
 
     _head(out, report)
@@ -399,9 +399,9 @@ def _head(out: _Out, report: Report) -> None:
         out.lines.append(line)
     else:  # too narrow for one line: the same words, wrapped, without colour
         out.add(text, indent=2)
-    targets = {_key(f.target): f.target for f in report.findings}
+    targets = {target_key(f.target): f.target for f in report.findings}
     if targets:
-        out.add(f"Targets with findings: {_how_many(targets.values())}", indent=2)
+        out.add(f"Targets with findings: {how_many(targets.values())}", indent=2)
     if not report.complete:
         missing = ", ".join(t.ref for t in report.targets if not t.complete)
         out.add(f"the audit of {missing} did not finish; the findings are partial.",
@@ -414,31 +414,31 @@ def _summary(out: _Out, report: Report, *, full: bool, quiet: bool) -> None:
         out.add("No findings at the selected severities.")
         return
     out.blank()
-    for row in _rows(report.findings):
+    for row in rows(report.findings):
         targets = row.targets()
         prefix, width = out.sev(row.severity)
-        count = _how_many(targets)
+        count = how_many(targets)
         if len(row.findings) > len(targets):
             count += f", {len(row.findings)} findings"
         alone = len(targets) == 1 and (full or row.severity is not Severity.CRITICAL)
         if alone:  # one target: named on the row itself
-            count = _label(targets[0])
+            count = label(targets[0])
         out.add(f"{row.check} {row.title}: {count}", prefix=prefix, prefix_cells=width,
                 indent=width)
         if row.severity is Severity.CRITICAL and not full:
             # every critical finding named, with what was seen
-            ordered = sorted(row.findings, key=lambda f: _target_order(f.target))
+            ordered = sorted(row.findings, key=lambda f: target_order(f.target))
             for f in ordered[:CRITICAL_LISTED]:
                 line = f":{f.target.line}" if f.target.line is not None else ""
                 what = evidence(f)
-                out.add(f"{_label(f.target)}{line}" + (f": {what}" if what else ""),
+                out.add(f"{label(f.target)}{line}" + (f": {what}" if what else ""),
                         lead=2, indent=6, pairs=not f.message)
             if len(ordered) > CRITICAL_LISTED:
                 out.add(f"and {len(ordered) - CRITICAL_LISTED} more (--details lists them)",
                         lead=2, indent=6)
         elif not alone:
-            names = [_name(t) for t in targets[: EXAMPLES + 1]]
-            out.add(_examples(names, len(targets)), lead=2, indent=4)
+            names = [short_name(t) for t in targets[: EXAMPLES + 1]]
+            out.add(examples(names, len(targets)), lead=2, indent=4)
         if not quiet and row.fix:
             out.add(f"fix: {row.fix}", prefix="", lead=2, indent=7)
 
@@ -446,10 +446,10 @@ def _summary(out: _Out, report: Report, *, full: bool, quiet: bool) -> None:
 def _details(out: _Out, findings: Iterable[Finding]) -> None:
     groups: dict[tuple[Any, ...], list[Finding]] = defaultdict(list)
     for f in findings:
-        groups[_key(f.target)].append(f)
-    order = sorted(groups.values(), key=lambda items: _target_order(items[0].target))
+        groups[target_key(f.target)].append(f)
+    order = sorted(groups.values(), key=lambda items: target_order(items[0].target))
     for items in order:
-        out.heading(_label(items[0].target))
+        out.heading(label(items[0].target))
         items.sort(key=lambda f: (-f.severity.rank, f.target.line or 0, natural_key(f.check)))
         for f in items:
             _finding_line(out, f, lead=2)
@@ -465,9 +465,9 @@ def _roll_up(out: _Out, heading: str, groups: dict[tuple[str, str], list[Target]
     ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), natural_key(kv[0][0]),
                                                      kv[0][1]))
     for (check, reason), targets in ordered:
-        targets = sorted({_key(t): t for t in targets}.values(), key=_target_order)
-        names = [_name(t) for t in targets[: EXAMPLES + 1]]
-        where = _how_many(targets)
+        targets = sorted({target_key(t): t for t in targets}.values(), key=target_order)
+        names = [short_name(t) for t in targets[: EXAMPLES + 1]]
+        where = how_many(targets)
         if len(targets) <= 3:
             where += " (" + ", ".join(names) + ")"
         lead = f"{check} on " if check else "on "
@@ -479,7 +479,8 @@ def _tail(out: _Out, report: Report) -> None:
         out.blank()
         ids = Counter(f.check for f, _ in report.ignored)
         listed = ", ".join(f"{check} x{n}" if n > 1 else check
-                           for check, n in sorted(ids.items(), key=lambda kv: natural_key(kv[0])))
+                           for check, n in sorted(ids.items(),
+                                                  key=lambda kv: natural_key(kv[0])))
         out.add(f"Ignored (accepted risks): {len(report.ignored)}: {listed}", indent=2)
     skipped: dict[tuple[str, str], list[Target]] = defaultdict(list)
     for s in report.skipped:
@@ -497,7 +498,7 @@ def _tail(out: _Out, report: Report) -> None:
             word = out.paint(kind, sgr) + " "
             tag = f"[{check}] " if check else ""
             names = sorted(set(where), key=natural_key)
-            place = _examples(names[: EXAMPLES + 1], len(names))
+            place = examples(names[: EXAMPLES + 1], len(names))
             out.add(f"{tag}{place}: {message}", prefix=word, prefix_cells=len(kind) + 1,
                     indent=2)
     if not report.complete:
