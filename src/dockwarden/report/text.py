@@ -39,7 +39,7 @@ from rich.text import Text
 from dockwarden import sanitize
 from dockwarden.model.common import Severity, TargetKind
 from dockwarden.model.finding import Finding, Report, Target
-from dockwarden.report import counts, safe
+from dockwarden.report import VULN_CHECKS, counts, safe, vulns_by_package
 
 # Rich styles for the catalogue table (still a Rich table: it is small and our own text).
 COLOURS: dict[str, str] = {
@@ -452,7 +452,21 @@ def _details(out: _Out, findings: Iterable[Finding]) -> None:
         out.heading(label(items[0].target))
         items.sort(key=lambda f: (-f.severity.rank, f.target.line or 0, natural_key(f.check)))
         for f in items:
-            _finding_line(out, f, lead=2)
+            if f.check not in VULN_CHECKS:
+                _finding_line(out, f, lead=2)
+        _vulns(out, [f for f in items if f.check in VULN_CHECKS])
+
+
+def _vulns(out: _Out, findings: list[Finding]) -> None:
+    """A target's vulnerabilities grouped per package: the upgrade that fixes them and
+    how many of each severity, then their ids."""
+    for group in vulns_by_package(findings):
+        prefix, width = out.sev(group.worst)
+        checks = "/".join(sorted({f.check for f in group.findings}))
+        out.add(f"{checks} {group.headline()}", prefix=prefix, prefix_cells=width, lead=2,
+                indent=2 + width)
+        out.add(", ".join(i for i in group.ids if i), lead=2 + width, indent=2 + width,
+                pairs=True)
 
 
 def _roll_up(out: _Out, heading: str, groups: dict[tuple[str, str], list[Target]],
