@@ -141,7 +141,8 @@ class _ImagesInUse:
         self.ns, self.conn, self.names, self.selection = ns, conn, names, selection
         self.batch: Any = None
         self.rows: dict[str, tuple[str, str]] = {}  # container id -> (name, image id)
-        self.errors: list[ReportError] = []
+        self.errors: list[ReportError] = []  # the list failed: no image audited
+        self.warnings: list[ReportError] = []  # a container whose image is not known
 
     def start(self) -> None:
         from dockwarden.commands import image
@@ -202,8 +203,8 @@ class _ImagesInUse:
             cid, image_id = row["Id"], row.get("ImageID")
             name = clean(names[0] if names else cid[:12])
             if not isinstance(image_id, str) or not image.ENGINE_IMAGE_ID.fullmatch(image_id):
-                self.errors.append(ReportError(name, "its image was not audited: the Engine "
-                                               "gives no image id for it"))
+                self.warnings.append(ReportError(name, "its image was not audited: the "
+                                                 "container list gives no image id for it"))
                 continue
             self.rows[cid] = (name, image_id)
             ref = row.get("Image")
@@ -225,13 +226,14 @@ class _ImagesInUse:
         from dockwarden.report.text import natural_key
 
         extra: list[Report] = []
-        if self.errors:
-            incomplete = containers.complete is True and any(
-                e.message.startswith("images in use not audited") for e in self.errors)
+        # A list that failed here fails the collector too, as a rule, and its error says
+        # so; only when the container audit went well is the image audit's failure told.
+        errors = tuple(self.errors) if containers.complete else ()
+        if errors or self.warnings:
             extra.append(Report(started=started, finished=output.now(),
                                 targets=(ReportTarget(TargetKind.IMAGE, "images in use",
-                                                      False),) if incomplete else (),
-                                findings=(), errors=tuple(self.errors)))
+                                                      False),) if errors else (),
+                                findings=(), errors=errors, warnings=tuple(self.warnings)))
         if self.batch is None:
             return image.merge(started, [containers, *extra])
         audited = {spec.target.id: spec.name for spec in snap.containers}
