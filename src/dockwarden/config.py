@@ -36,13 +36,9 @@ libyaml's C composer is not used for deeply nested input).
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
-
-import yaml
 
 from dockwarden.errors import InputError, UsageError
 from dockwarden.model.common import Severity
@@ -62,12 +58,18 @@ REFUSED = frozenset({"config", "no-config", "help", "version"})
 PATH_METAVARS = frozenset({"FILE", "PATH", "DIR"})
 
 
-@dataclass(slots=True)
 class Config:
-    path: str
-    options: dict[str, Any] = field(default_factory=dict)  # normalised key -> raw value
-    severity_overrides: dict[str, Severity] = field(default_factory=dict)
-    disable: tuple[str, ...] = ()
+    """A config file's content: options by their normalised key (raw values), severity
+    overrides and the `disable` list. (A plain class: a dataclass costs every start of
+    an auditing command a millisecond to build.)"""
+
+    __slots__ = ("disable", "options", "path", "severity_overrides")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.options: dict[str, Any] = {}
+        self.severity_overrides: dict[str, Severity] = {}
+        self.disable: tuple[str, ...] = ()
 
 
 def user_path() -> str:
@@ -86,18 +88,30 @@ def find(explicit: str | None) -> str | None:
     return None
 
 
-class _Loader(yaml.SafeLoader):
-    """The safe loader without aliases and with dates left as text."""
+def _loader() -> Any:
+    """The safe loader without aliases and with dates left as text (PyYAML is imported
+    only when a config file exists: a Dockerfile lint never loads it)."""
+    import yaml
 
-    yaml_implicit_resolvers = {
-        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
+    class Loader(yaml.SafeLoader):
+        yaml_implicit_resolvers = {
+            first: [(tag, rx) for tag, rx in resolvers
+                    if tag != "tag:yaml.org,2002:timestamp"]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
 
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.YAMLError("aliases are not allowed in a config file")
-        return super().compose_node(parent, index)
+        def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.YAMLError("aliases are not allowed in a config file")
+            return super().compose_node(parent, index)
+
+    return Loader
+
+
+def _close(word: str, choices: Iterable[str], n: int = 3, cutoff: float = 0.5) -> list[str]:
+    import difflib
+
+    return difflib.get_close_matches(word, list(choices), n=n, cutoff=cutoff)
 
 
 def normalise(key: str) -> str:
@@ -110,9 +124,11 @@ def load(path: str) -> Config:
     from dockwarden.safeio import read_text
 
     origin = f"config {clean(path)}"
+    import yaml
+
     text = read_text(path, what="config file", max_bytes=MAX_BYTES)
     try:
-        data = yaml.load(text, Loader=_Loader)  # a safe loader, aliases refused
+        data = yaml.load(text, Loader=_loader())  # a safe loader, aliases refused
     except yaml.YAMLError as exc:
         first = (str(exc).splitlines() or ["?"])[0]
         raise InputError(f"{origin}: not valid YAML: {clean(first)}") from None
@@ -156,7 +172,7 @@ def _overrides(origin: str, value: Any) -> dict[str, Severity]:
     for check, sev in value.items():
         cid = str(check).strip().upper()
         if cid not in ids:
-            close = difflib.get_close_matches(cid, ids, n=3, cutoff=0.5)
+            close = _close(cid, ids, n=3, cutoff=0.5)
             raise InputError(f"{origin}: {OVERRIDES}: {clean(str(check))} is not a check id",
                              f"did you mean {', '.join(close)}?" if close
                              else "see `dockwarden checks` for the ids")
@@ -177,7 +193,7 @@ def _disable(origin: str, value: Any) -> tuple[str, ...]:
     ids = _catalogue_ids()
     for w in wanted:
         if not any(i.startswith(w) for i in ids):
-            close = difflib.get_close_matches(w, ids, n=3, cutoff=0.5)
+            close = _close(w, ids, n=3, cutoff=0.5)
             raise InputError(f"{origin}: {DISABLE}: {clean(w)}: no such check id or prefix",
                              f"did you mean {', '.join(close)}?" if close
                              else "see `dockwarden checks` for the ids")
@@ -211,7 +227,7 @@ def apply(parser: argparse.ArgumentParser, cfg: Config,
                 every = set(all_names()) | SPECIAL | set(ALIASES)
             if name in every:
                 continue  # an option of another command
-            close = difflib.get_close_matches(name, sorted(every - REFUSED), n=3, cutoff=0.6)
+            close = _close(name, sorted(every - REFUSED), n=3, cutoff=0.6)
             raise UsageError(f"{origin}: unknown key {clean(name)!r}",
                              f"did you mean {', '.join(close)}?" if close
                              else "keys are long option names, e.g. fail-on")

@@ -206,10 +206,8 @@ def render(report: Report, ns: argparse.Namespace, colour: bool) -> str:
         from dockwarden.report import markdown
         return markdown.render(visible)
     from dockwarden.report import text
-    width = 120
-    if colour:
-        width = max(80, min(200, os.get_terminal_size(sys.stdout.fileno()).columns))
-    return text.render(visible, colour=colour, width=width, quiet=ns.quiet)
+    return text.render(visible, colour=colour, width=text.default_width(), quiet=ns.quiet,
+                       details=getattr(ns, "details", False))
 
 
 write = write_output
@@ -230,14 +228,13 @@ def finish(report: Report, ns: argparse.Namespace) -> int:
     """The end of every auditing command: the config file's severity overrides, accepted
     risks and the baseline applied, the report rendered and written (only now, once the
     audit has ended), what kept it from completing told on stderr, and the exit code."""
-    from dockwarden import baseline
-
     report = apply_overrides(report, getattr(ns, "severity_overrides", None))
     report = apply_ignore(apply_inline_ignores(report), ns.ignore)
     old = getattr(ns, "baseline_keys", None)  # read by the CLI before the audit
-    if old is None and getattr(ns, "baseline", None):
-        old = baseline.load(ns.baseline)
-    report = baseline.apply(report, old)
+    if old is not None or getattr(ns, "baseline", None):
+        from dockwarden import baseline
+
+        report = baseline.apply(report, baseline.load(ns.baseline) if old is None else old)
     report = apply_profile(report, ns)
     colour = (ns.format == "text" and not ns.output and sys.stdout.isatty()
               and "NO_COLOR" not in os.environ)
