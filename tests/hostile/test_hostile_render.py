@@ -262,7 +262,8 @@ def test_markdown_cells_cannot_be_broken() -> None:
     for line in out.splitlines():
         if line.startswith("| "):
             assert len(re.findall(r"(?<!\\)\|", line)) == 6, line  # no cell split
-    assert not re.search(r"(?<!\\)[`<\[]", out)  # no code span, HTML or link opened
+    ours = re.sub(r"^(</?details>|<summary>[^<>`\[]*</summary>)$", "", out, flags=re.M)
+    assert not re.search(r"(?<!\\)[`<\[]", ours)  # no code span, HTML or link opened
     assert "a|b`c`[x](http://evil)<img src=x>\\nrow" in visible("markdown", out)
 
 
