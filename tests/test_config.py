@@ -249,3 +249,21 @@ def test_compose_keeps_profile_for_compose_profiles(
     report = _json(out)
     assert "DW217" not in _checks(report) and "DW201" in _checks(report)
     assert all("(CIS " in f["title"] for f in report["findings"])
+
+
+@pytest.mark.parametrize("text", [
+    "fail-on\u202e: low\n",
+    'fail-on: "\\e[31mlow\\u202e"\n',
+    'format: "\\e]0;title\\a"\n',
+    "severity-overrides: {\"DW2\\e[2J\": high}\n",
+    "x: " + "[" * 5000 + "\n",
+])
+def test_hostile_config_text_is_shown_escaped(text: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from hostile.conftest import assert_no_raw_controls
+
+    Path(".dockwarden.yaml").write_text(text, encoding="utf-8")
+    code, out, err = _run(capsys)
+    assert code == 2 and not out and len(err.splitlines()) <= 2, err
+    assert "\\\\" not in err  # escaped once, not twice
+    assert_no_raw_controls(err)

@@ -141,7 +141,7 @@ def load(path: str) -> Config:
     cfg = Config(path)
     for raw, value in data.items():
         if not isinstance(raw, str) or not normalise(raw):
-            raise InputError(f"{origin}: key {clean(str(raw))!r} is not an option name")
+            raise InputError(f"{origin}: key '{clean(str(raw))}' is not an option name")
         name = normalise(raw)
         if name in cfg.options or (name == OVERRIDES and cfg.severity_overrides) \
                 or (name == DISABLE and cfg.disable):
@@ -228,7 +228,7 @@ def apply(parser: argparse.ArgumentParser, cfg: Config,
             if name in every:
                 continue  # an option of another command
             close = _close(name, sorted(every - REFUSED), n=3, cutoff=0.6)
-            raise UsageError(f"{origin}: unknown key {clean(name)!r}",
+            raise UsageError(f"{origin}: unknown key '{clean(name)}'",
                              f"did you mean {', '.join(close)}?" if close
                              else "keys are long option names, e.g. fail-on")
         defaults[action.dest] = _convert(origin, name, action, value, base)
