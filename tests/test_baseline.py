@@ -161,3 +161,15 @@ def test_key_of_other_checks_keeps_evidence_but_line() -> None:
     assert baseline.key(f) != baseline.key(other_stage)
     other = {**f, "evidence": {**f["evidence"], "modes": ["4755"]}}
     assert baseline.key(f) != baseline.key(other)
+
+
+def test_hostile_evidence_matches_its_cleaned_report(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The old report holds evidence cleaned by the JSON renderer; the audit's own
+    findings are cleaned the same way before they are compared."""
+    text = "FROM python:latest\nADD app\u202e\x1b[31m.py /app/\nENV X=\u200f\x07y\n"
+    old = _save_baseline(capsys, text)
+    assert "\x1b" not in old.read_text()
+    code, report, err = _audit(capsys, "--baseline", str(old), "--fail-on", "low")
+    assert code == 0 and report["findings"] == [], err
+    assert len(report["ignored"]) == len(json.loads(old.read_text())["findings"])
