@@ -36,13 +36,17 @@ def pytest_collectstart(collector: pytest.Collector) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_user_vulndb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Image audits in tests never read (or write) the user's vulnerability database:
+    """Tests never read the user's configuration, nor read (or write) the user's
+    vulnerability database:
     DOCKWARDEN_DB is unset and the default path is in an empty cache folder of the test
     session, so an audit finds no database (and skips DW309/DW310) unless a test names
     one. (A database named with DOCKWARDEN_DB must exist: scans fail closed.)"""
-    saved = {k: os.environ.get(k) for k in ("DOCKWARDEN_DB", "XDG_CACHE_HOME")}
+    saved = {k: os.environ.get(k) for k in ("DOCKWARDEN_DB", "XDG_CACHE_HOME",
+                                             "XDG_CONFIG_HOME")}
     os.environ.pop("DOCKWARDEN_DB", None)
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    # nor the user's config file (~/.config/dockwarden/config.yaml)
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
     yield
     for key, value in saved.items():
         if value is None:

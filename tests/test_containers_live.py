@@ -53,7 +53,7 @@ BAD: list[tuple[str, str, dict[str, Any]]] = [
     ("DW209", "high", {"cap_add": ["NET_ADMIN"]}),
     ("DW210", "high", {"security_opt": ["seccomp=unconfined"]}),
     ("DW213", "medium", {}),
-    ("DW214", "high", {}),
+    ("DW214", "medium", {}),
     ("DW215", "medium", {}),
     ("DW216", "low", {}),
     ("DW217", "medium", {}),

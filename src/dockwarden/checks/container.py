@@ -273,7 +273,7 @@ def no_new_privileges(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fa
 
 
 @check(
-    id="DW214", title="No PIDs limit", severity=Severity.HIGH, scope=C,
+    id="DW214", title="No PIDs limit", severity=Severity.MEDIUM, scope=C,
     rationale="The pids cgroup is the only bound on a container's processes: without it a "
     "fork bomb fills the host's process table and no one can start anything (nproc "
     "ulimits count per user across containers and do not stop it).",
