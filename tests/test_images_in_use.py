@@ -164,3 +164,26 @@ def test_image_removed_between_list_and_audit_is_an_error_entry(
     assert {f["target"]["ref"] for f in rep["findings"]
             if f["target"]["kind"] == "container"} == {made["names"]["a"], name}
     assert {f["target"]["ref"] for f in _image_findings(rep)} == {made["busybox"]}
+
+
+def test_no_image_check_selected_reads_no_image(made: dict[str, Any],
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    code, rep = run_json(["containers", made["names"]["a"], "--check", "DW2",
+                          "--fail-on", "none"], capsys)
+    assert code == 0 and [t["kind"] for t in rep["targets"]] == ["engine"]
+
+
+def test_an_unusable_database_asked_for_fails_closed_per_image(
+        made: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As `dockwarden image`: --db naming no usable database is an error of each image
+    (DW309/DW310 neither passed nor skipped, exit 3); the rest of the audit stands."""
+    n = made["names"]
+    code, rep = run_json(["containers", n["a"], n["c"], "--db", str(tmp_path / "none.sqlite"),
+                          "--fail-on", "none"], capsys)
+    assert code == 3
+    assert {t["ref"]: t["complete"] for t in rep["targets"] if t["kind"] == "image"} == {
+        made["busybox"]: False, SECOND: False}
+    assert {e["target"] for e in rep["errors"] if "DW309/DW310 not judged" in e["message"]} \
+        == {made["busybox"], SECOND}
+    assert not any(s["check"] in ("DW309", "DW310") for s in rep["skipped"])
+    assert {f["target"]["ref"] for f in _image_findings(rep)} == {made["busybox"], SECOND}
