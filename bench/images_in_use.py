@@ -3,7 +3,8 @@ after another in the same run.
 
 Run as root from the repository root, with the Docker Engine running:
 
-    python bench/images_in_use.py [--containers 4] [--repeat 3] [--db PATH] [--md FILE]
+    python bench/images_in_use.py [--containers 4] [--repeat 3] [--image REF]... [--db PATH]
+                                  [--md FILE]
 
 (set PYTHONPATH=<dir>/src to benchmark another checkout than the installed one).
 
@@ -81,6 +82,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--containers", type=int, default=4, help="containers per image")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--image", action="append", default=[], metavar="REF",
+                    help="also run containers of this local image (kept afterwards; "
+                    "e.g. a larger one, where the walk is CPU-bound)")
     ap.add_argument("--db", help="vulnerability database to match against (default: none)")
     ap.add_argument("--md", help="append a Markdown table of the results to this file")
     args = ap.parse_args()
@@ -100,6 +104,7 @@ def main() -> int:
     built: list[str] = []
     try:
         refs, built = make_images(api, run_id)
+        refs += args.image
         names = []
         for i, ref in enumerate(refs):
             for k in range(args.containers):
