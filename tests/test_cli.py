@@ -133,7 +133,8 @@ def test_ignore_file_accepts_risk_until_expiry(
 @pytest.mark.live
 def test_severity_filter_and_check_selection(
         privileged_container: str, engine_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["containers", privileged_container, "--host", engine_url, "--fail-on", "none"]
+    args = ["containers", privileged_container, "--host", engine_url, "--fail-on", "none",
+            "--no-images"]
     _, rep = run_json([*args, "--severity", "critical,high"], capsys)
     assert rep["findings"] and {f["severity"] for f in rep["findings"]} <= {"critical", "high"}
     _, rep = run_json([*args, "--skip", "DW2"], capsys)
@@ -255,7 +256,8 @@ def test_container_removed_between_list_and_inspect_is_skipped(
     try:
         with InterceptingProxy(str(tmp_path / "p.sock"), upstream, hook) as proxy:
             code, rep = run_json(["containers", f"dw-{RUN_ID}-stays", f"dw-{RUN_ID}-goes",
-                                  "--host", proxy.url, "--fail-on", "none"], capsys)
+                                  "--host", proxy.url, "--fail-on", "none", "--no-images"],
+                                 capsys)
     finally:
         api.remove_container(keep, force=True)
     assert code == 0 and rep["complete"] is True and not rep["errors"]

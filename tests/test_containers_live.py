@@ -161,7 +161,7 @@ def report(containers: dict[str, Any], engine_url: str,
     import sys
     proc = subprocess.run(
         [sys.executable, "-m", "dockwarden", "containers", *containers["names"], "--host",
-         engine_url, "--format", "json", "--no-progress", "--fail-on", "none"],
+         engine_url, "--format", "json", "--no-progress", "--fail-on", "none", "--no-images"],
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
@@ -245,7 +245,7 @@ def test_secret_value_never_printed(containers: dict[str, Any], report: dict[str
 def test_containers_command_limits_to_named(containers: dict[str, Any], engine_url: str,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     _, rep = run_json(["containers", containers["good"], "--host", engine_url,
-                          "--fail-on", "none"], capsys)
+                          "--fail-on", "none", "--no-images"], capsys)
     refs = {f["target"]["ref"] for f in rep["findings"]} | {
         s["target"]["ref"] for s in rep["skipped"]}
     assert refs <= {containers["good"]}

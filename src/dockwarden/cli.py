@@ -59,10 +59,11 @@ class _Parser(argparse.ArgumentParser):
 # (command, help, module of dockwarden.commands, its function that adds the options)
 _SUBCOMMANDS: tuple[tuple[str, str, str, str], ...] = (
     ("engine", "daemon + host + every container (the main job)", "engine", "options"),
-    ("daemon", "the daemon and its host only", "engine", "options"),
+    ("daemon", "the daemon and its host only", "engine", "daemon_options"),
     ("containers", "containers only (all, or the ones named)", "engine",
      "containers_options"),
-    ("image", "one image: config, filesystem, packages, secrets", "image", "options"),
+    ("image", "images (REF..., --tar, --oci, --all): config, filesystem, packages, "
+     "secrets", "image", "options"),
     ("sbom", "package inventory of images (CycloneDX or SPDX JSON)", "sbom", "options"),
     ("dockerfile", "Dockerfiles, before anything is built (files, or directories searched "
      "for Dockerfile*)", "dockerfile", "options"),

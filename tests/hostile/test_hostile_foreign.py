@@ -58,7 +58,7 @@ def test_audit_of_our_container_is_unaffected(
     assert refs == {ours}
     assert findings(report, "DW201", ours)
     proc = run_dockwarden(["containers", ours, "--host", engine_url, "--no-progress",
-                           "--fail-on", "none"], timeout=120)
+                           "--fail-on", "none", "--no-images"], timeout=120)
     assert proc.code == 0, proc.err
     assert f"container {ours}" in proc.out and "DW201" in proc.out
     assert "dwforeign" not in proc.out

@@ -81,7 +81,8 @@ def _no_secret(*texts: str) -> None:
 def test_command_line_secrets_redacted_in_every_format(
         leaky: str, engine_url: str, local: bool, capsys: pytest.CaptureFixture[str]) -> None:
     extra = [] if local else ["--no-local"]
-    base = ["containers", leaky, "--host", engine_url, *extra, "--fail-on", "none"]
+    base = ["containers", leaky, "--host", engine_url, *extra, "--fail-on", "none",
+            "--no-images"]
     code, report = run_json(base, capsys)
     assert code == 0
     assert {f["target"]["ref"] for f in report["findings"]} == {leaky}

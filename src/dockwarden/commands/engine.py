@@ -20,11 +20,9 @@ def connection_and_output(p: argparse.ArgumentParser) -> None:
 
 
 def options(p: argparse.ArgumentParser) -> None:
-    """`engine` (and, until the parser names `daemon_options` for it, `daemon`: told by
-    the parser's name, as `daemon` audits no image)."""
+    """`engine`: the connection, the output, and the images in use."""
     connection_and_output(p)
-    if not p.prog.endswith(" daemon"):
-        images_in_use_options(p)
+    images_in_use_options(p)
 
 
 def daemon_options(p: argparse.ArgumentParser) -> None:
