@@ -50,8 +50,8 @@ def test_foreign_hostile_containers_exist_during_the_session(
 def test_audit_of_our_container_is_unaffected(
         ours: str, engine_url: str, foreign_containers: list[str],
         capsys: pytest.CaptureFixture[str]) -> None:
-    code, report = run_json(["containers", ours, "--host", engine_url, "--fail-on", "none"],
-                            capsys)
+    code, report = run_json(["containers", ours, "--host", engine_url, "--fail-on", "none",
+                             "--no-images"], capsys)
     assert code == 0 and report["complete"] is True and not report["errors"]
     refs = {f["target"]["ref"] for f in report["findings"]} | {
         s["target"]["ref"] for s in report["skipped"]}
