@@ -33,12 +33,16 @@ def _parse(text: str) -> None:
 @example("FROM a\nCOPY --from=² /a /b\n")
 @example("FROM a AS b\nFROM b\nCOPY --from=99999999999999999999 /a /b\n")
 @example("FROM a\nRUN x \\\n" * 3)
+@example("FROM a\nCOPY --from=b\U00042147 /a /b\n")  # found by bench/hostile.py --fuzz
+@example("FROM a\nU\\\n\x00\\\nSER x\n")  # found by bench/hostile.py --fuzz
 @example("FROM a\ud800\n")  # found: a lone surrogate crashed the Go parser (SIGSEGV)
 def test_dockerfile_text(text: str) -> None:
     _parse(text)
 
 
 @given(st.text(max_size=300))
+@example("a'${'")  # found by bench/hostile.py --fuzz: bashlex looped for ever
+@example("x=a'${' }")
 def test_shell_bodies(script: str) -> None:
     pipes, parser = parse_shell(script)
     assert parser in ("bashlex", "shlex")

@@ -253,6 +253,19 @@ def _simple_pipes(script: str) -> tuple[Pipeline, ...] | None:
     return tuple(pipes)
 
 
+def _bashlex_loops(script: str) -> bool:
+    """True for a script bashlex would never finish: it loops for ever on a word holding a
+    quoted `${` that no later `}` in the same word closes (`a'${'`, found by fuzzing).
+    Such scripts go to the shlex fallback. Conservative: words are split on whitespace."""
+    if "${" not in script or ("'" not in script and '"' not in script):
+        return False
+    for word in script.split():
+        last = word.rfind("${")
+        if last != -1 and ("'" in word or '"' in word) and word.find("}", last) == -1:
+            return True
+    return False
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_shell(script: str) -> tuple[tuple[Pipeline, ...], str]:
     """The pipelines of a shell script and the parser that read it ("bashlex", or
@@ -263,6 +276,8 @@ def parse_shell(script: str) -> tuple[tuple[Pipeline, ...], str]:
     simple = _simple_pipes(script)
     if simple is not None:
         return simple, "bashlex"
+    if _bashlex_loops(script):
+        return _shlex_pipes(script), "shlex"
     try:
         import bashlex  # imported on first use: building its parser tables costs ~0.2 s
 
@@ -415,6 +430,9 @@ def build_snapshot(path: str, commands: Iterable[Any]) -> DockerfileSnapshot:
 
     shown = clean(path)
     for cmd in commands:
+        if not isinstance(cmd.cmd, str):
+            raise InputError(f"{shown}: line {cmd.start_line}: an instruction BuildKit's "
+                             "parser could not read")
         name = cmd.cmd.upper()
         if name == "FROM":
             close()
@@ -452,12 +470,19 @@ def parse_text(path: str, text: str) -> DockerfileSnapshot:
     beyond a short, cleaned excerpt of the parser's message."""
     if _SURROGATE.search(text):  # the Go binding crashes the process on a lone surrogate
         text = text.encode("utf-8", "replace").decode("utf-8")
+    nul = text.find("\0")
+    if nul != -1:  # the binding passes C strings: a NUL cuts instructions short
+        raise InputError(f"{clean(path)}: binary file (NUL byte at offset {nul}), "
+                         "not a Dockerfile")
     try:
         check_continuations(text)
     except InputError as exc:
         raise InputError(f"{clean(path)}: {exc.message}") from None
     try:
         commands = dockerfile.parse_string(text)
+    except UnicodeDecodeError:  # the binding splits some non-ASCII flags mid-character
+        raise InputError(f"{clean(path)}: BuildKit's parser could not read it back "
+                         "(non-ASCII characters in an instruction's flags?)") from None
     except dockerfile.GoParseError as exc:
         message = str(exc)
         line = _error_line(text, message)
