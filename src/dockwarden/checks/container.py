@@ -659,18 +659,19 @@ def engine_api_published(spec: ContainerSpec, ctx: ContainerContext) -> Iterator
     bindings: list[str] = []
     worst = Severity.INFO
     for p in spec.ports:
-        number, _, proto = p.container_port.partition("/")
-        if (proto or "tcp").lower() != "tcp" or not number.isdigit() \
-                or int(number) not in ENGINE_API_PORTS:
+        if p.protocol.lower() != "tcp":
             continue
-        local = _loopback(p.host_ip)
-        if int(number) == 2375:
-            sev = Severity.HIGH if local else Severity.CRITICAL
-        else:
-            sev = Severity.MEDIUM if local else Severity.HIGH
-        worst = sev if sev.rank > worst.rank else worst
-        bindings.append(f"{p.host_ip or '0.0.0.0'}:{p.host_port or '*'}->{p.container_port}"
-                        f" ({ENGINE_API_PORTS[int(number)]})")
+        ports = p.container_ports  # a range: `-p 2370-2380:2370-2380` publishes 2375 too
+        for number in (n for n in ENGINE_API_PORTS if n in ports):
+            local = _loopback(p.host_ip)
+            if number == 2375:
+                sev = Severity.HIGH if local else Severity.CRITICAL
+            else:
+                sev = Severity.MEDIUM if local else Severity.HIGH
+            worst = sev if sev.rank > worst.rank else worst
+            host = "*" if p.host_port is None else p.host_port + (number - ports.start)
+            bindings.append(f"{p.host_ip or '0.0.0.0'}:{host}->{number}/tcp"
+                            f" ({ENGINE_API_PORTS[number]})")
     if bindings:
         yield Fail({"bindings": sorted(set(bindings))}, severity=worst, field="ports",
                    message=", ".join(sorted(set(bindings))))
