@@ -48,12 +48,17 @@ class _Formatter(argparse.HelpFormatter):
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error and a hint instead of the whole usage text."""
 
+    # The command being parsed: arguments no command took are reported by the top-level
+    # parser, whose hint should still name that command's help.
+    command: str | None = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"dockwarden: error: {message}\nhint: see `{self.prog} --help`\n")
+        prog = f"{self.prog} {self.command}" if self.command else self.prog
+        self.exit(2, f"dockwarden: error: {clean(message)}\nhint: see `{prog} --help`\n")
 
 
 # (command, help, module of dockwarden.commands, its function that adds the options)
@@ -213,6 +218,8 @@ def _main(argv: Sequence[str] | None) -> int:
     except DockwardenError as exc:
         _error(exc.message, exc.hint)
         return exc.exit_code
+    if isinstance(parser, _Parser) and args and args[0] in COMMANDS:
+        parser.command = args[0]
     ns = parser.parse_args(args)
     ns.implicit = not any(a in COMMANDS for a in raw)  # a bare `dockwarden [options]`
     try:

@@ -13,7 +13,8 @@ from dockwarden.model.finding import Report, ReportError, ReportTarget
 
 
 def options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="*", metavar="FILE|DIR")
+    p.add_argument("paths", nargs="*", metavar="FILE|DIR",
+                   help="compose files, or folders searched for them; each is its own project")
     p.add_argument("-f", "--file", action="append", default=[], dest="merge", metavar="FILE",
                    help="merge these files into one project, in order (as docker compose -f)")
     p.add_argument("--profile", action="append", default=[], metavar="NAME",

@@ -39,7 +39,8 @@ def options(p: argparse.ArgumentParser) -> None:
 
     def common(q: argparse.ArgumentParser, writes: bool) -> None:
         q.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help=db_help)
-        q.add_argument("--format", choices=("text", "json"), default="text")
+        q.add_argument("--format", choices=("text", "json"), default="text",
+                       help="text (default) or JSON on stdout")
         if writes:
             q.add_argument("-q", "--quiet", action="store_true", help="print errors only")
             q.add_argument("--no-progress", action="store_true", help="no progress on stderr")
@@ -56,7 +57,9 @@ def options(p: argparse.ArgumentParser) -> None:
     common(q, writes=True)
     q = dbsub.add_parser("import", help="import local files or folders (air-gapped): OSV "
                          "all.zip or JSON, Debian tracker JSON, Alpine secdb JSON")
-    q.add_argument("paths", nargs="+", metavar="FILE|DIR")
+    q.add_argument("paths", nargs="+", metavar="FILE|DIR",
+                   help="OSV all.zip, OSV JSON files or folders, the Debian tracker JSON, "
+                   "Alpine secdb JSON")
     q.add_argument("--name", default="", metavar="NAME",
                    help="store the (one) source under this name instead of the one detected")
     q.add_argument("--replace", action="store_true",

@@ -16,7 +16,8 @@ from dockwarden.sanitize import clean
 
 
 def options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="Dockerfiles, or folders searched for *Dockerfile* / *Containerfile*")
     opts.output_options(p)
 
 

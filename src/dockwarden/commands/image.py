@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockwarden.commands import engine, output
 from dockwarden.commands import options as opts
+from dockwarden.commands import output
 from dockwarden.errors import DockwardenError, InputError, UsageError
 from dockwarden.model.common import TargetKind
 from dockwarden.model.finding import Report, ReportError, ReportTarget
@@ -29,7 +29,8 @@ def options(p: argparse.ArgumentParser) -> None:
                    "target each")
     thresholds(p)
     vulnerability_options(p, vex=True)
-    engine.connection_and_output(p)
+    opts.engine_options(p, containers=False)
+    opts.output_options(p)
 
 
 def thresholds(p: argparse.ArgumentParser) -> None:

@@ -92,19 +92,24 @@ def output_options(p: argparse.ArgumentParser) -> None:
     c.add_argument("--no-config", action="store_true", help="read no config file")
 
 
-def engine_options(p: argparse.ArgumentParser) -> None:
+def engine_options(p: argparse.ArgumentParser, *, containers: bool = True) -> None:
+    """The Engine connection, as the docker CLI takes it; with `containers`, also the
+    options of a container audit (`--workers`, `--no-local`)."""
     g = p.add_argument_group("engine connection (as the docker CLI)")
     g.add_argument("-H", "--host", help="Engine URL (default: DOCKER_HOST, the current "
                    "context, or unix:///var/run/docker.sock)")
     g.add_argument("-c", "--context", help="Docker context to use")
     g.add_argument("--tls", action="store_true", help="use TLS")
     g.add_argument("--tlsverify", action="store_true", help="use TLS and verify the server")
-    g.add_argument("--tlscacert", metavar="FILE")
-    g.add_argument("--tlscert", metavar="FILE")
-    g.add_argument("--tlskey", metavar="FILE")
+    g.add_argument("--tlscacert", metavar="FILE",
+                   help="trust only Engine certificates signed by this CA (PEM)")
+    g.add_argument("--tlscert", metavar="FILE", help="client certificate for the Engine (PEM)")
+    g.add_argument("--tlskey", metavar="FILE", help="client certificate's private key (PEM)")
     g.add_argument("--timeout", type=_timeout, default=30.0,
                    help="time limit of each Engine API or registry request, in seconds "
                    "(default 30)")
+    if not containers:
+        return
     g.add_argument("--workers", type=int, default=8,
                    help="concurrent container inspections (default 8)")
     g.add_argument("--no-local", action="store_true",

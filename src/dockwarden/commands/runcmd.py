@@ -13,7 +13,8 @@ from dockwarden.model.finding import Report, ReportError, ReportTarget
 
 
 def options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("lines", nargs="*", metavar="'docker run ...'")
+    p.add_argument("lines", nargs="*", metavar="'docker run ...'",
+                   help="docker run command lines, each quoted as one argument")
     p.add_argument("--scan-scripts", action="append", default=[], metavar="PATH",
                    help="find `docker run` lines in shell scripts, Makefiles and CI YAML "
                    "under PATH (repeatable)")

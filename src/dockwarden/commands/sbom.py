@@ -11,10 +11,12 @@ from dockwarden.commands import options as opts
 
 def options(p: argparse.ArgumentParser) -> None:
     opts.image_options(p, many=True)
-    p.add_argument("--format", choices=("cyclonedx", "spdx"), default="cyclonedx")
-    p.add_argument("-o", "--output", metavar="FILE")
-    p.add_argument("--no-progress", action="store_true")
-    opts.engine_options(p)
+    p.add_argument("--format", choices=("cyclonedx", "spdx"), default="cyclonedx",
+                   help="CycloneDX 1.6 JSON (default) or SPDX 2.3 JSON")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the SBOM here (default stdout), once it is complete")
+    p.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    opts.engine_options(p, containers=False)
 
 
 def run(ns: argparse.Namespace) -> int:
