@@ -30,6 +30,19 @@ def _timeout(value: str) -> float:
             f"--timeout must be a number of seconds above 0, not {value!r}") from None
 
 
+def _sources_epilog() -> str:
+    """The default sources and the offline route, for `db update --help`."""
+    from dockwarden.vuln.update import default_sources
+
+    lines = ["default sources:"]
+    lines += [f"  {s.name:<28} {s.url}" for s in default_sources()]
+    lines += ["", "offline (air-gapped): download the same files on a connected machine, copy "
+              "them over and", "run `dockwarden db import FILE|DIR...` (each file is "
+              "recognised by its content), or", "serve them from a local mirror and name it "
+              "with --source URL or --sources FILE."]
+    return "\n".join(lines)
+
+
 def options(p: argparse.ArgumentParser) -> None:
     """`db update|import|status|reset`: the local vulnerability database."""
     db_help = "the database file (default: $DOCKWARDEN_DB, else " \
@@ -46,7 +59,8 @@ def options(p: argparse.ArgumentParser) -> None:
             q.add_argument("--no-progress", action="store_true", help="no progress on stderr")
 
     q = dbsub.add_parser("update", help="download the advisory sources (HTTPS) and import "
-                         "them; only what changed is fetched")
+                         "them; only what changed is fetched", epilog=_sources_epilog(),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     q.add_argument("--source", action="append", default=[], metavar="URL",
                    help="fetch this URL instead of the default sources (repeatable)")
     q.add_argument("--sources", metavar="FILE",
