@@ -83,8 +83,14 @@ class Registry:
     """`with Registry(auth=True) as reg:` -> reg.url ("127.0.0.1:PORT"), reg.username,
     reg.password (None without auth), reg.root (the storage dir), reg.log_path."""
 
-    def __init__(self, auth: bool = False) -> None:
+    def __init__(self, auth: bool = False, tls: tuple[str, str] | None = None,
+                 min_tls: str | None = None) -> None:
+        """`tls`: (certificate, key) PEM files to serve HTTPS with; `min_tls`: the
+        lowest version it accepts ("tls1.0", "tls1.1", "tls1.2"; the registry's default
+        is tls1.2)."""
         self.auth = auth
+        self.tls = tls
+        self.min_tls = min_tls
         self.username: str | None = "dwtest" if auth else None
         self.password: str | None = secrets.token_urlsafe(12) if auth else None
         self.dir = ""
@@ -94,6 +100,14 @@ class Registry:
     @property
     def url(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
+    def base(self) -> str:
+        return f"{self.scheme}://{self.url}"
 
     @property
     def root(self) -> str:
@@ -118,6 +132,11 @@ class Registry:
                         "delete": {"enabled": True}},
             "http": {"addr": self.url, "secret": secrets.token_hex(16)},
         }
+        if self.tls:
+            tls: dict[str, str] = {"certificate": self.tls[0], "key": self.tls[1]}
+            if self.min_tls:
+                tls["minimumtls"] = self.min_tls
+            config["http"]["tls"] = tls
         if self.auth:
             htpasswd = os.path.join(self.dir, "htpasswd")
             assert self.password
@@ -127,8 +146,13 @@ class Registry:
         return config
 
     def _ready(self) -> bool:
+        context = None
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
         try:
-            with urllib.request.urlopen(f"http://{self.url}/v2/", timeout=2):
+            with urllib.request.urlopen(f"{self.base}/v2/", timeout=2, context=context):
                 return True
         except urllib.error.HTTPError as exc:
             return exc.code == 401
@@ -307,3 +331,78 @@ class FakeRegistry:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
+
+
+# --- certificates for TLS registries ------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Issued:
+    """A certificate and its key as PEM files; `ca` holds the CA objects when it is one."""
+
+    cert: str
+    key: str
+    ca: tuple[Any, Any] | None = None  # (x509.Certificate, private key) of a CA
+
+
+def make_ca(directory: str, name: str = "dockwarden test CA") -> Issued:
+    """A CA certificate (EC P-256, valid for a day around now) in `directory`."""
+    return _issue(directory, "ca", subject=name, hosts=(), issuer=None, is_ca=True)
+
+
+def make_cert(directory: str, stem: str, *, hosts: tuple[str, ...] = ("127.0.0.1",),
+              issuer: Issued | None = None, days: tuple[int, int] = (-1, 30)) -> Issued:
+    """A server certificate for `hosts` (IP addresses or DNS names), signed by `issuer`
+    (a `make_ca` result) or self-signed, valid from now+days[0] to now+days[1] days."""
+    return _issue(directory, stem, subject=hosts[0] if hosts else stem, hosts=hosts,
+                  issuer=issuer, is_ca=False, days=days)
+
+
+def _issue(directory: str, stem: str, *, subject: str, hosts: tuple[str, ...],
+           issuer: Issued | None, is_ca: bool, days: tuple[int, int] = (-1, 1)) -> Issued:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    now = dt.datetime.now(dt.UTC)
+    if issuer is not None:
+        assert issuer.ca is not None
+        issuer_cert, signer = issuer.ca
+        issuer_name = issuer_cert.subject
+    else:
+        signer, issuer_name = key, name
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer_name)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now + dt.timedelta(days=days[0]))
+               .not_valid_after(now + dt.timedelta(days=days[1]))
+               .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None),
+                              critical=True))
+    if is_ca:
+        builder = builder.add_extension(x509.KeyUsage(
+            digital_signature=True, content_commitment=False, key_encipherment=False,
+            data_encipherment=False, key_agreement=False, key_cert_sign=True,
+            crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+    if hosts:
+        names: list[x509.GeneralName] = []
+        for host in hosts:
+            try:
+                names.append(x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                names.append(x509.DNSName(host))
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    cert = builder.sign(signer, hashes.SHA256())
+    cert_path = os.path.join(directory, f"{stem}.crt")
+    key_path = os.path.join(directory, f"{stem}.key")
+    with open(cert_path, "wb") as fh:
+        fh.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as fh:
+        fh.write(key.private_bytes(serialization.Encoding.PEM,
+                                   serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()))
+    return Issued(cert_path, key_path, (cert, key) if is_ca else None)

@@ -33,6 +33,7 @@ class Scope(StrEnum):
     ENGINE = "engine"
     IMAGE = "image"
     DOCKERFILE = "dockerfile"
+    REGISTRY = "registry"
 
 
 class Fail(NamedTuple):
@@ -81,6 +82,7 @@ BUILTIN: dict[Scope, tuple[str, ...]] = {
     Scope.CONTAINER: ("dockwarden.checks.container",),
     Scope.IMAGE: ("dockwarden.checks.image", "dockwarden.checks.vuln"),
     Scope.DOCKERFILE: ("dockwarden.checks.dockerfile",),
+    Scope.REGISTRY: ("dockwarden.checks.registry_checks",),
 }
 _LOADED: set[str] = set()
 

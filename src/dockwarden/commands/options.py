@@ -151,3 +151,47 @@ def image_options(p: argparse.ArgumentParser, many: bool) -> None:
                    help="read REF from its registry even if the Engine has it")
     g.add_argument("--insecure-registry", action="store_true",
                    help="plain HTTP to the registry (loopback registries always are)")
+    login_options(g)
+
+
+def login_options(g: argparse._ArgumentGroup) -> None:
+    """`--username` and `--password-stdin`, as `docker login` takes them."""
+    g.add_argument("--username", metavar="USER",
+                   help="registry user name (default: Docker's config.json credentials)")
+    g.add_argument("--password-stdin", action="store_true",
+                   help="read the registry password (or token) for --username from the "
+                   "first line of standard input")
+
+
+MAX_PASSWORD = 4096
+
+
+def registry_login(ns: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(user, password) from `--username` and `--password-stdin`, or (None, None) for
+    Docker's own credentials. The password is the first line of standard input: call
+    this once per run (it is not kept on the namespace, where a repr would show it)."""
+    import sys
+
+    from dockwarden.errors import InputError, UsageError
+
+    user = getattr(ns, "username", None)
+    stdin = getattr(ns, "password_stdin", False)
+    if not user and not stdin:
+        return None, None
+    if not user:
+        raise UsageError("--password-stdin needs --username")
+    if not stdin:
+        raise UsageError("--username needs --password-stdin",
+                         "pass the password on standard input: ... --password-stdin < FILE")
+    try:
+        line = sys.stdin.readline(MAX_PASSWORD + 1) if sys.stdin is not None else ""
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise InputError("--password-stdin: cannot read a password from standard "
+                         "input") from None
+    password = line.rstrip("\r\n")
+    if len(password) > MAX_PASSWORD:
+        raise InputError(f"--password-stdin: the password is longer than {MAX_PASSWORD} "
+                         "characters")
+    if not password:
+        raise InputError("--password-stdin: no password on standard input")
+    return user, password

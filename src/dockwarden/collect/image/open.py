@@ -22,6 +22,13 @@ class ImageRequest(NamedTuple):
     remote: bool = False
     insecure: bool = False
     timeout: float = 30.0  # seconds for each registry request (`--timeout`)
+    username: str | None = None  # `--username` / `--password-stdin` for the registry
+    password: str | None = None  # never shown: see __repr__
+
+    def __repr__(self) -> str:
+        shown = self._replace(password="<redacted>" if self.password else None)
+        return "ImageRequest(" + ", ".join(
+            f"{k}={v!r}" for k, v in zip(self._fields, tuple(shown), strict=True)) + ")"
 
 
 def default_analyzers() -> list[Analyzer]:
@@ -80,7 +87,8 @@ def open_source(req: ImageRequest, engine: Callable[[], Any] | None) -> ImageSou
                 raise InputError(f"image {ref}: the Engine refused it: {why}") from None
             raise EngineUnreachable(f"image {ref}: the Engine failed: {why}") from None
     return RegistrySource(ref, platform=req.platform, insecure=req.insecure,
-                          timeout=req.timeout)
+                          timeout=req.timeout, username=req.username,
+                          password=req.password)
 
 
 def collect_image(req: ImageRequest, engine: Callable[[], Any] | None, *,

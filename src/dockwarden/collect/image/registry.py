@@ -706,11 +706,17 @@ class RegistrySource:
 
     kind = "registry"
 
-    def __init__(self, ref: str, *, platform: str | None = None, insecure: bool = False,
-                 username: str | None = None, password: str | None = None,
-                 docker_config: str | None = None, timeout: float = 30) -> None:
-        self.ref = ref
-        self.reference = parse_reference(ref)
+    def __init__(self, ref: str | Reference, *, platform: str | None = None,
+                 insecure: bool = False, username: str | None = None,
+                 password: str | None = None, docker_config: str | None = None,
+                 timeout: float = 30, scheme: str | None = None,
+                 verify: ssl.SSLContext | None = None) -> None:
+        """`ref` is an image reference, or a `Reference` already made (the registry
+        audit names a registry host that Docker's naming rules might not read as one).
+        `scheme` and `verify` (an SSL context) override the choice of http/https and of
+        the trusted CAs (the registry audit's `--ca-cert`, or an unverified context)."""
+        self.ref = str(ref)
+        self.reference = ref if isinstance(ref, Reference) else parse_reference(ref)
         self.platform = platform
         self.insecure = insecure
         self.timeout = timeout
@@ -719,7 +725,9 @@ class RegistrySource:
             raise InputError("give both a registry user name and a password, or neither")
         self._explicit = (Credentials(username, password, origin="--username/--password")
                           if username is not None and password is not None else None)
-        self.scheme = "http" if insecure or is_loopback(self.reference.host) else "https"
+        self.scheme = scheme or ("http" if insecure or is_loopback(self.reference.host)
+                                 else "https")
+        self.verify = verify
         self.manifest_digest: str | None = None
         self.index_digest: str | None = None
         self._creds: Credentials | None = None
@@ -745,7 +753,9 @@ class RegistrySource:
         return httpx.Client(
             timeout=httpx.Timeout(self.timeout),
             follow_redirects=True,
-            verify=_ssl_context(self.reference.host),  # also for redirects to https
+            # also for redirects to https
+            verify=(self.verify if self.verify is not None
+                    else _ssl_context(self.reference.host)),
             trust_env=not loopback,  # proxies from the environment, never for loopback
             headers={"User-Agent": "dockwarden", "Accept-Encoding": "identity"},
         )
@@ -797,6 +807,26 @@ class RegistrySource:
         call.answered(resp)
         self._calls[resp] = call
         return resp
+
+    # The registry audit (collect/registry_audit.py) sends its own probes through the
+    # same plumbing: one request under the deadline, a capped body, a token for a
+    # challenge, the credentials in use.
+    def open_client(self) -> httpx.Client:
+        return self._open()
+
+    def send(self, client: httpx.Client, method: str, url: str, what: str,
+             headers: dict[str, str] | None = None, auth: str | None = None) -> httpx.Response:
+        return self._send(client, method, url, what, headers, auth)
+
+    def read_body(self, resp: httpx.Response, limit: int, what: str) -> bytes:
+        return self._read_body(resp, limit, what)
+
+    def token(self, client: httpx.Client, params: dict[str, str],
+              creds: Credentials | None, what: str) -> str:
+        return self._token(client, params, creds, what)
+
+    def credentials(self) -> Credentials | None:
+        return self._credentials()
 
     def _read_body(self, resp: httpx.Response, limit: int, what: str) -> bytes:
         """The body of `resp`, at most `limit` bytes, within the request's deadline."""
@@ -1152,6 +1182,35 @@ def _ssl_context(host: str) -> ssl.SSLContext:
                 ctx.load_cert_chain(full, full[:-5] + ".key")
         except (OSError, ssl.SSLError) as exc:
             raise InputError(f"cannot load {full}: {exc}") from None
+    return ctx
+
+
+def certs_dir_cas(host: str) -> list[str]:
+    """The CA files Docker trusts for `host` (`/etc/docker/certs.d/HOST:PORT/*.crt`)."""
+    certs = os.path.join(CERTS_DIR, host)
+    try:
+        return [os.path.join(certs, n) for n in sorted(os.listdir(certs)) if n.endswith(".crt")]
+    except OSError:
+        return []
+
+
+def trust_context(host: str, ca_file: str | None = None) -> ssl.SSLContext:
+    """Docker's trust for `host` (the system store and certs.d, as `_ssl_context`), plus
+    the CA certificates in `ca_file` (PEM) when given (an InputError if unreadable)."""
+    if not ca_file:
+        return _ssl_context(host)
+    ctx = ssl.create_default_context()
+    for path in certs_dir_cas(host):
+        with contextlib.suppress(OSError, ssl.SSLError):
+            ctx.load_verify_locations(path)
+    from dockwarden.safeio import read_text
+
+    text = read_text(ca_file, what="--ca-cert", max_bytes=MAX_SMALL_BODY)  # no FIFO hangs
+    try:
+        ctx.load_verify_locations(cadata=text)
+    except (ssl.SSLError, ValueError) as exc:
+        raise InputError(f"--ca-cert {ca_file}: not a PEM certificate file "
+                         f"({_one_line(str(exc), 80)})") from None
     return ctx
 
 
