@@ -80,7 +80,8 @@ REGISTRY: dict[str, Check] = {}
 BUILTIN: dict[Scope, tuple[str, ...]] = {
     Scope.ENGINE: ("dockwarden.checks.daemon", "dockwarden.checks.host"),
     Scope.CONTAINER: ("dockwarden.checks.container",),
-    Scope.IMAGE: ("dockwarden.checks.image", "dockwarden.checks.vuln"),
+    Scope.IMAGE: ("dockwarden.checks.image", "dockwarden.checks.vuln",
+                  "dockwarden.checks.signature"),
     Scope.DOCKERFILE: ("dockwarden.checks.dockerfile",),
     Scope.REGISTRY: ("dockwarden.checks.registry_checks",),
 }

@@ -29,6 +29,10 @@ def options(p: argparse.ArgumentParser) -> None:
                    "target each")
     thresholds(p)
     vulnerability_options(p, vex=True)
+    g = p.add_argument_group("signature (DW311)")
+    g.add_argument("--key", metavar="FILE",
+                   help="PEM public key (cosign.pub: ECDSA, RSA or Ed25519) that must verify "
+                   "the cosign signature of each image read from a registry")
     opts.engine_options(p, containers=False)
     opts.output_options(p)
 
@@ -185,10 +189,15 @@ def gather(job: Job, ns: argparse.Namespace, api: Callable[[], Any], vulns: bool
         from dockwarden.collect.image.open import collect_engine_image
 
         snap = collect_engine_image(api(), job.image_id, job.name, progress=progress)
+        snap = _not_signed_here(snap, "engine")
     else:
-        from dockwarden.collect.image.open import collect_image
+        from dockwarden.collect.image.open import default_analyzers, open_source
+        from dockwarden.collect.image.walker import walk
 
-        snap = collect_image(job.request, api, progress=progress, meanwhile=meanwhile)
+        source = open_source(job.request, api)
+        snap = walk(source, default_analyzers(), platform=job.request.platform,
+                    progress=progress, offload=True, meanwhile=meanwhile)
+        snap = _with_signature(snap, source, ns)
     out = Collected(job)
     if vulns:
         from dockwarden.vuln.db import DatabaseUnusable
@@ -203,6 +212,51 @@ def gather(job: Job, ns: argparse.Namespace, api: Callable[[], Any], vulns: bool
             snap = replace(snap, vulnerabilities=Unknown(exc.message))
     out.snap = snap
     return out
+
+
+_NO_REGISTRY = {
+    "engine": "read from the Engine, not from a registry (audit it with --remote to "
+              "look up its signature there)",
+    "tar": "read from a docker save tarball: no registry holds its signature (audit the "
+           "pushed image by name with --remote)",
+    "oci": "read from an OCI layout: no registry holds its signature (audit the pushed "
+           "image by name with --remote)",
+}
+
+
+def _not_signed_here(snap: Any, kind: str) -> Any:
+    """An image not read from a registry: DW311 skipped, saying why."""
+    from dataclasses import replace
+
+    from dockwarden.model.common import Unknown
+
+    why = _NO_REGISTRY.get(kind, "not read from a registry: no signature looked up")
+    return replace(snap, signature=Unknown(why))
+
+
+def _with_signature(snap: Any, source: Any, ns: argparse.Namespace) -> Any:
+    """The snapshot with the cosign signature of a registry image (DW311), looked up
+    only when DW311 is selected. A registry failure while looking leaves the image
+    incomplete (exit 3) with the reason, DW311 skipped."""
+    from dataclasses import replace
+
+    from dockwarden.model.common import Unknown
+
+    kind = getattr(source, "kind", "")
+    if kind != "registry":
+        return _not_signed_here(snap, "engine" if kind == "engine" else kind)
+    if not getattr(ns, "signature_wanted", False):
+        return replace(snap, signature=Unknown("DW311 not selected"))
+    from dockwarden.collect.image import signature
+
+    try:
+        facts = signature.lookup(source, getattr(ns, "signature_key", None))
+    except DockwardenError as exc:
+        hint = f" ({exc.hint})" if exc.hint else ""
+        why = f"signature lookup failed: {exc.message}{hint}"
+        return replace(snap, signature=Unknown(why), complete=False,
+                       skipped=(*snap.skipped, ("DW311", why)))
+    return replace(snap, signature=facts)
 
 
 def _gather_one(job: Job, ns: argparse.Namespace, api: Callable[[], Any], vulns: bool,
@@ -396,6 +450,12 @@ def audit(ns: argparse.Namespace) -> Report:
     selection = output.selection(ns)
     vulns = wants_vulnerabilities(selection)
     requests = image_requests(ns)
+    ns.signature_wanted = bool(selection.wants("DW311"))
+    ns.signature_key = None
+    if ns.key:  # a bad key file stops here, before any work
+        from dockwarden.collect.image.signature import load_key
+
+        ns.signature_key = load_key(ns.key)
     jobs = [Job(name=r.ref or r.tar or r.oci or "", request=r) for r in requests]
     if not getattr(ns, "all_images", False) and len(jobs) == 1:
         # One image: read in this thread, its errors are the command's (exit 2 or 3).

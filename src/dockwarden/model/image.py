@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from dockwarden.model.common import Fact, Unknown
@@ -101,6 +102,44 @@ class ImageConfigFacts:
     created: str = ""
 
 
+class SignatureStatus(StrEnum):
+    """What one cosign signature of an image came to (collect/image/signature.py)."""
+
+    VERIFIED = "verified"  # verifies with the --key given, payload names this image
+    INVALID = "invalid"  # malformed, tampered, or names another image
+    OTHER_KEY = "other-key"  # well formed, but does not verify with the --key given
+    UNVERIFIED = "unverified"  # well formed; no --key to verify it with
+
+
+@dataclass(frozen=True, slots=True)
+class CosignSignature:
+    """One layer of a cosign `.sig` manifest: a simple-signing payload and its signature
+    (the layer annotation), as read and checked."""
+
+    layer: int
+    payload_digest: str  # the payload blob's digest
+    status: SignatureStatus
+    reason: str  # one line: why this status
+    claimed_digest: str = ""  # the payload's critical.image.docker-manifest-digest
+    docker_reference: str = ""  # the payload's critical.identity.docker-reference
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureFacts:
+    """The cosign signature of an image in a registry: the `sha256-<hex>.sig` tag of
+    its manifest (or of the index it was chosen from) in the same repository.
+    `signatures` empty: no such tag (unsigned)."""
+
+    repository: str  # registry/repository looked in
+    subject: str  # the digest whose signature was judged
+    tags: tuple[str, ...]  # the tags looked up, in order
+    signatures: tuple[CosignSignature, ...] = ()
+    key: str = ""  # the --key file, "" without one
+    key_id: str = ""  # its kind and fingerprint, e.g. "ECDSA P-256 sha256:1a2b..."
+    content_trust: bool = False  # DOCKER_CONTENT_TRUST enables trust for this client
+    not_judged: int = 0  # signatures past the cap, not read
+
+
 @dataclass(frozen=True, slots=True)
 class ImageSnapshot:
     ref: str
@@ -126,3 +165,6 @@ class ImageSnapshot:
     vulnerabilities: Fact[tuple[VulnMatch, ...]] = Unknown("not gathered")
     # ("os" | "language", why) for a family of packages no advisory data could judge
     vulnerability_gaps: tuple[tuple[str, str], ...] = ()
+    # Looked up after collection for an image read from a registry (DW311).
+    signature: Fact[SignatureFacts] = Unknown(
+        "not read from a registry: no signature looked up")
