@@ -22,11 +22,14 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, padding, rsa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import findings, run_cli, run_json
 from dockwarden.collect.image import signature as sig
 from dockwarden.model.image import SignatureStatus
 from harness import registry as harness
+from hostile.conftest import HOSTILE, assert_no_raw_controls
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -584,3 +587,147 @@ def test_content_trust_off(value: str) -> None:
 
 def test_signature_tag() -> None:
     assert sig.signature_tag(SUBJECT) == "sha256-" + "ab" * 32 + ".sig"
+
+
+# --- a misbehaving registry (scripted) ------------------------------------------------
+
+
+@pytest.fixture
+def fake() -> Iterator[harness.FakeRegistry]:
+    with harness.FakeRegistry() as reg:
+        yield reg
+
+
+def serve_image(fake: harness.FakeRegistry) -> str:
+    layer, config, manifest = one_layer_image(b"fake\n")
+    digest = sha(manifest)
+    for ref in ("1", digest):
+        fake.serve(f"/v2/t/app/manifests/{ref}", 200, manifest,
+                   {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": digest})
+    for data in (layer, config):
+        fake.serve(f"/v2/t/app/blobs/{sha(data)}", 200, data)
+    return digest
+
+
+@pytest.mark.parametrize(("body", "expect"), [
+    (b"not json at all", "not JSON"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested deeper"),
+    (json.dumps({"schemaVersion": 2, "layers": "x"}).encode(), "layers is a string"),
+    (json.dumps({"schemaVersion": 2, "layers": [[1]]}).encode(), "is a list"),
+    (json.dumps({"schemaVersion": 2, "manifests": []}).encode(), "is an index"),
+    (json.dumps({"schemaVersion": 2, "layers": [{"mediaType": SIMPLE, "digest": "md5:x",
+                                                 "size": 1}]}).encode(), "no sha256 digest"),
+    (json.dumps({"schemaVersion": 2, "layers": [{"mediaType": SIMPLE, "digest": SUBJECT,
+                                                 "size": "12"}]}).encode(), "is a string"),
+])
+def test_fake_hostile_signature_manifest(fake: harness.FakeRegistry, capsys: Any,
+                                         body: bytes, expect: str) -> None:
+    digest = serve_image(fake)
+    fake.serve(f"/v2/t/app/manifests/{sig.signature_tag(digest)}", 200, body,
+               {"Content-Type": OCI_MANIFEST})
+    code, report = run_json(["image", f"{fake.url}/t/app:1", *ARGS], capsys)
+    found = dw311(report)
+    assert code == 1 and report["complete"] and found is not None
+    assert found["evidence"]["signature"] == "invalid"
+    assert expect in found["message"] and "\n" not in found["message"]
+
+
+def test_fake_huge_signature_manifest(fake: harness.FakeRegistry, capsys: Any) -> None:
+    digest = serve_image(fake)
+    fake.serve(f"/v2/t/app/manifests/{sig.signature_tag(digest)}", 200,
+               b" " * (5 << 20), {"Content-Type": OCI_MANIFEST})
+    code, _out, err = run_cli(["image", f"{fake.url}/t/app:1", *ARGS], capsys)
+    assert code == 3 and "signature lookup failed" in err and "larger than" in err
+    assert "Traceback" not in err
+
+
+def test_fake_registry_fails_on_signature(fake: harness.FakeRegistry, capsys: Any) -> None:
+    """A 5xx while looking for the signature: DW311 not judged, the image incomplete
+    (exit 3), the reason told; the other checks still judged."""
+    digest = serve_image(fake)
+    fake.serve(f"/v2/t/app/manifests/{sig.signature_tag(digest)}", 500, b"oops")
+    code, report = run_json(["image", f"{fake.url}/t/app:1", "--remote", "--no-progress"],
+                            capsys)
+    assert code == 3 and not report["complete"]
+    skipped = [s for s in report["skipped"] if s["check"] == "DW311"]
+    assert skipped and skipped[0]["reason"].startswith("signature lookup failed")
+    assert any(e["message"].startswith("DW311: signature lookup failed")
+               for e in report["errors"])
+    assert findings(report, "DW302")  # judged all the same
+
+
+def test_fake_payload_blob_missing(fake: harness.FakeRegistry, capsys: Any) -> None:
+    digest = serve_image(fake)
+    payload = b'{"critical": {}}'
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                           "config": desc(OCI_CONFIG, b"{}"),
+                           "layers": [desc(SIMPLE, payload,
+                                           annotations={SIG_ANNOTATION: "AAAA"})]}).encode()
+    fake.serve(f"/v2/t/app/manifests/{sig.signature_tag(digest)}", 200, manifest,
+               {"Content-Type": OCI_MANIFEST})
+    code, _out, err = run_cli(["image", f"{fake.url}/t/app:1", *ARGS], capsys)
+    assert code == 3 and "lacks this blob" in err and "Traceback" not in err
+
+
+def test_fake_not_selected_no_request(fake: harness.FakeRegistry, capsys: Any) -> None:
+    serve_image(fake)
+    code, _ = run_json(["image", f"{fake.url}/t/app:1", "--remote", "--skip", "DW311"],
+                       capsys)
+    assert code == 0
+    assert not any(".sig" in r.path for r in fake.requests)
+
+
+# --- multi-platform: the index's signature, else the platform manifest's ------------
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("signed", ["index", "manifest"])
+def test_index_signature(repo: Repo, tmp_path: Any, capsys: Any, p256: Any,
+                         signed: str) -> None:
+    digest = repo.push("amd", b"amd64\n")
+    _, _, manifest = one_layer_image(b"amd64\n")
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": [desc(OCI_MANIFEST, manifest, platform={
+                            "os": "linux", "architecture": "amd64"})]}).encode()
+    repo.manifest("multi", index, "application/vnd.oci.image.index.v1+json")
+    repo.sign(sha(index) if signed == "index" else digest, p256)
+    code, report = run_json(["image", repo.ref("multi"), *ARGS, "--key",
+                             write_key(tmp_path / "k.pub", p256)], capsys)
+    assert code == 0 and dw311(report) is None and report["summary"]["passed"] == 1
+
+
+# --- hostile text and arbitrary input to the judge ------------------------------------
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_text_in_payload_is_escaped(text: str) -> None:
+    for doc in ({"critical": {"type": text, "image": {"docker-manifest-digest": SUBJECT}}},
+                {"critical": {"type": "cosign container image signature",
+                              "identity": {"docker-reference": text},
+                              "image": {"docker-manifest-digest": text}}}):
+        got = sig.judge(0, json.dumps(doc).encode(), "", {SIG_ANNOTATION: "AAAA"}, SUBJECT,
+                        None)
+        assert got.status is SignatureStatus.INVALID
+        for value in (got.reason, got.claimed_digest, got.docker_reference):
+            assert_no_raw_controls(value)
+            assert "\n" not in value
+
+
+_JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                        lambda inner: st.lists(inner, max_size=4)
+                        | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+                        max_leaves=20)
+
+
+@given(payload=st.one_of(st.binary(max_size=300), _JSONISH.map(
+           lambda v: json.dumps({"critical": v}).encode())),
+       annotations=st.dictionaries(
+           st.sampled_from([SIG_ANNOTATION, BUNDLE_ANNOTATION,
+                            "dev.sigstore.cosign/certificate", "x"]),
+           st.one_of(st.text(max_size=200), _JSONISH), max_size=4))
+def test_judge_never_raises(payload: bytes, annotations: dict[str, Any]) -> None:
+    got = sig.judge(0, payload, "", annotations, SUBJECT, _P256_PUBLIC)
+    assert got.status in (SignatureStatus.INVALID, SignatureStatus.OTHER_KEY)
+
+
+_P256_PUBLIC = sig.public_key(ec.generate_private_key(ec.SECP256R1()).public_key())
