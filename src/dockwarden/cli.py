@@ -17,7 +17,7 @@ from dockwarden.errors import DockwardenError
 from dockwarden.sanitize import clean
 
 COMMANDS = ("engine", "daemon", "containers", "image", "sbom", "dockerfile", "compose",
-            "run-command", "checks", "db", "registry")
+            "run-command", "checks", "db", "exposure", "registry")
 
 def _columns() -> int:
     """The terminal's width as `shutil.get_terminal_size` finds it: $COLUMNS, else the
@@ -78,6 +78,8 @@ _SUBCOMMANDS: tuple[tuple[str, str, str, str], ...] = (
      "line)", "runcmd", "options"),
     ("checks", "print the check catalogue", "checks", "options"),
     ("db", "the local vulnerability database: update, import, status", "db", "options"),
+    ("exposure", "probe your own hosts for Engine APIs and registries open without "
+     "authentication (DW701-DW703)", "exposure", "options"),
     ("registry", "a registry's transport and access control (DW401-DW406)", "registry",
      "options"),
 )
@@ -114,7 +116,7 @@ _VALUED = {"--format", "-o", "--output", "--severity", "--fail-on", "--unknown-s
            "--max-files", "--max-size", "--db", "--vex", "--max-db-age",
            "--skip", "-H", "--host", "-c", "--context", "--tlscacert", "--tlscert", "--tlskey",
            "--timeout", "--workers", "--baseline", "--benchmark", "--config",
-           "--repository", "--ca-cert", "--username"}
+           "--ports", "--concurrency", "--repository", "--ca-cert", "--username"}
 
 
 def _argv(argv: Sequence[str]) -> list[str]:

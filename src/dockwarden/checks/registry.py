@@ -33,6 +33,7 @@ class Scope(StrEnum):
     ENGINE = "engine"
     IMAGE = "image"
     DOCKERFILE = "dockerfile"
+    ENDPOINT = "endpoint"
     REGISTRY = "registry"
 
 
@@ -83,6 +84,7 @@ BUILTIN: dict[Scope, tuple[str, ...]] = {
     Scope.IMAGE: ("dockwarden.checks.image", "dockwarden.checks.vuln",
                   "dockwarden.checks.signature"),
     Scope.DOCKERFILE: ("dockwarden.checks.dockerfile",),
+    Scope.ENDPOINT: ("dockwarden.checks.exposure",),
     Scope.REGISTRY: ("dockwarden.checks.registry_checks",),
 }
 _LOADED: set[str] = set()
