@@ -31,6 +31,7 @@ import json
 import re
 import socket
 import ssl
+import warnings
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -149,8 +150,10 @@ def _unverified(minimum: ssl.TLSVersion | None = None) -> ssl.SSLContext:
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     if minimum is not None:
-        ctx.minimum_version = minimum
-        ctx.maximum_version = minimum
+        with warnings.catch_warnings():  # pinning to TLS 1.0/1.1 is the point here
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = minimum
+            ctx.maximum_version = minimum
         if minimum < ssl.TLSVersion.TLSv1_2:
             ctx.set_ciphers("ALL:@SECLEVEL=0")  # the old versions need old signatures
     return ctx

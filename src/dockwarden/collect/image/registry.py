@@ -878,7 +878,7 @@ class RegistrySource:
         if self._authorization is None:
             raise RegistryAuthError(f"{what}: the registry requires authentication",
                                     f"run docker login {self.reference.registry}, or pass "
-                                    "--username and --password")
+                                    "--username and --password-stdin")
         resp = self._send(client, "GET", url, what, headers, self._authorization)
         if resp.status_code == 401:
             resp.close()
