@@ -25,6 +25,12 @@ hundreds is fast; the audit itself does not depend on the network mode). For eac
   (it took 26 s instead of 0.65 s for 10,000 entries when every finding was compared
   with every entry).
 
+* the whole-host audit: `dockwarden containers` with the images in use (the bench's one
+  image), against the sum of its parts measured in the same run: the container audit
+  (`--no-images`) plus `dockwarden image ID` of that image;
+* the text report's rendering: in one child, the audit's Report is rendered as text (the
+  default summary, and `--details`), timed around `report.text.render` alone.
+
 After one untimed warm-up of each, both are run `--repeat` times, alternating (and
 alternating which one goes first), and the medians are reported. Each command runs as
 a direct child that is reaped with os.wait4(), which gives its wall time and its own
@@ -88,6 +94,9 @@ class SizeResult:
     inspect: list[Run] = field(default_factory=list)
     dockwarden: list[Run] = field(default_factory=list)
     ignoring: list[Run] = field(default_factory=list)
+    whole: list[Run] = field(default_factory=list)
+    image: list[Run] = field(default_factory=list)
+    render: tuple[float, int, float, int] = (0.0, 0, 0.0, 0)  # summary s, lines, details
     report_containers: int = 0
     report_errors: int = 0
     report_complete: bool = False
@@ -107,6 +116,14 @@ class SizeResult:
     @property
     def t_ignoring(self) -> float | None:
         return self._median(self.ignoring) if self.ignoring else None
+
+    @property
+    def t_whole(self) -> float | None:
+        return self._median(self.whole) if self.whole else None
+
+    @property
+    def t_image(self) -> float | None:
+        return self._median(self.image) if self.image else None
 
     @property
     def rss_dw_mb(self) -> float:
@@ -225,7 +242,7 @@ def clean_env() -> dict[str, str]:
 def dockwarden_args(url: str, workers: int | None) -> list[str]:
     """`-m` target and arguments (after `python -m`)."""
     args = ["dockwarden", "containers", "-H", url, "--format", "json", "--no-progress",
-            "--fail-on", "none"]
+            "--fail-on", "none", "--no-images"]
     if workers:
         args += ["--workers", str(workers)]
     return args
@@ -270,8 +287,33 @@ def write_ignore_file(path: str, entries: int) -> None:
             fh.write(f"  reason: bench entry {i}\n")
 
 
+RENDER_CHILD = """
+import json, sys, time
+from dockwarden import cli
+from dockwarden.commands import engine
+from dockwarden.report import text
+ns = cli.build_parser(only="containers").parse_args(
+    ["containers", "-H", sys.argv[1], "--no-images", "--no-progress"])
+report = engine.audit(ns)
+out = []
+for details in (False, True):
+    t = time.perf_counter()
+    lines = text.render(report, colour=False, width=100, quiet=False, details=details)
+    out += [time.perf_counter() - t, len(lines.splitlines())]
+print(json.dumps(out))
+"""
+
+
+def render_time(url: str, env: dict[str, str]) -> tuple[float, int, float, int]:
+    """Seconds and lines of the text report (summary, then --details) of the audit."""
+    proc = subprocess.run([sys.executable, "-c", RENDER_CHILD, url], capture_output=True,
+                          text=True, env=env, timeout=RUN_TIMEOUT, check=True)
+    s, n, d, m = json.loads(proc.stdout)
+    return float(s), int(n), float(d), int(m)
+
+
 def bench_size(url: str, ids: list[str], repeat: int, workers: int | None,
-               tmp: str, ignore_entries: int = 0) -> SizeResult:
+               tmp: str, ignore_entries: int = 0, image: str = "") -> SizeResult:
     env = clean_env()
     inspect_argv = [DOCKER_CLI, "-H", url, "inspect", *ids]
     dw_argv = [sys.executable, "-m", *dockwarden_args(url, workers)]
@@ -294,6 +336,12 @@ def bench_size(url: str, ids: list[str], repeat: int, workers: int | None,
         order = [("inspect", inspect_argv, os.devnull), ("dockwarden", dw_argv, report)]
         if ignore_entries:
             order.append(("ignoring", [*dw_argv, "--ignore", ignore_file], os.devnull))
+        if image:
+            whole = [a for a in dw_argv if a != "--no-images"]
+            order.append(("whole", whole, os.devnull))
+            order.append(("image", [sys.executable, "-m", "dockwarden", "image", image, "-H",
+                                    url, "--format", "json", "--no-progress", "--fail-on",
+                                    "none"], os.devnull))
         if i % 2:
             order.reverse()
         for what, argv, out in order:
@@ -302,6 +350,9 @@ def bench_size(url: str, ids: list[str], repeat: int, workers: int | None,
             print(f"  N={len(ids)} run {i + 1}/{repeat} {what:10s} {run.wall:7.3f}s "
                   f"maxrss {run.maxrss_kb / 1024:6.1f} MiB", flush=True)
 
+    res.render = render_time(url, env)
+    print(f"  N={len(ids)} text render {res.render[0]:.3f}s ({res.render[1]} lines), "
+          f"--details {res.render[2]:.3f}s ({res.render[3]} lines)", flush=True)
     with open(report) as fh:
         data = json.load(fh)
     # the report's target is the Engine; count the containers that findings name
@@ -328,6 +379,18 @@ def table(results: list[SizeResult], ignore_entries: int = 0) -> str:
             f"| {1000 * r.t_dw / r.n:.2f} | {r.rss_dw_mb:.1f} | {r.rss_inspect_mb:.1f} "
             f"| {r.report_containers} / {r.report_errors} |"
         )
+    if any(r.whole for r in results):
+        lines += ["", "| N | containers (s) | image audit (s) | sum of parts (s) | containers "
+                  "with their images (s) | ratio to the sum |", "|---:|---:|---:|---:|---:|---:|"]
+        for r in results:
+            w, im = r.t_whole or 0.0, r.t_image or 0.0
+            lines.append(f"| {r.n} | {r.t_dw:.3f} | {im:.3f} | {r.t_dw + im:.3f} | {w:.3f} "
+                         f"| {w / (r.t_dw + im):.2f}x |")
+    lines += ["", "| N | text summary (s) | its lines | text --details (s) | its lines |",
+              "|---:|---:|---:|---:|---:|"]
+    for r in results:
+        lines.append(f"| {r.n} | {r.render[0]:.3f} | {r.render[1]} | {r.render[2]:.3f} "
+                     f"| {r.render[3]} |")
     if ignore_entries:
         lines += ["", f"| N | dockwarden (s) | with --ignore of {ignore_entries:,} entries (s) "
                   "| ratio |", "|---:|---:|---:|---:|"]
@@ -391,7 +454,7 @@ def main() -> int:
             for n in sizes:
                 grow_to(api, image, ids, n, deadline)
                 results.append(bench_size(d.url, ids[:n], args.repeat, args.workers, tmp,
-                                          args.ignore_entries))
+                                          args.ignore_entries, image))
                 if args.profile:
                     profile(d.url, n, args.workers, args.profile)
             api.close()
