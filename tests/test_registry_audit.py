@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import findings, run_cli, run_json
 
+from conftest import findings, run_cli, run_json
 from dockwarden.collect.registry_audit import parse_registry_url
 from dockwarden.errors import InputError
 from harness import registry as harness
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.live
 def tree_hash(root: str) -> dict[str, str]:
     """Every directory and file under `root` -> "dir" or the sha256 of its bytes."""
     out: dict[str, str] = {}
-    for directory, dirs, files in os.walk(root):
+    for directory, _dirs, files in os.walk(root):
         out[os.path.relpath(directory, root)] = "dir"
         for name in files:
             path = os.path.join(directory, name)
@@ -160,7 +160,7 @@ def test_open_registry(open_registry: harness.Registry,
 def test_open_registry_named_repository_http_url(open_registry: harness.Registry,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     before = tree_hash(open_registry.root)
-    code, report = audit(capsys, f"http://{open_registry.url}/v2/", "--repository", REPO,
+    _code, report = audit(capsys, f"http://{open_registry.url}/v2/", "--repository", REPO,
                          "--no-write-test")
     assert tree_hash(open_registry.root) == before
     assert ids(report) == {"DW401", "DW403", "DW404"}
@@ -173,7 +173,7 @@ def test_open_registry_repository_absent(open_registry: harness.Registry,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     """A named repository that does not exist: pull cannot be tried (skipped), and the
     upload opened to test push is cancelled."""
-    code, report = audit(capsys, open_registry.url, "--repository", "dwtest/absent")
+    _code, report = audit(capsys, open_registry.url, "--repository", "dwtest/absent")
     assert "DW404" not in ids(report)
     assert any(s["check"] == "DW404" for s in report["skipped"])
     push = one(report, "DW405")
@@ -201,7 +201,7 @@ def test_htpasswd_with_password_stdin(auth_registry: harness.Registry,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     before = tree_hash(auth_registry.root)
     with_stdin(monkeypatch, f"{auth_registry.password}\n")
-    code, report = audit(capsys, auth_registry.url, "--username", str(auth_registry.username),
+    _code, report = audit(capsys, auth_registry.url, "--username", str(auth_registry.username),
                          "--password-stdin")
     assert tree_hash(auth_registry.root) == before
     assert ids(report) == {"DW401", "DW406"}  # what the credentials allow is no finding
@@ -215,7 +215,7 @@ def test_htpasswd_wrong_password(auth_registry: harness.Registry,
                                  capsys: pytest.CaptureFixture[str],
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     with_stdin(monkeypatch, "not-the-password\n")
-    code, report = audit(capsys, auth_registry.url, "--username", "dwtest", "--password-stdin")
+    _code, report = audit(capsys, auth_registry.url, "--username", "dwtest", "--password-stdin")
     assert one(report, "DW406")["evidence"]["credentials_accepted"] is False
     assert "refused by the registry" in warnings(report)
     assert "not-the-password" not in json.dumps(report)
@@ -230,7 +230,7 @@ def test_htpasswd_docker_config(auth_registry: harness.Registry, tmp_path: Any,
     (tmp_path / "config.json").write_text(json.dumps(
         {"auths": {auth_registry.url: {"auth": auth.decode()}}}))
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
-    code, report = audit(capsys, auth_registry.url)
+    _code, report = audit(capsys, auth_registry.url)
     assert ids(report) == {"DW401", "DW406"}
     assert "config.json" in warnings(report) and "push allowed" in warnings(report)
 
@@ -241,7 +241,7 @@ def test_image_remote_password_stdin(auth_registry: harness.Registry,
                                      capsys: pytest.CaptureFixture[str],
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     ref = f"{auth_registry.url}/{REPO}:1"
-    code, out, err = run_cli(["image", ref, "--remote", "--no-progress", "--format", "json",
+    code, _out, err = run_cli(["image", ref, "--remote", "--no-progress", "--format", "json",
                               "--fail-on", "none"], capsys)
     assert code == 2 and "requires authentication" in err
     with_stdin(monkeypatch, f"{auth_registry.password}\n")
@@ -277,7 +277,7 @@ def test_tls_untrusted_ca(tls_registry: harness.Registry,
                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Without --ca-cert the test CA is unknown: DW402, and the credentials are not sent."""
     with_stdin(monkeypatch, f"{tls_registry.password}\n")
-    code, report = audit(capsys, tls_registry.url, "--username",
+    _code, report = audit(capsys, tls_registry.url, "--username",
                          str(tls_registry.username), "--password-stdin")
     assert ids(report) == {"DW402"}
     ev = one(report, "DW402")["evidence"]
@@ -291,7 +291,7 @@ def test_tls_bad_certificates(bad_tls_registry: tuple[str, harness.Registry],
                               capsys: pytest.CaptureFixture[str]) -> None:
     kind, reg = bad_tls_registry
     before = tree_hash(reg.root)
-    code, report = audit(capsys, f"https://{reg.url}", "--ca-cert", certs["ca"].cert)
+    _code, report = audit(capsys, f"https://{reg.url}", "--ca-cert", certs["ca"].cert)
     assert tree_hash(reg.root) == before
     # the registry is open: the anonymous findings hold whatever its certificate
     assert ids(report) == {"DW402", "DW403", "DW404", "DW405"}
@@ -339,7 +339,7 @@ def test_bad_url(url: str, needle: str, capsys: pytest.CaptureFixture[str]) -> N
 def test_unreachable_writes_report(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     port = harness.free_port()
     out_file = tmp_path / "report.json"
-    code, out, err = run_cli(["registry", f"127.0.0.1:{port}", "--format", "json",
+    code, _out, err = run_cli(["registry", f"127.0.0.1:{port}", "--format", "json",
                               "--output", str(out_file), "--timeout", "5"], capsys)
     assert code == 3 and "cannot connect" in err
     report = json.loads(out_file.read_text())
@@ -350,13 +350,13 @@ def test_unreachable_writes_report(tmp_path: Any, capsys: pytest.CaptureFixture[
 
 def test_https_to_plain_http(open_registry: harness.Registry,
                              capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(["registry", f"https://{open_registry.url}", "--format", "json"],
+    code, _out, err = run_cli(["registry", f"https://{open_registry.url}", "--format", "json"],
                              capsys)
     assert code == 3 and "TLS handshake failed" in err and "http://" in err
 
 
 def test_http_to_tls(tls_registry: harness.Registry, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(["registry", f"http://{tls_registry.url}", "--format", "json"],
+    code, _out, err = run_cli(["registry", f"http://{tls_registry.url}", "--format", "json"],
                              capsys)
     assert code == 3 and "not a registry API" in err and "https://" in err
 
@@ -366,13 +366,62 @@ def test_http_to_tls(tls_registry: harness.Registry, capsys: pytest.CaptureFixtu
     (["--username", "u"], "--username needs --password-stdin"),
 ])
 def test_login_options(args: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(["registry", "127.0.0.1:1", *args], capsys)
+    code, _out, err = run_cli(["registry", "127.0.0.1:1", *args], capsys)
     assert code == 2 and needle in err
 
 
 def test_empty_password(capsys: pytest.CaptureFixture[str],
                         monkeypatch: pytest.MonkeyPatch) -> None:
     with_stdin(monkeypatch, "\n")
-    code, out, err = run_cli(["registry", "127.0.0.1:1", "--username", "u",
+    code, _out, err = run_cli(["registry", "127.0.0.1:1", "--username", "u",
                               "--password-stdin"], capsys)
     assert code == 2 and "no password on standard input" in err
+
+
+# --- scripted registries: what the real one cannot be configured to do ---------------------
+
+
+def tls_server_context(issued: harness.Issued, oldest: Any = None) -> Any:
+    import ssl
+    import warnings
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if oldest is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = oldest
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    ctx.load_cert_chain(issued.cert, issued.key)
+    return ctx
+
+
+def test_old_tls_versions_noted(certs: dict[str, harness.Issued],
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    import ssl
+
+    with harness.FakeRegistry(tls=tls_server_context(certs["valid"], ssl.TLSVersion.TLSv1)) \
+            as fake:
+        fake.serve("/v2/", 401, b"{}", {"WWW-Authenticate": 'Basic realm="x"'})
+        _code, report = audit(capsys, fake.url, "--ca-cert", certs["ca"].cert,
+                             "--no-write-test")
+    assert ids(report) == set()
+    assert "accepts TLSv1 and TLSv1.1 (deprecated, RFC 8996)" in warnings(report)
+
+
+def test_token_service_on_plain_http(certs: dict[str, harness.Issued],
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A TLS registry whose token service is on http://: DW406 (high even on loopback:
+    the realm is named for every client), and nothing anonymous is allowed."""
+    with harness.FakeRegistry() as tokens, \
+            harness.FakeRegistry(tls=tls_server_context(certs["valid"])) as fake:
+        tokens.serve("/token", 200, b'{"token": "anonymous"}',
+                     {"Content-Type": "application/json"})
+        challenge = f'Bearer realm="http://{tokens.url}/token",service="test"'
+        for path in ("/v2/", "/v2/_catalog"):
+            fake.serve(path, 401, b"{}", {"WWW-Authenticate": challenge})
+        _code, report = audit(capsys, fake.url, "--ca-cert", certs["ca"].cert)
+    assert ids(report) == {"DW406"}
+    dw406 = one(report, "DW406")
+    assert dw406["severity"] == "high" and dw406["evidence"]["authentication"] == "bearer"
+    assert dw406["evidence"]["token_service"] == f"http://{tokens.url}/token"
+    assert any(r.path.startswith("/token") for r in tokens.requests)  # anonymous token asked
