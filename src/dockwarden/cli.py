@@ -17,7 +17,7 @@ from dockwarden.errors import DockwardenError
 from dockwarden.sanitize import clean
 
 COMMANDS = ("engine", "daemon", "containers", "image", "sbom", "dockerfile", "compose",
-            "run-command", "checks", "db", "exposure", "registry")
+            "run-command", "checks", "db", "exposure", "registry", "inside")
 
 def _columns() -> int:
     """The terminal's width as `shutil.get_terminal_size` finds it: $COLUMNS, else the
@@ -82,6 +82,8 @@ _SUBCOMMANDS: tuple[tuple[str, str, str, str], ...] = (
      "authentication (DW701-DW703)", "exposure", "options"),
     ("registry", "a registry's transport and access control (DW401-DW406)", "registry",
      "options"),
+    ("inside", "run inside a container: what could it do to its host? (DW801-DW806)",
+     "inside", "options"),
 )
 assert tuple(name for name, _, _, _ in _SUBCOMMANDS) == COMMANDS
 _MODULE = {name: module for name, _, module, _ in _SUBCOMMANDS}
@@ -116,7 +118,8 @@ _VALUED = {"--format", "-o", "--output", "--severity", "--fail-on", "--unknown-s
            "--max-files", "--max-size", "--db", "--vex", "--max-db-age",
            "--skip", "-H", "--host", "-c", "--context", "--tlscacert", "--tlscert", "--tlskey",
            "--timeout", "--workers", "--baseline", "--benchmark", "--config",
-           "--ports", "--concurrency", "--repository", "--ca-cert", "--username"}
+           "--ports", "--concurrency", "--repository", "--ca-cert", "--username",
+           "--facts"}
 
 
 def _argv(argv: Sequence[str]) -> list[str]:

@@ -33,6 +33,7 @@ class Scope(StrEnum):
     ENGINE = "engine"
     IMAGE = "image"
     DOCKERFILE = "dockerfile"
+    INSIDE = "inside"
     ENDPOINT = "endpoint"
     REGISTRY = "registry"
 
@@ -84,6 +85,7 @@ BUILTIN: dict[Scope, tuple[str, ...]] = {
     Scope.IMAGE: ("dockwarden.checks.image", "dockwarden.checks.vuln",
                   "dockwarden.checks.signature"),
     Scope.DOCKERFILE: ("dockwarden.checks.dockerfile",),
+    Scope.INSIDE: ("dockwarden.checks.inside",),
     Scope.ENDPOINT: ("dockwarden.checks.exposure",),
     Scope.REGISTRY: ("dockwarden.checks.registry_checks",),
 }
