@@ -71,8 +71,9 @@ def signature(snap: ImageSnapshot, ctx: Any) -> Iterator[Fail]:
     evidence = _evidence(facts, result)
     first = next((s.reason for s in facts.signatures if s.status.value == result), "")
     if result == "unsigned":
-        yield Fail(evidence, message=f"unsigned: no cosign signature ({' or '.join(facts.tags)}"
-                   f") in {facts.repository}")
+        tags = " or ".join(t if len(t) <= 26 else f"{t[:19]}...sig" for t in facts.tags)
+        yield Fail(evidence, message=f"unsigned: no cosign signature ({tags}) in "
+                   f"{facts.repository}")
     elif result == V.INVALID:
         yield Fail(evidence, Severity.HIGH, f"signed but invalid: {first}")
     elif result == V.OTHER_KEY:

@@ -239,9 +239,13 @@ def check_payload(payload: bytes, subject: str) -> tuple[str, str, str]:
         return f"the payload's critical.type is {shown!r}, not {PAYLOAD_TYPE!r}", \
             claimed_shown, reference
     if claimed != subject:
-        return (f"the payload signs another image ({claimed_shown}), not this one "
-                f"({subject}): a signature copied from another image"), claimed_shown, reference
+        return (f"the payload signs another image ({_short(claimed_shown)}), not this one: "
+                "a signature copied from another image"), claimed_shown, reference
     return "", claimed, reference
+
+
+def _short(digest: str) -> str:
+    return digest if len(digest) <= 22 else digest[:19] + "..."
 
 
 @dataclass(frozen=True, slots=True)
