@@ -425,3 +425,16 @@ def test_token_service_on_plain_http(certs: dict[str, harness.Issued],
     assert dw406["severity"] == "high" and dw406["evidence"]["authentication"] == "bearer"
     assert dw406["evidence"]["token_service"] == f"http://{tokens.url}/token"
     assert any(r.path.startswith("/token") for r in tokens.requests)  # anonymous token asked
+
+
+@pytest.mark.parametrize("content, needle", [
+    (None, "No such file"),
+    ("not a certificate\n", "not a PEM certificate file"),
+])
+def test_bad_ca_cert(tls_registry: harness.Registry, tmp_path: Any, content: str | None,
+                     needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "ca.pem"
+    if content is not None:
+        path.write_text(content)
+    code, out, err = run_cli(["registry", tls_registry.url, "--ca-cert", str(path)], capsys)
+    assert code == 2 and not out and "--ca-cert" in err and needle in err
