@@ -414,7 +414,7 @@ class RegistryAudit:
         if not isinstance(repos, list):
             return Attempt(False, 200, "the answer is not a catalog", "/v2/_catalog"), []
         names = [r for r in repos if isinstance(r, str) and _REPO_RE.fullmatch(r)]
-        return (Attempt(True, 200, f"{len(repos)} repositories listed", "/v2/_catalog"),
+        return (Attempt(True, 200, f"repositories listed: {len(repos)}", "/v2/_catalog"),
                 names[:MAX_REPOSITORIES])
 
     def _tags(self, prober: _Prober, creds: Credentials | None, repo: str) -> list[str]:
