@@ -732,3 +732,30 @@ def test_judge_never_raises(payload: bytes, annotations: dict[str, Any]) -> None
 
 
 _P256_PUBLIC = sig.public_key(ec.generate_private_key(ec.SECP256R1()).public_key())
+
+
+@pytest.mark.live
+def test_engine_image_skipped_with_reason(busybox: str, capsys: Any) -> None:
+    code, report = run_json(["image", busybox, "--check", "DW311"], capsys)
+    assert code == 0 and report["complete"] and dw311(report) is None
+    skipped = [s for s in report["skipped"] if s["check"] == "DW311"]
+    assert len(skipped) == 1 and skipped[0]["reason"].startswith(
+        "read from the Engine, not from a registry (audit it with --remote")
+
+
+@pytest.mark.live
+def test_engine_pushed_image_signed(api: Any, busybox: str, registry: harness.Registry,
+                                    tmp_path: Any, capsys: Any) -> None:
+    """An image the Engine pushed (a Docker schema 2 manifest), signed here."""
+    digest = harness.push(api, registry, busybox, "dwsig/busybox", "1")
+    repo = Repo(registry, "dwsig/busybox")
+    key = KEYS["p256"]()
+    repo.sign(digest, key)
+    ref = repo.ref("1")
+    code, report = run_json(["image", ref, *ARGS, "--key", write_key(tmp_path / "k.pub", key)],
+                            capsys)
+    assert code == 0 and dw311(report) is None and report["summary"]["passed"] == 1
+    code, report = run_json(["image", f"{registry.url}/dwsig/busybox@{digest}", *ARGS,
+                             "--key", write_key(tmp_path / "o.pub", KEYS["p256"]())], capsys)
+    found = dw311(report)
+    assert found is not None and found["evidence"]["signature"] == "other-key"
