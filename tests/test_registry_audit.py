@@ -266,7 +266,7 @@ def test_tls_valid_with_ca_cert(tls_registry: harness.Registry,
     assert code == 0 and report["complete"]
     assert ids(report) == set()  # TLS verified, Basic auth over TLS, nothing anonymous
     assert report["targets"][0]["ref"] == f"https://{tls_registry.url}"
-    assert "with the credentials from --username/--password: accepted" in warnings(report)
+    assert "with the credentials from --username/--password-stdin: accepted" in warnings(report)
     # without a scheme, https is tried first
     code, report = audit(capsys, tls_registry.url, "--ca-cert", certs["ca"].cert)
     assert ids(report) == set() and report["targets"][0]["ref"].startswith("https://")

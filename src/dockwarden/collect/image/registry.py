@@ -723,7 +723,7 @@ class RegistrySource:
         self.docker_config = docker_config
         if (username is None) != (password is None):
             raise InputError("give both a registry user name and a password, or neither")
-        self._explicit = (Credentials(username, password, origin="--username/--password")
+        self._explicit = (Credentials(username, password, origin="--username/--password-stdin")
                           if username is not None and password is not None else None)
         self.scheme = scheme or ("http" if insecure or is_loopback(self.reference.host)
                                  else "https")
