@@ -17,7 +17,7 @@ from dockwarden.errors import DockwardenError
 from dockwarden.sanitize import clean
 
 COMMANDS = ("engine", "daemon", "containers", "image", "sbom", "dockerfile", "compose",
-            "run-command", "checks", "db", "exposure", "registry", "inside")
+            "run-command", "checks", "db", "exposure", "registry", "inside", "watch")
 
 def _columns() -> int:
     """The terminal's width as `shutil.get_terminal_size` finds it: $COLUMNS, else the
@@ -84,6 +84,8 @@ _SUBCOMMANDS: tuple[tuple[str, str, str, str], ...] = (
      "options"),
     ("inside", "run inside a container: what could it do to its host? (DW801-DW806)",
      "inside", "options"),
+    ("watch", "follow a live Engine's events and container stats: alerts DW901-DW906 as "
+     "they happen", "watch", "options"),
 )
 assert tuple(name for name, _, _, _ in _SUBCOMMANDS) == COMMANDS
 _MODULE = {name: module for name, _, module, _ in _SUBCOMMANDS}
@@ -119,7 +121,8 @@ _VALUED = {"--format", "-o", "--output", "--severity", "--fail-on", "--unknown-s
            "--skip", "-H", "--host", "-c", "--context", "--tlscacert", "--tlscert", "--tlskey",
            "--timeout", "--workers", "--baseline", "--benchmark", "--config",
            "--ports", "--concurrency", "--repository", "--ca-cert", "--username",
-           "--facts"}
+           "--facts", "--for", "--webhook", "--interval", "--size-interval", "--growth",
+           "--restarts", "--restart-window", "--cooldown", "--max-containers"}
 
 
 def _argv(argv: Sequence[str]) -> list[str]:

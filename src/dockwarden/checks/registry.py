@@ -34,6 +34,7 @@ class Scope(StrEnum):
     IMAGE = "image"
     DOCKERFILE = "dockerfile"
     INSIDE = "inside"
+    WATCH = "watch"
     ENDPOINT = "endpoint"
     REGISTRY = "registry"
 
@@ -86,6 +87,7 @@ BUILTIN: dict[Scope, tuple[str, ...]] = {
                   "dockwarden.checks.signature"),
     Scope.DOCKERFILE: ("dockwarden.checks.dockerfile",),
     Scope.INSIDE: ("dockwarden.checks.inside",),
+    Scope.WATCH: ("dockwarden.checks.watch",),
     Scope.ENDPOINT: ("dockwarden.checks.exposure",),
     Scope.REGISTRY: ("dockwarden.checks.registry_checks",),
 }
