@@ -491,7 +491,7 @@ def test_fake_bearer_with_credentials(fake: harness.FakeRegistry) -> None:
                                 "account": "alice"}
     err = error_of(RegistrySource(f"{fake.url}/t/app:1", username="alice", password="nope"))
     assert isinstance(err, RegistryAuthError) and err.exit_code == 2
-    assert "refused the credentials (from --username/--password)" in err.message
+    assert "refused the credentials (from --username/--password-stdin)" in err.message
     assert "nope" not in err.message + err.hint
 
 
