@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -330,3 +332,74 @@ def test_authenticated_registry_noted(registries: tuple[Registry, Registry]) -> 
     assert ep.service is Service.REGISTRY and ep.registry is not None
     assert ep.registry.status == 401
     assert ep.registry.challenge.startswith('Basic realm="dockwarden-test"')
+
+
+# --- hostile servers ------------------------------------------------------------------
+
+
+def test_hostile_engine_text_is_shown_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    """A fake Engine whose /version holds escape sequences, bidi controls and a long
+    string: DW701 fires with the text escaped and cut short, in every format."""
+    from harness.registry import FakeRegistry
+    from hostile.conftest import assert_no_raw_controls
+
+    evil = "\x1b[31mred\x07\u202eevil\x9b" + "x" * 500
+    version = json.dumps({"Version": evil, "ApiVersion": "1.41\x1b]0;title\x07",
+                          "Os": "linux"}).encode()
+    with FakeRegistry() as fake:
+        fake.serve("/_ping", 200, b"OK", {"Api-Version": "1.41",
+                                              "Server": "Docker/\x1b[2J\x9b"})
+        fake.serve("/version", 200, version, {"Content-Type": "application/json"})
+        for fmt in ("text", "json", "markdown", "sarif"):
+            code, out, err = run_cli(["exposure", fake.url, "--timeout", TIMEOUT,
+                                      "--format", fmt, "--details", "--no-progress",
+                                      "--no-config"], capsys)
+            assert code == 1, err
+            assert "DW701" in out
+            assert_no_raw_controls(out)
+            assert_no_raw_controls(err)
+        code, report = scan(fake.url, capsys=capsys)
+    [f] = report["findings"]
+    assert f["check"] == "DW701"
+    assert f["evidence"]["version"].startswith("\\x1b[31mred\\x07")
+    assert len(f["evidence"]["version"]) <= 40
+
+
+@pytest.fixture
+def drip() -> Iterator[int]:
+    """Accepts, then sends a byte every 0.2 s and never ends its answer."""
+    stop = threading.Event()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.2)
+
+    def serve() -> None:
+        conns: list[socket.socket] = []
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                conns.append(server.accept()[0])
+            for c in conns:
+                with contextlib.suppress(OSError):
+                    c.send(b"H")
+        for c in conns:
+            c.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+
+
+def test_slow_drip_and_endless_answers_end_within_the_timeout(drip: int) -> None:
+    from dockwarden.collect.exposure import collect
+    from dockwarden.model.exposure import PortState, Service
+
+    snap = collect([f"127.0.0.1:{drip}"], (), timeout=1.0, concurrency=4)
+    [ep] = snap.endpoints
+    assert ep.service is Service.UNKNOWN
+    assert snap.addresses[0].states == {PortState.OPEN: 1}
