@@ -29,7 +29,7 @@ def _spec_rows() -> dict[str, str]:
     return rows
 
 
-@pytest.mark.parametrize("prefix", ["DW1", "DW2"])
+@pytest.mark.parametrize("prefix", ["DW1", "DW2", "DW4"])
 def test_every_spec_check_of_the_engine_audit_is_registered(prefix: str) -> None:
     spec = {k: v for k, v in _spec_rows().items() if k.startswith(prefix)}
     assert spec

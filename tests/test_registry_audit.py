@@ -235,8 +235,6 @@ def test_htpasswd_docker_config(auth_registry: harness.Registry, tmp_path: Any,
     assert "config.json" in warnings(report) and "push allowed" in warnings(report)
 
 
-@pytest.mark.xfail(strict=True, reason="needs commands/image.py image_requests() to pass "
-                   "username/password from options.registry_login(ns) into ImageRequest")
 def test_image_remote_password_stdin(auth_registry: harness.Registry,
                                      capsys: pytest.CaptureFixture[str],
                                      monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,11 +42,11 @@ NOBODY = 65534
 
 
 def _sources() -> list[Path]:
-    """Four small real sources (Alpine secdb), else the project's fixtures."""
+    """Four small real sources (Alpine secdb), else four of the project's fixtures."""
     if SECDB.is_dir():
         return sorted(SECDB.glob("*.json"))
     return [FIXTURES / "debian-tracker.json", FIXTURES / "alpine-secdb-v3.19-main.json",
-            FIXTURES / "osv"]
+            FIXTURES / "osv", FIXTURES / "osv" / "GO-2022-0969.json"]
 
 
 def dw(*args: str, env: dict[str, str] | None = None, umask: int | None = None,

@@ -38,6 +38,11 @@ READS = {
              "packages and the local vulnerability database",
     "dockerfile": "the Dockerfile's instructions, before anything is built",
 }
+# Checks that read something else than the rest of their scope.
+READS_BY_CHECK = {
+    "DW311": "the image's cosign signature in its registry (the sha256-<digest>.sig tag: "
+             "simple-signing payloads and their signature annotations), verified with --key",
+}
 WHERE = {
     "container": "dockwarden engine / containers / compose / run-command",
     "engine": "dockwarden engine / daemon",
@@ -58,7 +63,8 @@ def _row(m: Any) -> dict[str, Any]:
 
 
 def _explained(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "reads": READS.get(row["scope"], ""), "run_by": WHERE.get(row["scope"], "")}
+    reads = READS_BY_CHECK.get(row["id"]) or READS.get(row["scope"], "")
+    return {**row, "reads": reads, "run_by": WHERE.get(row["scope"], "")}
 
 
 def _selected(rows: list[dict[str, Any]], wanted: list[str]) -> list[dict[str, Any]]:

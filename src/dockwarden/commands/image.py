@@ -86,8 +86,10 @@ def image_requests(ns: argparse.Namespace) -> list[Any]:
     from dockwarden.collect.image.open import ImageRequest
 
     refs = list(getattr(ns, "refs", None) or ([ns.ref] if getattr(ns, "ref", None) else []))
+    username, password = opts.registry_login(ns)
     common = dict(tar=None, oci=None, platform=ns.platform, remote=ns.remote,
-                  insecure=ns.insecure_registry, timeout=ns.timeout)
+                  insecure=ns.insecure_registry, timeout=ns.timeout, username=username,
+                  password=password)
     reqs = [ImageRequest(ref=r, **common) for r in refs]
     if ns.tar:
         reqs.append(ImageRequest(ref=None, **{**common, "tar": ns.tar}))
