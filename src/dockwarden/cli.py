@@ -122,7 +122,7 @@ _VALUED = {"--format", "-o", "--output", "--severity", "--fail-on", "--unknown-s
            "--timeout", "--workers", "--baseline", "--benchmark", "--config",
            "--ports", "--concurrency", "--repository", "--ca-cert", "--username",
            "--facts", "--for", "--webhook", "--interval", "--size-interval", "--growth",
-           "--restarts", "--restart-window", "--cooldown", "--max-containers"}
+           "--restarts", "--restart-window", "--cooldown", "--max-containers", "--key"}
 
 
 def _argv(argv: Sequence[str]) -> list[str]:
