@@ -11,8 +11,7 @@ sent one `GET /_ping`, each with a short timeout.
 What it reads:
 
 - `/proc/self/status`: the effective, permitted and bounding capability sets (decoded
-  to names), `NoNewPrivs`, `Seccomp` (0 = no filter) and `NSpid` (how many PID
-  namespaces deep this process is);
+  to names), `NoNewPrivs` and `Seccomp` (0 = no filter);
 - `/proc/self/attr/apparmor/current`, `/proc/self/attr/current`: the AppArmor or
   SELinux label (unconfined is evidence of the findings it makes worse);
 - `/proc/self/mountinfo` (this process's mount namespace; not `/proc/1/mountinfo`,
@@ -174,7 +173,6 @@ class Facts:
     lsm: str | None = None  # the AppArmor or SELinux label; "" when no LSM answers
     pid1: str | None = None  # /proc/1/cmdline
     kthreadd: bool | None = None  # a kernel thread is visible (pid 2 is kthreadd)
-    nspid_depth: int | None = None  # PID namespaces this process is in (1 = the host's)
     processes: int | None = None
     host_mounts: tuple[HostMount, ...] | None = None
     sockets: tuple[SocketFact, ...] | None = None
@@ -598,8 +596,6 @@ def gather(*, network: bool = True, timeout: float = DEFAULT_TIMEOUT,
             "seccomp?)"
     if status.get("Seccomp_filters", "").isdigit():
         kw["seccomp_filters"] = int(status["Seccomp_filters"][:9])
-    if "NSpid" in status:
-        kw["nspid_depth"] = len(status["NSpid"].split())
     with contextlib.suppress(OSError, ValueError):
         kw["cap_last_cap"] = int(_read(f"{proc}/sys/kernel/cap_last_cap", 64).strip())
     kw["lsm"] = ""
@@ -736,17 +732,15 @@ def judge_caps(facts: Facts) -> list[Verdict]:
 
 
 def judge_pid(facts: Facts) -> list[Verdict]:
-    kthreadd = _need(facts, "kthreadd")
-    host_ns = facts.nspid_depth == 1
-    if not (kthreadd or host_ns):
+    # pid 2 is the kernel's kthreadd in the host's PID namespace only. (NSpid cannot
+    # tell: it lists PIDs from the namespace of the /proc mount down, one level in any
+    # container.)
+    if not _need(facts, "kthreadd"):
         return []
     evidence: dict[str, Any] = {}
     if facts.pid1 is not None:
         evidence["pid 1"] = facts.pid1[:200]
-    if kthreadd:
-        evidence["pid 2"] = "kthreadd (a kernel thread: this is the host's process table)"
-    if host_ns:
-        evidence["NSpid"] = "one level: the host's PID namespace"
+    evidence["pid 2"] = "kthreadd (a kernel thread: this is the host's process table)"
     if facts.processes is not None:
         evidence["processes_visible"] = facts.processes
     return [Verdict(evidence)]

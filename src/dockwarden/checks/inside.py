@@ -70,8 +70,8 @@ def capabilities(facts: inside.Facts) -> Iterator[Fail]:
 @check(
     id="DW803", severity=_meta("DW803")[0], title=_meta("DW803")[1], scope=INS,
     target_kind=SELF,
-    rationale="A kernel thread (kthreadd as pid 2) or a single-level NSpid means this "
-    "container shares the host's PID namespace: it sees, and with enough privilege "
+    rationale="A kernel thread (kthreadd as pid 2) in /proc means this container shares "
+    "the host's PID namespace: it sees, and with enough privilege "
     "signals or traces, every process on the host, and reads their environments and "
     "command lines.",
     remediation="Remove --pid host (pid: host in compose).",
