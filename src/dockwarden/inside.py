@@ -163,6 +163,7 @@ class Facts:
     why."""
 
     uid: int | None = None
+    hostname: str | None = None
     caps_effective: tuple[str, ...] | None = None
     caps_permitted: tuple[str, ...] | None = None
     caps_bounding: tuple[str, ...] | None = None
@@ -210,7 +211,7 @@ class Facts:
                     kw[f.name] = tuple(_str(v) for v in _list(value))
                 elif f.name in ("no_new_privs", "kthreadd"):
                     kw[f.name] = _bool(value)
-                elif f.name in ("lsm", "pid1", "gateway"):
+                elif f.name in ("lsm", "pid1", "gateway", "hostname"):
                     kw[f.name] = _str(value)
                 else:
                     kw[f.name] = _int(value)
@@ -575,7 +576,7 @@ def gather(*, network: bool = True, timeout: float = DEFAULT_TIMEOUT,
            proc: str = "/proc") -> Facts:
     """Every fact the probe reads. Nothing is written anywhere."""
     unknown: dict[str, str] = {}
-    kw: dict[str, Any] = {"uid": os.getuid()}
+    kw: dict[str, Any] = {"uid": os.getuid(), "hostname": socket.gethostname()[:255]}
     try:
         status = parse_status(_read(f"{proc}/self/status"))
     except OSError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
+from typing import Any
 
 from dockwarden.commands import options as opts
 from dockwarden.commands import output
@@ -55,7 +55,7 @@ def options(p: argparse.ArgumentParser) -> None:
 MAX_FACTS_BYTES = 8 << 20
 
 
-def _facts_from_file(path: str) -> tuple[object, str]:
+def _facts_from_file(path: str) -> tuple[Any, str]:
     from dockwarden import inside
     from dockwarden.safeio import read_text
 
@@ -67,9 +67,10 @@ def _facts_from_file(path: str) -> tuple[object, str]:
     if isinstance(data, dict) and isinstance(data.get("facts"), dict):
         data = data["facts"]
     try:
-        return inside.Facts.from_dict(data), clean(path)
+        facts = inside.Facts.from_dict(data)
     except (ValueError, TypeError, RecursionError) as exc:
         raise InputError(f"{clean(path)}: {clean(exc)}") from None
+    return facts, clean(facts.hostname or path)
 
 
 def audit(ns: argparse.Namespace) -> Report:
@@ -82,7 +83,7 @@ def audit(ns: argparse.Namespace) -> Report:
         facts, ref = _facts_from_file(ns.facts)
     else:
         facts = inside.gather(network=not ns.no_network, timeout=ns.timeout)
-        ref = clean(socket.gethostname()) or "self"
+        ref = clean(facts.hostname or "") or "self"
     target = Target(TargetKind.SELF, ref)
     results = run(checks_for(Scope.INSIDE, selection), (facts,), target, Source.INSIDE)
     return output.file_report(started, [ReportTarget(TargetKind.SELF, ref, True)], results,
