@@ -17,7 +17,7 @@ from dockwarden.errors import DockwardenError
 from dockwarden.sanitize import clean
 
 COMMANDS = ("engine", "daemon", "containers", "image", "sbom", "dockerfile", "compose",
-            "run-command", "checks", "db", "exposure", "registry", "inside", "watch")
+            "run-command", "checks", "db", "exposure", "registry", "inside", "watch", "probe")
 
 def _columns() -> int:
     """The terminal's width as `shutil.get_terminal_size` finds it: $COLUMNS, else the
@@ -86,6 +86,8 @@ _SUBCOMMANDS: tuple[tuple[str, str, str, str], ...] = (
      "inside", "options"),
     ("watch", "follow a live Engine's events and container stats: alerts DW901-DW906 as "
      "they happen", "watch", "options"),
+    ("probe", "canary containers that verify isolation under the Engine's defaults or "
+     "--run-flags (DW103, DW104, DW214-DW218 verified or disproved)", "probe", "options"),
 )
 assert tuple(name for name, _, _, _ in _SUBCOMMANDS) == COMMANDS
 _MODULE = {name: module for name, _, module, _ in _SUBCOMMANDS}
@@ -122,7 +124,8 @@ _VALUED = {"--format", "-o", "--output", "--severity", "--fail-on", "--unknown-s
            "--timeout", "--workers", "--baseline", "--benchmark", "--config",
            "--ports", "--concurrency", "--repository", "--ca-cert", "--username",
            "--facts", "--for", "--webhook", "--interval", "--size-interval", "--growth",
-           "--restarts", "--restart-window", "--cooldown", "--max-containers", "--key"}
+           "--restarts", "--restart-window", "--cooldown", "--max-containers", "--key",
+           "--run-flags", "--image", "--fork-cap", "--write-size", "--label"}
 
 
 def _argv(argv: Sequence[str]) -> list[str]:
