@@ -102,7 +102,8 @@ def parse_event(line: bytes) -> Event | None:
         nano = secs * 1_000_000_000 if isinstance(secs, int) and secs >= 0 else 0
     exec_id = attrs.get("execID")
     return Event(
-        action=action, id=str(cid), name=_attr(attrs, "name", MAX_NAME) or str(cid)[:12],
+        action=action, id=str(cid),
+        name=_attr(attrs, "name", MAX_NAME).lstrip("/") or str(cid)[:12],
         time=nano / 1e9, time_nano=nano,
         exec_id=exec_id if is_engine_id(exec_id) else None,
         exit_code=_attr(attrs, "exitCode", 12),

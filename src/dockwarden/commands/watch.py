@@ -164,12 +164,18 @@ class Watch:
         from dockwarden.collect.unixhttp import EngineGone
         from dockwarden.collect.watch import EventStream, parse_event, since_arg, split_lines
 
+        # last_nano: the newest event seen, what a reconnection asks from; the events of
+        # a reconnected stream up to the newest seen before the loss (replay, last_keys)
+        # are the overlap of `since=` and are skipped
         last_nano, last_keys = since_nano, set[tuple[int, str, str]]()
+        replay = -1
         backoff, lost, first = 0.5, False, True
         while not self.stop.is_set():
             # the first stream starts now; a later one asks for what it missed
             stream = EventStream(self.conn, None if first else since_arg(last_nano),
                                  self.ns.timeout)
+            if not first:
+                replay = last_nano
             first = False
             self.stream = stream
             if self.stop.is_set():
@@ -182,12 +188,13 @@ class Watch:
                     event = parse_event(line)
                     if event is None:
                         continue
-                    if event.time_nano < last_nano or (
-                            event.time_nano == last_nano and event.key in last_keys):
+                    if event.time_nano < replay or (
+                            event.time_nano == replay and event.key in last_keys):
                         continue  # seen before the reconnection
                     if event.time_nano > last_nano:
                         last_nano, last_keys = event.time_nano, set()
-                    last_keys.add(event.key)
+                    if event.time_nano == last_nano:
+                        last_keys.add(event.key)
                     self.put("event", event)
                 reason = "the event stream ended"
             except EngineGone as exc:
