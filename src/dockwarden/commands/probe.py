@@ -59,7 +59,7 @@ def _write_size(text: str) -> int:
 
 def _label(text: str) -> tuple[str, str]:
     key, _, value = text.partition("=")
-    if not key or key.startswith("dockwarden.probe"):
+    if not key or key == "dockwarden.probe" or key.startswith("dockwarden.probe."):
         raise argparse.ArgumentTypeError(
             f"not a KEY=VALUE label of your own: {text!r}")
     return key, value
