@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import findings, run_cli, run_json, test_labels
 
+from conftest import findings, run_cli, run_json, test_labels
 from dockwarden.collect import probe as cprobe
 from dockwarden.errors import UsageError
 from dockwarden.model.common import Unknown
@@ -154,7 +154,8 @@ def test_defaults_have_no_pids_limit_and_the_fork_test_reaches_its_cap(
     # the test Engine keeps json-file logs without max-size, and overlay2 has no quota here
     assert _one(report, "DW218")["evidence"]["probe"] == "verified"
     write = _one(report, "DW217")
-    assert write["evidence"]["probe"] == "verified" and write["evidence"]["bytes_written"] == 64 << 20
+    assert write["evidence"]["probe"] == "verified"
+    assert write["evidence"]["bytes_written"] == 64 << 20
     # icc is on (the Engine's default): canary A reached canary B
     assert _one(report, "DW104")["evidence"]["probe"] == "verified"
 
@@ -162,7 +163,7 @@ def test_defaults_have_no_pids_limit_and_the_fork_test_reaches_its_cap(
 @pytest.mark.live
 def test_run_flags_limits_hold_and_stop_the_fork_test_near_the_limit(
         busybox: str, case: tuple[str, list[str]], capsys: pytest.CaptureFixture[str]) -> None:
-    code, report = run_json(["probe", "--image", busybox, "--fork-cap", "256", "--run-flags",
+    _code, report = run_json(["probe", "--image", busybox, "--fork-cap", "256", "--run-flags",
                              "--pids-limit 64 --memory 64m", *case[1]], capsys)
     assert report["complete"], report.get("errors")
     pids = _one(report, "DW214")
@@ -180,7 +181,7 @@ def test_run_flags_limits_hold_and_stop_the_fork_test_near_the_limit(
 @pytest.mark.live
 def test_missing_image_is_a_usage_error(case: tuple[str, list[str]],
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(["probe", "--image", f"dwtest/absent-{case[0]}:1", *case[1]],
+    code, _out, err = run_cli(["probe", "--image", f"dwtest/absent-{case[0]}:1", *case[1]],
                              capsys)
     assert code == 2 and "is not on the Engine" in err and "docker pull" in err
 
@@ -225,7 +226,7 @@ def test_interrupted_probe_leaves_no_canary(api: Any, busybox: str, sig: signal.
             time.sleep(0.1)
         assert _left(api, case[0]), "no canary appeared"
         proc.send_signal(sig)
-        out, err = proc.communicate(timeout=90)
+        _out, err = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -242,8 +243,7 @@ def test_interrupted_probe_leaves_no_canary(api: Any, busybox: str, sig: signal.
 def test_engine_on_the_bridge_gateway_is_reached_from_the_canary(
         case: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    from harness import ExtraDaemon, busybox_image, free_port
-    from harness import daemons
+    from harness import ExtraDaemon, busybox_image, daemons, free_port
 
     # The daemon's bridge (and so its gateway, 10.199.N.1) is chosen when it starts: its
     # TCP listener on that gateway is added as the bridge is made (the harness allows
@@ -261,7 +261,7 @@ def test_engine_on_the_bridge_gateway_is_reached_from_the_canary(
         monkeypatch.setattr(daemons, "_create_bridge", make_bridge)
         gateway = d.subnet.replace(".0/24", ".1")
         # an Engine without any image: probe says how to get one
-        code, out, err = run_cli(["probe", "-H", d.url, *case[1]], capsys)
+        code, _out, err = run_cli(["probe", "-H", d.url, *case[1]], capsys)
         assert code == 2 and "no local image with /bin/sh" in err and "docker import" in err
         client = d.client()
         try:
