@@ -38,6 +38,7 @@ QUEUE_CAP = 20_000  # messages waiting for the main thread
 EXEC_MEMORY = 4096  # exec ids remembered (an exec is alerted once)
 COOLDOWN_CAP = 50_000
 NO_PIDS_LIMIT = 1 << 22  # a pids "limit" at or above this is the kernel's maximum
+EVENT_WORKERS = 4  # concurrent inspects of containers and execs named by events
 
 
 def _duration(text: str) -> float:
@@ -94,8 +95,9 @@ def options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cooldown", type=_duration, default=300.0, metavar="DURATION",
                    help="the same alert for the same container is not repeated within this "
                    "time (default 5m)")
-    g.add_argument("--workers", type=_positive_int, default=4,
-                   help="concurrent Engine requests for stats and inspects (default 4)")
+    g.add_argument("--workers", type=_positive_int, default=16,
+                   help="concurrent stats and size requests (default 16; the Engine "
+                   "answers each at its next 1 s sampling tick, so they mostly wait)")
     g.add_argument("--max-containers", type=_positive_int, default=2000, metavar="N",
                    help="track at most this many containers (default 2000)")
 
@@ -138,7 +140,10 @@ class Watch:
         self.boxes: dict[str, Box] = {}
         self.cooldown: dict[tuple[str, str, str], float] = {}
         self.execs: OrderedDict[str, None] = OrderedDict()
-        self.pool = ThreadPoolExecutor(ns.workers, thread_name_prefix="dockwarden-watch")
+        # inspects for events on their own small pool, so that they never wait behind a
+        # round of stats (the Engine answers a stats request at its next 1 s tick)
+        self.pool = ThreadPoolExecutor(EVENT_WORKERS, thread_name_prefix="dockwarden-event")
+        self.poller = ThreadPoolExecutor(ns.workers, thread_name_prefix="dockwarden-poll")
         self.stop = threading.Event()
         self.stream: Any = None
         self.lost: str | None = None
@@ -234,7 +239,7 @@ class Watch:
                 self.put("failed", box.id, kind, excerpt(exc, 200))
 
         try:
-            self.pool.submit(job)
+            (self.poller if kind in ("stats", "size") else self.pool).submit(job)
         except RuntimeError:  # shutting down
             box.busy.discard(kind)
 
@@ -585,6 +590,7 @@ class Watch:
             if self.stream is not None:
                 self.stream.close()
             self.pool.shutdown(wait=False, cancel_futures=True)
+            self.poller.shutdown(wait=False, cancel_futures=True)
         return self.finish(time.monotonic() - started)
 
     def finish(self, seconds: float) -> int:
@@ -616,7 +622,7 @@ def run(ns: argparse.Namespace) -> int:
     conn = connect(EngineOptions(host=ns.host, context=ns.context, tls=ns.tls,
                                  tlsverify=ns.tlsverify, tlscacert=ns.tlscacert,
                                  tlscert=ns.tlscert, tlskey=ns.tlskey, timeout=ns.timeout),
-                   max_pool_size=max(10, ns.workers + 2))
+                   max_pool_size=max(10, ns.workers + EVENT_WORKERS + 2))
     try:
         return Watch(ns, conn, sys.stdout).run()
     except KeyboardInterrupt:
