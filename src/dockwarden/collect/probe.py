@@ -286,11 +286,12 @@ def parse_limits(output: str) -> Fact[Limits]:
 def fork_script(cap: int) -> str:
     """Start `sleep` in the background up to `cap` times, a dot for each one started;
     then kill them. A shell that cannot fork stops (ash, dash) or fails to set `$!`
-    (bash): either ends the loop early."""
+    (bash): either ends the loop early. The sleeps hold none of the exec's streams
+    (the Engine would wait for them after the shell ends)."""
     return (
         'n=0; p=""; last=""\n'
         f"while [ $n -lt {cap} ]; do\n"
-        "  sleep 120 &\n"
+        "  sleep 120 </dev/null >/dev/null 2>&1 &\n"
         '  if [ "$!" = "$last" ]; then echo; echo "fork failed" >&2; break; fi\n'
         '  last=$!; p="$p $!"; n=$((n+1)); printf .\n'
         "done\n"
