@@ -807,7 +807,7 @@ class Prober:
         before = os.stat(path).st_size
         self._exec(cid, log_script(kib), "log test")
         after = _settled_size(path, self.deadline)
-        rotated = tuple(sorted(os.path.basename(p) for p in glob.glob(glob.escape(path) + ".*")))
+        rotated = tuple(sorted("log" + p[len(path):] for p in glob.glob(glob.escape(path) + ".*")))
         return LogTest(driver=driver, options=options, written=kib * 1025, file_before=before,
                        file_after=after, rotated=rotated)
 

@@ -68,7 +68,7 @@ class LogTest:
     written: int  # bytes the canary printed (0: not measured by writing)
     file_before: int | None  # size of the json-file log on the host, when readable
     file_after: int | None
-    rotated: tuple[str, ...]  # rotated files seen beside it (name.1, ...)
+    rotated: tuple[str, ...]  # rotated files seen beside it, as "log.1", "log.2"...
     note: str = ""  # why the file was not measured
 
 
