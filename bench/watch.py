@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import signal
 import statistics
 import subprocess
@@ -191,6 +192,13 @@ def main() -> int:
         ("churn rounds (start + exec + rm)", f"{rounds}"),
         ("alerts expected / seen", f"{len(caused)} / {len(lat)}"),
     ]
+    samples = next((int(m.group(1)) for e in err
+                    if (m := re.search(r"(\d+) stats samples", e))), 0)
+    ran = next((int(m.group(1)) for e in err if (m := re.search(r"ended after (\d+) s", e))),
+               0)
+    if samples and ran:
+        per = samples / (ran / 60) / args.containers
+        rows.append(("stats samples per container per minute", f"{per:.1f}"))
     if lat:
         rows += [
             ("latency event -> alert, median (ms)", f"{statistics.median(lat) * 1000:.0f}"),

@@ -151,7 +151,7 @@ class Watch:
         self.host_memory = 0
         self.webhook: Any = None
         self.counts = {"events": 0, "alerts": 0, "suppressed": 0, "dropped": 0,
-                       "untracked": 0, "unreadable": 0, "errors": 0}
+                       "untracked": 0, "unreadable": 0, "errors": 0, "samples": 0}
         self._said_cap = False
 
     # -- messages from other threads ---------------------------------------------------
@@ -490,6 +490,7 @@ class Watch:
         if sample is None:
             box.running = False
             return
+        self.counts["samples"] += 1
         limit = sample.pids_limit if 0 < sample.pids_limit < NO_PIDS_LIMIT else 0
         previous, seconds = box.pids, at - box.pids_at
         box.pids, box.pids_at = sample.pids, at
@@ -527,13 +528,11 @@ class Watch:
             box.log_size, box.log_at = size, at
 
     # -- the loop ----------------------------------------------------------------------
-    def run(self) -> int:
+    def _start(self, end: float | None) -> None:
         from dockwarden.collect.watch import WatchError, Webhook, host_memory, list_running
 
         if self.ns.webhook:
             self.webhook = Webhook(self.ns.webhook)
-        started = time.monotonic()
-        end = started + self.ns.duration if self.ns.duration else None
         thread = threading.Thread(target=self.events, args=(time.time_ns(),),
                                   name="dockwarden-events", daemon=True)
         thread.start()
@@ -548,42 +547,48 @@ class Watch:
         self.status(f"watching {clean(self.conn.url)} ({len(self.boxes)} running "
                     "containers)" + (f" for {self.ns.duration:g} s" if end else
                                      "; Ctrl-C ends"))
+
+    def _loop(self, end: float | None) -> None:
         next_poll = time.monotonic() + self.ns.interval
         next_size = time.monotonic() + self.ns.size_interval
+        while True:
+            now = time.monotonic()
+            if end is not None and now >= end:
+                break
+            wake = min(next_poll, next_size, end if end is not None else next_poll)
+            try:
+                msg = self.q.get(timeout=max(0.0, min(1.0, wake - now)))
+            except queue.Empty:
+                msg = None
+            if msg is not None:
+                self.handle(msg)
+                for _ in range(1000):  # whatever else is waiting
+                    try:
+                        self.handle(self.q.get_nowait())
+                    except queue.Empty:
+                        break
+            now = time.monotonic()
+            if now >= next_poll:
+                next_poll = now + self.ns.interval
+                if self.lost is None:
+                    for box in list(self.boxes.values()):
+                        if box.running:
+                            self.submit(box, "stats", self._stats_job, box.id)
+            if now >= next_size:
+                next_size = now + self.ns.size_interval
+                if self.lost is None:
+                    for box in list(self.boxes.values()):
+                        if box.running:
+                            self.submit(box, "size", self._size_job, box.id)
+                self.sample_logs()
+
+    def run(self) -> int:
+        started = time.monotonic()
+        end = started + self.ns.duration if self.ns.duration else None
         try:
-            while True:
-                now = time.monotonic()
-                if end is not None and now >= end:
-                    break
-                wake = min(next_poll, next_size, end if end is not None else next_poll)
-                try:
-                    msg = self.q.get(timeout=max(0.0, min(1.0, wake - now)))
-                except queue.Empty:
-                    msg = None
-                if msg is not None:
-                    self.handle(msg)
-                    for _ in range(1000):  # whatever else is waiting
-                        try:
-                            self.handle(self.q.get_nowait())
-                        except queue.Empty:
-                            break
-                now = time.monotonic()
-                if now >= next_poll:
-                    next_poll = now + self.ns.interval
-                    if self.lost is None:
-                        for box in list(self.boxes.values()):
-                            if box.running:
-                                self.submit(box, "stats", self._stats_job, box.id)
-                if now >= next_size:
-                    next_size = now + self.ns.size_interval
-                    if self.lost is None:
-                        for box in list(self.boxes.values()):
-                            if box.running:
-                                self.submit(box, "size", self._size_job, box.id)
-                    self.sample_logs()
-        except KeyboardInterrupt:
-            pass
-        except BrokenPipeError:
+            self._start(end)
+            self._loop(end)
+        except (KeyboardInterrupt, BrokenPipeError):
             pass
         finally:
             self.stop.set()
@@ -595,7 +600,8 @@ class Watch:
 
     def finish(self, seconds: float) -> int:
         c = self.counts
-        parts = [f"{c['alerts']} alerts", f"{c['events']} events"]
+        parts = [f"{c['alerts']} alerts", f"{c['events']} events",
+                 f"{c['samples']} stats samples"]
         if c["suppressed"]:
             parts.append(f"{c['suppressed']} repeated alerts held back (--cooldown)")
         if c["dropped"]:
