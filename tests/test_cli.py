@@ -369,6 +369,10 @@ def test_a_parser_for_one_command_reads_it_as_the_whole_parser_does() -> None:
         "sbom": ["a", "b", "--format", "spdx"], "dockerfile": ["Dockerfile"],
         "compose": ["-f", "a.yml", "--profile", "p"], "run-command": ["docker run x"],
         "checks": ["--format", "markdown"], "db": ["status", "--format", "json"],
+        "exposure": ["127.0.0.1", "--ports", "1-10", "--timeout", "1"],
+        "registry": ["127.0.0.1:5000", "--repository", "team/app", "--no-write-test"],
+        "inside": ["--format", "json"], "watch": ["--for", "30s", "--format", "json"],
+        "probe": ["--run-flags", "--pids-limit 64", "--fork-cap", "64"],
     }
     assert set(lines) == set(COMMANDS)
     for command, rest in lines.items():
