@@ -96,7 +96,7 @@ def compose_ports(size: int) -> str:
 
 
 def compose_deep(size: int) -> str:
-    depth = compose.MAX_DEPTH - 4  # as deep as the loader accepts, many times over
+    depth = compose.MAX_DEPTH - 8  # as deep as the loader accepts, many times over
     unit = "x: " + "[" * depth + "1" + "]" * depth + "\n"
     body = _repeat_to(size, "services:\n  web:\n    image: a:1\n    x-deep:\n",
                       "      - " + unit)

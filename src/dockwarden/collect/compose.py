@@ -63,7 +63,8 @@ MAX_NODES = 200_000  # nodes as written (a 4 MiB file holds fewer in practice)
 MAX_EXPANDED = 100_000  # nodes once every alias is expanded
 MAX_ALIASES = 1_000
 MAX_EXTENDS = 32  # `extends` chain length
-MAX_DEPTH = 64  # YAML nesting (real compose files nest under 10); composing recurses
+MAX_DEPTH = 24  # YAML nesting (real compose files nest under 12). Composing recurses, and
+# PyYAML's scanner does work per token for every open flow level (depth x size)
 MAX_INTERPOLATION_DEPTH = 32  # `${A:-${B:-...}}` nesting (the expansion recurses)
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 SKIP_DIRS = frozenset({".git", "node_modules"})
