@@ -65,17 +65,11 @@ def _fail(df: DockerfileSnapshot, stage: Stage, inst: Instruction, severity: Sev
 
 def final_chain(df: DockerfileSnapshot) -> list[Stage]:
     """The final stage and the earlier stages it is built FROM, final first."""
-    chain = [df.final]
-    while True:
-        parent = df.stage_named(chain[-1].base_resolved, by_index=False)
-        if parent is None or parent.index >= chain[-1].index or parent in chain:
-            return chain
-        chain.append(parent)
+    return list(df.final_chain())
 
 
 def _base(df: DockerfileSnapshot, stage: Stage) -> Stage | None:
-    parent = df.stage_named(stage.base_resolved, by_index=False)
-    return parent if parent is not None and parent.index < stage.index else None
+    return df.base_stage(stage)
 
 
 def used_stages(df: DockerfileSnapshot) -> set[int]:
@@ -127,24 +121,43 @@ def effective(argv: Argv) -> Argv:
     id="DW501", title="Final stage runs as root", severity=Severity.MEDIUM, scope=D,
     target_kind=DF,
     rationale="Without a USER (or with USER root) every container of the image runs as root "
-    "unless the operator remembers --user; only the final stage's user is the image's.",
+    "unless the operator remembers --user; only the final stage's user is the image's. "
+    "Without a USER the image runs as its base image's user: judged from the base image's "
+    "config when it can be read (local Engine, registry with --resolve-base), otherwise "
+    "reported at low severity as unknown.",
     remediation="Add `USER <unprivileged uid>` to the final stage (create the user first).",
     references=("DL3002", "DS002", *_cis("DW501", "4.1")),
-    bad=("FROM debian:12\nUSER root\n", "FROM debian:12\nRUN true\n"),
+    bad=("FROM debian:12\nUSER root\n", "FROM debian:12\nRUN true\n",
+         "FROM scratch\nCOPY app /app\n"),
     good=("FROM debian:12\nUSER 10001\n", "FROM debian:12 AS b\nUSER app\nFROM b\n"),
 )
 def final_root(df: DockerfileSnapshot) -> Iterator[Fail]:
+    """The effective user: the last USER of the final chain; else the base image's
+    configured user (`df.base_user`, looked up by the collector); else unknown (low)."""
+    found = df.final_user()
+    if found is not None:
+        stage, last = found
+        if is_root_user(last.args[0]):
+            yield _fail(df, stage, last, user=last.args[0], user_source="USER")
+        return
     chain = final_chain(df)
-    for stage in chain:  # the last USER of the final stage, else of the stage it builds on
-        users = [i for i in stage.instructions if i.cmd == "USER" and i.args]
-        if users:
-            last = users[-1]
-            if is_root_user(last.args[0]):
-                yield _fail(df, stage, last, user=last.args[0])
-            return
-    final = chain[0]
-    yield _fail(df, final, final.instructions[0], user=None,
-                message="no USER instruction: the container runs as root")
+    final, base = chain[0], chain[-1].base_resolved
+    known = df.base_user if df.base_user is not None and df.base_user.image == base else None
+    if base.lower() == "scratch":
+        yield _fail(df, final, final.instructions[0], user=None, base=base,
+                    user_source="scratch",
+                    message="no USER instruction and FROM scratch: the container runs as root")
+    elif known is not None and known.user is not None:
+        if not known.user or is_root_user(known.user):
+            yield _fail(df, final, final.instructions[0], user=known.user or "root",
+                        base=base, user_source=known.source,
+                        message=f"no USER instruction: the base image {_shown(base)} runs "
+                        f"as root (its config, read from the {known.source})")
+    else:
+        why = known.reason if known is not None else "the base image's config was not read"
+        yield _fail(df, final, final.instructions[0], Severity.LOW,
+                    f"no USER instruction: the user is inherited from {_shown(base)} and "
+                    "unknown", user=None, base=base, user_source="unknown", why=why)
 
 
 # --- DW502 ----------------------------------------------------------------------------

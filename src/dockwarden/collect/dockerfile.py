@@ -14,6 +14,13 @@ The script of `sh -c SCRIPT` / `bash -ec SCRIPT` (shell or JSON form) is parsed 
 its commands added. Under a non-POSIX `SHELL` (PowerShell, cmd) shell-form bodies are
 not parsed at all.
 
+The effective user (DW501) needs the configured user of the image the final stage is
+built on: `BaseUserResolver` looks it up in the local Engine (`GET /images/NAME/json`,
+its `Config.User`) and, when asked (`--resolve-base`), in the registry (the manifest and
+the config blob only, through `RegistrySource`). Every failure leaves the user unknown
+with a reason; none stops the lint. It is fork-safe: the Engine is probed once in the
+parent, and each process opens its own connection on first use.
+
 Refused with an `InputError` one-liner: unreadable paths, files over 4 MiB, binary
 files (a NUL byte, or mostly control characters), and what BuildKit's parser refuses
 (unterminated heredoc, no instructions, a line over 64 KiB), as `path: line N: message`
@@ -22,18 +29,20 @@ where the line is known.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
+import os
 import re
 import shlex
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import dockerfile  # type: ignore[import-not-found,unused-ignore]
-
 from dockwarden import safeio
 from dockwarden.errors import InputError
 from dockwarden.model.dockerfile import (
     Argv,
+    BaseUser,
     DockerfileSnapshot,
     Heredoc,
     Instruction,
@@ -478,6 +487,10 @@ def parse_text(path: str, text: str) -> DockerfileSnapshot:
         check_continuations(text)
     except InputError as exc:
         raise InputError(f"{clean(path)}: {exc.message}") from None
+    # Imported here, not at the top: the Go runtime it loads is not fork-safe, and the
+    # command forks its workers after importing this module (for BaseUserResolver).
+    import dockerfile  # type: ignore[import-not-found,unused-ignore]
+
     try:
         commands = dockerfile.parse_string(text)
     except UnicodeDecodeError:  # the binding splits some non-ASCII flags mid-character
@@ -495,3 +508,148 @@ def parse_dockerfile(path: str, *, root: str | None = None) -> DockerfileSnapsho
     """Read and parse the Dockerfile at `path`; InputError one-liners for what is not one.
     With `root` (the directory being scanned), a path that leaves it is refused."""
     return parse_text(path, read_text(path, root=root))
+
+
+# --- the base image's user --------------------------------------------------------------
+
+def _config_user(config: Any) -> str | None:
+    """`Config.User` of an image config / inspect document ("" is root), None if absent
+    or malformed."""
+    if not isinstance(config, dict):
+        return None
+    inner = config.get("Config", config.get("config"))
+    if inner is None:
+        return ""  # an image without a config section runs as root
+    if not isinstance(inner, dict):
+        return None
+    user = inner.get("User", "")
+    return clean(user) if isinstance(user, str) else None
+
+
+class BaseUserResolver:
+    """`lookup(image)` -> BaseUser: the local Engine first (when `engine`), then the
+    registry (when `registry`); answers are cached per process."""
+
+    def __init__(self, *, engine: Any = None, registry: bool = False,
+                 timeout: float = 10.0) -> None:
+        """`engine`: an `EngineOptions` to reach the Engine with, or None for no Engine.
+        The Engine is probed here (quickly); when it does not answer, it is skipped
+        silently (`engine_error` says why)."""
+        self.registry = registry
+        self.timeout = timeout
+        self.engine_error: Exception | None = None  # why the Engine is not used
+        self._socket: str | None = None
+        self._version: str | None = None
+        self._sdk_opts: Any = None
+        self._getter: Any = None
+        self._pid = 0
+        self._cache: dict[str, BaseUser] = {}
+        if engine is not None:
+            self._probe(engine)
+
+    def _probe(self, opts: Any) -> None:
+        from dockwarden.collect import connection
+        from dockwarden.errors import DockwardenError
+
+        try:
+            conn = connection.connect(opts)
+        except DockwardenError as exc:
+            self.engine_error = exc
+            return
+        if conn.socket_path is not None and conn.api is None:
+            self._socket = conn.socket_path
+            self._version = getattr(conn.getter, "version", None)
+            conn.getter.close()
+        else:  # TCP/TLS/ssh: kept in this process only (the SDK's sessions are not
+            self._sdk_opts = opts  # fork-safe); reconnected in a forked worker
+            self._getter, self._pid = conn.getter, os.getpid()
+
+    @property
+    def engine(self) -> bool:
+        return self._socket is not None or self._sdk_opts is not None
+
+    def _engine_getter(self) -> Any:
+        if self._getter is not None and self._pid == os.getpid():
+            return self._getter
+        if self._socket is not None:
+            from dockwarden.collect.unixhttp import UnixGetter
+
+            self._getter = UnixGetter(self._socket, self._version, self.timeout)
+        else:
+            from dockwarden.collect import connection
+
+            self._getter = connection.connect(self._sdk_opts).getter
+        self._pid = os.getpid()
+        return self._getter
+
+    def _from_engine(self, image: str) -> tuple[str | None, str]:
+        from dockwarden.errors import DockwardenError
+
+        try:
+            status, doc = self._engine_getter().get(f"/images/{image}/json",
+                                                    what=f"image {clean(image)}")
+        except DockwardenError as exc:
+            return None, f"the Engine did not answer: {excerpt(exc.message, 80)}"
+        except OSError as exc:
+            return None, f"the Engine did not answer: {excerpt(str(exc), 80)}"
+        if status == 404:
+            return None, "not in the local Engine"
+        if status != 200:
+            return None, f"the Engine answered {status}"
+        user = _config_user(doc)
+        return (user, "") if user is not None else (None, "the Engine's answer has no user")
+
+    def _from_registry(self, image: str) -> tuple[str | None, str]:
+        from dockwarden.collect.image.registry import RegistrySource
+        from dockwarden.errors import DockwardenError
+
+        try:
+            source = RegistrySource(image, timeout=self.timeout)
+            blobs = source.blobs()
+            try:
+                next(blobs)  # the manifest
+                config = next(blobs)  # the config blob; the layers are never fetched
+                data = config.stream.read()
+            finally:
+                close = getattr(blobs, "close", None)  # a generator: stops before the layers
+                if close is not None:
+                    close()
+            return _config_user(json.loads(data)), ""
+        except (DockwardenError, StopIteration, OSError, ValueError, AttributeError) as exc:
+            message = exc.message if isinstance(exc, DockwardenError) else type(exc).__name__
+            return None, f"registry: {excerpt(message, 120)}"
+
+    def lookup(self, image: str) -> BaseUser:
+        cached = self._cache.get(image)
+        if cached is None:
+            cached = self._cache[image] = self._lookup(image)
+        return cached
+
+    def _lookup(self, image: str) -> BaseUser:
+        if image.lower() == "scratch":
+            return BaseUser(image, "", "scratch")
+        if "$" in image:
+            return BaseUser(image, None, reason="named by a build argument without a default")
+        reasons: list[str] = []
+        if self.engine:
+            user, why = self._from_engine(image)
+            if user is not None:
+                return BaseUser(image, user, "engine")
+            reasons.append(why)
+        else:
+            reasons.append("no Engine consulted")
+        if self.registry:
+            user, why = self._from_registry(image)
+            if user is not None:
+                return BaseUser(image, user, "registry")
+            reasons.append(why)
+        else:
+            reasons.append("registry not asked (--resolve-base)")
+        return BaseUser(image, None, reason="; ".join(reasons))
+
+    def resolve(self, df: DockerfileSnapshot) -> DockerfileSnapshot:
+        """`df` with `base_user` set, unless its final chain sets a USER itself (then the
+        base image's user does not matter and nothing is looked up)."""
+        if df.final_user() is not None:
+            return df
+        return dataclasses.replace(df, base_user=self.lookup(df.external_base))

@@ -1,4 +1,10 @@
-"""`dockwarden dockerfile`: Dockerfiles before anything is built."""
+"""`dockwarden dockerfile`: Dockerfiles before anything is built.
+
+DW501 judges the user the container will run as: without a USER in the final stage it
+is the base image's, looked up (by `collect.dockerfile.BaseUserResolver`) in the local
+Engine, which is tried quickly and skipped silently when it does not answer
+(`--no-engine` turns it off), and with `--resolve-base` in the registry (manifest and
+config blob only)."""
 
 from __future__ import annotations
 
@@ -19,6 +25,15 @@ def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="Dockerfiles, or folders searched for *Dockerfile* / *Containerfile*")
     opts.output_options(p)
+    opts.engine_options(p, containers=False)
+    b = p.add_argument_group("base image user (DW501)")
+    b.add_argument("--no-engine", action="store_true",
+                   help="do not ask the local Engine for the base image's configured user "
+                   "(by default it is tried quickly and skipped when it does not answer)")
+    b.add_argument("--resolve-base", action="store_true",
+                   help="read the base image's configured user from its registry (the "
+                   "manifest and the config blob only, never the layers) when the Engine "
+                   "does not have it")
 
 
 def _dockerfiles(root: str, passed_over: list[ReportError]) -> list[str]:
@@ -37,6 +52,11 @@ def _dockerfiles(root: str, passed_over: list[ReportError]) -> list[str]:
 PARALLEL_MIN_FILES = 64
 
 
+# The base-user resolver of this run; a module global so that forked workers inherit it
+# (it opens its Engine connection in each process on first use).
+_RESOLVER: Any = None
+
+
 def _lint_dockerfile(path: str, selection: Any) -> tuple[str, Any]:
     """(path, Results) of one Dockerfile, or (path, message) when it is refused."""
     from dockwarden.checks.judge import judge_dockerfile
@@ -46,7 +66,34 @@ def _lint_dockerfile(path: str, selection: Any) -> tuple[str, Any]:
         df = parse_dockerfile(path)
     except InputError as exc:
         return path, exc.message
+    if _RESOLVER is not None and _wants_user(selection):
+        df = _RESOLVER.resolve(df)
     return path, judge_dockerfile(df, selection)
+
+
+def _wants_user(selection: Any) -> bool:
+    return selection is None or bool(selection.wants("DW501"))
+
+
+def _resolver(ns: argparse.Namespace) -> Any:
+    """The base-user resolver: the Engine unless --no-engine (the default connection is
+    tried with a short time limit and skipped silently when it does not answer; one
+    named with -H/--context must answer), the registry with --resolve-base."""
+    from dockwarden.collect.connection import EngineOptions
+    from dockwarden.collect.dockerfile import BaseUserResolver
+    timeout = getattr(ns, "timeout", 30.0)
+    explicit = bool(getattr(ns, "host", None) or getattr(ns, "context", None))
+    engine = None
+    if not getattr(ns, "no_engine", False):
+        engine = EngineOptions(
+            host=ns.host, context=ns.context, tls=ns.tls, tlsverify=ns.tlsverify,
+            tlscacert=ns.tlscacert, tlscert=ns.tlscert, tlskey=ns.tlskey,
+            timeout=timeout if explicit else min(timeout, 3.0))
+    resolver = BaseUserResolver(engine=engine, registry=getattr(ns, "resolve_base", False),
+                                timeout=timeout)
+    if explicit and resolver.engine_error is not None:
+        raise resolver.engine_error
+    return resolver
 
 
 def _lint_dockerfiles(paths: list[str], selection: Any) -> list[tuple[str, Any]]:
@@ -79,6 +126,8 @@ def audit(ns: argparse.Namespace) -> Report:
     selection = output.selection(ns)
     passed_over: list[ReportError] = []
     paths = [p for root in ns.paths for p in _dockerfiles(root, passed_over)]
+    global _RESOLVER
+    _RESOLVER = _resolver(ns) if paths and _wants_user(selection) else None
     results = Results()
     targets = [ReportTarget(TargetKind.DOCKERFILE, e.target, False) for e in passed_over]
     errors: list[ReportError] = list(passed_over)

@@ -88,10 +88,26 @@ class Stage:
 
 
 @dataclass(frozen=True, slots=True)
+class BaseUser:
+    """The configured user of the image the final stage is built on (its `Config.User`,
+    "" meaning root), as far as it could be learnt: `user` is None when unknown, and
+    `source` says how it was learnt ("engine", "registry", "scratch") or, when unknown,
+    `reason` says why (shown in DW501's evidence)."""
+
+    image: str
+    user: str | None
+    source: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class DockerfileSnapshot:
     path: str
     stages: tuple[Stage, ...]
     global_args: tuple[Instruction, ...] = ()  # ARGs before the first FROM
+    # The user of the final chain's external base image, when the collector looked it up
+    # (`collect.dockerfile.BaseUserResolver`); None when nobody looked.
+    base_user: BaseUser | None = None
     # Lower-case stage name -> the first stage of that name (built once, see the module doc).
     _by_name: dict[str, Stage] = field(init=False, repr=False, compare=False)
 
@@ -105,6 +121,33 @@ class DockerfileSnapshot:
     @property
     def final(self) -> Stage:
         return self.stages[-1]
+
+    def base_stage(self, stage: Stage) -> Stage | None:
+        """The earlier stage `stage` is built FROM, or None for an image."""
+        parent = self.stage_named(stage.base_resolved, by_index=False)
+        return parent if parent is not None and parent.index < stage.index else None
+
+    def final_chain(self) -> tuple[Stage, ...]:
+        """The final stage and the earlier stages it is built FROM, final first: the
+        stages whose file system and config are the image's."""
+        chain = [self.final]
+        while (parent := self.base_stage(chain[-1])) is not None and parent not in chain:
+            chain.append(parent)
+        return tuple(chain)
+
+    @property
+    def external_base(self) -> str:
+        """The image the final chain starts from (as resolved: may hold `$`)."""
+        return self.final_chain()[-1].base_resolved
+
+    def final_user(self) -> tuple[Stage, Instruction] | None:
+        """The last USER instruction of the final chain (the final stage's, else the
+        stage it builds on...), or None when the image's user is its base image's."""
+        for stage in self.final_chain():
+            for inst in reversed(stage.instructions):
+                if inst.cmd == "USER" and inst.args:
+                    return stage, inst
+        return None
 
     def stage_named(self, ref: str, *, by_index: bool = True) -> Stage | None:
         """The stage `ref` names: a name (case-insensitive) or, for `COPY --from`, an
