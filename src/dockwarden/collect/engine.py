@@ -183,8 +183,13 @@ class EngineCollector:
 
     def __init__(self, conn: Connection, *, names: tuple[str, ...] = (), workers: int = 8,
                  local_facts: bool = True, progress: Progress | None = None,
-                 containers: bool = True, daemon: bool = True) -> None:
+                 containers: bool = True, daemon: bool = True,
+                 host_root: str | None = None) -> None:
         self.conn = conn
+        # The host's `/` as mounted here (`--host-root`; None: this is the host): local
+        # facts are read under it, the host's processes through the /proc showing them.
+        self.host_root = host_root or "/"
+        self.proc = "/proc"
         self.want_containers = containers
         self.want_daemon = daemon  # bridge and host facts serve only the daemon/host checks
         self.names = names
@@ -318,21 +323,28 @@ class EngineCollector:
             self.conn.scheme == "tcp" and re.match(r"tcp://(127\.|localhost|\[::1\])",
                                                    self.conn.url)
         ):
-            pid = hostmod.find_dockerd(self.conn.socket_path, self.conn.tcp_port)
+            self.proc = hostmod.host_proc(self.host_root)
+            pid = hostmod.find_dockerd(self.conn.socket_path, self.conn.tcp_port, self.proc)
         else:
             reason = f"remote Engine ({self.conn.url}): its host's files cannot be read from here"
             return Unknown(reason), _unknown_host(reason), False
         if pid is None:
             reason = ("the dockerd serving this Engine was not found among this host's "
                       "processes (another namespace, or no permission to read /proc)")
+            if self.host_root != "/":
+                reason = ("the dockerd serving this Engine was not found among the host's "
+                          "processes: run the container with --pid host (or the host's "
+                          f"/proc mounted under {self.host_root})")
             return Unknown(reason), _unknown_host(reason), False
         try:
-            settings: Fact[DaemonSettings] = hostmod.read_daemon_settings(pid)
+            settings: Fact[DaemonSettings] = hostmod.read_daemon_settings(pid, self.proc,
+                                                                         self.host_root)
         except OSError as exc:
             settings = Unknown(f"cannot read dockerd's configuration: {exc}")
         if not self.want_daemon:
             return settings, HostSnapshot(), True
-        host = hostmod.gather_host(settings, self.conn.socket_path, einfo.root_dir)
+        host = hostmod.gather_host(settings, self.conn.socket_path, einfo.root_dir,
+                                   proc=self.proc, root=self.host_root)
         return settings, host, True
 
     def _volumes(self) -> dict[str, Mapping[str, Any]]:
@@ -415,7 +427,7 @@ class EngineCollector:
         if local:
             running = [r["Id"] for r in rows if r.get("State") == "running"]
             try:
-                processes = scan_processes(running)
+                processes = scan_processes(running, self.proc)
             except OSError:
                 processes = None
 

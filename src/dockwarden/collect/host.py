@@ -12,6 +12,11 @@ What this module reads, all of it read-only:
   and other Docker configuration files, audit rules (`auditctl -l` with a timeout,
   else the rule files), `/sys/fs/cgroup`.
 
+Run in a container with the host's `/` mounted read-only at a host root (`--host-root
+/host` with `-v /:/host:ro`), every host file is read under that root (`host_path`, the
+one function that prefixes it) and the host's processes through the `/proc` that shows
+them (`host_proc`: ours with `--pid host`, else the host's procfs under the root).
+
 It produces `DaemonSettings` and `HostSnapshot` (see `model/engine.py`). Every
 HostSnapshot field is gathered on its own: a failure becomes `Unknown(reason)`.
 
@@ -51,7 +56,7 @@ from dockwarden.model.engine import (
     parse_listener,
 )
 
-__all__ = ["find_dockerd", "gather_host", "read_daemon_settings"]
+__all__ = ["find_dockerd", "gather_host", "host_path", "host_proc", "read_daemon_settings"]
 
 MAX_READ = 1 << 20
 """Largest configuration or certificate file read (1 MiB); larger ones are refused."""
@@ -535,13 +540,45 @@ def _in_process_root(proc: str, pid: int | None, path: str, fallback_root: str =
         proc_root = f"{proc}/{pid}/root"
         if os.path.isdir(proc_root):
             return proc_root + path
-    return _under(fallback_root, path)
+    return host_path(fallback_root, path)
 
 
-def _under(root: str, path: str) -> str:
+def host_path(root: str, path: str) -> str:
+    """Where the host's absolute `path` is read when the host's `/` is at `root`.
+
+    The one place that prefixes the host root (`--host-root`, e.g. `/host` in a
+    container run with `-v /:/host:ro`): every host file this module opens or stats
+    that is not reached through `/proc` goes through it. `root` "/" (or "") is the
+    live root and leaves `path` as it is; a relative `path` is left as it is too.
+    """
     if root in ("", "/") or not os.path.isabs(path):
         return path
     return os.path.join(root, path.lstrip("/"))
+
+
+def _is_host_proc(proc: str) -> bool:
+    """Whether `proc` is a procfs of the host's PID namespace: there, and only there,
+    PID 2 is the kernel's `kthreadd` (in any other PID namespace PID 2 is a process of
+    that namespace, or nothing)."""
+    try:
+        return _read_text(f"{proc}/2/comm", 256).strip() == "kthreadd"
+    except (OSError, ValueError):
+        return False
+
+
+def host_proc(root: str = "/", proc: str = "/proc") -> str:
+    """The `/proc` that shows the host's processes, for a host whose `/` is at `root`.
+
+    On the live root: `proc`. Under a host root (a container): `proc` itself when the
+    container shares the host's PID namespace (`docker run --pid host`), where
+    `/proc/self` and `/proc/net` are ours to read; else the host's own procfs mount
+    under the root (`/host/proc`) if it shows the host's processes; else `proc`, where
+    no dockerd is found and the daemon facts are skipped with that reason.
+    """
+    if root in ("", "/") or _is_host_proc(proc):
+        return proc
+    mounted = host_path(root, "/proc")
+    return mounted if _is_host_proc(mounted) else proc
 
 
 def _default_config_file(euid: int | None, env: dict[str, str] | None) -> str:
@@ -585,14 +622,15 @@ def _load_daemon_json(
     return _normalise_json(data, label, notes)
 
 
-def read_daemon_settings(pid: int, proc: str = "/proc") -> DaemonSettings:
+def read_daemon_settings(pid: int, proc: str = "/proc", root: str = "/") -> DaemonSettings:
     """The effective settings of dockerd `pid`: its flags merged over its daemon.json.
 
     Reads `/proc/PID/cmdline` and the daemon.json named by `--config-file` (by default
     `/etc/docker/daemon.json`, or `~/.config/docker/daemon.json` for a rootless
-    daemon), through `/proc/PID/root`. Values are keyed by daemon.json names; a flag
-    wins over daemon.json (dockerd itself refuses to start on such a conflict, which
-    is noted in `sources`). A missing, unreadable, too large or invalid daemon.json
+    daemon), through `/proc/PID/root` (else under `root`, the host's `/`: a container
+    has no right to follow dockerd's `/proc/PID/root`). Values are keyed by daemon.json
+    names; a flag wins over daemon.json (dockerd itself refuses to start on such a
+    conflict, which is noted in `sources`). A missing, unreadable, too large or invalid daemon.json
     is recorded in `sources` and the flags are kept. `--tlsverify` (given at all, or
     DOCKER_TLS_VERIFY in dockerd's environment) implies `tls`; with TLS on, TLS file
     paths not given default to `$DOCKER_CERT_PATH` or `~/.docker` as in dockerd.
@@ -612,7 +650,7 @@ def read_daemon_settings(pid: int, proc: str = "/proc") -> DaemonSettings:
     explicit = flags.config_file is not None
     config_file = flags.config_file or _default_config_file(euid, env)
     if os.path.isabs(config_file):
-        real = _in_process_root(proc, pid, config_file)
+        real = _in_process_root(proc, pid, config_file, root)
     else:
         real = os.path.join(f"{proc}/{pid}/cwd", config_file)
     from_json = _load_daemon_json(real, config_file, explicit, notes)
@@ -680,7 +718,7 @@ class _Names:
     def _table(self, name: str) -> dict[int, str]:
         table: dict[int, str] = {}
         with contextlib.suppress(OSError, ValueError):
-            for line in _read_text(_under(self._root, f"/etc/{name}")).splitlines():
+            for line in _read_text(host_path(self._root, f"/etc/{name}")).splitlines():
                 fields = line.split(":")
                 if len(fields) >= 3 and fields[2].isdigit():
                     table.setdefault(int(fields[2]), fields[0])
@@ -732,7 +770,7 @@ def _kernel_release(proc: str) -> str | Unknown:
 
 
 def _cgroups(proc: str, root: str) -> tuple[int | Unknown, frozenset[str] | Unknown]:
-    base = _under(root, "/sys/fs/cgroup")
+    base = host_path(root, "/sys/fs/cgroup")
     controllers_file = os.path.join(base, "cgroup.controllers")
     if os.path.exists(controllers_file):
         try:
@@ -760,7 +798,7 @@ def _socket(socket_path: str | None, root: str, names: _Names) -> FileFacts | Un
     if socket_path.startswith("unix://"):
         socket_path = socket_path[len("unix://") :]
     try:
-        st = os.stat(_under(root, socket_path))
+        st = os.stat(host_path(root, socket_path))
     except OSError as err:
         return Unknown(f"cannot stat {socket_path}: {_why(err)}")
     return _file_facts(socket_path, "docker.sock", st, names)
@@ -779,8 +817,8 @@ def _docker_group(
 
 
 def _group_members(name: str, gid: int | None, root: str) -> tuple[str, ...] | Unknown:
-    group_file = _under(root, "/etc/group")
-    passwd_file = _under(root, "/etc/passwd")
+    group_file = host_path(root, "/etc/group")
+    passwd_file = host_path(root, "/etc/passwd")
     try:
         group_text = _read_text(group_file)
         passwd_text = _read_text(passwd_file)
@@ -813,7 +851,7 @@ def _audit_rules(root: str, bin_dirs: Sequence[str] = AUDIT_BIN_DIRS
     files under /etc/audit. Neither an `auditctl` in `bin_dirs` (under `root`) nor an
     /etc/audit: auditd is not installed, `Unknown(AUDITD_ABSENT...)`, which DW132 reads
     as "no audit rule can exist" (a finding, as CIS and docker-bench count it)."""
-    search = os.pathsep.join(_under(root, d) for d in bin_dirs)
+    search = os.pathsep.join(host_path(root, d) for d in bin_dirs)
     auditctl = shutil.which("auditctl", path=search) if search else None
     if root in ("", "/") and auditctl and os.geteuid() == 0:
         try:
@@ -831,7 +869,7 @@ def _audit_rules(root: str, bin_dirs: Sequence[str] = AUDIT_BIN_DIRS
             lines = _rule_lines(text.splitlines())
             return () if lines == ["No rules"] else tuple(dict.fromkeys(lines))
 
-    audit_dir = _under(root, "/etc/audit")
+    audit_dir = host_path(root, "/etc/audit")
     if not os.path.isdir(audit_dir):
         if auditctl is None:
             return Unknown(f"{AUDITD_ABSENT}: no auditctl and no /etc/audit")
@@ -897,10 +935,20 @@ def _mount_of(path: str, mountinfo: str) -> MountFacts | None:
     return best
 
 
-def _data_root_mount(root_dir: str, proc: str, pid: int | None) -> MountFacts | Unknown:
+def _data_root_mount(root_dir: str, proc: str, pid: int | None,
+                     root: str = "/") -> MountFacts | Unknown:
     if not root_dir:
         return Unknown("the daemon's data root is not known")
-    sources = ([f"{proc}/{pid}/mountinfo"] if pid is not None else []) + [f"{proc}/self/mountinfo"]
+    sources = [f"{proc}/{pid}/mountinfo"] if pid is not None else []
+    if root in ("", "/"):
+        sources.append(f"{proc}/self/mountinfo")
+    else:
+        # Under a host root (a container) the host's init stands in for a dockerd whose
+        # table is closed to us; our own table (`/proc/self`) is the container's, never
+        # the host's, and is not read (a fake /proc of another path may hold one).
+        sources.append(f"{proc}/1/mountinfo")
+        if os.path.realpath(proc) != "/proc":
+            sources.append(f"{proc}/self/mountinfo")
     last_error = ""
     for source in sources:
         try:
@@ -925,7 +973,7 @@ def _file_candidates(
         return _in_process_root(proc, pid, path, root)
 
     def host(path: str) -> str:
-        return _under(root, path)
+        return host_path(root, path)
 
     config = (
         settings.config_file
@@ -1129,7 +1177,7 @@ def gather_host(
     sock = _socket(socket_path, root, names)
     group_name, gid = _docker_group(sock, settings)
     pid = settings.pid if isinstance(settings, DaemonSettings) else None
-    mount = _data_root_mount(root_dir, proc, pid)
+    mount = _data_root_mount(root_dir, proc, pid, root)
     return HostSnapshot(
         kernel_release=_kernel_release(proc),
         cgroup_version=cgroup_version,

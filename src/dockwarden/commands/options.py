@@ -49,6 +49,14 @@ def _ids(text: str) -> list[str]:
     return [p.strip().upper() for p in text.split(",") if p.strip()]
 
 
+def _host_root(text: str) -> str:
+    import os
+
+    if not text or not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"not a directory: {text!r}")
+    return os.path.abspath(text)
+
+
 def output_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--format", choices=FORMATS, default="text", help="report format")
@@ -114,6 +122,11 @@ def engine_options(p: argparse.ArgumentParser, *, containers: bool = True) -> No
                    help="concurrent container inspections (default 8)")
     g.add_argument("--no-local", action="store_true",
                    help="do not read local daemon/host files even if the Engine is local")
+    g.add_argument("--host-root", metavar="PATH", type=_host_root,
+                   help="the host's / is mounted (read-only) at PATH, as in a container "
+                   "run with -v /:/host:ro: read the local daemon and host files "
+                   "(daemon.json, sysctls, audit rules, groups, socket modes) under PATH, "
+                   "and dockerd's /proc through the host's PID namespace (--pid host)")
 
 
 def size(text: str) -> int:
