@@ -19,13 +19,41 @@ that module; a replacement by a local directory (version empty or "(devel)") kee
 required module path and version.
 
 Packages reported per binary (type "golang", path = the binary): each dependency; the
-main module unless it is `command-line-arguments` (a `go build file.go`), its version
-left empty when it is "(devel)" (a build from a checkout); and `stdlib` at the Go
+main module unless it is `command-line-arguments` (a `go build file.go`), or, for a
+binary without module information (GOPATH mode, `-mod=vendor` builds by distributions:
+Debian's docker, runc, containerd, docker-registry), its main package path (the `path`
+line); and `stdlib` at the Go
 version as a semver ("go1.21.3" -> "v1.21.3"), as vulnerability databases list Go's
 standard library under that name.
 
-Only ELF files are read (containers run Linux). Any executable of at most 64 MiB is
-read during the pass (a pre-1.18 blob points to strings anywhere in the file). As in
+The main module's version, when the build info says "(devel)" or there is no module
+line (`main_version`), is recovered in this order, each step only when unambiguous
+(exactly one distinct value), else left empty:
+
+1. the `-ldflags` build setting: the values of `-X pkg.var=value` whose variable is
+   named `version`, `Version`, `gitVersion`... (`_VERSION_VARS`) and whose value looks
+   like a version (`_LOOKS_VERSION`: "v1.2.3", "28.2.2", "1.1.5+ds1");
+2. the `-X` values themselves, when `-trimpath` kept `-ldflags` out of the build info
+   (Go drops it then): the linker stores every `-X` value, and the Go version it sets
+   in `runtime.buildVersion` the same way, as string symbols it lays out together; the
+   NUL-delimited strings within `_X_WINDOW` bytes of a NUL-delimited copy of the Go
+   version that look like a version are taken (observed in Debian's runc 1.1.5+ds1,
+   containerd 1.6.20~ds1 and docker-registry 2.8.2+ds1, equal to their `--version`,
+   and in the programs the tests build with `-X main.version=v1.2.3`, stripped or not);
+3. `vcs.revision` and `vcs.time` settings: the pseudo-version Go itself gives an
+   untagged commit, `v0.0.0-20240102150405-0123456789ab` (`+dirty` when
+   `vcs.modified=true`).
+
+A recovered version is written as a Go module version ("v" prefixed).
+
+Only ELF files are read (containers run Linux). Executables of any size are wanted:
+the walker hands an analyzer the first `max_bytes` of a file as one `bytes` (it does not
+stream a member to analyzers), so the read is bounded by `MAX_READ` (512 MiB: terraform
+is 90 MB, the largest Go programs seen in images about 250 MB). The build information
+sits at the start of the data segment, after the code and read-only data, so the whole
+head up to it must be read; a Go executable (its `Go` build-id note, within the first
+pages) whose build information lies past what was read, or does not parse, is never
+dropped silently: it is listed under the report's skipped items with the reason. As in
 Go's reader, the magic is only looked for, at 16-byte aligned addresses, in the
 `.go.buildinfo` section, or without a section table in the first writable, non-executable
 PT_LOAD segment: the build information of another Go program carried as data (an
@@ -35,19 +63,27 @@ ELF or has neither is dropped after reading its headers.
 
 from __future__ import annotations
 
+import ast
 import re
 import struct
 from collections.abc import Mapping
 from typing import NamedTuple
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
-from dockwarden.collect.image.pkg._common import make_purl, plausible, sort_packages
+from dockwarden.collect.image.pkg._common import (
+    Unreadable,
+    make_purl,
+    plausible,
+    skipped_entries,
+    sort_packages,
+)
 from dockwarden.model.image import Package
 
 MAGIC = b"\xff Go buildinf:"
 HEADER_SIZE = 32
 ELF_MAGIC = b"\x7fELF"
-MAX_BINARY = 64 * 1024 * 1024
+MAX_READ = 512 * 1024 * 1024  # the walker reads at most this much of an executable
+MAX_BINARY = MAX_READ  # (the name older callers know)
 MIN_BINARY = 64 * 1024  # the smallest Go executable is about a megabyte
 MAX_CANDIDATES = 64  # occurrences of the magic tried (a Go tool may quote it as data)
 MAX_STRING = 16 * 1024 * 1024
@@ -60,6 +96,17 @@ _ALIGN = 16  # the blob starts at an address that is a multiple of this
 _START = 16  # sentinel bytes around the module information
 _VERSION = re.compile(r"(?:devel )?go[0-9][\x21-\x7e]*( [\x20-\x7e]*)?")
 _SEMVER = re.compile(r"go(\d+)\.(\d+)(?:\.(\d+))?(?:(beta|rc)(\d+))?")
+# The ELF note the Go linker writes in the first pages of every executable: name size
+# 4, a descriptor size, type 4 (the Go build id), name "Go\0\0"; either byte order.
+_GO_NOTE = re.compile(rb"\x04\x00\x00\x00..\x00\x00\x04\x00\x00\x00Go\x00\x00"
+                      rb"|\x00\x00\x00\x04\x00\x00..\x00\x00\x00\x04Go\x00\x00", re.S)
+NOTE_WINDOW = 64 * 1024
+_LOOKS_VERSION = re.compile(r"v?\d+\.\d+(?:\.\d+)?(?:[-+~][0-9A-Za-z.+~-]*)?")
+_VERSION_VARS = frozenset(("version", "gitversion", "buildversion", "appversion",
+                           "releaseversion", "semver"))
+_X_FLAG = re.compile(r"""-X[= ]?\s*["']?([^\s"'=]+)=([^\s"']*)""")
+_X_WINDOW = 96  # bytes either side of the Go version string (see the docstring, step 2)
+_X_TOKEN = re.compile(rb"[\x21-\x7e]{3,64}")
 
 
 class GoModule(NamedTuple):
@@ -71,6 +118,9 @@ class GoBuildInfo(NamedTuple):
     go_version: str
     main: GoModule | None
     deps: tuple[GoModule, ...]
+    path: str = ""  # the main package's import path (the `path` line)
+    settings: tuple[tuple[str, str], ...] = ()  # `build` lines: (key, value)
+    version: str = ""  # the main version recovered when the build info says "(devel)"
 
 
 class _Segment(NamedTuple):
@@ -255,6 +305,105 @@ def parse_modinfo(modinfo: str) -> tuple[GoModule | None, tuple[GoModule, ...]]:
     return main, tuple(deps)
 
 
+def _unquote(value: str) -> str:
+    """A build setting's value as `go version -m` shows it: Go quotes (strconv.Quote,
+    whose escapes Python's string literals share) a value with spaces or quotes."""
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        try:
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return value[1:-1]
+        return parsed if isinstance(parsed, str) else value[1:-1]
+    return value
+
+
+def parse_extras(modinfo: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """(main package path, build settings) of the module information text."""
+    path = ""
+    settings: list[tuple[str, str]] = []
+    for line in modinfo.split("\n"):
+        kind, _, rest = line.partition("\t")
+        if kind == "path" and not path:
+            path = rest.split("\t")[0]
+        elif kind == "build" and len(settings) < MAX_MODULES:
+            key, sep, value = rest.partition("=")
+            if sep and key:
+                settings.append((key, _unquote(value)))
+    return path, tuple(settings)
+
+
+def _one(values: list[str]) -> str:
+    distinct = list(dict.fromkeys(values))
+    return distinct[0] if len(distinct) == 1 else ""
+
+
+def _as_module_version(value: str) -> str:
+    return value if value.startswith("v") else "v" + value
+
+
+def _from_ldflags(settings: tuple[tuple[str, str], ...]) -> str:
+    values = []
+    for key, value in settings:
+        if key != "-ldflags":
+            continue
+        for var, found in _X_FLAG.findall(value):
+            if var.rpartition(".")[2].lower() in _VERSION_VARS and \
+                    _LOOKS_VERSION.fullmatch(found):
+                values.append(found)
+    return _one(values)
+
+
+def _from_x_strings(data: bytes, go_version: str) -> str:
+    """Step 2 of the docstring: the version-like strings next to the Go version's."""
+    if not go_version.startswith("go"):
+        return ""
+    needle = b"\x00" + go_version.encode("ascii", errors="replace") + b"\x00"
+    values: list[str] = []
+    start = 0
+    for _ in range(MAX_CANDIDATES):
+        at = data.find(needle, start)
+        if at < 0:
+            break
+        start = at + 1
+        lo, hi = max(0, at - _X_WINDOW), at + len(needle) + _X_WINDOW
+        for token in _X_TOKEN.finditer(data, lo, hi):
+            # only whole NUL-delimited strings (a token cut by the window is not one)
+            if token.start() == lo or token.end() == hi:
+                continue
+            if data[token.start() - 1] != 0 or data[token.end():token.end() + 1] != b"\0":
+                continue
+            text = token.group().decode("ascii")
+            if text != go_version and _LOOKS_VERSION.fullmatch(text):
+                values.append(text)
+    return _one(values)
+
+
+def _from_vcs(settings: tuple[tuple[str, str], ...]) -> str:
+    found = dict(settings)
+    revision, when = found.get("vcs.revision", ""), found.get("vcs.time", "")
+    stamp = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z", when)
+    if not re.fullmatch(r"[0-9a-f]{12,64}", revision) or stamp is None:
+        return ""
+    version = f"v0.0.0-{''.join(stamp.groups())}-{revision[:12]}"
+    return version + ("+dirty" if found.get("vcs.modified") == "true" else "")
+
+
+def main_version(data: bytes, go_version: str, main: GoModule | None,
+                 settings: tuple[tuple[str, str], ...]) -> str:
+    """The main module's version (see the module docstring); "" when not known."""
+    if main is not None and main.version and main.version != "(devel)":
+        return main.version
+    for found in (_from_ldflags(settings), _from_x_strings(data, go_version)):
+        if found:
+            return _as_module_version(found)
+    return _from_vcs(settings)
+
+
+def is_go_executable(data: bytes) -> bool:
+    """An ELF file with the Go linker's build-id note in its first pages."""
+    return data.startswith(ELF_MAGIC) and _GO_NOTE.search(data, 0, NOTE_WINDOW) is not None
+
+
 def _unframe(modinfo: bytes) -> bytes:
     if len(modinfo) >= 2 * _START + 1 and modinfo[-_START - 1] == 0x0A:
         return modinfo[_START:-_START]
@@ -284,9 +433,25 @@ def parse_buildinfo(data: bytes) -> GoBuildInfo | None:
         version = found[0].decode("utf-8", errors="replace")
         if not _VERSION.fullmatch(version):
             continue
-        main, deps = parse_modinfo(_unframe(found[1]).decode("utf-8", errors="replace"))
-        return GoBuildInfo(version, main, deps)
+        text = _unframe(found[1]).decode("utf-8", errors="replace")
+        main, deps = parse_modinfo(text)
+        path, settings = parse_extras(text)
+        return GoBuildInfo(version, main, deps, path, settings,
+                           main_version(data, version, main, settings))
     return None
+
+
+def read_buildinfo(data: bytes, cut: bool = False) -> GoBuildInfo | Unreadable | None:
+    """`parse_buildinfo`, telling a Go executable whose build information could not be
+    read (`cut` short by the read bound, or damaged) from a file that is not one: the
+    first gives an `Unreadable` with the reason, the second None."""
+    info = parse_buildinfo(data)
+    if info is not None or not is_go_executable(data):
+        return info
+    if cut:
+        return Unreadable(f"Go executable larger than the {len(data) >> 20} MiB read: its "
+                          "build information lies past them")
+    return Unreadable("Go executable whose build information does not read")
 
 
 def stdlib_version(go_version: str) -> str:
@@ -313,7 +478,9 @@ def modules_of(info: GoBuildInfo) -> list[GoModule]:
         modules.append(GoModule("stdlib", std))
     if info.main is not None and info.main.path not in ("", "command-line-arguments"):
         version = "" if info.main.version == "(devel)" else info.main.version
-        modules.append(GoModule(info.main.path, version))
+        modules.append(GoModule(info.main.path, version or info.version))
+    elif info.main is None and info.path not in ("", "command-line-arguments"):
+        modules.append(GoModule(info.path, info.version))  # no module information
     modules.extend(info.deps)
     return [m for m in modules if plausible(m.path) and (not m.version or plausible(m.version))]
 
@@ -321,16 +488,18 @@ def modules_of(info: GoBuildInfo) -> list[GoModule]:
 class GoBinaryAnalyzer:
     name: str = "golang"
     selector = Selector(executables=True)
-    max_bytes: int = MAX_BINARY
+    max_bytes: int = MAX_READ
 
     def wants(self, path: str, size: int, mode: int) -> bool:
-        return bool(mode & 0o111) and MIN_BINARY <= size <= MAX_BINARY
+        return bool(mode & 0o111) and size >= MIN_BINARY
 
     def analyze(self, path: str, data: bytes) -> object | None:
-        return parse_buildinfo(data)
+        # a read of exactly MAX_READ bytes is (almost surely) a file cut short
+        return read_buildinfo(data, cut=len(data) >= self.max_bytes)
 
     def finish(self, results: Mapping[str, FileResult], view: FinalView) -> AnalysisOutput:
         packages = []
+        skipped = skipped_entries(self.name, ((p, f.value) for p, f in results.items()))
         for found in results.values():
             info = found.value
             if not isinstance(info, GoBuildInfo):
@@ -346,4 +515,4 @@ class GoBinaryAnalyzer:
                         purl=_module_purl(module.path, module.version),
                     )
                 )
-        return AnalysisOutput(packages=sort_packages(packages))
+        return AnalysisOutput(packages=sort_packages(packages), skipped=skipped)
