@@ -44,7 +44,7 @@ class EngineOptions:
 @dataclass(frozen=True, slots=True)
 class Connection:
     api: Any  # docker.APIClient, or None on the SDK-free unix-socket path
-    getter: UnixGetter | SDKGetter
+    getter: UnixGetter | SDKGetter  # an SSHGetter is a UnixGetter
     url: str
     scheme: str
     tls: bool
@@ -194,6 +194,17 @@ def connect(opts: EngineOptions, max_pool_size: int = 16, *, sdk: bool = False) 
         api_version = min(_api_version(shown, status, version), MAX_API, key=_api_key)
         return Connection(api=None, getter=UnixGetter(path, api_version, opts.timeout),
                           url=shown, scheme=scheme, tls=False, client_cert=False)
+    if scheme == "ssh":
+        conn = _connect_ssh(url, opts)
+        if not sdk:
+            return conn
+        from dockwarden.collect.sshdial import SSHGetter, sdk_client
+
+        assert isinstance(conn.getter, SSHGetter) and conn.getter.version
+        conn.getter.shutdown()
+        api = sdk_client(url, conn.getter.version, opts.timeout, max_pool_size)
+        return Connection(api=api, getter=SDKGetter(api, opts.timeout), url=url,
+                          scheme="ssh", tls=False, client_cert=False)
     import docker
     import docker.errors
     import requests
@@ -222,6 +233,43 @@ def connect(opts: EngineOptions, max_pool_size: int = 16, *, sdk: bool = False) 
         api=api, getter=getter, url=shown, scheme=scheme, tls=bool(tls),
         client_cert=bool(tls) and getattr(tls, "cert", None) is not None,
     )
+
+
+def _connect_ssh(url: str, opts: EngineOptions) -> Connection:
+    """An ssh:// Engine through `ssh HOST docker system dial-stdio` (collect/sshdial.py):
+    the first connection (its /version answer negotiates the API) is kept for the
+    calling thread."""
+    from dockwarden.collect.sshdial import SSHGetter
+
+    getter = SSHGetter(url, None, opts.timeout)
+    try:
+        status, version = getter.get("/version", what="GET /version")
+    except EngineGone as exc:
+        getter.shutdown()
+        raise ssh_unreachable(url, str(exc)) from None
+    except DockwardenError as exc:
+        getter.shutdown()
+        raise _not_engine(url, exc.message) from None
+    getter.version = min(_api_version(url, status, version), MAX_API, key=_api_key)
+    return Connection(api=None, getter=getter, url=url, scheme="ssh", tls=False,
+                      client_cert=False)
+
+
+def ssh_unreachable(url: str, why: str) -> EngineUnreachable:
+    low = why.lower()
+    if "not installed" in low and "ssh" in low and "remote" not in low:
+        hint = "install the OpenSSH client (Debian: apt-get install openssh-client)"
+    elif "host key" in low:
+        hint = "connect once with `ssh HOST` to check and accept its key (known_hosts)"
+    elif "authentication" in low:
+        hint = "load the key into ssh-agent or name it (IdentityFile) in ~/.ssh/config"
+    elif "docker is not installed" in low or "dial-stdio" in low:
+        hint = "the remote host needs the docker CLI (docker system dial-stdio)"
+    else:
+        hint = "check that `ssh HOST docker system dial-stdio` works from here"
+    first = why.splitlines()[0] if why else "connection closed"
+    return EngineUnreachable(f"cannot reach the Docker Engine at {clean(url)}: "
+                             f"{clean(first[:300])}", hint)
 
 
 _API_VERSION = re.compile(r"1\.[0-9]{1,3}")

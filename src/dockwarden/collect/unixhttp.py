@@ -1,5 +1,6 @@
 """Bounded JSON GETs to the Engine: keep-alive over its unix socket (one connection per
-worker thread), or through the Docker SDK (TCP, TLS, ssh).
+worker thread), over an ssh process per worker thread (collect/sshdial.py, the same
+HTTP code), or through the Docker SDK (TCP, TLS).
 
 Hand-written for the per-container requests of the Engine collector only: docker-py keys
 its unix-socket connection pools by the full request URL, so every container inspect
@@ -216,9 +217,14 @@ class UnixGetter:
         if conn is None or fresh:
             if conn is not None:
                 conn.close()
-            conn = _UnixConnection(self.socket_path, self.timeout)
+            conn = self._connection()
             self._local.conn = conn
         return conn
+
+    def _connection(self) -> _UnixConnection:
+        """A new (not yet connected) connection: over the unix socket here; the ssh
+        getter (collect/sshdial.py) makes one over an ssh process instead."""
+        return _UnixConnection(self.socket_path, self.timeout)
 
     def get(self, path: str, *, max_bytes: int = MAX_SMALL, what: str = "",
             **params: str) -> tuple[int, Any]:
