@@ -162,6 +162,7 @@ def digest(seed: str) -> str:
 
 def snapshot(ref: str, packages: Any, os_release: Any, *, seed: str, n_layers: int = 5,
              arch: str = "amd64", **kw: Any) -> ImageSnapshot:
+    kw.setdefault("names", (ref,))  # the archive's RepoTags name the image
     return ImageSnapshot(
         ref=ref, id=digest(seed), source="tar",
         config=ImageConfigFacts(architecture=arch, os="linux"),

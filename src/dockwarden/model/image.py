@@ -68,6 +68,15 @@ class Package:
     arch: str = ""
     licenses: tuple[str, ...] = ()
     purl: str = ""
+    cpes: tuple[str, ...] = ()  # CPE 2.3 names (data/cpe.json: well-known products only)
+    # `key` of each package of the same image this one depends on (dpkg Depends, apk D:,
+    # npm nesting, Requires-Dist), resolved to what is installed
+    depends: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """What tells this package from every other one of the same image."""
+        return f"{self.type}:{self.name}@{self.version}:{self.arch}:{self.path}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,3 +177,7 @@ class ImageSnapshot:
     # Looked up after collection for an image read from a registry (DW311).
     signature: Fact[SignatureFacts] = Unknown(
         "not read from a registry: no signature looked up")
+    # The names the image itself carries: a `docker save` archive's RepoTags, an OCI
+    # index's org.opencontainers.image.ref.name (the SBOM names the image by these
+    # before `ref`, which for an archive is only its file name)
+    names: tuple[str, ...] = ()

@@ -10,7 +10,9 @@ Shape of the document:
   reference, version = the image id, purl ``pkg:oci/NAME@sha256:...`` when the id is a
   digest); ``components`` is the flat list of its packages plus one ``operating-system``
   component for ``/etc/os-release``; ``dependencies`` says the image depends on each of
-  them.
+  them, and each package on the packages of the same image its metadata says it needs
+  (dpkg Depends, apk D:, npm dependencies, Python Requires-Dist, resolved to what is
+  installed).
 * several images: no ``metadata.component``; each image is a top-level ``container``
   component with its packages nested in its own ``components`` (CycloneDX's assembly
   relation, "this image contains these packages"), and each image depends on its
@@ -20,7 +22,13 @@ Shape of the document:
 Each package is a ``library`` component with its purl, version, licenses and the
 properties ``dockwarden:layer`` (layer index), ``dockwarden:path`` (the database or
 metadata file it was read from) and ``dockwarden:source_name`` /
-``dockwarden:source_version`` when the package has a separate source package.
+``dockwarden:source_version`` when the package has a separate source package. Its first
+CPE (a shipped table of well-known products) is the component's ``cpe``, any others are
+``dockwarden:cpe`` properties.
+
+The image is named by the names it carries (RepoTags, OCI ref.name), else the
+reference the user gave, else its id: an archive's file name is not its name
+(`spdx.image_name`).
 
 Licenses: a single valid SPDX id becomes ``license.id``; a single valid compound SPDX
 expression becomes ``expression``; several strings that are all valid SPDX become one
@@ -73,7 +81,7 @@ from packageurl import PackageURL
 from dockwarden.model.common import Unknown
 from dockwarden.model.image import ImageSnapshot, OSRelease, Package
 from dockwarden.report.spdx import clean_text as _text
-from dockwarden.report.spdx import oci_purl, parse_timestamp
+from dockwarden.report.spdx import image_name, oci_purl, parse_timestamp
 
 SPEC_VERSION = "1.6"
 SCHEMA_URI = "http://cyclonedx.org/schema/bom-1.6.schema.json"
@@ -113,7 +121,11 @@ def as_dict(images: Sequence[ImageSnapshot], *, tool_version: str, timestamp: st
     for plan in doc.plans:
         refs = sorted(str(e.component.bom_ref) for e in plan.entries)
         dependencies.append({"ref": plan.ref, **({"dependsOn": refs} if refs else {})})
-        dependencies.extend({"ref": ref} for ref in refs)
+        targets = _package_targets(plan)
+        for entry in plan.entries:
+            ref = str(entry.component.bom_ref)
+            needs = sorted({str(t.component.bom_ref) for t in targets.get(ref, ())})
+            dependencies.append({"ref": ref, **({"dependsOn": needs} if needs else {})})
     dependencies.sort(key=lambda d: str(d["ref"]))
     return {
         "$schema": SCHEMA_URI,
@@ -143,7 +155,24 @@ def build_bom(images: Sequence[ImageSnapshot], *, tool_version: str, timestamp: 
         else:
             bom.components.update(children)
         bom.register_dependency(image, children)
+        by_ref = {str(e.component.bom_ref): e for e in plan.entries}
+        for ref, needs in _package_targets(plan).items():
+            bom.register_dependency(by_ref[ref].component, [t.component for t in needs])
     return bom
+
+
+def _package_targets(plan: _ImagePlan) -> dict[str, list[_Entry]]:
+    """bom-ref of each package -> the entries of the packages it depends on."""
+    by_key: dict[str, _Entry] = {}
+    for entry in plan.entries:
+        if entry.package_key:
+            by_key.setdefault(entry.package_key, entry)
+    out: dict[str, list[_Entry]] = {}
+    for entry in plan.entries:
+        needs = [by_key[k] for k in entry.depends if k in by_key and by_key[k] is not entry]
+        if needs:
+            out[str(entry.component.bom_ref)] = list({id(n): n for n in needs}.values())
+    return out
 
 
 @dataclass(slots=True)
@@ -203,6 +232,8 @@ class _Entry:
     key: str  # purl, or a dockwarden: key when there is none
     discriminator: str  # what tells two occurrences of the same key apart
     build: Callable[[str], Component]  # bom-ref -> the component
+    package_key: str = ""  # Package.key of the package, "" for the OS
+    depends: tuple[str, ...] = ()  # Package.key of the packages it depends on
     component: Component = field(init=False)
 
 
@@ -266,7 +297,7 @@ def _image_component(plan: _ImagePlan) -> Component:
         props.append(Property(name=f"{PROPERTY_PREFIX}complete", value="false"))
     return Component(
         type=ComponentType.CONTAINER,
-        name=_text(img.ref or img.id),
+        name=_text(image_name(img) or img.id),
         version=_text(img.id) or None,
         bom_ref=plan.ref,
         purl=plan.purl,
@@ -316,6 +347,8 @@ def _package_entry(pkg: Package) -> _Entry:
                                   value=_text(pkg.source_version)))
         if pkg.purl and purl is None:
             props.append(Property(name=f"{PROPERTY_PREFIX}invalid_purl", value=_text(pkg.purl)))
+        cpes = [_text(c) for c in pkg.cpes if c]
+        props += [Property(name=f"{PROPERTY_PREFIX}cpe", value=c) for c in cpes[1:]]
         return Component(
             type=ComponentType.LIBRARY,
             name=_text(pkg.name) or "unknown",
@@ -324,9 +357,11 @@ def _package_entry(pkg: Package) -> _Entry:
             purl=purl,
             licenses=licenses(pkg.licenses),
             properties=props,
+            cpe=cpes[0] if cpes else None,
         )
 
-    return _Entry(key=key, discriminator=discriminator, build=build)
+    return _Entry(key=key, discriminator=discriminator, build=build, package_key=pkg.key,
+                  depends=pkg.depends)
 
 
 # --- licenses ---

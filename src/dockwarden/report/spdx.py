@@ -21,7 +21,16 @@ Shape of the document:
   or concluded), ``filesAnalyzed`` is false; ``licenseDeclared`` is the package's
   licenses when they form a valid SPDX expression (several are joined with AND), else
   NOASSERTION; ``sourceInfo`` names the database file and layer, ``comment`` the source
-  package (dpkg Source:, apk origin, source rpm) when there is one.
+  package (dpkg Source:, apk origin, source rpm) when there is one;
+* a package's CPEs (a shipped table of well-known products) are SECURITY ``cpe23Type``
+  external references, next to the purl;
+* a package DEPENDS_ON each package of the same image its own metadata says it needs
+  (dpkg Depends, apk D:, npm dependencies, Python Requires-Dist, resolved to what is
+  installed);
+* ``LicenseRef-<name>`` licences (a Debian copyright file's licence that has no SPDX id)
+  are declared in ``hasExtractedLicensingInfos``, as SPDX requires;
+* the image is named by the names it carries (RepoTags, OCI ref.name), else the
+  reference the user gave; an archive's file name is not its name.
 
 The document is byte-identical for the same input: the caller passes the timestamp and
 the ``documentNamespace`` is built from the image digest and a uuid5 over the image ids.
@@ -79,7 +88,7 @@ def as_dict(images: Sequence[ImageSnapshot], *, tool_version: str, timestamp: st
     packages: list[dict[str, Any]] = []
     relationships: list[dict[str, str]] = []
     for img in images:
-        image_id = ids.make("Image", img.ref or img.id, f"{img.id}\0{img.ref}")
+        image_id = ids.make("Image", image_name(img) or img.id, f"{img.id}\0{img.ref}")
         packages.append(_image_package(img, image_id))
         relationships.append(_rel(DOCUMENT_ID, "DESCRIBES", image_id))
         contained: list[tuple[str, dict[str, Any]]] = []
@@ -87,6 +96,8 @@ def as_dict(images: Sequence[ImageSnapshot], *, tool_version: str, timestamp: st
         if not isinstance(osr, Unknown) and osr is not None:
             os_id = ids.make("OS", f"{osr.id}-{osr.version_id}", f"{img.id}\0{img.ref}\0os")
             contained.append((os_id, _os_package(osr, os_id)))
+        depends: list[tuple[str, tuple[str, ...]]] = []
+        id_of: dict[str, str] = {}
         if not isinstance(img.packages, Unknown):
             for pkg in img.packages:
                 pkg_id = ids.make(
@@ -95,9 +106,16 @@ def as_dict(images: Sequence[ImageSnapshot], *, tool_version: str, timestamp: st
                     f"\0{pkg.layer}\0{pkg.path}",
                 )
                 contained.append((pkg_id, _package(pkg, pkg_id, img)))
+                id_of.setdefault(pkg.key, pkg_id)
+                if pkg.depends:
+                    depends.append((pkg_id, pkg.depends))
         for spdx_id, package in contained:
             packages.append(package)
             relationships.append(_rel(image_id, "CONTAINS", spdx_id))
+        for spdx_id, keys in depends:
+            targets = dict.fromkeys(id_of[k] for k in keys if k in id_of)
+            relationships.extend(_rel(spdx_id, "DEPENDS_ON", t) for t in targets if t != spdx_id)
+    refs = sorted({ref for p in packages for ref in _license_refs(p.get("licenseDeclared", ""))})
 
     return {
         "spdxVersion": SPDX_VERSION,
@@ -109,8 +127,26 @@ def as_dict(images: Sequence[ImageSnapshot], *, tool_version: str, timestamp: st
             "created": _spdx_timestamp(timestamp),
             "creators": [f"Tool: dockwarden-{clean_text(tool_version)}"],
         },
+        **({"hasExtractedLicensingInfos": [_extracted(ref) for ref in refs]} if refs else {}),
         "packages": packages,
         "relationships": relationships,
+    }
+
+
+_LICENSE_REF = re.compile(r"LicenseRef-[A-Za-z0-9.-]+")
+
+
+def _license_refs(expression: str) -> list[str]:
+    return _LICENSE_REF.findall(expression)
+
+
+def _extracted(ref: str) -> dict[str, str]:
+    name = ref.removeprefix("LicenseRef-")
+    return {
+        "licenseId": ref,
+        "name": name,
+        "extractedText": f"The licence named {name} in the package's own licence "
+                         "information (its text is not copied into this document).",
     }
 
 
@@ -128,7 +164,7 @@ def document_namespace(images: Sequence[ImageSnapshot]) -> str:
         if algo and re.fullmatch(r"[0-9a-f]{32,128}", hexpart):
             slug = hexpart
         else:
-            slug = _slug(img.ref or img.id)[:64] or "image"
+            slug = _slug(image_name(img) or img.id)[:64] or "image"
     else:
         slug = "images"
     return f"{NAMESPACE_BASE}{slug}-{tag}"
@@ -140,7 +176,7 @@ def document_namespace(images: Sequence[ImageSnapshot]) -> str:
 def _image_package(img: ImageSnapshot, spdx_id: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "SPDXID": spdx_id,
-        "name": clean_text(img.ref or img.id) or "image",
+        "name": clean_text(image_name(img) or img.id) or "image",
     }
     if img.id:
         out["versionInfo"] = clean_text(img.id)
@@ -196,8 +232,11 @@ def _package(pkg: Package, spdx_id: str, img: ImageSnapshot) -> dict[str, Any]:
         primaryPackagePurpose="LIBRARY",
     )
     purl = canonical_purl(pkg.purl)
-    if purl:
-        out["externalRefs"] = [_purl_ref(purl)]
+    refs = [_purl_ref(purl)] if purl else []
+    refs += [{"referenceCategory": "SECURITY", "referenceType": "cpe23Type",
+              "referenceLocator": clean_text(cpe)} for cpe in pkg.cpes if _is_cpe(cpe)]
+    if refs:
+        out["externalRefs"] = refs
     layer = _layer_name(img, pkg.layer)
     out["sourceInfo"] = clean_text(f"acquired package info from {pkg.path} in {layer}")
     notes = []
@@ -219,6 +258,14 @@ def canonical_purl(text: str) -> str | None:
         return str(PackageURL.from_string(clean_text(text)).to_string())
     except ValueError:
         return None
+
+
+_CPE23 = re.compile(r"cpe:2\.3:[aho\*\-](?::(?:[^:\s\\]|\\.)+){10}")
+
+
+def _is_cpe(value: str) -> bool:
+    """A CPE 2.3 formatted string (the shape SPDX's schema asks of cpe23Type)."""
+    return bool(_CPE23.fullmatch(value))
 
 
 def _layer_name(img: ImageSnapshot, index: int) -> str:
@@ -246,8 +293,9 @@ def _rel(element: str, kind: str, related: str) -> dict[str, str]:
 def license_expression(values: Iterable[str]) -> str | None:
     """The licenses as one valid SPDX expression (normalised), or None if any is not.
 
-    Several strings are joined with AND. Only identifiers of the SPDX license list are
-    accepted: LicenseRef-* would need a hasExtractedLicensingInfos entry we cannot fill.
+    Several strings are joined with AND. Identifiers of the SPDX license list and
+    ``LicenseRef-<idstring>`` are accepted (the document declares each LicenseRef in
+    ``hasExtractedLicensingInfos``).
     """
     parts = []
     for value in values:
@@ -272,6 +320,8 @@ def _licensing() -> Any:
 
 @functools.lru_cache(maxsize=4096)
 def _normalise(text: str) -> str | None:
+    if _LICENSE_REF.fullmatch(text):
+        return text
     try:
         parsed = _licensing().parse(text, validate=True, strict=True)
     except Exception:  # the parser raises assorted errors on junk input
@@ -312,7 +362,7 @@ def _slug(text: str) -> str:
 
 
 def _document_name(images: Sequence[ImageSnapshot]) -> str:
-    names = ", ".join(clean_text(img.ref or img.id) for img in images)
+    names = ", ".join(clean_text(image_name(img) or img.id) for img in images)
     return f"dockwarden SBOM of {names}"
 
 
@@ -327,7 +377,7 @@ def oci_purl(img: ImageSnapshot) -> str | None:
     algo, _, hexpart = img.id.partition(":")
     if algo != "sha256" or not re.fullmatch(r"[0-9a-f]{64}", hexpart):
         return None
-    repository, tag = split_reference(img.ref)
+    repository, tag = split_reference(image_name(img))
     if not repository:
         return None
     qualifiers = {"repository_url": repository}
@@ -341,6 +391,18 @@ def oci_purl(img: ImageSnapshot) -> str | None:
                               qualifiers=qualifiers).to_string())
     except ValueError:
         return None
+
+
+def image_name(img: ImageSnapshot) -> str:
+    """The image's name: the first name the image carries (a `docker save` archive's
+    RepoTags, an OCI index's ref.name), else the reference the user gave; "" for an
+    archive or layout without a name (its file name is no name of the image)."""
+    for name in img.names:
+        if clean_text(name).strip():
+            return name
+    if img.source in ("tar", "oci"):
+        return ""
+    return img.ref if img.ref != img.id else ""
 
 
 def split_reference(ref: str) -> tuple[str, str]:

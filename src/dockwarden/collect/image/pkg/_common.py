@@ -114,3 +114,69 @@ class Origins:
             else:
                 break
         return layer
+
+
+# --- CPEs: a shipped table of the NVD dictionary's vendor/product (data/cpe.json) ---
+
+_CPE_TABLE: dict[str, tuple[str, str]] | None = None
+# a product name with its major version glued on: python3.11, postgresql-15, openjdk-17
+_VERSIONED = re.compile(r"(python|postgresql|openjdk|ruby|php|golang|perl|nodejs)-?[0-9][0-9.]*")
+# characters CPE 2.3's formatted string takes as they are; any other is backslash-quoted
+_CPE_PLAIN = re.compile(r"[A-Za-z0-9._-]")
+
+
+def _cpe_table() -> dict[str, tuple[str, str]]:
+    global _CPE_TABLE
+    if _CPE_TABLE is None:
+        import json
+
+        from dockwarden import read_data
+
+        products = json.loads(read_data("cpe.json")).get("products", {})
+        _CPE_TABLE = {str(k): (str(v[0]), str(v[1])) for k, v in products.items()
+                      if isinstance(v, list) and len(v) == 2}
+    return _CPE_TABLE
+
+
+def upstream_version(version: str) -> str:
+    """The upstream part of a distribution version: no epoch, no packaging revision,
+    no repack or backport suffix ("1:1.2.13.dfsg-1" -> "1.2.13", "3.0.11-1~deb12u2" ->
+    "3.0.11", "3.1.4-r5" -> "3.1.4")."""
+    _, _, version = version.rpartition(":")
+    if "-" in version:
+        version = version.rsplit("-", 1)[0]
+    for cut in ("+dfsg", ".dfsg", "~", "+"):
+        index = version.find(cut)
+        if index > 0:
+            version = version[:index]
+    return version
+
+
+def cpe_quote(value: str) -> str:
+    return "".join(c if _CPE_PLAIN.fullmatch(c) else "\\" + c for c in value)
+
+
+def cpes_for(product: str, version: str) -> tuple[str, ...]:
+    """`cpe:2.3:a:VENDOR:PRODUCT:VERSION:*:*:*:*:*:*:*` for a product of the table
+    (`product`: a source package name or a classified binary's name), else ()."""
+    name = product.lower()
+    entry = _cpe_table().get(name)
+    if entry is None:
+        match = _VERSIONED.fullmatch(name)
+        if match is not None:
+            entry = _cpe_table().get(match.group(1))
+    if entry is None or not plausible(version):
+        return ()
+    vendor, prod = entry
+    return (f"cpe:2.3:a:{vendor}:{cpe_quote(prod)}:{cpe_quote(version)}:*:*:*:*:*:*:*",)
+
+
+def upstream_qualifier(name: str, version: str, source_name: str, source_version: str) -> str:
+    """The purl `upstream` qualifier of a distribution package built from another source
+    package: "openssl" when only the name differs, "glibc@2.36-9" when the version does
+    too; "" when the source is the package itself."""
+    if not source_name:
+        return ""
+    if source_version and source_version != version:
+        return f"{source_name}@{source_version}"
+    return source_name if source_name != name else ""

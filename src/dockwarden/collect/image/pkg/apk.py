@@ -1,22 +1,34 @@
 """Alpine (and Wolfi) packages: `/lib/apk/db/installed`.
 
 The database is a sequence of blocks separated by blank lines, one `K:value` per line
-(P name, V version, A arch, o origin, L license; the many F:/R:/Z: file lines are
-skipped). Every block there is installed. The format is trivial, so no library is used.
+(P name, V version, A arch, o origin, L license, D depends, p provides; the many
+F:/R:/Z: file lines are skipped). Every block there is installed. The format is trivial,
+so no library is used.
+
+The origin (source package) goes into the purl's `upstream` qualifier when it differs
+from the name, as syft writes it; CPEs come from the shipped table by origin.
+Dependencies: each `D:` token (`so:libc.musl-x86_64.so.1`, `cmd:sh`, `name>=1.2`) without
+its version constraint, resolved through the names and `p:` provides of the installed
+packages; `!conflicts` are not dependencies.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import NamedTuple
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import (
     Origins,
+    cpes_for,
     make_purl,
     plausible,
     sort_packages,
     text,
+    upstream_qualifier,
+    upstream_version,
 )
 from dockwarden.collect.image.pkg.osrelease import (
     OS_FILES,
@@ -27,8 +39,10 @@ from dockwarden.collect.image.pkg.osrelease import (
 from dockwarden.model.image import Package
 
 INSTALLED = "/lib/apk/db/installed"
-_KEYS = frozenset("PVAoL")
+_KEYS = frozenset("PVAoLDp")
 _MAX_LICENSE = 1024
+_MAX_RELATIONS = 512
+_CONSTRAINT = re.compile(r"[<>=~]")
 
 
 class ApkRecord(NamedTuple):
@@ -37,6 +51,19 @@ class ApkRecord(NamedTuple):
     arch: str
     origin: str
     license: str
+    depends: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ()
+
+
+def _names(value: str) -> tuple[str, ...]:
+    found = []
+    for token in value.split()[:_MAX_RELATIONS]:
+        if token.startswith("!"):
+            continue
+        name = _CONSTRAINT.split(token, 1)[0]
+        if plausible(name):
+            found.append(name)
+    return tuple(found)
 
 
 def _record(fields: dict[str, str]) -> ApkRecord | None:
@@ -48,7 +75,8 @@ def _record(fields: dict[str, str]) -> ApkRecord | None:
         arch = ""
     if origin and not plausible(origin):
         origin = ""
-    return ApkRecord(name, version, arch, origin or name, fields.get("L", "")[:_MAX_LICENSE])
+    return ApkRecord(name, version, arch, origin or name, fields.get("L", "")[:_MAX_LICENSE],
+                     _names(fields.get("D", "")), _names(fields.get("p", "")))
 
 
 def parse_installed(data: bytes) -> tuple[ApkRecord, ...]:
@@ -91,9 +119,11 @@ class ApkAnalyzer:
         namespace = os_release.id if os_release is not None else "alpine"
         distro = distro_qualifier(os_release)
         packages = []
+        records = []
         origins = Origins(found, _keys)
         for rec in found.value:
             if isinstance(rec, ApkRecord):
+                records.append(rec)
                 packages.append(
                     Package(
                         type="apk",
@@ -107,11 +137,35 @@ class ApkAnalyzer:
                         licenses=(rec.license,) if rec.license else (),
                         purl=make_purl(
                             "apk", rec.name, rec.version, namespace,
-                            {"arch": rec.arch, "distro": distro},
+                            {"arch": rec.arch, "distro": distro,
+                             "upstream": upstream_qualifier(rec.name, rec.version,
+                                                            rec.origin, rec.version)},
                         ),
+                        cpes=cpes_for(rec.origin, upstream_version(rec.version)),
                     )
                 )
-        return AnalysisOutput(packages=sort_packages(packages))
+        return AnalysisOutput(packages=sort_packages(_link(packages, records)))
+
+
+def _link(packages: list[Package], records: list[ApkRecord]) -> list[Package]:
+    """`depends` of each package: its D: names resolved through names and provides."""
+    owner: dict[str, int] = {}
+    for index, rec in enumerate(records):
+        for provided in rec.provides:
+            owner.setdefault(provided, index)
+    for index, rec in enumerate(records):
+        owner[rec.name] = index  # a real package name wins over a provide
+    out = []
+    for index, (pkg, rec) in enumerate(zip(packages, records, strict=True)):
+        targets = []
+        for name in rec.depends:
+            target = owner.get(name)
+            if target is not None and target != index:
+                key = packages[target].key
+                if key not in targets:
+                    targets.append(key)
+        out.append(replace(pkg, depends=tuple(targets)) if targets else pkg)
+    return out
 
 
 def _keys(value: object) -> set[object]:

@@ -13,12 +13,18 @@ become one `-`), so that it matches vulnerability databases and the purl
 (`pkg:pypi/django@2.2.0`) without further work. Licenses: `License-Expression`
 (metadata 2.4), else a short one-line `License:`, else the `License ::` classifiers'
 last part ("MIT License").
+
+Dependencies: each `Requires-Dist` name (normalised), resolved to an installed
+distribution of that name, in the same site directory first. A requirement behind an
+`extra == ...` marker is optional and left out; other markers (python_version,
+sys_platform...) are not evaluated: the edge is kept when the target is installed.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import NamedTuple
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
@@ -30,12 +36,16 @@ MAX_METADATA = 1024 * 1024
 _NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _MAX_LICENSE = 100
 _UNKNOWN = frozenset({"", "unknown", "none", "n/a"})
+_REQUIREMENT = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
+_EXTRA = re.compile(r"\bextra\s*==")
+_MAX_REQUIRES = 256
 
 
 class PyRecord(NamedTuple):
     name: str  # PEP 503 normalised
     version: str
     licenses: tuple[str, ...]
+    requires: tuple[str, ...] = ()  # normalised names of non-optional Requires-Dist
 
 
 def normalize(name: str) -> str:
@@ -104,7 +114,30 @@ def parse_metadata(data: bytes) -> PyRecord | None:
     name, version = first.get("name", ""), first.get("version", "")
     if not _NAME.fullmatch(name) or not plausible(name, version):
         return None
-    return PyRecord(normalize(name), version, _licenses(fields))
+    return PyRecord(normalize(name), version, _licenses(fields), _requires(fields))
+
+
+def _requires(fields: list[tuple[str, str]]) -> tuple[str, ...]:
+    names: list[str] = []
+    for key, value in fields:
+        if key != "requires-dist" or len(names) >= _MAX_REQUIRES:
+            continue
+        requirement, _, marker = value.partition(";")
+        if _EXTRA.search(marker):
+            continue
+        match = _REQUIREMENT.match(requirement)
+        if match is not None:
+            names.append(normalize(match.group(1)))
+    return tuple(dict.fromkeys(names))
+
+
+def site_dir(path: str) -> str:
+    """The site directory a metadata path sits in ("" if none)."""
+    parts = path.split("/")
+    for index in range(len(parts) - 2, 0, -1):
+        if parts[index] in SITE_DIRS:
+            return "/".join(parts[: index + 1])
+    return ""
 
 
 class PythonAnalyzer:
@@ -120,9 +153,11 @@ class PythonAnalyzer:
 
     def finish(self, results: Mapping[str, FileResult], view: FinalView) -> AnalysisOutput:
         packages = []
+        requires: dict[str, tuple[str, ...]] = {}
         for found in results.values():
             rec = found.value
             if isinstance(rec, PyRecord):
+                requires[found.path] = rec.requires
                 packages.append(
                     Package(
                         type="pypi",
@@ -134,4 +169,24 @@ class PythonAnalyzer:
                         purl=make_purl("pypi", rec.name, rec.version),
                     )
                 )
-        return AnalysisOutput(packages=sort_packages(packages))
+        return AnalysisOutput(packages=sort_packages(_link(packages, requires)))
+
+
+def _link(packages: list[Package], requires: Mapping[str, tuple[str, ...]]) -> list[Package]:
+    by_name: dict[str, list[Package]] = {}
+    for pkg in sorted(packages, key=lambda p: p.path):
+        by_name.setdefault(pkg.name, []).append(pkg)
+    out = []
+    for pkg in packages:
+        here = site_dir(pkg.path)
+        targets = []
+        for name in requires.get(pkg.path, ()):
+            candidates = by_name.get(name)
+            if not candidates:
+                continue
+            same = [c for c in candidates if site_dir(c.path) == here]
+            target = (same or candidates)[0]
+            if target is not pkg and target.key not in targets:
+                targets.append(target.key)
+        out.append(replace(pkg, depends=tuple(targets)) if targets else pkg)
+    return out

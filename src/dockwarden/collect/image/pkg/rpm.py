@@ -27,6 +27,9 @@ Versions are `EPOCH:VERSION-RELEASE` when the epoch is set and not 0, else
 `VERSION-RELEASE`. The source package is parsed out of SOURCERPM
 (`libfoo-2.0-1.el9.src.rpm`); its version carries the binary's epoch, as the file name
 has none. `gpg-pubkey` entries (imported signing keys, not software) are left out.
+The purl carries the source rpm's file name as its `upstream` qualifier
+(`upstream=openssl-3.0.7-27.el9.src.rpm`), as syft writes it; CPEs come from the shipped
+table by source name. Licences are the database's LICENSE tag.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalV
 from dockwarden.collect.image.pkg._common import (
     Origins,
     Unreadable,
+    cpes_for,
     make_purl,
     plausible,
     skipped_entries,
@@ -253,8 +257,10 @@ class RpmAnalyzer:
                         f"{rec.version}-{rec.release}" if rec.release else rec.version,
                         namespace,
                         {"arch": rec.arch, "epoch": str(rec.epoch) if rec.epoch else "",
-                         "distro": distro},
+                         "distro": distro,
+                         "upstream": rec.source_rpm if plausible(rec.source_rpm) else ""},
                     ),
+                    cpes=cpes_for(source_name or rec.name, rec.version),
                 )
             )
         return AnalysisOutput(packages=sort_packages(packages))
