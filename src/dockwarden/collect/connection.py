@@ -307,3 +307,93 @@ def unreachable(url: str, exc: BaseException) -> EngineUnreachable:
     if len(first) > 200:
         first = first[:200] + "..."
     return EngineUnreachable(f"cannot reach the Docker Engine at {url}: {first}", hint)
+
+
+# -- many Engines ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One Engine of a fleet: an address (`host`) or a Docker context, with its TLS files."""
+
+    host: str | None = None
+    context: str | None = None
+    tlsverify: bool = False
+    tlscacert: str | None = None
+    tlscert: str | None = None
+    tlskey: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.host if self.host else f"context {self.context}"
+
+
+def context_names(env: dict[str, str] | None = None) -> list[str]:
+    """Every Docker context of the store (`docker context ls`), `default` first: the
+    default context is the local Engine (DOCKER_HOST or the default socket)."""
+    env = dict(os.environ) if env is None else env
+    meta = os.path.join(_config_dir(env), "contexts", "meta")
+    names = []
+    try:
+        entries = sorted(os.listdir(meta))
+    except OSError:
+        entries = []
+    for entry in entries:
+        try:
+            with open(os.path.join(meta, entry, "meta.json"), encoding="utf-8") as fh:
+                name = json.loads(fh.read(1 << 20)).get("Name")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(name, str) and name and name != "default":
+            names.append(name)
+    return ["default", *sorted(names)]
+
+
+_HOSTS_KEYS = ("tlscacert", "tlscert", "tlskey", "tlsverify", "context")
+MAX_HOSTS_FILE = 1 << 20
+
+
+def read_hosts(path: str) -> list[Endpoint]:
+    """The Engines of a hosts file: one per line, blank lines and `#` comments (whole
+    lines, or after a space) ignored. A line is an Engine address (unix://, tcp://,
+    ssh://) or `context=NAME`, then optional `key=value` words: tlscacert=FILE,
+    tlscert=FILE, tlskey=FILE (TLS with those files), tlsverify (verify the Engine's
+    certificate; implied by tlscacert). A malformed line is an InputError (exit 2) that
+    names its line."""
+    from dockwarden.errors import InputError
+    from dockwarden.safeio import read_text
+
+    text = read_text(path, what="hosts file", max_bytes=MAX_HOSTS_FILE)
+    out: list[Endpoint] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split(" #", 1)[0].split("\t#", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"hosts file {clean(path)} line {number}"
+        words = line.split()
+        fields: dict[str, str] = {}
+        host: str | None = None
+        for i, word in enumerate(words):
+            key, eq, value = word.partition("=")
+            if i == 0 and not (eq and key in _HOSTS_KEYS):
+                host = word
+                continue
+            if key not in _HOSTS_KEYS or (key != "tlsverify" and not value):
+                raise InputError(f"{where}: unknown word {clean(word)!r}",
+                                 "expected ADDRESS or context=NAME, then tlscacert=FILE "
+                                 "tlscert=FILE tlskey=FILE tlsverify")
+            fields[key] = value
+        context = fields.pop("context", None)
+        if (host is None) == (context is None):
+            raise InputError(f"{where}: give one Engine address or context=NAME")
+        if host is not None:
+            try:
+                check_host(host)
+            except UsageError as exc:
+                raise InputError(f"{where}: {exc.message}") from None
+        out.append(Endpoint(host=host, context=context,
+                            tlsverify="tlsverify" in fields or "tlscacert" in fields,
+                            tlscacert=fields.get("tlscacert") or None,
+                            tlscert=fields.get("tlscert") or None,
+                            tlskey=fields.get("tlskey") or None))
+    if not out:
+        raise InputError(f"hosts file {clean(path)} names no Engine")
+    return out

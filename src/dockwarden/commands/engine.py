@@ -16,6 +16,7 @@ from dockwarden.model.finding import Report, ReportError, ReportTarget
 
 def connection_and_output(p: argparse.ArgumentParser) -> None:
     opts.engine_options(p)
+    fleet_options(p)
     opts.output_options(p)
 
 
@@ -93,6 +94,9 @@ def audit(ns: argparse.Namespace) -> Report:
     if ns.workers < 1:
         raise UsageError("--workers must be at least 1")
     conn = connect(opts, max_pool_size=max(10, ns.workers))
+    hook = getattr(ns, "fleet_connected", None)
+    if hook is not None:  # a fleet run: its per-Engine deadline may end this connection
+        hook(conn)
     progress = _Progress(enabled=not (ns.no_progress or ns.quiet) and sys.stderr.isatty())
     want_containers = ns.command in ("engine", "containers")
     names = tuple(getattr(ns, "names", ()) or ())
@@ -291,6 +295,9 @@ def _files_instead(ns: argparse.Namespace, exc: EngineUnreachable) -> Report | N
 def run(ns: argparse.Namespace) -> int:
     """`engine`, `daemon` or `containers`. A bare `dockwarden` (`ns.implicit`) with no
     Engine to reach lints the Dockerfiles and compose files here instead."""
+    endpoints = fleet_endpoints(ns)
+    if endpoints is not None:
+        return output.finish(audit_fleet(ns, endpoints), ns)
     try:
         report = audit(ns)
     except EngineUnreachable as exc:
@@ -301,3 +308,181 @@ def run(ns: argparse.Namespace) -> int:
             raise
         report = fallback
     return output.finish(report, ns)
+
+
+# -- many Engines in one run ---------------------------------------------------------------
+class _Repeat(argparse.Action):
+    """A store option that may be repeated: the last value in `dest` (what every single-
+    Engine path reads) and all of them in `dest`_all (the fleet)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        seen = list(getattr(namespace, self.dest + "_all", None) or [])
+        seen.append(values)
+        setattr(namespace, self.dest + "_all", seen)
+        setattr(namespace, self.dest, values)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 86400 seconds")
+    return value
+
+
+def fleet_options(p: argparse.ArgumentParser) -> None:
+    """`-H` and `--context` made repeatable (the shared group in options.py declares them
+    once; their actions are swapped here, for the Engine commands only), and the options
+    of a run over many Engines."""
+    for action in p._actions:
+        if action.dest in ("host", "context") and action.option_strings:
+            action.__class__ = _Repeat
+            action.help = f"{action.help}; repeatable: one report over every Engine named"
+    g = p.add_argument_group("many Engines (one report, one target per Engine)")
+    g.add_argument("--all-contexts", action="store_true",
+                   help="audit the Engine of every Docker context (`docker context ls`)")
+    g.add_argument("--hosts", metavar="FILE",
+                   help="audit the Engines listed in FILE: one per line, an address "
+                   "(ssh://, tcp://, unix://) or context=NAME, optionally followed by "
+                   "tlscacert=FILE tlscert=FILE tlskey=FILE tlsverify; # comments and "
+                   "blank lines ignored")
+    g.add_argument("--parallel", type=_positive, default=4, metavar="N",
+                   help="Engines audited at the same time (default 4)")
+    g.add_argument("--engine-deadline", type=_seconds, default=900.0, metavar="SECONDS",
+                   help="time limit of each Engine's whole audit in a run over many "
+                   "Engines: past it that Engine is an error, the others go on "
+                   "(default 900)")
+
+
+def fleet_endpoints(ns: argparse.Namespace) -> list[Any] | None:
+    """The Engines of a run over many (None for the usual one-Engine run)."""
+    from dockwarden.collect.connection import Endpoint, check_host, context_names, read_hosts
+
+    hosts = list(getattr(ns, "host_all", None) or [])
+    contexts = list(getattr(ns, "context_all", None) or [])
+    many = len(hosts) + len(contexts) > 1 or getattr(ns, "hosts", None) \
+        or getattr(ns, "all_contexts", False)
+    if not many:
+        return None
+    tls = {"tlsverify": bool(ns.tlsverify or ns.tlscacert), "tlscacert": ns.tlscacert,
+           "tlscert": ns.tlscert, "tlskey": ns.tlskey}
+    out: list[Endpoint] = []
+    for host in hosts:
+        check_host(host)
+        out.append(Endpoint(host=host, **tls))
+    out += [Endpoint(context=name) for name in contexts]
+    if getattr(ns, "all_contexts", False):
+        out += [Endpoint(context=name) for name in context_names()]
+    if getattr(ns, "hosts", None):
+        out += read_hosts(ns.hosts)
+    unique: dict[Endpoint, None] = dict.fromkeys(out)
+    return list(unique)
+
+
+def _for_endpoint(ns: argparse.Namespace, ep: Any, connected: Any) -> argparse.Namespace:
+    return argparse.Namespace(**{
+        **vars(ns), "host": ep.host,
+        "context": None if ep.host else (ep.context or "default"),
+        "tls": bool(ep.tlscert or ep.tlscacert), "tlsverify": ep.tlsverify,
+        "tlscacert": ep.tlscacert, "tlscert": ep.tlscert, "tlskey": ep.tlskey,
+        "no_progress": True, "fleet_connected": connected,
+    })
+
+
+def _tagged(report: Report, engine: str) -> Report:
+    """The report of one Engine with every finding carrying that Engine (evidence
+    `engine`) and every error entry naming it."""
+    from dataclasses import replace
+
+    findings = tuple(replace(f, evidence={**f.evidence, "engine": engine})
+                     for f in report.findings)
+    ignored = tuple((replace(f, evidence={**f.evidence, "engine": engine}), why)
+                    for f, why in report.ignored)
+    errors = tuple(e if e.target == engine or e.target.startswith(engine + " ")
+                   else replace(e, target=f"{engine} {e.target}") for e in report.errors)
+    return replace(report, findings=findings, ignored=ignored, errors=errors)
+
+
+def audit_fleet(ns: argparse.Namespace, endpoints: list[Any]) -> Report:
+    """Every Engine audited as the one-Engine command does, `--parallel` at a time, each
+    within `--engine-deadline`: an Engine that cannot be reached, or whose audit fails or
+    takes too long, is an incomplete target with its error; the others complete. One
+    report, the Engines' parts in the order they were named."""
+    import threading
+
+    from dockwarden.commands.image import merge
+    from dockwarden.errors import DockwardenError
+
+    started = output.now()
+    if ns.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    kind = {"engine": TargetKind.ENGINE, "daemon": TargetKind.DAEMON,
+            "containers": TargetKind.ENGINE}[ns.command]
+    parts: list[Report | None] = [None] * len(endpoints)
+    lock = threading.Lock()
+    pending = list(enumerate(endpoints))
+
+    def failed(ep: Any, message: str) -> Report:
+        now = output.now()
+        return Report(started=now, finished=now, targets=(ReportTarget(kind, ep.label, False),),
+                      findings=(), errors=(ReportError(ep.label, message),))
+
+    def one(i: int, ep: Any, conns: list[Any]) -> None:
+        try:
+            report = audit(_for_endpoint(ns, ep, conns.append))
+            engine = next((t.ref for t in report.targets
+                           if t.kind in (TargetKind.ENGINE, TargetKind.DAEMON)), ep.label)
+            parts[i] = _tagged(report, engine)
+        except DockwardenError as exc:
+            parts[i] = failed(ep, exc.message)
+        except Exception as exc:  # one Engine's failure is its own entry, not the run's
+            parts[i] = failed(ep, f"audit failed: {type(exc).__name__}: {exc}")
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                i, ep = pending.pop(0)
+            conns: list[Any] = []
+            t = threading.Thread(target=one, args=(i, ep, conns), daemon=True,
+                                 name=f"dockwarden-engine-{i}")
+            t.start()
+            t.join(ns.engine_deadline)
+            if t.is_alive():  # past its deadline: end its connections, report it
+                for conn in conns:
+                    _end(conn)
+                parts[i] = failed(ep, f"no complete audit within --engine-deadline "
+                                  f"{ns.engine_deadline:g} s")
+
+    workers = [threading.Thread(target=worker, daemon=True, name="dockwarden-fleet")
+               for _ in range(min(ns.parallel, len(endpoints)))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return merge(started, [p for p in parts if p is not None])
+
+
+def _end(conn: Any) -> None:
+    import contextlib
+
+    getter = conn.getter
+    with contextlib.suppress(Exception):
+        if hasattr(getter, "shutdown"):
+            getter.shutdown()
+        else:
+            getter.close()
