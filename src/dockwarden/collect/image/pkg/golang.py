@@ -37,9 +37,12 @@ line (`main_version`), is recovered in this order, each step only when unambiguo
    (Go drops it then): the linker stores every `-X` value, and the Go version it sets
    in `runtime.buildVersion` the same way, as string symbols it lays out together; the
    NUL-delimited strings within `_X_WINDOW` bytes of a NUL-delimited copy of the Go
-   version that look like a version are taken (observed in Debian's runc 1.1.5+ds1,
-   containerd 1.6.20~ds1 and docker-registry 2.8.2+ds1, equal to their `--version`,
-   and in the programs the tests build with `-X main.version=v1.2.3`, stripped or not);
+   version that look like a version are taken. Observed with the external linker
+   (cgo builds: Debian's runc 1.1.5+ds1, containerd 1.6.20~ds1 and docker-registry
+   2.8.2+ds1, equal to their `--version`); Go's internal linker (CGO_ENABLED=0) sorts
+   the strings apart, so there such a build keeps an empty version, as `go version -m`
+   shows "(devel)" (a version-like string found elsewhere in the read-only data is
+   not taken: nothing ties it to the main module);
 3. `vcs.revision` and `vcs.time` settings: the pseudo-version Go itself gives an
    untagged commit, `v0.0.0-20240102150405-0123456789ab` (`+dirty` when
    `vcs.modified=true`).
