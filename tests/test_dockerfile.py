@@ -76,8 +76,8 @@ def t(tmp_path: Path) -> Any:
 
 # --- every check's own examples ----------------------------------------------------------
 
-def test_thirteen_checks_registered() -> None:
-    assert [f"DW5{n:02d}" for n in range(1, 14)] == DW5
+def test_nineteen_checks_registered() -> None:
+    assert [f"DW5{n:02d}" for n in range(1, 20)] == DW5
     assert [c.meta.id for c in checks_for(Scope.DOCKERFILE, Selection())] == DW5
 
 

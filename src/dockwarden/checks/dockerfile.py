@@ -1,4 +1,4 @@
-"""DW501-DW513: one Dockerfile, judged from its parsed stages (pure; no I/O).
+"""DW501-DW519: one Dockerfile, judged from its parsed stages (pure; no I/O).
 
 Each check is `f(df: DockerfileSnapshot) -> Iterator[Fail]`, run by the registry's
 `run(checks, (df,), target, Source.DOCKERFILE, lines=line_map(df))`.
@@ -11,9 +11,10 @@ evidence also holds `"stage"` (its name, else its index). Evidence shows instruc
 with secrets redacted (`secrets.redact_command`) and cut to 200 characters.
 
 Stage awareness: "the image" is the final stage plus the stages it is built `FROM`
-(`final_chain`); DW501, DW509 and DW510 look only there. DW512 is high in a stage whose
-files can reach the final image (the chain, or a stage it `COPY --from`s, transitively)
-and medium in a stage nothing copies from.
+(`final_chain`); DW501, DW509, DW510, DW517-DW519 and DW506's cache reasons look only
+there. DW507 and DW514-DW516 look at every stage BuildKit builds (`built_stages`).
+DW512 is high in a stage whose files can reach the final image (the chain, or a stage
+it `COPY --from`s, transitively) and medium in a stage nothing copies from.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dockwarden import secrets
 from dockwarden.checks.common import is_moving_ref, is_root_user
 from dockwarden.checks.registry import CIS_BENCHMARK, CIS_CONTROLS, Fail, Scope, check
 from dockwarden.model.common import Severity, TargetKind
-from dockwarden.model.dockerfile import Argv, DockerfileSnapshot, Instruction, Stage
+from dockwarden.model.dockerfile import Argv, DockerfileSnapshot, Instruction, Pipeline, Stage
 
 D = Scope.DOCKERFILE
 DF = TargetKind.DOCKERFILE
@@ -54,9 +55,18 @@ def _shown(text: str) -> str:
     return secrets.redact_command(text)[:200]
 
 
+def _shown_instruction(inst: Instruction) -> str:
+    """The instruction as evidence: secrets redacted, also the passwords a RUN writes out
+    (DW517's `fixed_credentials`, which `secrets.redact_command` does not know)."""
+    text = inst.original
+    if inst.is_run:
+        text = _redact_literals(text, [lit for _, lit in fixed_credentials(inst)])
+    return _shown(text)
+
+
 def _fail(df: DockerfileSnapshot, stage: Stage, inst: Instruction, severity: Severity | None
           = None, message: str = "", **evidence: Any) -> Fail:
-    ev: dict[str, Any] = {"line": inst.line, "instruction": _shown(inst.original)}
+    ev: dict[str, Any] = {"line": inst.line, "instruction": _shown_instruction(inst)}
     if len(df.stages) > 1:
         ev["stage"] = stage.label
     ev.update(evidence)
@@ -335,7 +345,15 @@ def _cache_mounted(inst: Instruction, path: str) -> bool:
           "FROM alpine:3.20\nRUN apk add --no-cache curl=8.9.1-r0\n"),
 )
 def package_cache(df: DockerfileSnapshot) -> Iterator[Fail]:
+    """Caches left behind count only in the final chain (decided): a stage's apt lists
+    reach the image only as the file system the final stage is built FROM; `COPY --from`
+    copies the paths it names, never a stage's caches. The stale-index form (`apt-get
+    update` alone) is judged in every stage BuildKit builds: it breaks those builds too."""
+    image = {s.index for s in final_chain(df)}
+    built = built_stages(df)
     for stage, inst in _runs(df):
+        if stage.index not in built:
+            continue
         calls = [(_sub(a), a) for a in inst.commands]
         tools = {(t, s) for (t, s), _ in calls}
         words = " ".join(w for a in inst.commands for w in a)
@@ -344,6 +362,10 @@ def package_cache(df: DockerfileSnapshot) -> Iterator[Fail]:
         apt_install = {("apt-get", "install"), ("apt", "install")} & tools
         if apt and not apt_install:
             reasons.append("apt-get update without an install in the same RUN")
+        if stage.index not in image:
+            if reasons:
+                yield _fail(df, stage, inst, reasons=reasons)
+            continue
         if apt_install and "/var/lib/apt/lists" not in words \
                 and not _cache_mounted(inst, "/var/lib/apt"):
             reasons.append("apt-get install without rm -rf /var/lib/apt/lists/*")
@@ -369,35 +391,54 @@ _FETCH_SUBST = re.compile(r"(?:\$\(|`|<\()\s*(?:\S*/)?(?:curl|wget)\b")
     id="DW507", title="Downloaded script piped into a shell", severity=Severity.MEDIUM,
     scope=D, target_kind=DF,
     rationale="`curl | sh` runs whatever the server (or anyone in the path) sends, "
-    "unverified, at build time.",
+    "unverified, at build time; so does installing or running a fetched package or script "
+    "(`dpkg -i`, `rpm -i`, `sh i.sh`) with no checksum or signature checked in between.",
     remediation="Download to a file, verify its checksum or signature, then run it.",
     bad=("FROM debian:12\nRUN curl -fsSL https://get.example.com | sh\n",
-         "FROM debian:12\nRUN bash -c \"$(curl -fsSL https://x.example.com/i.sh)\"\n"),
+         "FROM debian:12\nRUN bash -c \"$(curl -fsSL https://x.example.com/i.sh)\"\n",
+         "FROM debian:12\nRUN wget https://x.example.com/a.deb && dpkg -i a.deb\n"),
     good=("FROM debian:12\nRUN curl -fsSLo i.sh https://x.example.com/i.sh "
           "&& sha256sum -c i.sh.sha256 && sh i.sh\n",),
 )
 def curl_pipe_shell(df: DockerfileSnapshot) -> Iterator[Fail]:
-    for stage, inst in _runs(df):
-        for pipe in inst.pipes:
-            argvs = [effective(a) for a in pipe]
-            fetched = False
-            hit = ""
-            for argv in argvs:
-                if not argv:
-                    continue
-                tool = _name(argv[0])
-                if tool in DOWNLOADERS:
-                    fetched = True
-                elif fetched and tool in SHELLS:
-                    hit = "pipe"
-                if tool in SHELLS and any(_FETCH_SUBST.search(w) for w in argv[1:]):
-                    hit = "substitution"
-                if hit:
-                    break
-            if hit:
-                yield _fail(df, stage, inst, form=hit,
-                            command=_shown(" | ".join(" ".join(a) for a in pipe)))
-                break
+    """Forms: "pipe" (`curl | sh`, also into python/perl/ruby/node/php reading the script
+    from stdin), "substitution" (`sh -c "$(curl ...)"`, `bash <(curl ...)`), "installer"
+    (a fetched .deb/.rpm installed, or a URL given to rpm/yum) and "run" (a fetched script
+    run by a shell or by path) with no verifying command between the fetch and its use.
+    Extended here rather than a new id: it is the same risk, one finding per RUN."""
+    for stage, inst in _runs_in(df, built_stages(df)):
+        hit, shown = _pipe_hit(inst)
+        if not hit:
+            hit, shown = _installed_hit(inst)
+        if hit:
+            yield _fail(df, stage, inst, form=hit, command=_shown(shown))
+
+
+def _pipe_hit(inst: Instruction) -> tuple[str, str]:
+    for pipe in inst.pipes:
+        command = " | ".join(" ".join(a) for a in pipe)
+        if _pipe_to_shell(pipe):
+            return "pipe", command
+        for argv in (effective(a) for a in pipe):
+            if argv and _name(argv[0]) in SHELLS and any(_FETCH_SUBST.search(w)
+                                                         for w in argv[1:]):
+                return "substitution", command
+    return "", ""
+
+
+def _installed_hit(inst: Instruction) -> tuple[str, str]:
+    fetched: set[str] = set()
+    for argv in inst.commands:
+        if verifies(argv):
+            fetched.clear()  # what was fetched before is checked from here on
+            continue
+        fetched.update(_fetched_files(argv))
+        targets = _installed_files(argv)
+        if any(_matches_fetched(t, fetched) for t in targets):
+            return "installer", " ".join(argv)
+        if fetched and _runs_fetched(argv, fetched):
+            return "run", " ".join(argv)
+    return "", ""
 
 
 # --- DW508 ----------------------------------------------------------------------------
@@ -685,3 +726,489 @@ def unpinned(df: DockerfileSnapshot) -> Iterator[Fail]:
                 found.setdefault(manager, []).extend(pkgs)
         if found:
             yield _fail(df, stage, inst, packages={m: p[:20] for m, p in found.items()})
+
+
+# --- supply chain: DW514-DW519 (and DW507's installer form) -----------------------------
+#
+# Which stages are judged (decided):
+# - downloads, plain http, verification turned off, `curl | sh` (DW507, DW514-DW516): every
+#   stage BuildKit builds for the final image (`built_stages`: the final chain, what it
+#   copies from or mounts, transitively). A compromised build stage compromises what it
+#   builds; a stage nothing needs is never built by BuildKit (the legacy builder built it).
+# - fixed credentials, PermitRootLogin, NOPASSWD (DW517-DW519): the final chain only; they
+#   matter in the image's own file system and config, which other stages never reach.
+# - ADD of a URL: its integrity is DW504's (medium, low with --checksum), not DW514's.
+
+_LOCAL_URL = re.compile(r"^[a-z]+://(?:[^/@]*@)?(?:localhost|127\.[0-9.]+|\[::1\])(?:[:/]|$)",
+                        re.IGNORECASE)
+_URL = re.compile(r"^(?:https?|ftp)://", re.IGNORECASE)
+_PROOF_SUFFIXES = (".sha256", ".sha256sum", ".sha512", ".sha512sum", ".sha1", ".md5",
+                   ".asc", ".sig", ".gpg", ".sign", ".minisig", ".pem", ".pub", ".key",
+                   "sums", "sums.txt", "checksums.txt", "shasums", ".sha256.txt")
+_SUMS = frozenset({"sha256sum", "sha512sum", "sha384sum", "sha224sum", "sha1sum",
+                   "shasum", "md5sum", "b2sum", "sha3sum", "rhash"})
+INSTALLERS = frozenset({"dpkg", "rpm", "gdebi", "apt", "apt-get", "yum", "dnf", "zypper",
+                        "microdnf"})
+INTERPRETERS = frozenset({"python", "python2", "python3", "perl", "ruby", "node", "php"})
+_CURL_VALUE_OPTS = frozenset({"-o", "--output", "-H", "--header", "-u", "--user", "-A",
+                              "-e", "-x", "-m", "-w", "-T", "-K", "-r", "-b", "-c", "-F",
+                              "-d", "-X", "--request", "--retry", "--connect-timeout",
+                              "--max-time", "--cacert", "--cert", "--key", "-C"})
+
+
+def built_stages(df: DockerfileSnapshot) -> set[int]:
+    """`used_stages` plus the stages a RUN mounts (`--mount=...,from=NAME`), transitively:
+    the stages BuildKit builds for the final image."""
+    seen = used_stages(df)
+    todo = [df.stages[i] for i in seen]
+    while todo:
+        stage = todo.pop()
+        for inst in stage.instructions:
+            for f in inst.flags:
+                if not f.startswith("--mount="):
+                    continue
+                for part in f[len("--mount="):].split(","):
+                    key, _, value = part.partition("=")
+                    src = df.stage_named(value) if key.strip() == "from" else None
+                    if src is not None and src.index not in seen:
+                        for extra in (src, *_chain_of(df, src)):
+                            if extra.index not in seen:
+                                seen.add(extra.index)
+                                todo.append(extra)
+    return seen
+
+
+def _chain_of(df: DockerfileSnapshot, stage: Stage) -> list[Stage]:
+    out: list[Stage] = []
+    while (parent := df.base_stage(stage)) is not None and parent not in out:
+        out.append(parent)
+        stage = parent
+    return out
+
+
+def _runs_in(df: DockerfileSnapshot, stages: set[int]) -> Iterator[tuple[Stage, Instruction]]:
+    for stage, inst in _runs(df):
+        if stage.index in stages:
+            yield stage, inst
+
+
+def _final_runs(df: DockerfileSnapshot) -> Iterator[tuple[Stage, Instruction]]:
+    return _runs_in(df, {s.index for s in final_chain(df)})
+
+
+def run_text(inst: Instruction) -> str:
+    """The RUN as written, with its heredoc bodies."""
+    return "\n".join([inst.original, *(h.content for h in inst.heredocs)])
+
+
+_SED_PATTERN = re.compile(r"\bs([/|#,@:])((?:\\.|(?!\1).)*)\1", re.DOTALL)
+
+
+def _without_sed_patterns(text: str) -> str:
+    """`s/OLD/NEW/` -> `s//NEW/`: what a sed substitution removes is not configuration."""
+    return _SED_PATTERN.sub(lambda m: "s" + m.group(1) * 2, text)
+
+
+def _downloads(argv: Argv) -> list[str]:
+    """The URLs a curl/wget command fetches (none for HEAD requests, uploads, output to
+    /dev/null, loopback addresses)."""
+    argv = effective(argv)
+    if not argv or _name(argv[0]) not in DOWNLOADERS:
+        return []
+    args = argv[1:]
+    if any(a in ("-I", "--head", "--spider", "-d", "--data", "-F", "--form", "-T",
+                 "--upload-file") or a.startswith(("--data", "--spider")) for a in args):
+        return []
+    for i, a in enumerate(args[:-1]):
+        if a in ("-o", "-O", "--output", "--output-document") and args[i + 1] == "/dev/null":
+            return []
+        if a in ("-X", "--request") and args[i + 1].upper() not in ("GET", "HEAD"):
+            return []
+    return [a for a in args if _URL.match(a) and not _LOCAL_URL.match(a)]
+
+
+def _is_proof(url: str) -> bool:
+    path = url.split("?", 1)[0].lower()
+    return path.endswith(_PROOF_SUFFIXES)
+
+
+def verifies(argv: Argv) -> bool:
+    """A command that checks a checksum or a signature: `sha256sum -c`, `gpg --verify`,
+    `gpgv`, `cosign verify`, `minisign -V`, `--checksum=...`, or a `[ "$(sha256sum f)" =
+    ... ]` comparison."""
+    argv = effective(argv)
+    if not argv:
+        return False
+    tool, args = _name(argv[0]), argv[1:]
+    if any(a.startswith("--checksum") for a in args):
+        return True
+    if tool in _SUMS:
+        return any(a in ("-c", "--check") or (a.startswith("-") and not a.startswith("--")
+                                                and "c" in a[1:]) for a in args)
+    if tool in ("gpg", "gpg2"):
+        return any(a in ("--verify", "--verify-files") for a in args)
+    if tool in ("gpgv", "gpgv2"):
+        return True
+    if tool == "cosign":
+        return bool(args) and args[0].startswith("verify")
+    if tool in ("minisign", "signify"):
+        return "-V" in args
+    if tool == "rpm":
+        return any(a in ("-K", "--checksig") for a in args)
+    if tool == "openssl":
+        return "-verify" in args
+    if tool in ("[", "[[", "test"):
+        return any(s in w for w in args for s in _SUMS)
+    return False
+
+
+def _fetched_files(argv: Argv) -> list[str]:
+    """Base names of the files a curl/wget command writes."""
+    argv = effective(argv)
+    urls = _downloads(argv)
+    if not urls:
+        return []
+    tool, args = _name(argv[0]), argv[1:]
+    out: list[str] = []
+    for i, a in enumerate(args):
+        nxt = args[i + 1] if i + 1 < len(args) else ""
+        if (tool, a) in (("curl", "-o"), ("curl", "--output"), ("wget", "-O"),
+                         ("wget", "--output-document")) and nxt:
+            out.append(nxt)
+        elif tool == "curl" and a.startswith("-") and not a.startswith("--") and \
+                a.endswith("o") and nxt and a not in _CURL_VALUE_OPTS:
+            out.append(nxt)  # -fsSLo FILE
+    if tool == "wget" or "-O" in args or "--remote-name" in args or any(
+            a.startswith("-") and not a.startswith("--") and "O" in a for a in args):
+        out.extend(u.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] for u in urls)
+    return [_name(f) for f in out if f and f != "-"]
+
+
+def _installed_files(argv: Argv) -> list[str]:
+    """Package files an installer is given (`dpkg -i x.deb`, `apt-get install ./x.deb`,
+    `rpm -i x.rpm`, `yum install x.rpm`), as written."""
+    argv = effective(argv)
+    if not argv or _name(argv[0]) not in INSTALLERS:
+        return []
+    tool, args = _name(argv[0]), argv[1:]
+    if tool == "dpkg" and not any(a == "--install" or re.fullmatch(r"-[a-zA-Z]*i[a-zA-Z]*", a)
+                                  for a in args):
+        return []
+    if tool == "rpm" and not any(re.fullmatch(r"-[a-zA-Z]*[iU][a-zA-Z]*", a)
+                                 or a in ("--install", "--upgrade") for a in args):
+        return []
+    if tool not in ("dpkg", "rpm", "gdebi") and not {"install", "localinstall", "in"} & set(args):
+        return []
+    return [a for a in args if not a.startswith("-")
+            and (a.lower().endswith((".deb", ".rpm")) or _URL.match(a))]
+
+
+def _matches_fetched(target: str, fetched: set[str]) -> bool:
+    import fnmatch
+
+    if _URL.match(target):
+        return True  # rpm/yum fetch the URL themselves
+    name = _name(target)
+    return name in fetched or ("*" in name and any(fnmatch.fnmatch(f, name) for f in fetched))
+
+
+def _runs_fetched(argv: Argv, fetched: set[str]) -> str | None:
+    """`sh i.sh`, `bash ./i.sh`, `./i.sh` of a fetched file: its name."""
+    argv = effective(argv)
+    if not argv:
+        return None
+    tool = _name(argv[0])
+    if tool in SHELLS:
+        operands = [a for a in argv[1:] if not a.startswith("-")]
+        if operands and "-c" not in argv and _name(operands[0]) in fetched:
+            return operands[0]
+        return None
+    if "/" in argv[0] and tool in fetched:
+        return argv[0]
+    return None
+
+
+def _reads_stdin_script(tool: str, argv: Argv) -> bool:
+    """A shell, or an interpreter without -c/-e, that runs what it reads on stdin."""
+    if tool in SHELLS:
+        return "-c" not in argv
+    return re.sub(r"[0-9.]+$", "", tool) in INTERPRETERS and not any(
+        a.startswith("-") and ("c" in a or "e" in a) for a in argv[1:])
+
+
+def _pipe_to_shell(pipe: Pipeline) -> bool:
+    fetched = False
+    for argv in (effective(a) for a in pipe):
+        if not argv:
+            continue
+        tool = _name(argv[0])
+        if tool in DOWNLOADERS:
+            fetched = True
+        elif fetched and _reads_stdin_script(tool, argv):
+            return True
+    return False
+
+
+def _curl_insecure(argv: Argv) -> list[str]:
+    argv = effective(argv)
+    if not argv or _name(argv[0]) != "curl":
+        return []
+    return [a for a in argv[1:] if a == "--insecure"
+            or re.fullmatch(r"-[a-zA-Z]*k[a-zA-Z]*", a)]
+
+
+_INSECURE_TEXT = re.compile(r"""
+    (?<![\w-])--(?:no-check-certificate|allow-unauthenticated|force-yes
+        |allow-insecure-repositories|trusted-host|nogpgcheck|no-gpg-checks|allow-untrusted
+        |insecure-skip-tls-verify|nosignature)\b
+  | \[[^\]\n]*\btrusted=yes\b[^\]\n]*\]
+  | \b(?:Acquire::)?Check-Valid-Until["']?[ \t=:]+["']?(?:false|no|0)\b
+  | \bAPT::Get::AllowUnauthenticated["']?[ \t=]+["']?(?:true|yes|1)\b
+  | \bAcquire::AllowInsecureRepositories["']?[ \t=]+["']?(?:true|yes|1)\b
+  | \bVerify-(?:Peer|Host)["']?[ \t=]+["']?(?:false|no|0)\b
+  | \bGIT_SSL_NO_VERIFY=["']?(?:1|true|yes|on)\b
+  | \bNODE_TLS_REJECT_UNAUTHORIZED=["']?0\b
+  | \bPIP_TRUSTED_HOST=\S
+  | \bstrict-ssl["']?(?:[ \t]+|[ \t]*=[ \t]*)["']?false\b
+  | \bhttp\.sslVerify["']?(?:[ \t]+|[ \t]*=[ \t]*)["']?(?:false|no|0)\b
+  | \bgpgcheck[ \t]*=[ \t]*0\b
+  | \bsslverify[ \t]*=[ \t]*(?:0|false|no)\b
+""", re.VERBOSE | re.IGNORECASE)
+
+
+# Fixed credentials (DW517): (regex, group of the literal).
+_CHPASSWD = re.compile(
+    r"""(?:echo|printf)[ \t]+(?:-\w+[ \t]+)*\\?["']?([\w.@-]+):([^\s"'|\\]+)\\?["']?[ \t]*\|"""
+    r"""[ \t]*(?:sudo[ \t]+)?chpasswd\b""")
+_HERE_CHPASSWD = re.compile(r"""chpasswd[ \t]*<<<[ \t]*\\?["']?([\w.@-]+):([^\s"'\\]+)""")
+_PASSWD = re.compile(
+    r"""(?:echo|printf)[ \t]+(?:-\w+[ \t]+)*\\?["']?([^"'|$\s\\][^"'|\\]*?)\\?["']?[ \t]*\|"""
+    r"""[ \t]*(?:sudo[ \t]+)?passwd\b""")
+_SQL = re.compile(
+    r"""(?:IDENTIFIED[ \t]+(?:WITH[ \t]+\S+[ \t]+)?BY|(?<![\w$])PASSWORD[ \t]*\(|"""
+    r"""WITH[ \t]+(?:ENCRYPTED[ \t]+)?PASSWORD)[ \t]*\\?(['"])(.+?)\\?\1""", re.IGNORECASE)
+_ASSIGN_PASSWORD = re.compile(
+    r"""(?<![\w$])([A-Za-z_][A-Za-z0-9_]*(?:PASSWORD|PASSWD|_PASS|_PWD))="""
+    r"""("[^"]*"|'[^']*'|[^\s;&|'"]+)""", re.IGNORECASE)
+_CRYPT = re.compile(r"\$[0-9a-z]{1,2}\$")
+
+
+def _literal(value: str) -> bool:
+    """A value written out, not taken from a variable or a command."""
+    value = value.strip("\"'")
+    if not value:
+        return False
+    if _CRYPT.match(value):
+        return True
+    return not value.startswith(("$", "`")) and "$(" not in value and "${" not in value
+
+
+def fixed_credentials(inst: Instruction) -> list[tuple[str, str]]:
+    """(what, literal) for every password a RUN writes out: `echo user:pw | chpasswd`,
+    `echo pw | passwd`, `useradd -p HASH`, `mysqladmin password PW`, SQL `IDENTIFIED BY
+    'pw'` / `PASSWORD('pw')` / `WITH PASSWORD 'pw'`, and `X_PASSWORD=pw` assignments."""
+    text = run_text(inst)
+    found: list[tuple[str, str]] = []
+    for rx in (_CHPASSWD, _HERE_CHPASSWD):
+        for m in rx.finditer(text):
+            if _literal(m.group(2)):
+                found.append((f"chpasswd {m.group(1)}:******", m.group(2)))
+    for m in _PASSWD.finditer(text):
+        if _literal(m.group(1)):
+            found.append(("passwd", m.group(1)))
+    for m in _SQL.finditer(text):
+        if _literal(m.group(2)):
+            head = " ".join(m.group(0)[:m.start(2) - m.start(0)].split())
+            tail = m.group(1) + (")" if head.rstrip("'\"\\ ").endswith("(") else "")
+            found.append((head + "******" + tail, m.group(2)))
+    for m in _ASSIGN_PASSWORD.finditer(text):
+        if _literal(m.group(2)) and not m.group(1).upper().endswith(("_FILE", "_PATH")):
+            found.append((f"{m.group(1)}=******", m.group(2).strip("\"'")))
+    for argv in inst.commands:
+        argv = effective(argv)
+        if not argv:
+            continue
+        tool = _name(argv[0])
+        for i, a in enumerate(argv[1:-1], 1):
+            nxt = argv[i + 1]
+            if tool in ("useradd", "usermod", "adduser") and a in ("-p", "--password") \
+                    and _literal(nxt):
+                found.append((f"{tool} {a} ******", nxt))
+            elif tool == "mysqladmin" and a == "password" and _literal(nxt):
+                found.append(("mysqladmin password ******", nxt))
+    return [(w, lit) for w, lit in found if lit.strip()]
+
+
+def _redact_literals(text: str, literals: list[str]) -> str:
+    for lit in sorted(set(literals), key=len, reverse=True):
+        if len(lit) >= 1:
+            text = text.replace(lit, "******")
+    return text
+
+
+@check(
+    id="DW514", title="Remote download without an integrity check",
+    severity=Severity.MEDIUM, scope=D, target_kind=DF,
+    rationale="A file fetched with curl/wget and used without checking a checksum or a "
+    "signature is whatever the server, a mirror or anyone on the path serves that day; TLS "
+    "proves only who answered, not what was published.",
+    remediation="Pin the expected digest and verify it in the same RUN: `curl -fsSLo f URL "
+    "&& echo \"SHA256  f\" | sha256sum -c -` (or `gpg --verify`); for ADD use --checksum.",
+    references=("https://docs.docker.com/reference/dockerfile/#add---checksum",),
+    bad=("FROM debian:12\nRUN curl -fsSL https://x.example/t.tgz | tar xz -C /opt\n",
+         "FROM debian:12\nRUN wget https://x.example/t.tgz && tar xf t.tgz\n"),
+    good=("FROM debian:12\nRUN curl -fsSLo t.tgz https://x.example/t.tgz \\\n"
+          " && echo \"" + "0" * 64 + "  t.tgz\" | sha256sum -c - && tar xf t.tgz\n",),
+)
+def unverified_download(df: DockerfileSnapshot) -> Iterator[Fail]:
+    """A download counts as verified when a verifying command (`verifies`) follows it in
+    the same RUN; downloads of checksum or signature files themselves are not judged."""
+    for stage, inst in _runs_in(df, built_stages(df)):
+        cmds = inst.commands
+        last_verify = max((i for i, a in enumerate(cmds) if verifies(a)), default=-1)
+        urls = [u for i, a in enumerate(cmds) if i > last_verify
+                for u in _downloads(a) if not _is_proof(u)]
+        if urls:
+            yield _fail(df, stage, inst, urls=[_shown(u) for u in dict.fromkeys(urls)][:10])
+
+
+@check(
+    id="DW515", title="Download over plain http", severity=Severity.MEDIUM, scope=D,
+    target_kind=DF,
+    rationale="Anything fetched over http (or ftp) can be read and replaced by anyone on the "
+    "path; unverified, it becomes part of the image.",
+    remediation="Use https:// (and verify a checksum or signature of what arrives).",
+    bad=("FROM debian:12\nRUN curl -fsSLo /a.deb http://x.example/a.deb\n",
+         "FROM debian:12\nADD http://x.example/a.tgz /a.tgz\n"),
+    good=("FROM debian:12\nRUN curl -fsSLo /a.deb https://x.example/a.deb\n",
+          "FROM debian:12\nRUN curl -fsS http://localhost:8080/health\n"),
+)
+def plain_http(df: DockerfileSnapshot) -> Iterator[Fail]:
+    """Medium; low when the same RUN verifies a checksum or signature afterwards (the
+    content is then checked, only its confidentiality is lost)."""
+    built = built_stages(df)
+    for stage in df.stages:
+        if stage.index not in built:
+            continue
+        for inst in stage.instructions:
+            if inst.cmd == "ADD":
+                urls = [s for s in _add_sources(inst) if s.lower().startswith(("http://",
+                                                                                 "ftp://"))
+                        and not _LOCAL_URL.match(s)]
+                verified = inst.flag("checksum") is not None
+            elif inst.is_run:
+                cmds = inst.commands
+                last_verify = max((i for i, a in enumerate(cmds) if verifies(a)), default=-1)
+                plain = [(i, u) for i, a in enumerate(cmds) for u in _downloads(a)
+                         if u.lower().startswith(("http://", "ftp://"))]
+                urls = [u for _, u in plain]
+                verified = bool(plain) and all(i < last_verify for i, _ in plain)
+            else:
+                continue
+            if urls:
+                yield _fail(df, stage, inst, Severity.LOW if verified else None,
+                            urls=[_shown(u) for u in dict.fromkeys(urls)][:10],
+                            verified=verified)
+
+
+@check(
+    id="DW516", title="TLS or signature verification turned off", severity=Severity.HIGH,
+    scope=D, target_kind=DF,
+    rationale="Turning off certificate checks (curl -k, wget --no-check-certificate, pip "
+    "--trusted-host, npm strict-ssl false, GIT_SSL_NO_VERIFY) or package signature checks "
+    "(apt [trusted=yes], --allow-unauthenticated, --force-yes, Check-Valid-Until=false, "
+    "gpgcheck=0) lets anyone on the path serve the build its code.",
+    remediation="Remove the option; install the CA the server needs (COPY the certificate "
+    "and update-ca-certificates), import the repository's signing key with its fingerprint.",
+    bad=("FROM debian:12\nRUN curl -kfsSLo a.tgz https://x.example/a.tgz\n",
+         "FROM debian:12\nRUN echo 'deb [trusted=yes] https://x.example/ ./' "
+         "> /etc/apt/sources.list.d/x.list\n",
+         "FROM debian:12\nRUN apt-get install -y --allow-unauthenticated x\n",
+         "FROM python:3.12\nRUN pip install --trusted-host pypi.example x==1\n",
+         "FROM debian:12\nENV GIT_SSL_NO_VERIFY=1\n"),
+    good=("FROM debian:12\nRUN curl -fsSLo a.tgz https://x.example/a.tgz\n",),
+)
+def verification_off(df: DockerfileSnapshot) -> Iterator[Fail]:
+    built = built_stages(df)
+    for stage in df.stages:
+        if stage.index not in built:
+            continue
+        for inst in stage.instructions:
+            if inst.is_run:
+                text = _without_sed_patterns(run_text(inst))
+                words = [w for a in inst.commands for w in _curl_insecure(a)]
+            elif inst.cmd == "ENV":
+                text = " ".join(f"{inst.args[i]}={inst.args[i + 1]}"
+                                for i in range(0, len(inst.args) - 1, 2))
+                words = []
+            else:
+                continue
+            words += [" ".join(m.group(0).split()) for m in _INSECURE_TEXT.finditer(text)]
+            if words:
+                yield _fail(df, stage, inst,
+                            words=[_shown(w) for w in dict.fromkeys(words)][:10])
+
+
+@check(
+    id="DW517", title="Fixed credentials set in RUN", severity=Severity.HIGH, scope=D,
+    target_kind=DF,
+    rationale="A password written into a RUN (chpasswd, passwd, useradd -p, SQL IDENTIFIED "
+    "BY / PASSWORD('...'), X_PASSWORD=...) is the same in every container of the image and "
+    "readable by everyone who can read the Dockerfile or the image history.",
+    remediation="Set credentials at run time from the orchestrator's secrets (or "
+    "`RUN --mount=type=secret` at build time); lock accounts that need no password.",
+    references=("CWE-798",),
+    bad=("FROM debian:12\nRUN echo 'root:hunter2' | chpasswd\n",
+         "FROM mysql:8\nRUN mysql -e \"CREATE USER 'a'@'%' IDENTIFIED BY 'pw123456'\"\n",
+         "FROM python:3.12\nRUN PGADMIN_SETUP_PASSWORD=admin123 python setup.py\n"),
+    good=("FROM debian:12\nRUN --mount=type=secret,id=pw echo \"root:$(cat /run/secrets/pw)\""
+          " | chpasswd\n", "FROM debian:12\nRUN passwd -l root\n"),
+)
+def fixed_credential(df: DockerfileSnapshot) -> Iterator[Fail]:
+    for stage, inst in _final_runs(df):
+        found = fixed_credentials(inst)
+        if found:
+            yield _fail(df, stage, inst, words=[w for w, _ in dict.fromkeys(found)][:10])
+
+
+_ROOT_LOGIN = re.compile(r"\bPermitRootLogin[\"']?[ \t=]+[\"']?yes\b", re.IGNORECASE)
+_NOPASSWD = re.compile(r"[^\n\"'>|;&]{0,60}\bNOPASSWD[ \t]*:[^\n\"'>|;&]{0,60}")
+
+
+@check(
+    id="DW518", title="Remote root login enabled (PermitRootLogin yes)",
+    severity=Severity.MEDIUM, scope=D, target_kind=DF,
+    rationale="An sshd configured with `PermitRootLogin yes` accepts root logins with a "
+    "password: one guessed or fixed password is root in the container.",
+    remediation="Do not run sshd in the container (use docker exec); if it must run, set "
+    "`PermitRootLogin no` and key-only authentication for an unprivileged user.",
+    references=("DS004",),
+    bad=("FROM debian:12\nRUN sed -i 's/#PermitRootLogin prohibit-password/PermitRootLogin "
+         "yes/' /etc/ssh/sshd_config\n",
+         "FROM debian:12\nRUN echo 'PermitRootLogin yes' >> /etc/ssh/sshd_config\n"),
+    good=("FROM debian:12\nRUN sed -i 's/PermitRootLogin yes/PermitRootLogin no/' "
+          "/etc/ssh/sshd_config\n",),
+)
+def root_login(df: DockerfileSnapshot) -> Iterator[Fail]:
+    for stage, inst in _final_runs(df):
+        hits = _ROOT_LOGIN.findall(_without_sed_patterns(run_text(inst)))
+        if hits:
+            yield _fail(df, stage, inst, words=[" ".join(hits[0].split())])
+
+
+@check(
+    id="DW519", title="Passwordless sudo (NOPASSWD)", severity=Severity.MEDIUM, scope=D,
+    target_kind=DF,
+    rationale="A sudoers NOPASSWD rule lets the runtime user become root without any "
+    "secret: USER is then no boundary at all.",
+    remediation="Do not install sudo rules in the image; run the steps that need root "
+    "before USER.",
+    references=("DL3004",),
+    bad=("FROM debian:12\nRUN echo 'app ALL=(ALL) NOPASSWD: ALL' >> /etc/sudoers\n",),
+    good=("FROM debian:12\nRUN useradd -m app\nUSER app\n",),
+)
+def nopasswd_sudo(df: DockerfileSnapshot) -> Iterator[Fail]:
+    for stage, inst in _final_runs(df):
+        hits = _NOPASSWD.findall(_without_sed_patterns(run_text(inst)))
+        if hits:
+            yield _fail(df, stage, inst, words=[" ".join(hits[0].split())])
