@@ -17,7 +17,8 @@ from dockwarden.errors import DockwardenError
 from dockwarden.sanitize import clean
 
 COMMANDS = ("engine", "daemon", "containers", "image", "sbom", "dockerfile", "compose",
-            "run-command", "checks", "db", "exposure", "registry", "inside", "watch", "probe")
+            "run-command", "checks", "db", "exposure", "registry", "inside", "watch", "probe",
+            "merge")
 
 def _columns() -> int:
     """The terminal's width as `shutil.get_terminal_size` finds it: $COLUMNS, else the
@@ -88,6 +89,8 @@ _SUBCOMMANDS: tuple[tuple[str, str, str, str], ...] = (
      "they happen", "watch", "options"),
     ("probe", "canary containers that verify isolation under the Engine's defaults or "
      "--run-flags (DW103, DW104, DW214-DW218 verified or disproved)", "probe", "options"),
+    ("merge", "one report from JSON reports made elsewhere (a fleet's hosts)", "merge",
+     "options"),
 )
 assert tuple(name for name, _, _, _ in _SUBCOMMANDS) == COMMANDS
 _MODULE = {name: module for name, _, module, _ in _SUBCOMMANDS}
@@ -125,7 +128,8 @@ _VALUED = {"--format", "-o", "--output", "--severity", "--fail-on", "--unknown-s
            "--ports", "--concurrency", "--repository", "--ca-cert", "--username",
            "--facts", "--for", "--webhook", "--interval", "--size-interval", "--growth",
            "--restarts", "--restart-window", "--cooldown", "--max-containers", "--key",
-           "--run-flags", "--image", "--fork-cap", "--write-size", "--label"}
+           "--run-flags", "--image", "--fork-cap", "--write-size", "--label",
+           "--hosts", "--parallel", "--engine-deadline"}
 
 
 def _argv(argv: Sequence[str]) -> list[str]:
