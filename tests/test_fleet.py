@@ -1,0 +1,132 @@
+"""Many Engines in one run: the main Engine and two extra dockerd (own sockets, data
+roots and bridges), one of them stopped: one report, one target per Engine, findings
+carrying their Engine, the stopped one an error entry (exit 3); --hosts FILE."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import test_labels
+from harness.daemons import ExtraDaemon
+from harness.images import busybox_image
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+MAIN = "unix:///var/run/docker.sock"
+
+
+def run(*args: str, timeout: float = 300) -> tuple[int, dict[str, Any], str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    proc = subprocess.run([sys.executable, "-m", "dockwarden", *args, "--no-progress",
+                           "--fail-on", "none"], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    data = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
+    return proc.returncode, data, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def engines() -> Iterator[tuple[ExtraDaemon, ExtraDaemon, str]]:
+    """Two extra Engines with one labelled container each, and the address of a third
+    that was started and stopped (its socket gone: unreachable)."""
+    with ExtraDaemon({"iptables": False}) as a, ExtraDaemon({"iptables": False}) as b:
+        for d in (a, b):
+            api = d.client()
+            image = busybox_image(api)
+            c = api.create_container(image, ["sleep", "600"], name="dw-fleet",
+                                     labels=test_labels(),
+                                     host_config=api.create_host_config(network_mode="none"))
+            api.start(c)
+        with ExtraDaemon({"iptables": False}) as stopped:
+            gone = stopped.url
+        yield a, b, gone
+
+
+def _findings(report: dict[str, Any]) -> list[str]:
+    return sorted(json.dumps(f, sort_keys=True) for f in report["findings"])
+
+
+def test_fleet_three_engines_one_stopped(engines: Any) -> None:
+    a, b, gone = engines
+    code, rep, err = run("daemon", "-H", MAIN, "-H", a.url, "-H", gone, "-H", b.url,
+                         "--format", "json")
+    assert code == 3, err
+    targets = {t["ref"]: t["complete"] for t in rep["targets"]}
+    assert targets == {MAIN: True, a.url: True, b.url: True, gone: False}
+    assert [e["target"] for e in rep["errors"]] == [gone]
+    assert "cannot reach the Docker Engine" in rep["errors"][0]["message"]
+    engines_seen = {f["evidence"]["engine"] for f in rep["findings"]}
+    assert engines_seen <= {MAIN, a.url, b.url}
+    assert {a.url, b.url} <= engines_seen  # the extra daemons run with weak defaults
+    assert f"{gone}" in err.splitlines()[0]
+
+
+def test_fleet_containers_carry_their_engine(engines: Any) -> None:
+    a, b, _ = engines
+    code, rep, err = run("containers", "-H", a.url, "-H", b.url, "--no-images",
+                         "--format", "json", "dw-fleet")
+    assert code == 0, err
+    by_engine: dict[str, set[str]] = {}
+    for f in rep["findings"]:
+        if f["target"]["kind"] == "container":
+            assert f["target"]["ref"] == "dw-fleet"
+            by_engine.setdefault(f["evidence"]["engine"], set()).add(f["check"])
+    assert set(by_engine) == {a.url, b.url}
+    assert by_engine[a.url] == by_engine[b.url]
+
+
+def test_hosts_file_comments_and_blank_lines(engines: Any, tmp_path: Path) -> None:
+    a, b, gone = engines
+    hosts = tmp_path / "hosts"
+    hosts.write_text(f"# the fleet\n\n{a.url}   # first\n\n   \n# {gone} is commented out\n"
+                     f"{b.url}\n")
+    code, rep, err = run("daemon", "--hosts", str(hosts), "--format", "json", "--parallel",
+                         "2")
+    assert code == 0, err
+    assert [t["ref"] for t in rep["targets"]] == [a.url, b.url]
+    assert all(t["complete"] for t in rep["targets"])
+
+
+def test_hosts_file_bad_line_exit_2(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts"
+    hosts.write_text("unix:///run/x.sock\nftp://nope\n")
+    code, _, err = run("daemon", "--hosts", str(hosts), "--format", "json")
+    assert code == 2
+    assert "line 2" in err.splitlines()[0]
+
+
+def test_fleet_text_summary_orders_hosts(engines: Any) -> None:
+    a, b, gone = engines
+    code, _, err = run("daemon", "-H", a.url, "-H", gone, "-H", b.url)
+    assert code == 3, err
+
+
+def test_merge_three_reports_equal_fleet(engines: Any, tmp_path: Path) -> None:
+    a, b, gone = engines
+    paths = []
+    for i, host in enumerate((MAIN, a.url, gone)):
+        out = tmp_path / f"r{i}.json"
+        run("daemon", "-H", host, "--format", "json", "-o", str(out))
+        assert out.exists()
+        paths.append(str(out))
+    _, fleet, _ = run("daemon", "-H", MAIN, "-H", a.url, "-H", gone, "--format", "json")
+    code, merged, err = run("merge", *paths, "--format", "json")
+    assert code == 3, err  # the stopped Engine's report is incomplete
+    assert _findings(merged) == _findings(fleet)
+    assert {(t["ref"], t["complete"]) for t in merged["targets"]} == \
+        {(t["ref"], t["complete"]) for t in fleet["targets"]}
+    # the same report twice: its findings once
+    code, twice, err = run("merge", paths[1], paths[1], "--format", "json")
+    assert code == 0, err
+    assert _findings(twice) == sorted(
+        f for f in _findings(fleet) if json.loads(f)["evidence"]["engine"] == a.url)
+    # any output format
+    code, _, err = run("merge", *paths[:2], "--format", "sarif")
+    assert code == 0, err
