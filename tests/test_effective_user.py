@@ -1,0 +1,136 @@
+"""DW501 judges the effective user: the last USER of the final chain, else the base
+image's configured user (local Engine, or the registry's config blob with
+--resolve-base), else unknown at low severity with the base named. Live tests build
+their own labelled images from the offline busybox import and remove their tags."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.conftest import RUN_ID, findings, run_cli, run_json, test_labels
+from tests.harness import registry as harness
+
+from dockwarden.collect.dockerfile import BaseUserResolver, parse_text
+
+USER_TAG = f"dwtest/dw501-user:{RUN_ID}"
+
+
+@pytest.fixture(scope="module")
+def user_image(api: Any, busybox: str) -> Iterator[str]:
+    """An image whose config says USER 1000, built FROM the imported busybox."""
+    dockerfile = f"FROM {busybox}\nUSER 1000\n".encode()
+    for _ in api.build(fileobj=io.BytesIO(dockerfile), tag=USER_TAG, rm=True,
+                       labels=test_labels(), decode=True):
+        pass
+    assert api.inspect_image(USER_TAG)["Config"]["User"] == "1000"
+    yield USER_TAG
+    api.remove_image(USER_TAG, noprune=False)
+
+
+def lint(tmp_path: Path, text: str, capsys: Any, *extra: str) -> list[dict[str, Any]]:
+    path = tmp_path / "Dockerfile"
+    path.write_text(text)
+    _code, report = run_json(["dockerfile", str(path), "--check", "DW501", *extra], capsys)
+    assert not report["errors"], report["errors"]
+    return findings(report, "DW501")
+
+
+@pytest.mark.live
+def test_base_with_user_1000_in_engine(tmp_path: Path, capsys: Any, user_image: str) -> None:
+    assert lint(tmp_path, f"FROM {user_image}\nRUN true\n", capsys) == []
+
+
+@pytest.mark.live
+def test_base_running_as_root_in_engine(tmp_path: Path, capsys: Any, busybox: str) -> None:
+    [f] = lint(tmp_path, f"FROM {busybox}\nRUN true\n", capsys)
+    assert f["severity"] == "medium" and f["evidence"]["user_source"] == "engine"
+    assert f["evidence"]["base"] == busybox and f["line"] == 1
+
+
+@pytest.mark.live
+def test_no_engine_leaves_it_unknown(tmp_path: Path, capsys: Any, user_image: str) -> None:
+    [f] = lint(tmp_path, f"FROM {user_image}\n", capsys, "--no-engine")
+    assert f["severity"] == "low" and f["evidence"]["base"] == user_image
+
+
+def test_unknown_base_is_low_and_named(tmp_path: Path, capsys: Any) -> None:
+    base = f"dwtest/never-built-{RUN_ID}:1"
+    [f] = lint(tmp_path, f"FROM {base}\nRUN true\n", capsys)
+    assert f["severity"] == "low"
+    assert f["evidence"]["base"] == base and f["evidence"]["user_source"] == "unknown"
+    assert base in f["message"] and "unknown" in f["message"]
+
+
+def test_explicit_root_stays_medium(tmp_path: Path, capsys: Any) -> None:
+    for user in ("root", "0", "0:0"):
+        [f] = lint(tmp_path, f"FROM dwtest/never-built-{RUN_ID}:1\nUSER {user}\n", capsys)
+        assert f["severity"] == "medium" and f["line"] == 2
+
+
+def test_scratch_is_root(tmp_path: Path, capsys: Any) -> None:
+    [f] = lint(tmp_path, "FROM scratch\nCOPY app /app\n", capsys, "--no-engine")
+    assert f["severity"] == "medium" and f["evidence"]["user_source"] == "scratch"
+
+
+@pytest.mark.live
+def test_multistage_only_final_counts(tmp_path: Path, capsys: Any, user_image: str,
+                                      busybox: str) -> None:
+    # the build stage's base has a user; the final stage's base runs as root
+    [f] = lint(tmp_path, f"FROM {user_image} AS b\nRUN true\nFROM {busybox}\nCOPY --from=b /x /x\n",
+               capsys)
+    assert f["severity"] == "medium" and f["line"] == 3
+    assert f["evidence"]["base"] == busybox and f["evidence"]["stage"] == "1"
+    # a root USER in a build stage does not matter; the final stage's base user does
+    text = f"FROM {busybox} AS b\nUSER root\nFROM {user_image}\nCOPY --from=b /x /x\n"
+    assert lint(tmp_path, text, capsys) == []
+
+
+@pytest.mark.live
+def test_stage_inherits_base_user(tmp_path: Path, capsys: Any, user_image: str) -> None:
+    assert lint(tmp_path, f"FROM {user_image} AS builder\nRUN true\nFROM builder\nRUN true\n",
+                capsys) == []
+
+
+def test_stage_user_inherited(tmp_path: Path, capsys: Any) -> None:
+    text = "FROM dwtest/x:1 AS base\nUSER app\nFROM base\nRUN true\n"
+    assert lint(tmp_path, text, capsys, "--no-engine") == []
+
+
+def test_explicit_unreachable_engine_exits_3(tmp_path: Path, capsys: Any) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_text("FROM debian:12\n")
+    code, _out, err = run_cli(["dockerfile", str(path), "-H",
+                               f"unix://{tmp_path}/no.sock", "--no-progress"], capsys)
+    assert code == 3 and "no.sock" in err
+
+
+def test_unreachable_default_engine_is_skipped(tmp_path: Path, capsys: Any,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/absent.sock")
+    [f] = lint(tmp_path, "FROM debian:12\n", capsys)
+    assert f["severity"] == "low"
+
+
+def test_resolver_without_lookups() -> None:
+    resolver = BaseUserResolver(engine=None, registry=False)
+    df = resolver.resolve(parse_text("Dockerfile", "ARG B\nFROM $B\n"))
+    assert df.base_user is not None and df.base_user.user is None
+    assert "build argument" in df.base_user.reason
+    with_user = parse_text("Dockerfile", "FROM a:1\nUSER app\n")
+    assert resolver.resolve(with_user).base_user is None  # nothing looked up
+
+
+@pytest.mark.live
+def test_resolve_base_reads_the_registry_config(tmp_path: Path, capsys: Any, api: Any,
+                                                user_image: str) -> None:
+    with harness.Registry() as reg:
+        harness.push(api, reg, user_image, "dwtest/u", "1")
+        ref = f"{reg.url}/dwtest/u:1"
+        assert lint(tmp_path, f"FROM {ref}\n", capsys, "--no-engine", "--resolve-base") == []
+        [f] = lint(tmp_path, f"FROM {reg.url}/dwtest/absent:1\n", capsys, "--no-engine",
+                   "--resolve-base")
+        assert f["severity"] == "low" and "registry" in f["evidence"]["why"]
