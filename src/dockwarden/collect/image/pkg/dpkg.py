@@ -24,7 +24,7 @@ constraints and `:any`/`:native` are dropped (dpkg checked them when it installe
 alternative `a | b` goes to the first one installed, a virtual package to an installed
 package that `Provides:` it; a relation nothing installed satisfies is left out.
 
-Licences: from `/usr/share/doc/<package>/copyright` (the first 64 KiB; a doc directory
+Licences: from `/usr/share/doc/<package>/copyright` (the first 256 KiB; a doc directory
 that is a symlink to another package's is followed). A machine-readable file (DEP-5,
 `Format: .../copyright-format/...`) gives the names of its `License:` fields; any other
 file gives the `/usr/share/common-licenses/NAME` it points to. Debian's short names
@@ -68,7 +68,7 @@ _FIELDS = frozenset({"package", "status", "version", "architecture", "source", "
                      "pre-depends", "provides"})
 _SOURCE = re.compile(r"(\S+)\s*\(\s*(\S+)\s*\)\s*")
 DOC = "/usr/share/doc/"
-COPYRIGHT_MAX = 64 * 1024
+COPYRIGHT_MAX = 256 * 1024  # perl's is 110 KB; a hostile one costs no more
 STATUS_MAX = 64 * 1024 * 1024
 _MAX_RELATIONS = 512
 _MAX_LICENSES = 32
@@ -249,7 +249,7 @@ def _is_status_d(path: str) -> bool:
 
 class DpkgAnalyzer:
     """`max_bytes` follows the file `wants` last said yes to (the walker reads the file
-    it routed right after asking): 64 MiB for a status file, 64 KiB for a copyright
+    it routed right after asking): 64 MiB for a status file, 256 KiB for a copyright
     file, so a huge copyright file costs no more than its head."""
 
     name: str = "dpkg"
