@@ -171,9 +171,10 @@ def fixture(name: str) -> bytes:
 def test_package_analyzers_are_fresh_and_uniquely_named() -> None:
     first, second = package_analyzers(), package_analyzers()
     names = [a.name for a in first]
-    assert names == ["os-release", "dpkg", "apk", "rpm", "python", "npm", "golang"]
+    assert names == ["os-release", "dpkg", "apk", "rpm", "python", "npm", "golang", "binary"]
     assert all(a is not b for a, b in zip(first, second, strict=True))
-    assert all(0 < a.max_bytes <= 128 * 1024 * 1024 for a in first)
+    # executables are read whole up to the Go read bound (golang.MAX_READ), others less
+    assert all(0 < a.max_bytes <= golang.MAX_READ for a in first)
 
 
 # --- os-release -----------------------------------------------------------------------
@@ -1086,7 +1087,7 @@ def test_whole_image_through_every_analyzer() -> None:
     types = {name: {p.type for p in out.packages} for name, out in outputs.items()}
     assert types == {
         "os-release": set(), "dpkg": {"deb"}, "apk": set(), "rpm": set(),
-        "python": {"pypi"}, "npm": {"npm"}, "golang": {"golang"},
+        "python": {"pypi"}, "npm": {"npm"}, "golang": {"golang"}, "binary": set(),
     }
     assert outputs["os-release"].os_release is not None
     assert {p.layer for p in outputs["dpkg"].packages} == {0}

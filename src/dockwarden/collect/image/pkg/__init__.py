@@ -1,11 +1,13 @@
-"""The package inventory analyzers: the OS release, dpkg, apk, rpm, Python, npm and Go
-binaries. Each is independent (the OS package analyzers read os-release themselves for
+"""The package inventory analyzers: the OS release, dpkg, apk, rpm, Python, npm, Go
+binaries and the binary classifier (binary.py). Each is independent (the OS package
+analyzers read os-release themselves for
 their package URLs) and all run during the one streaming pass over the layers."""
 
 from __future__ import annotations
 
 from dockwarden.collect.image.analyzer import Analyzer
 from dockwarden.collect.image.pkg.apk import ApkAnalyzer
+from dockwarden.collect.image.pkg.binary import BinaryClassifier
 from dockwarden.collect.image.pkg.dpkg import DpkgAnalyzer
 from dockwarden.collect.image.pkg.golang import GoBinaryAnalyzer
 from dockwarden.collect.image.pkg.npm import NpmAnalyzer
@@ -15,6 +17,7 @@ from dockwarden.collect.image.pkg.rpm import RpmAnalyzer
 
 __all__ = [
     "ApkAnalyzer",
+    "BinaryClassifier",
     "DpkgAnalyzer",
     "GoBinaryAnalyzer",
     "NpmAnalyzer",
@@ -35,4 +38,5 @@ def package_analyzers() -> list[Analyzer]:
         PythonAnalyzer(),
         NpmAnalyzer(),
         GoBinaryAnalyzer(),
+        BinaryClassifier(),
     ]
