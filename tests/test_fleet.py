@@ -104,12 +104,21 @@ def test_hosts_file_bad_line_exit_2(tmp_path: Path) -> None:
 
 def test_fleet_text_summary_orders_hosts(engines: Any) -> None:
     a, b, gone = engines
-    code, _, err = run("daemon", "-H", a.url, "-H", gone, "-H", b.url)
-    assert code == 3, err
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    proc = subprocess.run([sys.executable, "-m", "dockwarden", "daemon", "-H", gone, "-H",
+                           a.url, "-H", b.url, "--no-progress"], capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert proc.returncode == 3, proc.stderr
+    lines = proc.stdout.splitlines()
+    at = lines.index("Engines, worst first")
+    block = [ln.strip() for ln in lines[at + 1: at + 4]]
+    assert [ln.split(": ")[0] for ln in block] == [*sorted([a.url, b.url]), gone]
+    assert block[-1] == f"{gone}: no findings  (INCOMPLETE)"
+    assert "high" in block[0] or "medium" in block[0]
 
 
 def test_merge_three_reports_equal_fleet(engines: Any, tmp_path: Path) -> None:
-    a, b, gone = engines
+    a, _b, gone = engines
     paths = []
     for i, host in enumerate((MAIN, a.url, gone)):
         out = tmp_path / f"r{i}.json"

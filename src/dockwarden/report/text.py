@@ -363,6 +363,7 @@ def render(report: Report, *, colour: bool = False, width: int = DEFAULT_WIDTH,
     full = details or len(other_targets) <= FEW_TARGETS
 
     _head(out, report)
+    _engines(out, report)
     _summary(out, report, full=full, quiet=quiet)
     if hosts:
         out.blank()
@@ -406,6 +407,33 @@ def _head(out: _Out, report: Report) -> None:
         missing = ", ".join(t.ref for t in report.targets if not t.complete)
         out.add(f"the audit of {missing} did not finish; the findings are partial.",
                 prefix=out.paint("INCOMPLETE:", _BOLD_RED) + " ", prefix_cells=12, indent=2)
+
+
+def _engines(out: _Out, report: Report) -> None:
+    """A run over many Engines (findings carry evidence `engine`): one line per Engine,
+    the worst first (by its most severe finding, then by its counts), incomplete ones
+    marked."""
+    engines = [t for t in report.targets if t.kind in (TargetKind.ENGINE, TargetKind.DAEMON)]
+    if len({t.ref for t in engines}) < 2:
+        return
+    per: dict[str, Counter[Severity]] = {t.ref: Counter() for t in engines}
+    for f in report.findings:
+        engine = f.evidence.get("engine")
+        if isinstance(engine, str):
+            per.setdefault(engine, Counter())[f.severity] += 1
+    done = {t.ref: t.complete for t in engines}
+
+    def order(ref: str) -> tuple[Any, ...]:
+        c = per[ref]
+        return (tuple(-c[sev] for sev in Severity), natural_key(ref))
+
+    out.blank()
+    out.heading("Engines, worst first")
+    for ref in sorted(per, key=order):
+        c = per[ref]
+        parts = [f"{sev.value} {c[sev]}" for sev in Severity if c[sev]] or ["no findings"]
+        tail = "" if done.get(ref, True) else "  (INCOMPLETE)"
+        out.add(f"{ref}: {'  '.join(parts)}{tail}", indent=4, lead=2)
 
 
 def _summary(out: _Out, report: Report, *, full: bool, quiet: bool) -> None:
