@@ -158,3 +158,63 @@ def test_classifier_reads_only_files_whose_names_match() -> None:
     assert c.wants("/usr/lib/x86_64-linux-gnu/libcrypto.so.3", 100_000, 0o100644)
     assert c.wants("/usr/local/bin/python3.12", 100_000, 0o100755)
     assert not c.wants("/usr/local/share/python3.12", 100_000, 0o100644)
+
+
+# --- vulnerability matching of what the classifier and the Go analyzer add ----------
+
+def _go_db(path: Path) -> Path:
+    import datetime as dt
+
+    from dockwarden.model.vuln import Advisory, Affected, Event, Range
+    from dockwarden.vuln.db import SourceInfo, Writer
+
+    def adv(vid: str, module: str, fixed: str) -> Advisory:
+        rng = (Range("SEMVER", (Event(introduced="0"), Event(fixed=fixed))),)
+        return Advisory(vid, "osv-Go", (), affected=(Affected("Go", module, ranges=rng,
+                                                              fixed=fixed),))
+
+    with Writer(path) as w:
+        w.replace_source(SourceInfo("osv-Go", "test", dt.datetime.now(dt.UTC), 0, 0), [
+            adv("GO-2024-0001", "github.com/traefik/traefik/v2", "2.11.2"),
+            adv("GO-2024-0002", "example.com/app", "1.3.0"),
+            adv("GO-2024-0003", "busybox", "9.0.0"),
+        ])
+        w.commit()
+    return path
+
+
+def test_go_main_modules_and_classified_go_programs_are_matched(tmp_path: Path) -> None:
+    from dockwarden.model.image import Package
+    from dockwarden.vuln.db import VulnDB
+    from dockwarden.vuln.match import Matcher
+
+    db = VulnDB(_go_db(tmp_path / "db.sqlite"))
+    try:
+        packages = [
+            # a Go main module whose version was recovered from the build settings
+            Package("golang", "example.com/app", "v1.2.3", 0, "/app/server",
+                    purl="pkg:golang/example.com/app@v1.2.3"),
+            # a classified Go program (no Go package for it: e.g. its build info unread)
+            Package("binary", "traefik", "v2.10.4", 0, "/traefik",
+                    purl="pkg:golang/github.com/traefik/traefik/v2@v2.10.4"),
+            # the same program at a path the Go analyzer reports too: one finding only
+            Package("golang", "github.com/traefik/traefik/v2", "v2.10.4", 0, "/usr/bin/t",
+                    purl="pkg:golang/github.com/traefik/traefik/v2@v2.10.4"),
+            Package("binary", "traefik", "v2.10.4", 0, "/usr/bin/t",
+                    purl="pkg:golang/github.com/traefik/traefik/v2@v2.10.4"),
+            # a generic purl is never matched by name, even where a record shares it
+            Package("binary", "busybox", "1.35.0", 0, "/bin/busybox",
+                    purl="pkg:generic/busybox@1.35.0"),
+            # a main module without a version is not matched
+            Package("golang", "example.com/app", "", 0, "/app/other",
+                    purl="pkg:golang/example.com/app"),
+        ]
+        result = Matcher(db).match(packages, None)
+    finally:
+        db.close()
+    got = sorted((m.package, m.id, m.path) for m in result.matches)
+    assert got == [
+        ("example.com/app", "GO-2024-0002", "/app/server"),
+        ("github.com/traefik/traefik/v2", "GO-2024-0001", "/usr/bin/t"),
+        ("traefik", "GO-2024-0001", "/traefik"),
+    ]

@@ -10,7 +10,15 @@ and the version that is compared:
 - `apk`: `Alpine` by origin, release `3.11` for 3.11.6;
 - `rpm`: AlmaLinux, Rocky Linux, Red Hat, openSUSE/SUSE by source RPM, major release;
 - language packages: `PyPI` (PEP 503 names), `npm`, `Go` (module path, `stdlib`),
-  `crates.io`, `RubyGems`, `Maven`, `NuGet`, `Packagist`.
+  `crates.io`, `RubyGems`, `Maven`, `NuGet`, `Packagist`. A Go executable's main module
+  is matched under `Go` like its dependencies (its version recovered from the build
+  settings, collect/image/pkg/golang.py); one without a version is not;
+- classified binaries (type `binary`, collect/image/pkg/binary.py): matched only where
+  their purl names a package of an ecosystem the database holds, which today is a Go
+  module (traefik, consul, vault, etcd): under `Go` by that module path, and not when
+  the Go analyzer already reports that module at that version for the same file (one
+  finding, not two). A `pkg:generic` purl (busybox, OpenSSL, Python...) maps to no
+  ecosystem and is never matched by name alone: no false matches.
 
 The rows of all the packages of one call are read in a few batched queries (the
 `affected` columns only); each distinct (source) package and version is judged once for
@@ -235,7 +243,19 @@ class Matcher:
         distros: dict[str, Distro | None] = {}
         wanted: list[tuple[Package, _Key]] = []
         pending: dict[_Key, None] = {}
+        packages = list(packages)
+        go_modules = {(p.name, p.version, p.path) for p in packages if p.type == "golang"}
         for pkg in packages:
+            if pkg.type == "binary":
+                target = _binary_target(pkg, go_modules)
+                if target is None or not target[2]:
+                    continue
+                n_packages += 1
+                names.add((target[0], target[1]))
+                wanted.append((pkg, target))
+                if target not in self._judged:
+                    pending[target] = None
+                continue
             if pkg.type in OS_TYPES:
                 if pkg.type not in distros:
                     distros[pkg.type] = distro_of(os_release, pkg.type)
@@ -497,6 +517,24 @@ class Matcher:
 
 
 _OSV = "https://osv-vulnerabilities.storage.googleapis.com"
+def _binary_target(pkg: Package, go_modules: set[tuple[str, str, str]]) -> _Key | None:
+    """A classified binary's (ecosystem, name, version, None): only a Go module purl
+    maps to an ecosystem (see the module docstring); None for anything else."""
+    if not pkg.purl.startswith("pkg:golang/"):
+        return None
+    try:
+        from packageurl import PackageURL
+
+        purl = PackageURL.from_string(pkg.purl)
+    except ValueError:
+        return None
+    module = f"{purl.namespace}/{purl.name}" if purl.namespace else purl.name
+    version = purl.version or ""
+    if (module, version, pkg.path) in go_modules:  # the Go analyzer reports it already
+        return None
+    return "Go", normalise_name("Go", module), version, None
+
+
 _IMPORTABLE = frozenset(OSV_ECOSYSTEMS)  # what `db import` / `db update` can read
 
 
