@@ -957,6 +957,21 @@ def _curl_insecure(argv: Argv) -> list[str]:
             or re.fullmatch(r"-[a-zA-Z]*k[a-zA-Z]*", a)]
 
 
+# Cheap prefilters (lower case): the regexes below run only on texts holding one of these.
+_INSECURE_WORDS = ("no-check-certificate", "allow-unauthenticated", "force-yes",
+                   "allow-insecure", "trusted-host", "nogpgcheck", "no-gpg-checks",
+                   "allow-untrusted", "insecure-skip", "nosignature", "trusted=yes",
+                   "check-valid-until", "allowunauthenticated", "allowinsecurerepositories",
+                   "verify-peer", "verify-host", "git_ssl_no_verify", "node_tls_reject",
+                   "pip_trusted_host", "strict-ssl", "sslverify", "gpgcheck")
+_CREDENTIAL_WORDS = ("passw", "identified", "_pass", "_pwd", "useradd", "usermod", "adduser")
+
+
+def _mentions(text: str, words: tuple[str, ...]) -> bool:
+    low = text.lower()
+    return any(w in low for w in words)
+
+
 _INSECURE_TEXT = re.compile(r"""
     (?<![\w-])--(?:no-check-certificate|allow-unauthenticated|force-yes
         |allow-insecure-repositories|trusted-host|nogpgcheck|no-gpg-checks|allow-untrusted
@@ -1009,6 +1024,8 @@ def fixed_credentials(inst: Instruction) -> list[tuple[str, str]]:
     'pw'` / `PASSWORD('pw')` / `WITH PASSWORD 'pw'`, and `X_PASSWORD=pw` assignments."""
     text = run_text(inst)
     found: list[tuple[str, str]] = []
+    if not _mentions(text, _CREDENTIAL_WORDS):
+        return found
     for rx in (_CHPASSWD, _HERE_CHPASSWD):
         for m in rx.finditer(text):
             if _literal(m.group(2)):
@@ -1135,7 +1152,8 @@ def verification_off(df: DockerfileSnapshot) -> Iterator[Fail]:
             continue
         for inst in stage.instructions:
             if inst.is_run:
-                text = _without_sed_patterns(run_text(inst))
+                text = run_text(inst)
+                text = _without_sed_patterns(text) if _mentions(text, _INSECURE_WORDS) else ""
                 words = [w for a in inst.commands for w in _curl_insecure(a)]
             elif inst.cmd == "ENV":
                 text = " ".join(f"{inst.args[i]}={inst.args[i + 1]}"
@@ -1143,7 +1161,8 @@ def verification_off(df: DockerfileSnapshot) -> Iterator[Fail]:
                 words = []
             else:
                 continue
-            words += [" ".join(m.group(0).split()) for m in _INSECURE_TEXT.finditer(text)]
+            if _mentions(text, _INSECURE_WORDS):
+                words += [" ".join(m.group(0).split()) for m in _INSECURE_TEXT.finditer(text)]
             if words:
                 yield _fail(df, stage, inst,
                             words=[_shown(w) for w in dict.fromkeys(words)][:10])
@@ -1191,7 +1210,10 @@ _NOPASSWD = re.compile(r"[^\n\"'>|;&]{0,60}\bNOPASSWD[ \t]*:[^\n\"'>|;&]{0,60}")
 )
 def root_login(df: DockerfileSnapshot) -> Iterator[Fail]:
     for stage, inst in _final_runs(df):
-        hits = _ROOT_LOGIN.findall(_without_sed_patterns(run_text(inst)))
+        text = run_text(inst)
+        if "permitrootlogin" not in text.lower():
+            continue
+        hits = _ROOT_LOGIN.findall(_without_sed_patterns(text))
         if hits:
             yield _fail(df, stage, inst, words=[" ".join(hits[0].split())])
 
@@ -1209,6 +1231,9 @@ def root_login(df: DockerfileSnapshot) -> Iterator[Fail]:
 )
 def nopasswd_sudo(df: DockerfileSnapshot) -> Iterator[Fail]:
     for stage, inst in _final_runs(df):
-        hits = _NOPASSWD.findall(_without_sed_patterns(run_text(inst)))
+        text = run_text(inst)
+        if "NOPASSWD" not in text:
+            continue
+        hits = _NOPASSWD.findall(_without_sed_patterns(text))
         if hits:
             yield _fail(df, stage, inst, words=[" ".join(hits[0].split())])

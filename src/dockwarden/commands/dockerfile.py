@@ -96,6 +96,15 @@ def _resolver(ns: argparse.Namespace) -> Any:
     return resolver
 
 
+def _worker_signals() -> None:
+    """Workers end quietly when the pool terminates them (SIGTERM): the parent's handler
+    (SIGTERM as Ctrl-C) would print a KeyboardInterrupt traceback from each idle one."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+
+
 def _lint_dockerfiles(paths: list[str], selection: Any) -> list[tuple[str, Any]]:
     """Each file's outcome, in the order given; in forked workers when there are many."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -115,7 +124,7 @@ def _lint_dockerfiles(paths: list[str], selection: Any) -> list[tuple[str, Any]]
 
     load(Scope.DOCKERFILE)
     chunk = max(1, len(paths) // (workers * 8))
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_signals) as pool:
         return pool.starmap(_lint_dockerfile, [(p, selection) for p in paths], chunk)
 
 
