@@ -860,7 +860,8 @@ def syft_main(args: argparse.Namespace) -> int:
                 f"| {tag} | {os.path.getsize(path) / 2**20:,.0f} MiB "
                 f"| {dw.wall:.2f} s ({dw.spread}) | {dw.rss_mb:.0f} MiB "
                 f"| {sy.wall:.2f} s ({sy.spread}) | {sy.rss_mb:.0f} MiB "
-                f"| **{ratio:.1f}x** | {sy.rss_mb / dw.rss_mb:.1f}x "
+                f"| **{ratio:.1f}x** | {dw.cpu:.2f} / {sy.cpu:.2f} s ({sy.cpu / dw.cpu:.1f}x) "
+                f"| {sy.rss_mb / dw.rss_mb:.1f}x "
                 f"| {counts[0][0]} / {counts[1][0]} | {counts[0][1]} / {counts[1][1]} |")
             os.unlink(path)
     load1 = os.getloadavg()
@@ -870,8 +871,9 @@ def syft_main(args: argparse.Namespace) -> int:
             f"alternating runs after one untimed warm-up each, page cache warm), 1-min load "
             f"average {load0[0]:.1f} at start, {load1[0]:.1f} at end")
     head = ("| image | tarball | dockwarden sbom (min-max) | peak RSS | syft (min-max) "
-            "| peak RSS | speed-up | memory | components dw / syft | edges dw / syft |\n"
-            "|---|---|---|---|---|---|---|---|---|---|")
+            "| peak RSS | speed-up | CPU dw / syft | memory | components dw / syft "
+            "| edges dw / syft |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|")
     verdict = ("dockwarden stays >= 5x faster than syft on every image" if not failed
                else "**FAIL: dockwarden is less than 5x faster than syft on some image**")
     md = "\n\n".join([f"`python bench/image.py --syft {' '.join(sys.argv[2:])}`".replace(
