@@ -43,6 +43,14 @@ def _is_host(mode: str) -> bool:
     return mode.strip().lower() == "host"
 
 
+def _item(spec: ContainerSpec, field: str, key: object) -> str:
+    """The `lines` key of one item of a list or mapping field (`mounts:3`,
+    `env:DB_PASSWORD`): a finding about that item points at its own line; the field's
+    key where the item has none (a live container, an item from another file)."""
+    name = f"{field}:{key}"
+    return name if name in spec.lines else field
+
+
 @check(
     id="DW201", title="Container runs privileged", severity=Severity.CRITICAL, scope=C,
     rationale="A privileged container has every capability, every host device and no "
@@ -140,7 +148,7 @@ def _is_docker_socket(source: str, ctx: ContainerContext) -> bool:
           "docker run -v /etc/localtime:/etc/localtime:ro busybox"),
 )
 def sensitive_mount(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
-    for m in spec.mounts:
+    for i, m in enumerate(spec.mounts):
         if m.type != "bind" or not m.source.startswith("/"):
             continue
         src = normpath(m.source)
@@ -153,7 +161,7 @@ def sensitive_mount(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail
         severity = Severity.CRITICAL if src == "/" or not m.read_only else Severity.HIGH
         yield Fail(
             {"source": m.source, "destination": m.destination, "read_only": m.read_only},
-            severity=severity, field="mounts",
+            severity=severity, field=_item(spec, "mounts", i),
             message=f"host {m.source} mounted at {m.destination}"
             + (" read-only" if m.read_only else " writable"),
         )
@@ -170,12 +178,12 @@ def sensitive_mount(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail
     good=("docker run busybox",),
 )
 def docker_socket(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
-    for m in spec.mounts:
+    for i, m in enumerate(spec.mounts):
         if m.type == "bind" and m.source.startswith("/") and _is_docker_socket(
             normpath(m.source), ctx
         ):
             yield Fail({"source": m.source, "destination": m.destination,
-                        "read_only": m.read_only}, field="mounts")
+                        "read_only": m.read_only}, field=_item(spec, "mounts", i))
 
 
 def _cap(name: str) -> str:
@@ -198,7 +206,9 @@ def dangerous_caps(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]
     bad = [c for c in added if c in DANGEROUS_CAPS and c not in DEFAULT_CAPS and c not in dropped]
     if bad:
         sev = Severity.CRITICAL if {"ALL", "SYS_ADMIN", "SYS_MODULE"} & set(bad) else None
-        yield Fail({"HostConfig.CapAdd": sorted(set(bad))}, severity=sev, field="cap_add")
+        first = added.index(bad[0])
+        yield Fail({"HostConfig.CapAdd": sorted(set(bad))}, severity=sev,
+                   field=_item(spec, "cap_add", first))
 
 
 @check(
@@ -371,8 +381,24 @@ def writable_rootfs(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail
     bad=("docker run busybox",), good=("docker run --user 1000:1000 busybox",),
 )
 def runs_as_root(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
-    if is_root_user(spec.user):
-        yield Fail({"Config.User": spec.user}, field="user")
+    if spec.user or spec.image_user is None:
+        if is_root_user(spec.user):
+            yield Fail({"Config.User": spec.user}, field="user")
+        return
+    # A service built from a local Dockerfile: the user its image sets, when the files
+    # tell; else (inherited from a base image) the user is unknown, not asserted root.
+    if isinstance(spec.image_user, str):
+        if is_root_user(spec.image_user):
+            yield Fail({"Config.User": spec.image_user, "user_from": spec.image_user_from},
+                       field="user", message=f"USER {spec.image_user or 'root'} in "
+                       f"{spec.image_user_from}")
+        return
+    base = spec.image_user_from
+    yield Fail({"Config.User": "", "user": "unknown", "inherited_from": base or "unknown",
+                "reason": spec.image_user.reason},
+               severity=Severity.LOW, field="user",
+               message=f"no USER in the Dockerfile: the user is inherited from {base}, "
+               "unknown" if base else "the image's user is unknown")
 
 
 @check(
@@ -384,7 +410,7 @@ def runs_as_root(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
 )
 def host_devices(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     if spec.devices:
-        yield Fail({"HostConfig.Devices": list(spec.devices)}, field="devices")
+        yield Fail({"HostConfig.Devices": list(spec.devices)}, field=_item(spec, "devices", 0))
 
 
 @check(
@@ -395,10 +421,10 @@ def host_devices(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     bad=("docker run -v /mnt:/mnt:rshared busybox",), good=("docker run -v /mnt:/mnt busybox",),
 )
 def shared_propagation(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
-    for m in spec.mounts:
+    for i, m in enumerate(spec.mounts):
         if m.propagation in ("shared", "rshared"):
             yield Fail({"source": m.source, "destination": m.destination,
-                        "propagation": m.propagation}, field="mounts")
+                        "propagation": m.propagation}, field=_item(spec, "mounts", i))
 
 
 @check(
@@ -408,10 +434,10 @@ def shared_propagation(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[F
     bad=("docker run -p 80:8080 busybox",), good=("docker run -p 127.0.0.1:8080:8080 busybox",),
 )
 def privileged_port(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
-    low = sorted({p.host_port for p in spec.ports
-                  if p.host_port is not None and p.host_port < 1024})
-    if low:
-        yield Fail({"host_ports": low}, field="ports")
+    hits = [i for i, p in enumerate(spec.ports) if p.host_port is not None and p.host_port < 1024]
+    if hits:
+        low = sorted({spec.ports[i].host_port or 0 for i in hits})
+        yield Fail({"host_ports": low}, field=_item(spec, "ports", hits[0]))
 
 
 @check(
@@ -422,10 +448,11 @@ def privileged_port(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail
     bad=("docker run -p 8080:8080 busybox",), good=("docker run -p 127.0.0.1:8080:8080 busybox",),
 )
 def all_interfaces(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
+    hits = [i for i, p in enumerate(spec.ports) if p.host_ip in ("", "0.0.0.0", "::")]
     wide = sorted({f"{p.host_ip or '0.0.0.0'}:{p.host_port or '*'}->{p.container_port}"
-                   for p in spec.ports if p.host_ip in ("", "0.0.0.0", "::")})
+                   for p in (spec.ports[i] for i in hits)})
     if wide:
-        yield Fail({"bindings": wide}, field="ports")
+        yield Fail({"bindings": wide}, field=_item(spec, "ports", hits[0]))
 
 
 @check(
@@ -543,7 +570,7 @@ def exec_sessions(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     good=("docker run -v data:/data:ro busybox", "docker run --tmpfs /tmp:size=64m busybox"),
 )
 def unbounded_volume(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
-    for m in spec.mounts:
+    for i, m in enumerate(spec.mounts):
         if m.read_only or m.type not in ("bind", "volume"):
             continue
         if m.type == "bind" and _is_docker_socket(normpath(m.source or "/"), ctx):
@@ -552,7 +579,7 @@ def unbounded_volume(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fai
             continue
         yield Fail({"type": m.type, "source": m.source, "destination": m.destination,
                     "size_limit": "unknown" if m.size_limit is not None and not isinstance(
-                        m.size_limit, str) else None}, field="mounts")
+                        m.size_limit, str) else None}, field=_item(spec, "mounts", i))
 
 
 @check(
@@ -565,9 +592,35 @@ def unbounded_volume(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fai
     good=("docker run -e DB_PASSWORD_FILE=/run/secrets/db busybox",),
 )
 def env_secrets(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
+    values = dict(spec.env)
     for hit in secrets.scan_env(spec.env):
+        if hit.rule is secrets.SECRET_NAME_RULE and _names_a_reference(
+                hit.name, values.get(hit.name, "")):
+            continue
         yield Fail({"variable": hit.name, "rule": hit.rule.title, "value": hit.redacted},
-                   field="env")
+                   field=_item(spec, "env", hit.name))
+
+
+# A variable named for what it points at (AUTH_BACKEND, SECRET_KEY_FILE, VAULT_URL) holds a
+# reference, not the secret itself, when its value has that shape.
+_REFERENCE_NAME = re.compile(r"(?:BACKEND|CLASS|MODULE|PATH|FILE|URL)S?$", re.IGNORECASE)
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+(?::[A-Za-z_]\w*)?")
+_CLASS_NAME = re.compile(r"[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+")  # CamelCase
+_FILE_PATH = re.compile(r"(?:~|\.{1,2})?/?[\w.@+-]+(?:/[\w.@+-]*)+|[\w-]+\.[A-Za-z0-9]{1,5}")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?P<auth>[^/@\s]*@)?[^\s]*")
+
+
+def _names_a_reference(name: str, value: str) -> bool:
+    """True for a module path, class name, file path or URL without credentials held by
+    a variable whose name says it is one (the name rule alone made it look secret)."""
+    if not _REFERENCE_NAME.search(name):
+        return False
+    text = value.strip()
+    url = _URL.fullmatch(text)
+    if url is not None:
+        return not url.group("auth")  # user:password@ (or a token@) is a credential
+    return bool(_DOTTED.fullmatch(text) or _CLASS_NAME.fullmatch(text)
+                or _FILE_PATH.fullmatch(text))
 
 
 @check(
@@ -658,7 +711,8 @@ def _loopback(host_ip: str) -> bool:
 def engine_api_published(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     bindings: list[str] = []
     worst = Severity.INFO
-    for p in spec.ports:
+    first: int | None = None
+    for index, p in enumerate(spec.ports):
         if p.protocol.lower() != "tcp":
             continue
         ports = p.container_ports  # a range: `-p 2370-2380:2370-2380` publishes 2375 too
@@ -669,9 +723,11 @@ def engine_api_published(spec: ContainerSpec, ctx: ContainerContext) -> Iterator
             else:
                 sev = Severity.MEDIUM if local else Severity.HIGH
             worst = sev if sev.rank > worst.rank else worst
+            first = index if first is None else first
             host = "*" if p.host_port is None else p.host_port + (number - ports.start)
             bindings.append(f"{p.host_ip or '0.0.0.0'}:{host}->{number}/tcp"
                             f" ({ENGINE_API_PORTS[number]})")
     if bindings:
-        yield Fail({"bindings": sorted(set(bindings))}, severity=worst, field="ports",
+        yield Fail({"bindings": sorted(set(bindings))}, severity=worst,
+                   field=_item(spec, "ports", first if first is not None else 0),
                    message=", ".join(sorted(set(bindings))))

@@ -20,16 +20,28 @@ Semantics follow `collect/inspect.py` for a live container: a service without
 ("default",)), pids_limit None when unset, healthcheck None when absent or disabled,
 user "" when unset; a named volume's size_limit comes from its top-level `driver_opts`
 (None = known unbounded, `Unknown` for external volumes or third-party drivers).
-Not read: `env_file` files and `build` contexts (a service with `build` and no `image`
-gets image ""); each is recorded as a note. Pass-through variables (`- NAME`) keep an
-empty value: the file holds no secret for them.
+Pass-through variables (`- NAME`) keep an empty value: the file holds no secret for them.
+
+Each file is validated against the Compose Specification's schema after interpolation
+(see "validation" below): unknown keys, wrong types and a project without `services` are
+InputErrors naming the file and line. Booleans written as strings are cast as Compose
+casts them (`privileged: "true"`, `${PRIV:-yes}`).
+
+`env_file` files (relative to the file naming them) are read through safeio, size-capped;
+their variables become one extra spec per env file (`Project.env_specs`, target the env
+file, each variable at its own line), judged for secrets only; their values are never
+shown. A missing env_file is a note unless `required: false`. A service built from a
+local Dockerfile (`build:` context + dockerfile, `target`) gets `image_user`: the last
+USER of the stage the image is built from. Notes (`Project.notes`) become the report's
+warnings.
 
 Lines: `ContainerSpec.lines` maps each field to the line of the compose key that set
-it (`pid_mode` <- `pid`, `mounts` <- `volumes`, `env` <- `environment`...). A field
-the file leaves unset (e.g. no `pids_limit`) maps to the line of the service's own key,
-so every finding has a line. With several `-f` files, `target.ref` is the last file
-that defines (or overrides) the service, and only lines from that file are kept; the
-others fall back to the service's line in it.
+it (`pid_mode` <- `pid`, `mounts` <- `volumes`, `env` <- `environment`...), and each
+item of a list or mapping to its own line (`env:NAME`, `mounts:0`, `ports:1`,
+`devices:0`, `cap_add:0`). A field the file leaves unset (e.g. no `pids_limit`) maps
+to the line of the service's own key, so every finding has a line. With several `-f`
+files, `target.ref` is the last file that defines (or overrides) the service, and only
+lines from that file are kept; the others fall back to the service's line in it.
 
 Hand-written because no maintained library interpolates, merges and keeps line numbers
 (compose-go is Go; the Python `docker-compose` v1 is retired).
@@ -38,6 +50,8 @@ Hand-written because no maintained library interpolates, merges and keeps line n
 from __future__ import annotations
 
 import fnmatch
+import functools
+import json
 import math
 import os
 import re
@@ -50,7 +64,7 @@ from yaml.composer import Composer
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from dockwarden import safeio
+from dockwarden import read_data, safeio
 from dockwarden.collect.inspect import volume_size_limit
 from dockwarden.errors import DockwardenError, InputError
 from dockwarden.model.common import Fact, Source, TargetKind, Unknown
@@ -201,12 +215,17 @@ def _one_line(text: str) -> str:
     return excerpt(" ".join(str(text).split()), 160)
 
 
+Items = dict[tuple[str, ...], list[int]]  # key path of a sequence -> each item's line
+
+
 @dataclass(slots=True)
 class _File:
     path: str
     data: dict[str, Any]
     lines: dict[str, Lines]  # service -> key path -> (file, line)
     service_lines: dict[str, int]
+    node: MappingNode | None = None  # the document, for the line of a schema error
+    items: dict[str, Items] = field(default_factory=dict)  # service -> sequence item lines
 
 
 def _parse(path: str, root: str | None = None) -> _File:
@@ -236,6 +255,7 @@ def _parse(path: str, root: str | None = None) -> _File:
         kind = "empty" if data is None else type(data).__name__
         raise InputError(f"{shown}: top level must be a mapping, found {kind}")
     lines: dict[str, Lines] = {}
+    items: dict[str, Items] = {}
     service_lines: dict[str, int] = {}
     assert isinstance(node, MappingNode)
     for key, value in node.value:
@@ -246,19 +266,24 @@ def _parse(path: str, root: str | None = None) -> _File:
                     continue
                 service_lines[skey.value] = skey.start_mark.line + 1
                 found: Lines = {}
-                _key_lines(snode, (), path, found, depth=0)
+                found_items: Items = {}
+                _key_lines(snode, (), path, found, found_items, depth=0)
                 lines[skey.value] = found
-    return _File(path, data, lines, service_lines)
+                items[skey.value] = found_items
+    return _File(path, data, lines, service_lines, node, items)
 
 
-def _key_lines(node: Node, prefix: tuple[str, ...], path: str, out: Lines, depth: int) -> None:
+def _key_lines(node: Node, prefix: tuple[str, ...], path: str, out: Lines, items: Items,
+               depth: int) -> None:
     if not isinstance(node, MappingNode) or depth > 4:
         return
     for key, value in node.value:
         if isinstance(key, ScalarNode) and key.value != "<<":
             keypath = (*prefix, str(key.value))
             out[keypath] = (path, key.start_mark.line + 1)  # a later key wins, as in YAML
-            _key_lines(value, keypath, path, out, depth + 1)
+            if isinstance(value, SequenceNode):
+                items[keypath] = [item.start_mark.line + 1 for item in value.value]
+            _key_lines(value, keypath, path, out, items, depth + 1)
 
 
 # --------------------------------------------------------------------- interpolation
@@ -370,8 +395,14 @@ class _Interp:
 
 def read_dotenv(path: str, root: str | None = None) -> dict[str, str]:
     """`KEY=VALUE` lines of a `.env` file (`export`, quotes and comments understood)."""
-    out: dict[str, str] = {}
-    for raw in _read_text(path, ".env file", root).splitlines():
+    return {key: value for key, value, _ in dotenv_lines(_read_text(path, ".env file", root))}
+
+
+def dotenv_lines(text: str) -> list[tuple[str, str, int]]:
+    """(key, value, line) of each `KEY=VALUE` line of a `.env` or `env_file` text; a bare
+    `KEY` (passed through from the environment) holds no value and is left out."""
+    out: list[tuple[str, str, int]] = []
+    for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -388,8 +419,258 @@ def read_dotenv(path: str, root: str | None = None) -> dict[str, str]:
                 value = value.replace("\\n", "\n").replace('\\"', '"')
         elif " #" in value:
             value = value.split(" #", 1)[0].rstrip()
-        out[key] = value
+        out.append((key, value, number))
     return out
+
+
+# ------------------------------------------------------------------------ validation
+#
+# Each file is checked, after interpolation, against the Compose Specification's JSON
+# schema as Debian's docker-compose package ships it (data/compose-spec.json, Apache-2.0,
+# licence in data/compose-spec.LICENSE), unchanged on disk. That schema predates some
+# keys the Compose Specification added since (top-level `name`, `uts`, `env_file` as
+# `{path, required}`, `deploy.resources.limits.pids`...): `_extend_schema` adds them
+# here, so a current file is not refused for what `docker compose` accepts. Validation
+# uses jsonschema's Draft-7 validator, built once per process.
+
+_TRUE = frozenset({"y", "yes", "true", "on"})
+_FALSE = frozenset({"n", "no", "false", "off"})
+_SERVICE_BOOLS = ("privileged", "read_only", "stdin_open", "tty", "init", "oom_kill_disable",
+                  "attach", "use_api_socket")
+_ANY: dict[str, Any] = {}
+_STR = {"type": "string"}
+_BOOL = {"type": "boolean"}  # after `_coerce`: a string left here is not a boolean
+
+
+def _as_bool(value: Any) -> Any:
+    """A boolean given as a string, read as Compose does (`"true"`, `yes`, `${X:-on}`);
+    any other string is left for the schema to refuse."""
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+    return value
+
+
+def _as_int(value: Any) -> Any:
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9]{1,18}\s*", value):
+        return int(value)
+    return value
+
+
+def _unwrap(value: Any) -> Any:
+    return value.value if isinstance(value, _Override) else value
+
+
+def _fix(mapping: Any, key: str, cast: Any) -> None:
+    mapping = _unwrap(mapping)
+    if not isinstance(mapping, dict) or key not in mapping:
+        return
+    value = mapping[key]
+    mapping[key] = _Override(cast(value.value)) if isinstance(value, _Override) else cast(value)
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    value = _unwrap(value)
+    items = value.values() if isinstance(value, dict) else value if isinstance(
+        value, list) else ()
+    return [v for v in (_unwrap(i) for i in items) if isinstance(v, dict)]
+
+
+def _coerce(data: dict[str, Any]) -> None:
+    """Cast, in place, the values Compose casts after interpolation: booleans (and the
+    integers of ports and limits) written as strings."""
+    for svc in _dicts(data.get("services")):
+        for key in _SERVICE_BOOLS:
+            _fix(svc, key, _as_bool)
+        _fix(svc, "pids_limit", _as_int)
+        _fix(svc.get("healthcheck"), "disable", _as_bool)
+        for vol in _dicts(svc.get("volumes")):
+            _fix(vol, "read_only", _as_bool)
+            _fix(vol.get("bind"), "create_host_path", _as_bool)
+            _fix(vol.get("volume"), "nocopy", _as_bool)
+        for port in _dicts(svc.get("ports")):
+            _fix(port, "target", _as_int)
+            _fix(port, "published", _as_int)
+        for item in _dicts(svc.get("env_file")):
+            _fix(item, "required", _as_bool)
+        deploy = _unwrap(svc.get("deploy"))
+        if isinstance(deploy, dict):
+            _fix(deploy, "replicas", _as_int)
+            _fix(_get(_unwrap(deploy.get("resources")), "limits"), "pids", _as_int)
+    for section in ("networks", "volumes", "secrets", "configs"):
+        for decl in _dicts(data.get(section)):
+            for key in ("external", "internal", "attachable", "enable_ipv6", "enable_ipv4"):
+                _fix(decl, key, _as_bool)
+
+
+def _plain(value: Any) -> Any:
+    """The document as `docker compose` validates it: `!override` unwrapped, `!reset`
+    entries dropped."""
+    value = _unwrap(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items() if not isinstance(v, _Reset)}
+    if isinstance(value, list):
+        return [_plain(v) for v in value if not isinstance(v, _Reset)]
+    return value
+
+
+def _props(schema: dict[str, Any], **more: Any) -> None:
+    schema.setdefault("properties", {}).update(more)
+
+
+def _extend_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Keys the Compose Specification added after the shipped schema (see above)."""
+    defs = schema["definitions"]
+    _props(schema, name=_STR, include={"type": "array"})
+    svc = defs["service"]
+    _props(svc, uts=_STR, attach=_BOOL, annotations={"$ref": "#/definitions/list_or_dict"},
+           cgroup=_STR, develop=_ANY, gpus=_ANY, label_file=_ANY, models=_ANY, provider=_ANY,
+           post_start=_ANY, pre_stop=_ANY, use_api_socket=_BOOL, mac_address=_STR,
+           env_file={"oneOf": [_STR, {"type": "array", "items": {"oneOf": [_STR, {
+               "type": "object", "required": ["path"], "additionalProperties": False,
+               "properties": {"path": _STR, "required": _BOOL, "format": _STR}}]}}]})
+    props = svc["properties"]
+    for key in _SERVICE_BOOLS:
+        if key in props:
+            props[key] = {"type": "boolean"}
+    props["devices"] = {"type": "array", "items": {"oneOf": [_STR, {
+        "type": "object", "required": ["source"],
+        "properties": {"source": _STR, "target": _STR, "permissions": _STR},
+        "additionalProperties": False, "patternProperties": {"^x-": {}}}]}}
+    build = props["build"]["oneOf"][1]
+    _props(build, additional_contexts=_ANY, ssh=_ANY, secrets=_ANY, tags=_ANY,
+           platforms=_ANY, privileged=_ANY, ulimits=_ANY, no_cache=_ANY, pull=_ANY,
+           dockerfile_inline=_STR, entitlements=_ANY, cache_to=_ANY)
+    port = props["ports"]["items"]["oneOf"][2]
+    _props(port, host_ip=_STR, name=_STR, app_protocol=_STR,
+           published={"type": ["integer", "string"]})
+    vol = props["volumes"]["items"]["oneOf"][1]["properties"]
+    _props(vol["bind"], create_host_path=_BOOL, selinux=_STR)
+    _props(vol["volume"], subpath=_STR)
+    _props(vol["tmpfs"], size={"type": ["integer", "string"]}, mode={"type": ["integer",
+                                                                              "string"]})
+    vol["image"] = {"type": "object"}
+    nets = props["networks"]["oneOf"][1]["patternProperties"]
+    for entry in nets.values():
+        _props(entry["oneOf"][0], mac_address=_STR, driver_opts=_ANY, gw_priority=_ANY,
+               interface_name=_STR)
+    depends = props["depends_on"]["oneOf"][1]["patternProperties"]
+    for entry in depends.values():
+        entry.pop("required", None)  # `condition` may be left out (service_started)
+        _props(entry, restart=_ANY, required=_ANY)
+    _props(defs["healthcheck"], start_interval=_ANY)
+    resources = defs["deployment"]["properties"]["resources"]["properties"]
+    for part in ("limits", "reservations"):
+        _props(resources[part], pids={"type": ["integer", "string"]},
+               memory={"type": ["string", "integer"]})
+    _props(defs["network"], enable_ipv4=_BOOL, driver_opts=_ANY)
+    for kind in ("secret", "config"):
+        _props(defs[kind], environment=_STR, content=_STR)
+    list_or_dict = defs["list_or_dict"]["oneOf"][0]["patternProperties"]
+    for entry in list_or_dict.values():
+        entry["type"] = ["string", "number", "boolean", "null"]
+    return schema
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    from jsonschema import Draft7Validator  # type: ignore[import-untyped,unused-ignore]
+
+    return Draft7Validator(_extend_schema(json.loads(read_data("compose-spec.json"))))
+
+
+def _dotted(path: Sequence[Any]) -> str:
+    return ".".join(excerpt(clean(str(p)), 60) for p in path) or "the top level"
+
+
+def _node_line(root: Node | None, path: Sequence[Any], key: str | None = None) -> int:
+    """The line of the value at `path` in the YAML tree (of `key` in it, when given):
+    the deepest node found, so a line is always given."""
+    node, line = root, 1
+    for part in (*path, *(() if key is None else (key,))):
+        if node is None:
+            break
+        found: tuple[int, Node] | None = None
+        if isinstance(node, MappingNode):
+            pairs = list(node.value)
+            for k, v in pairs:  # merge keys: their mappings' entries, after own keys
+                if isinstance(k, ScalarNode) and k.value == "<<":
+                    merged = v.value if isinstance(v, SequenceNode) else [v]
+                    pairs += [p for m in merged if isinstance(m, MappingNode) for p in m.value]
+            for k, v in pairs:
+                if isinstance(k, ScalarNode) and k.value == str(part):
+                    found = (k.start_mark.line + 1, v)
+                    break
+        elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(
+                node.value):
+            item = node.value[part]
+            found = (item.start_mark.line + 1, item)
+        if found is None:
+            break
+        line, node = found
+    return line
+
+
+_YAML_TYPES = {"object": "mapping", "array": "list", "null": "null (empty)"}
+
+
+def _types(value: Any) -> str:
+    names = value if isinstance(value, list) else [value]
+    return " or ".join(_YAML_TYPES.get(str(n), str(n)) for n in names)
+
+
+def _schema_message(error: Any) -> tuple[list[Any], str | None, str]:
+    """(path, extra key, message) for one error, naming keys but never echoing values
+    (a wrongly placed value may be a secret)."""
+    path = list(error.absolute_path)
+    kind = error.validator
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        patterns = list(error.schema.get("patternProperties", {}))
+        extra = [k for k in error.instance if k not in allowed
+                 and not any(re.search(p, str(k)) for p in patterns)]
+        if extra:
+            key = str(extra[0])
+            where = _dotted(path)
+            return path, key, f"{where}: unknown key {excerpt(clean(key), 60)!r}" + (
+                f" (and {len(extra) - 1} more)" if len(extra) > 1 else "")
+    where = _dotted(path)
+    if kind == "type":
+        names = _types(error.validator_value)
+        if names == "boolean":
+            return path, None, f"{where}: must be a boolean (true or false)"
+        return path, None, f"{where}: must be {'an' if names[0] in 'aeiou' else 'a'} {names}"
+    if kind == "required":
+        return path, None, f"{where}: {excerpt(clean(error.message), 120)}"
+    if kind in ("oneOf", "anyOf"):
+        kinds = sorted({_types(s["type"]) for s in error.validator_value if "type" in s})
+        hint = f" (expected {' or '.join(kinds)})" if kinds else ""
+        return path, None, f"{where}: not a valid value{hint}"
+    if kind == "enum":
+        allowed_values = ", ".join(str(v) for v in error.validator_value)
+        return path, None, f"{where}: must be one of {excerpt(allowed_values, 120)}"
+    if kind == "uniqueItems":
+        return path, None, f"{where}: has duplicate items"
+    return path, None, f"{where}: does not satisfy {kind} {excerpt(str(error.validator_value), 60)}"
+
+
+def validate(f: _File, data: dict[str, Any]) -> None:
+    """Refuse a file the Compose Specification refuses: an InputError naming the file,
+    the line and the key of the first error (by line), and how many more there are."""
+    errors = []
+    for error in _validator().iter_errors(_plain(data)):
+        path, key, message = _schema_message(error)
+        errors.append((_node_line(f.node, path, key), message))
+        if len(errors) >= 100:
+            break
+    if errors:
+        errors.sort()
+        line, message = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise InputError(f"{clean(f.path)}:{line}: invalid compose file: {message}{more}")
 
 
 # --------------------------------------------------------------------------- merging
@@ -463,6 +744,42 @@ def _clean(value: Any) -> Any:
     return None if isinstance(value, _Reset) else value
 
 
+def _beside(path: str, name: str) -> str:
+    """`name` relative to the directory of the file `path`."""
+    if os.path.isabs(name):
+        return name
+    return os.path.normpath(os.path.join(os.path.dirname(path) or ".", name))
+
+
+def _is_remote(context: str) -> bool:
+    return "://" in context or context.startswith(("git@", "github.com/"))
+
+
+def _resolve_paths(path: str, body: dict[str, Any]) -> None:
+    """`env_file` and `build` paths are relative to the file that names them: resolved
+    here, before merges and `extends` carry them into another file's service. Each
+    env_file becomes `{path, required}`."""
+    value = body.get("env_file")
+    if value is not None and not isinstance(value, _Reset):
+        out = []
+        for item in _list(_unwrap(value)):
+            name = item.get("path") if isinstance(item, dict) else item
+            if not isinstance(name, str) or not name:
+                continue
+            required = item.get("required", True) if isinstance(item, dict) else True
+            out.append({"path": _beside(path, name), "required": required is not False})
+        body["env_file"] = _Override(out) if isinstance(value, _Override) else out
+    build = body.get("build")
+    raw = _unwrap(build)
+    if isinstance(raw, str):
+        raw = {"context": raw}
+    if isinstance(raw, dict):
+        context = _str(raw.get("context")) or "."
+        if not _is_remote(context):
+            resolved = {**raw, "context": _beside(path, context)}
+            body["build"] = _Override(resolved) if isinstance(build, _Override) else resolved
+
+
 def _merge_service(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     merged = _merge(_normalise(base), _normalise(over))
     assert isinstance(merged, dict)
@@ -474,10 +791,23 @@ def _merge_service(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Project:
-    """Active services as specs, plus notes on what the file leaves unknown."""
+    """Active services as specs, plus notes on what the file leaves unknown (warnings of
+    the report), and one spec per `env_file` read: its variables with their own lines and
+    the env file as target, judged for secrets (DW233) only."""
 
     specs: tuple[ContainerSpec, ...]
     notes: tuple[str, ...] = ()
+    env_specs: tuple[ContainerSpec, ...] = ()
+
+
+class ProjectSpecs(list[ContainerSpec]):
+    """What `load_project` returns: the active services' specs (a list), with the
+    project's `warnings` and its `env_specs` (see `Project`)."""
+
+    def __init__(self, project: Project) -> None:
+        super().__init__(project.specs)
+        self.warnings: tuple[str, ...] = project.notes
+        self.env_specs: tuple[ContainerSpec, ...] = project.env_specs
 
 
 @dataclass(slots=True)
@@ -486,6 +816,8 @@ class _Service:
     lines: Lines
     ref: str  # the last file defining it
     line: int  # its key's line in `ref`
+    own: dict[str, Any] = field(default_factory=dict)  # its body as written in `ref`
+    items: Items = field(default_factory=dict)  # sequence item lines in `ref`
 
 
 class _Loader:
@@ -496,6 +828,8 @@ class _Loader:
         self.cache: dict[str, _File] = {}
         self.notes: list[str] = []
         self.unset: set[str] = set()
+        self.env_cache: dict[str, list[tuple[str, str, int]] | None] = {}
+        self.dockerfiles: dict[tuple[str, str], tuple[Fact[str | None], str]] = {}
 
     def file(self, path: str) -> _File:
         key = os.path.abspath(path)
@@ -504,6 +838,8 @@ class _Loader:
             interp = _Interp(self.env, path)
             data = interp.value(f.data)
             self.unset |= interp.unset
+            _coerce(data)
+            validate(f, data)
             f.data = data
             self.cache[key] = f
         return self.cache[key]
@@ -531,7 +867,8 @@ class _Loader:
         services = self.services(f)
         if name not in services:
             raise InputError(f"{clean(f.path)}: extends: no service {excerpt(name, 60)!r}")
-        body = dict(services[name])
+        own = services[name]
+        body = dict(own)
         lines = dict(f.lines.get(name, {}))
         ext = body.pop("extends", None)
         lines.pop(("extends",), None)
@@ -550,22 +887,80 @@ class _Loader:
             base = self.resolve(base_file, ext["service"], (*seen, ident))
             body = _merge_service(base.data, body)
             lines = {**base.lines, **lines}
-        self.check_env_files(f, body)
-        return _Service(body, lines, f.path, f.service_lines.get(name, 1))
+        _resolve_paths(f.path, body)
+        return _Service(body, lines, f.path, f.service_lines.get(name, 1), own,
+                        f.items.get(name, {}))
 
-    def check_env_files(self, f: _File, body: Mapping[str, Any]) -> None:
-        """`env_file` files are not read (their variables are not checked), but one that
-        is there must be a regular file inside the scanned root: a FIFO or a symlink to a
-        host file is refused as an input error, as for every file a compose file names."""
-        for item in _list(body.get("env_file")):
-            name = item.get("path") if isinstance(item, dict) else item
-            if not isinstance(name, str) or not name:
-                continue
-            other = name if os.path.isabs(name) else os.path.join(
-                os.path.dirname(f.path) or ".", name)
-            if os.path.lexists(other):
-                safeio.open_input(other, what="env_file", max_bytes=MAX_FILE_BYTES,
-                                  root=self.root).close()
+    def dockerfile_user(self, build: Any, where: str) -> tuple[Fact[str | None], str]:
+        """The user an image built from a local Dockerfile runs as: the last USER of the
+        target stage (the final one by default), following `FROM <earlier stage>`. Unknown
+        when no stage sets one (inherited from the base image) or the file cannot be read
+        (a warning says why). Each Dockerfile is parsed once per project."""
+        if isinstance(build, str):
+            build = {"context": build}
+        if not isinstance(build, dict):
+            return None, ""
+        context = _str(build.get("context")) or "."
+        if _is_remote(context):
+            return Unknown("built from a remote context: its Dockerfile is not read"), ""
+        if build.get("dockerfile_inline") is not None:
+            return Unknown("an inline Dockerfile is not read"), ""
+        name = _str(build.get("dockerfile")) or "Dockerfile"
+        path = name if os.path.isabs(name) else os.path.normpath(os.path.join(context, name))
+        target = _str(build.get("target"))
+        key = (os.path.abspath(path), target)
+        if key not in self.dockerfiles:
+            self.dockerfiles[key] = self._dockerfile_user(path, target, where)
+        return self.dockerfiles[key]
+
+    def _dockerfile_user(self, path: str, target: str,
+                         where: str) -> tuple[Fact[str | None], str]:
+        from dockwarden.collect.dockerfile import parse_dockerfile
+
+        shown = clean(path)
+        if not os.path.lexists(path):
+            self.notes.append(f"{where}: built from {shown}, which is not there: the "
+                              "image's user is not known")
+            return Unknown(f"{shown} not found"), ""
+        try:
+            df = parse_dockerfile(path, root=self.root)
+        except InputError as exc:
+            self.notes.append(f"{where}: the image's user is not known: {exc.message}")
+            return Unknown(exc.message), ""
+        stage = df.stage_named(target, by_index=False) if target else df.final
+        if stage is None:
+            self.notes.append(f"{where}: build target {excerpt(clean(target), 60)!r} is not a "
+                              f"stage of {shown}: the image's user is not known")
+            return Unknown(f"no stage {target} in {path}"), ""
+        while True:
+            users = [i for i in stage.instructions if i.cmd == "USER"]
+            if users:
+                user = users[-1].args[0] if users[-1].args else ""
+                return user, f"{shown}:{users[-1].line}"
+            parent = df.stage_named(stage.base_resolved, by_index=False)
+            if parent is None or parent.index >= stage.index:
+                break
+            stage = parent
+        base = stage.base_resolved
+        return Unknown(f"no USER in {shown}: the user is inherited from {base}, which the "
+                       "files do not show"), base
+
+    def env_file(self, path: str) -> list[tuple[str, str, int]] | None:
+        """The variables of one `env_file` (None when it does not exist), read through
+        safeio: a regular file inside the scanned root, size-capped (a FIFO or a symlink
+        to a host file is refused as an input error, as for every file a compose file
+        names). Its text is never shown: only variable names and lines leave here."""
+        key = os.path.abspath(path)
+        if key not in self.env_cache:
+            if not os.path.lexists(path):
+                self.env_cache[key] = None
+            else:
+                text = safeio.read_text(path, what="env_file", max_bytes=MAX_FILE_BYTES,
+                                        root=self.root)
+                if "\0" in text:
+                    raise InputError(f"{clean(path)}: binary file (NUL bytes), not an env_file")
+                self.env_cache[key] = dotenv_lines(text)
+        return self.env_cache[key]
 
 
 def load(
@@ -621,18 +1016,39 @@ def _load(paths: Sequence[str], env: Mapping[str, str] | None, profiles: Sequenc
     if includes:
         loader.notes.append("top-level `include:` is not followed")
 
+    if not includes and not any("services" in loader.file(p).data for p in paths):
+        raise InputError(f"{clean(paths[-1])}:1: invalid compose file: no `services` "
+                         "(a compose file defines its services under `services:`)")
+
     wanted = set(profiles) or {
         p.strip() for p in environ.get("COMPOSE_PROFILES", "").split(",") if p.strip()}
     specs = []
+    env_users: dict[str, list[str]] = {}  # env_file -> the services reading it
     for name, svc in merged.items():
         svc_profiles = svc.data.get("profiles")
         if isinstance(svc_profiles, list) and svc_profiles and "*" not in wanted and not (
                 wanted & {str(p) for p in svc_profiles}):
             continue
-        specs.append(_spec(name, svc, top_volumes, loader.notes))
+        specs.append(_spec(name, svc, top_volumes, loader))
+        for item in _list(_clean(svc.data.get("env_file"))):
+            if loader.env_file(item["path"]) is not None:
+                env_users.setdefault(item["path"], []).append(name)
+            elif item["required"]:
+                loader.notes.append(f"{svc.ref}: service {name}: env_file {item['path']} "
+                                    "not found: its variables are not checked")
     for var in sorted(loader.unset):
         loader.notes.append(f"variable {var} is not set: defaulting to a blank string")
-    return Project(tuple(specs), tuple(loader.notes))
+    env_specs = []
+    for path, users in env_users.items():
+        entries = loader.env_file(path) or []
+        env_specs.append(ContainerSpec(
+            name=", ".join(users),
+            target=Target(TargetKind.COMPOSE, path, service=", ".join(users)),
+            source=Source.COMPOSE,
+            env=tuple((key, value) for key, value, _ in entries),
+            processes=Unknown("an env_file does not say which processes run"),
+            lines={"env": 1, **{f"env:{key}": line for key, _, line in entries}}))
+    return Project(tuple(specs), tuple(loader.notes), tuple(env_specs))
 
 
 def load_project(
@@ -641,9 +1057,10 @@ def load_project(
     env: Mapping[str, str] | None = None,
     profiles: Sequence[str] = (),
     root: str | None = None,
-) -> list[ContainerSpec]:
-    """The active services of one project as `ContainerSpec`s (see `load` for notes)."""
-    return list(load(paths, env=env, profiles=profiles, root=root).specs)
+) -> ProjectSpecs:
+    """The active services of one project as `ContainerSpec`s, with the project's
+    warnings and env_file specs as attributes (see `ProjectSpecs`)."""
+    return ProjectSpecs(load(paths, env=env, profiles=profiles, root=root))
 
 
 def is_compose_name(path: str) -> bool:
@@ -797,8 +1214,9 @@ def _port_range(text: str) -> range:
     return range(a, b + 1)
 
 
-def _ports(svc: Mapping[str, Any]) -> list[PortBinding]:
-    out: list[PortBinding] = []
+def _ports(svc: Mapping[str, Any]) -> list[tuple[Any, PortBinding]]:
+    """Each published port with the `ports:` item it came from."""
+    out: list[tuple[Any, PortBinding]] = []
     for item in _list(svc.get("ports")):
         if isinstance(item, dict):
             target = _str(item.get("target"))
@@ -823,7 +1241,8 @@ def _ports(svc: Mapping[str, Any]) -> list[PortBinding]:
         # Equal lengths: port for port. Otherwise the Engine picks ports from the host
         # range; its first port stands for them (as before ranges were kept whole).
         host = hosts.start if hosts else None
-        out.append(PortBinding(f"{targets.start}/{proto}", host_ip, host, len(targets)))
+        out.append((item, PortBinding(f"{targets.start}/{proto}", host_ip, host,
+                                      len(targets))))
     return out
 
 
@@ -950,15 +1369,49 @@ def _mode(value: Any) -> str:
     return "container:" + text[8:] if text.startswith("service:") else text
 
 
+def _item_lines(svc: _Service, key: str, values: Sequence[Any]) -> list[int | None]:
+    """The line of each of `values` (items of the merged `key` list) in the service's own
+    file: matched by value, so items from `extends` or an earlier `-f` file get None."""
+    own = _unwrap(svc.own.get(key))
+    lines = svc.items.get((key,))
+    if not isinstance(own, list) or lines is None or len(lines) != len(own):
+        return [None] * len(values)
+    where: dict[str, int] = {}
+    for item, line in zip(own, lines, strict=True):
+        where.setdefault(repr(_plain(item)), line)
+    return [where.get(repr(_plain(v))) for v in values]
+
+
+def _env_lines(svc: _Service) -> dict[str, int]:
+    """Variable name -> its line, for `environment:` as a mapping or a list."""
+    own = _unwrap(svc.own.get("environment"))
+    out: dict[str, int] = {}
+    if isinstance(own, dict):
+        for name in own:
+            where = svc.lines.get(("environment", str(name)))
+            if where is not None and where[0] == svc.ref:
+                out[str(name)] = where[1]
+    elif isinstance(own, list):
+        lines = svc.items.get(("environment",))
+        if lines is not None and len(lines) == len(own):
+            for item, line in zip(own, lines, strict=True):
+                out[str(_unwrap(item)).partition("=")[0].strip()] = line
+    return out
+
+
+def _item_keys(field_name: str, lines: Sequence[int | None]) -> dict[str, int]:
+    return {f"{field_name}:{i}": line for i, line in enumerate(lines) if line is not None}
+
+
 def _spec(name: str, svc: _Service, top_volumes: Mapping[str, Any],
-          notes: list[str]) -> ContainerSpec:
+          loader: _Loader) -> ContainerSpec:
     d = _normalise(_clean(svc.data))
     where = f"{svc.ref}: service {name}"
     image = _str(d.get("image"))
-    if not image and d.get("build") is not None:
-        notes.append(f"{where}: built from `build:`; the image is not inspected")
-    if d.get("env_file") is not None:
-        notes.append(f"{where}: env_file not read; its variables are not checked")
+    image_user: Fact[str | None] = None
+    image_user_from = ""
+    if d.get("build") is not None and not _str(d.get("user")):
+        image_user, image_user_from = loader.dockerfile_user(d.get("build"), where)
     network_mode = _mode(d.get("network_mode"))
     nets = d.get("networks")
     networks: tuple[str, ...] = ()
@@ -974,6 +1427,16 @@ def _spec(name: str, svc: _Service, top_volumes: Mapping[str, Any],
     assert isinstance(logging, dict)
     restart, retries = _restart(d)
     env = tuple((k, "" if v is None else _str(v)) for k, v in _kv(d.get("environment")).items())
+    volumes, tmpfs = _list(d.get("volumes")), _list(d.get("tmpfs"))
+    ports = _ports(d)
+    lines = _field_lines(svc)
+    env_lines = _env_lines(svc)
+    lines.update({f"env:{k}": env_lines[k] for k, _ in env if k in env_lines})
+    lines.update(_item_keys("mounts", _item_lines(svc, "volumes", volumes)
+                            + _item_lines(svc, "tmpfs", tmpfs)))
+    lines.update(_item_keys("ports", _item_lines(svc, "ports", [i for i, _ in ports])))
+    lines.update(_item_keys("devices", _item_lines(svc, "devices", _list(d.get("devices")))))
+    lines.update(_item_keys("cap_add", _item_lines(svc, "cap_add", _list(d.get("cap_add")))))
     return ContainerSpec(
         name=name,
         target=Target(TargetKind.COMPOSE, svc.ref, service=name),
@@ -1001,7 +1464,7 @@ def _spec(name: str, svc: _Service, top_volumes: Mapping[str, Any],
         read_only_rootfs=d.get("read_only") is True,
         user=_str(d.get("user")),
         devices=_devices(d),
-        ports=tuple(_ports(d)),
+        ports=tuple(binding for _, binding in ports),
         restart_policy=restart,
         restart_max_retries=retries,
         healthcheck=_healthcheck(d),
@@ -1013,5 +1476,7 @@ def _spec(name: str, svc: _Service, top_volumes: Mapping[str, Any],
         labels=_str_map(d.get("labels")),
         processes=Unknown("a compose file does not say which processes run"),
         exec_sessions=(),
-        lines=_field_lines(svc),
+        lines=lines,
+        image_user=image_user,
+        image_user_from=image_user_from,
     )

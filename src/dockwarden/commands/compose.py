@@ -23,9 +23,12 @@ def options(p: argparse.ArgumentParser) -> None:
 
 
 def audit(ns: argparse.Namespace) -> Report:
+    from dataclasses import replace
+
     from dockwarden.checks.judge import judge_containers
+    from dockwarden.checks.registry import Selection
     from dockwarden.collect.compose import find_compose_files, load_project
-    from dockwarden.model.container import ContainerContext
+    from dockwarden.model.container import ContainerContext, ContainerSpec
 
     started = output.now()
     projects: list[list[str]] = [list(ns.merge)] if ns.merge else []
@@ -39,12 +42,17 @@ def audit(ns: argparse.Namespace) -> Report:
             projects.append([path])
     if not projects:
         raise UsageError("name compose files (or a directory), or -f FILE")
-    specs = []
+    specs: list[ContainerSpec] = []
+    env_specs: list[ContainerSpec] = []  # one per env_file read: judged for secrets only
     targets = []
     errors: list[ReportError] = []
+    warnings: list[ReportError] = []
     for files in projects:
         try:
-            specs.extend(load_project(files, profiles=ns.profile))
+            project = load_project(files, profiles=ns.profile)
+            specs.extend(project)
+            env_specs.extend(project.env_specs)
+            warnings.extend(_warning(files, note) for note in project.warnings)
             targets.append(ReportTarget(TargetKind.COMPOSE, files[-1], True))
         except InputError as exc:
             if len(projects) == 1:
@@ -53,7 +61,21 @@ def audit(ns: argparse.Namespace) -> Report:
             targets.append(ReportTarget(TargetKind.COMPOSE, files[-1], False))
     selection = output.selection(ns)
     results = judge_containers(specs, ContainerContext(), selection)
-    return output.file_report(started, targets, results, errors)
+    if env_specs and selection.wants("DW233"):
+        env_results = judge_containers(env_specs, ContainerContext(), Selection(only=("DW233",)))
+        results.findings.extend(env_results.findings)
+        results.errors.extend(env_results.errors)
+    report = output.file_report(started, targets, results, errors)
+    return replace(report, warnings=tuple(warnings))
+
+
+def _warning(files: list[str], note: str) -> ReportError:
+    """A loader note as a report warning, its target the file it names (else the project's
+    last file)."""
+    head, sep, rest = note.partition(": ")
+    if sep and head in files:
+        return ReportError(head, rest)
+    return ReportError(files[-1], note)
 
 
 def run(ns: argparse.Namespace) -> int:

@@ -108,7 +108,15 @@ class ContainerSpec:
     exec_sessions: Fact[tuple[ExecSession, ...]] = ()
     processes: Fact[tuple[str, ...]] = Unknown("process list not gathered")
     # Line of each field in the file it came from (compose); empty for live containers.
+    # Items of lists and mappings have their own keys: `env:NAME`, `mounts:3` (index in
+    # `mounts`), `ports:0`, `devices:1`, `cap_add:2`.
     lines: Mapping[str, int] = field(default_factory=dict)
+    # The user the image sets when `user` is empty, as far as the files tell (compose: a
+    # service built from a local Dockerfile, its target stage's last USER). None: not
+    # looked for (a live container's `user` is already the effective one); Unknown: the
+    # Dockerfile sets none and the base image's user is not known from the files.
+    image_user: Fact[str | None] = None
+    image_user_from: str = ""  # where it was read (`Dockerfile:12`), or the base image
 
     def security_options(self) -> dict[str, str]:
         """`--security-opt` entries as key -> value (`seccomp=x` and `seccomp:x` alike)."""
