@@ -128,6 +128,7 @@ _VALUED = {"--format", "-o", "--output", "--severity", "--fail-on", "--unknown-s
            "--ports", "--concurrency", "--repository", "--ca-cert", "--username",
            "--facts", "--for", "--webhook", "--interval", "--size-interval", "--growth",
            "--restarts", "--restart-window", "--cooldown", "--max-containers", "--key",
+           "--host-root",
            "--run-flags", "--image", "--fork-cap", "--write-size", "--label",
            "--hosts", "--parallel", "--engine-deadline"}
 

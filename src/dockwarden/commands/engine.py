@@ -105,7 +105,8 @@ def audit(ns: argparse.Namespace) -> Report:
     collector = EngineCollector(conn, names=names, workers=ns.workers,
                                 local_facts=not ns.no_local, progress=progress,
                                 containers=want_containers,
-                                daemon=ns.command in ("engine", "daemon"))
+                                daemon=ns.command in ("engine", "daemon"),
+                                host_root=getattr(ns, "host_root", None))
     try:
         if in_use is not None:
             in_use.start()
