@@ -10,6 +10,8 @@ which goes first; every command is run once untimed first (warm-up, output check
 
 * `dockwarden dockerfile FILE... --format json --fail-on none -o /dev/null` with all
   565 corpus files as arguments (one process);
+* the same with `--no-engine` (no look-up of base images' users in the local Engine for
+  DW501: the difference is what those look-ups cost);
 * `hadolint --no-fail -f json FILE...` with the same files (one process);
 * `dockwarden dockerfile one/Dockerfile --format json --fail-on none -o /dev/null`
   (a copy of one corpus file in a temporary directory), whole-process wall time;
@@ -105,6 +107,8 @@ def main() -> int:
     corpus = measure({
         "dockwarden": [*dw, "dockerfile", *files, "--format", "json", "--fail-on", "none",
                        "-o", os.devnull],
+        "dockwarden --no-engine": [*dw, "dockerfile", *files, "--format", "json",
+                                   "--fail-on", "none", "-o", os.devnull, "--no-engine"],
         "hadolint": [hadolint, "--no-fail", "-f", "json", *files],
     }, args.repeat)
 
@@ -128,12 +132,18 @@ def main() -> int:
           f"baseline hadolint | {dw_wall:.3f} | {hl_wall:.3f} | {ratio:.1f}x faster | >= "
           f"{RATIO_TARGET:.0f}x | {'yes' if ratio >= RATIO_TARGET else 'NO'} |")
     print(f"| same, CPU user+sys | {dw_cpu:.3f} | {hl_cpu:.3f} | {hl_cpu / dw_cpu:.1f}x | | |")
+    no_engine = corpus["dockwarden --no-engine"]
+    ne_wall, ne_cpu = med(no_engine, 0), med(no_engine, 1)
+    print(f"| same with --no-engine (no DW501 base look-ups), wall | {ne_wall:.3f} | "
+          f"{hl_wall:.3f} | {hl_wall / ne_wall:.1f}x faster | | |")
+    print(f"| same, CPU user+sys | {ne_cpu:.3f} | {hl_cpu:.3f} | {hl_cpu / ne_cpu:.1f}x | | |")
     print(f"| start-up, one Dockerfile, wall (median of {args.startup_repeat}); baseline "
           f"`python -c pass` | {one_wall:.3f} | {py_wall:.3f} | +{one_wall - py_wall:.3f} s | "
           f"< {STARTUP_TARGET_S} s | {'yes' if one_wall < STARTUP_TARGET_S else 'NO'} |")
     one_cpu, py_cpu = med(startup["dockwarden one"], 1), med(startup["python -c pass"], 1)
     print(f"| same, CPU user+sys | {one_cpu:.3f} | {py_cpu:.3f} | +{one_cpu - py_cpu:.3f} s | | |")
-    print(f"\nall runs (wall s): dockwarden {[round(s[0], 3) for s in corpus['dockwarden']]}, "
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"all runs (wall s): dockwarden {[round(s[0], 3) for s in corpus['dockwarden']]}, "
           f"hadolint {[round(s[0], 3) for s in corpus['hadolint']]}, "
           f"one {[round(s[0], 3) for s in startup['dockwarden one']]}, "
           f"python {[round(s[0], 3) for s in startup['python -c pass']]}")
