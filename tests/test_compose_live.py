@@ -313,7 +313,7 @@ def test_compose_findings_carry_file_lines(views: dict[str, Any]) -> None:
         block = next(i for i, text in enumerate(lines, 1) if text == f"  {svc}:")
         assert line >= block, (f["check"], svc, line)
     [port] = [f for f in views["compose"]["findings"] if f["check"] == "DW237"]
-    assert lines[port["line"] - 1].strip() == "ports:"
+    assert lines[port["line"] - 1].strip() == '- "2375"'  # the item's own line
 
 
 def test_secret_never_printed(views: dict[str, Any]) -> None:

@@ -1011,7 +1011,8 @@ def _load(paths: Sequence[str], env: Mapping[str, str] | None, profiles: Sequenc
             prev = merged.get(str(name))
             if prev is not None:
                 svc = _Service(_merge_service(prev.data, svc.data),
-                               {**prev.lines, **svc.lines}, svc.ref, svc.line)
+                               {**prev.lines, **svc.lines}, svc.ref, svc.line, svc.own,
+                               svc.items)
             merged[str(name)] = svc
     if includes:
         loader.notes.append("top-level `include:` is not followed")
