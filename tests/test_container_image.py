@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
-import io
 import json
 import os
 import shutil
@@ -34,7 +33,6 @@ pytestmark = pytest.mark.live
 
 REPO = Path(__file__).resolve().parent.parent
 SOCKET = "/var/run/docker.sock"
-PY_TAG = "dwtest/debian-python3:bookworm"  # tests/test_inside.py builds the same
 IMAGE_REPO = "dwtest/dockwarden"
 
 # Daemon and host checks whose outcome inside the container (root in it, --pid host,
@@ -73,33 +71,12 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _python_base(api: Any) -> str:
-    import docker
+    from harness.debian import python3_image
 
-    from harness.debian import _lock, debian_image
-
-    try:
-        api.inspect_image(PY_TAG)
-        return PY_TAG
-    except docker.errors.ImageNotFound:
-        pass
-    base = debian_image(api)
-    dockerfile = (f"FROM {base}\nRUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
-                  "apt-get install -y -qq --no-install-recommends python3 "
-                  "&& rm -rf /var/lib/apt/lists/*\n")
-    with _lock():
-        try:
-            api.inspect_image(PY_TAG)
-            return PY_TAG
-        except docker.errors.ImageNotFound:
-            pass
-        try:
-            for _ in api.build(fileobj=io.BytesIO(dockerfile.encode()), tag=PY_TAG, rm=True,
-                               forcerm=True, labels={"dockwarden.test": "1"}, decode=True):
-                pass
-            api.inspect_image(PY_TAG)
-        except docker.errors.DockerException as exc:
-            pytest.skip(f"could not build {PY_TAG} (apt needs the Debian mirror): {exc}")
-    return PY_TAG
+    image = python3_image(api)
+    if image is None:
+        pytest.skip("could not build the Debian image with python3 (apt needs the Debian mirror)")
+    return image
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import http.server
-import io
 import json
 import socket
 import threading
@@ -301,40 +300,17 @@ def test_tls_port_that_speaks_plain_http_is_not_an_engine() -> None:
 
 # ---------------------------------------------------------------- live containers
 
-PY_TAG = "dwtest/debian-python3:bookworm"
 
 
 @pytest.fixture(scope="module")
 def python_image(api: Any) -> str:
-    """The harness's Debian image with python3 added (built once, kept by tag like the
-    Debian image itself; apt needs the Debian mirror)."""
-    import docker
+    """The harness's Debian image with python3 added (built once, kept by tag)."""
+    from harness.debian import python3_image
 
-    from harness.debian import _lock, debian_image
-
-    try:
-        api.inspect_image(PY_TAG)
-        return PY_TAG
-    except docker.errors.ImageNotFound:
-        pass
-    base = debian_image(api)
-    dockerfile = (f"FROM {base}\nRUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
-                  "apt-get install -y -qq --no-install-recommends python3 "
-                  "&& rm -rf /var/lib/apt/lists/*\n")
-    with _lock():
-        try:
-            api.inspect_image(PY_TAG)
-            return PY_TAG
-        except docker.errors.ImageNotFound:
-            pass
-        try:
-            for _ in api.build(fileobj=io.BytesIO(dockerfile.encode()), tag=PY_TAG, rm=True,
-                               forcerm=True, labels={"dockwarden.test": "1"}, decode=True):
-                pass
-            api.inspect_image(PY_TAG)
-        except docker.errors.DockerException as exc:
-            pytest.skip(f"could not build {PY_TAG} (apt needs the Debian mirror): {exc}")
-    return PY_TAG
+    image = python3_image(api)
+    if image is None:
+        pytest.skip("could not build the Debian image with python3 (apt needs the Debian mirror)")
+    return image
 
 
 def _inside(api: Any, image: str, case: str, **host: Any) -> dict[str, Any]:

@@ -70,3 +70,38 @@ def debian_image(api: docker.APIClient) -> str:
             api.import_image_from_data(fh.read(), repository=repo, tag=tag,
                                        changes=['CMD ["/bin/bash"]', 'LABEL dockwarden.test="1"'])
     return TAG
+
+
+PYTHON_TAG = "dwtest/debian-python3:bookworm"
+
+
+def python3_image(api: docker.APIClient) -> str | None:
+    """The Debian image with python3 added (built once, kept by tag and labelled like the
+    Debian image itself), or None when it cannot be built (apt needs the Debian mirror)."""
+    import io
+
+    def present() -> bool:
+        try:
+            api.inspect_image(PYTHON_TAG)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+
+    if present():
+        return PYTHON_TAG
+    base = debian_image(api)
+    dockerfile = (f"FROM {base}\nRUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+                  "apt-get install -y -qq --no-install-recommends python3 "
+                  "&& rm -rf /var/lib/apt/lists/*\n")
+    with _lock():
+        if present():
+            return PYTHON_TAG
+        try:
+            for _ in api.build(fileobj=io.BytesIO(dockerfile.encode()), tag=PYTHON_TAG,
+                               rm=True, forcerm=True, labels={"dockwarden.test": "1"},
+                               decode=True):
+                pass
+        except docker.errors.DockerException:
+            return None
+    return PYTHON_TAG if present() else None
+

@@ -37,6 +37,7 @@ from dockwarden.collect.unixhttp import (
     MAX_SMALL,
     EngineAnswerError,
     EngineGone,
+    _UnixConnection,
 )
 from dockwarden.deadline import DeadlineExceeded
 from dockwarden.errors import UsageError
@@ -139,20 +140,8 @@ def split_lines(chunks: Iterable[bytes], max_len: int = MAX_EVENT_LINE
 
 
 # -- the event stream -------------------------------------------------------------------
-class _UnixStream(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.socket_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+# The event stream's connection is the Engine getters' unix-socket connection.
+_UnixStream = _UnixConnection
 
 
 class EventStream:
