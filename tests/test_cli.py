@@ -373,6 +373,7 @@ def test_a_parser_for_one_command_reads_it_as_the_whole_parser_does() -> None:
         "registry": ["127.0.0.1:5000", "--repository", "team/app", "--no-write-test"],
         "inside": ["--format", "json"], "watch": ["--for", "30s", "--format", "json"],
         "probe": ["--run-flags", "--pids-limit 64", "--fork-cap", "64"],
+        "merge": ["a.json", "b.json", "--format", "sarif"],
     }
     assert set(lines) == set(COMMANDS)
     for command, rest in lines.items():

@@ -20,7 +20,7 @@ import struct
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -45,7 +45,14 @@ from dockwarden.collect.image.pkg import (
     pypi,
     rpm,
 )
-from dockwarden.collect.image.pkg._common import Unreadable, make_purl, plausible
+from dockwarden.collect.image.pkg._common import (
+    Unreadable,
+    cpes_for,
+    make_purl,
+    plausible,
+    upstream_qualifier,
+    upstream_version,
+)
 from dockwarden.model.image import ImageFile, OSRelease, Package
 
 DATA = Path(__file__).parent / "data" / "image" / "pkg"
@@ -265,10 +272,13 @@ def test_os_release_never_raises(data: bytes) -> None:
 
 
 def _deb(name: str, version: str, arch: str, src: str, src_version: str) -> Package:
+    qualifiers = {"arch": arch, "distro": "debian-12",
+                  "upstream": upstream_qualifier(name, version, src, src_version)}
     return Package(
         type="deb", name=name, version=version, layer=1, path="/var/lib/dpkg/status",
         source_name=src, source_version=src_version, arch=arch,
-        purl=make_purl("deb", name, version, "debian", {"arch": arch, "distro": "debian-12"}),
+        purl=make_purl("deb", name, version, "debian", qualifiers),
+        cpes=cpes_for(src, upstream_version(src_version)),
     )
 
 
@@ -278,14 +288,15 @@ def test_dpkg_status_fixture() -> None:
         DEBIAN_LINKED,
         {"/var/lib/dpkg/status": fixture("status")},
     )
-    assert out.packages == (
+    # dependency edges are tests/test_sbom_identifiers.py's subject
+    assert tuple(replace(p, depends=()) for p in out.packages) == (
         _deb("bsdutils", "1:2.38.1-5+deb12u3", "amd64", "util-linux", "2.38.1-5+deb12u3"),
         _deb("libc6", "2.36-9+deb12u14", "amd64", "glibc", "2.36-9+deb12u14"),
         _deb("libgcc-s1", "12.2.0-14+deb12u1", "amd64", "gcc-12", "12.2.0-14+deb12u1"),
         _deb("tzdata", "2025b-0+deb12u2", "all", "tzdata", "2025b-0+deb12u2"),
     )
     assert out.packages[1].purl == (
-        "pkg:deb/debian/libc6@2.36-9%2Bdeb12u14?arch=amd64&distro=debian-12"
+        "pkg:deb/debian/libc6@2.36-9%2Bdeb12u14?arch=amd64&distro=debian-12&upstream=glibc"
     )
 
 
@@ -454,7 +465,8 @@ def test_rpm_fixture_made_by_rpm_matches_rpm_qa() -> None:
         type="rpm", name="libfoo-devel", version="2:2.0-1.el9", layer=0,
         path="/var/lib/rpm/rpmdb.sqlite", source_name="libfoo", source_version="2:2.0-1.el9",
         arch="noarch", licenses=("MIT AND BSD-3-Clause",),
-        purl="pkg:rpm/fedora/libfoo-devel@2.0-1.el9?arch=noarch&distro=fedora-39&epoch=2",
+        purl="pkg:rpm/fedora/libfoo-devel@2.0-1.el9?arch=noarch&distro=fedora-39&epoch=2"
+             "&upstream=libfoo-2.0-1.el9.src.rpm",
     )
     assert out.skipped == ()
 
@@ -858,7 +870,7 @@ EXPECTED_GO = [
     ("example.com/local", "v0.0.0", "pkg:golang/example.com/local@v0.0.0"),
     ("github.com/fork/net", "v0.2.0", "pkg:golang/github.com/fork/net@v0.2.0"),
     ("github.com/pkg/errors", "v0.9.1", "pkg:golang/github.com/pkg/errors@v0.9.1"),
-    ("stdlib", "v1.21.3", "pkg:golang/stdlib@v1.21.3"),
+    ("stdlib", "v1.21.3", "pkg:golang/stdlib@1.21.3"),
 ]
 
 

@@ -469,6 +469,8 @@ def stdlib_version(go_version: str) -> str:
 
 
 def _module_purl(path: str, version: str) -> str:
+    if path == "stdlib":  # as the purl spec and Go tooling write it: no "v"
+        return make_purl("golang", "stdlib", version.removeprefix("v"))
     namespace, _, name = path.rpartition("/")
     return make_purl("golang", name, version, namespace)
 
