@@ -436,3 +436,20 @@ def test_syft_convert_keeps_the_source_mapping(tmp_path: Path) -> None:
     ids = {a["id"]: a["name"] for a in artifacts.values()}
     assert ("libc6", "libssl3") in {(ids.get(r["parent"]), ids.get(r["child"]))
                                     for r in relations if r["type"] == "dependency-of"}
+
+
+def test_an_archive_names_its_image_by_its_tags_not_its_file_name(
+        api: Any, busybox: str, tmp_path: Path) -> None:
+    """`docker save` writes RepoTags: the SBOM's image is that name, never the tar file's."""
+    import sys
+
+    tar = tmp_path / "some-file-name.tar"
+    with open(tar, "wb") as fh:
+        for chunk in api.get_image(busybox):
+            fh.write(chunk)
+    out = subprocess.run([sys.executable, "-m", "dockwarden", "sbom", "--tar", str(tar),
+                          "--no-progress"], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    component = json.loads(out)["metadata"]["component"]
+    assert component["name"] == busybox
+    assert "some-file-name" not in json.dumps(component)

@@ -855,6 +855,36 @@ def _resolve_structure(p: _Pass, ref: str, platform: str | None,
     raise InputError(f"{origin}: no manifest.json or index.json: not an image archive")
 
 
+def _archive_names(blobs: Mapping[str, bytes], ref: str) -> tuple[str, ...]:
+    """The names the archive gives its image (an SBOM names the image by them, never by
+    the archive's file name): a `docker save` manifest's RepoTags of the entry read, or an
+    OCI index's `io.containerd.image.name` / full `org.opencontainers.image.ref.name`
+    annotations. Read after the structure was checked; anything odd gives no name."""
+    try:
+        if "manifest.json" in blobs:
+            entries = _parse_json(blobs["manifest.json"], "manifest.json")
+            chosen = entries[0]
+            if ref and len(entries) > 1:
+                chosen = next((e for e in entries if ref in (e.get("RepoTags") or [])),
+                              entries[0])
+            tags = chosen.get("RepoTags") or []
+        elif "index.json" in blobs:
+            tags = []
+            for desc in _parse_json(blobs["index.json"], "index.json").get("manifests") or []:
+                notes = desc.get("annotations") or {}
+                name = notes.get("io.containerd.image.name") or ""
+                ref_name = notes.get("org.opencontainers.image.ref.name") or ""
+                if not name and ("/" in ref_name or ":" in ref_name):
+                    name = ref_name  # a full reference, not a bare tag
+                if name:
+                    tags.append(name)
+        else:
+            return ()
+        return tuple(clean(t) for t in tags if isinstance(t, str) and t)[:16]
+    except (InputError, ValueError, TypeError, AttributeError, IndexError, KeyError):
+        return ()
+
+
 def _from_oci_manifest(manifest: Any, blobs: Mapping[str, bytes],
                        origin: str) -> tuple[bytes, list[str]]:
     check_manifest(manifest, f"{origin}: image manifest")
@@ -1126,6 +1156,7 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
         present=present,
         cache_files=dict(sorted(caches.items())),
         skipped=tuple(skipped),
+        names=_archive_names(p.json_blobs, source.ref or ""),
     )
 
 
