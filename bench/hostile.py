@@ -150,6 +150,54 @@ class Target:
     tokens: tuple[str, ...] = field(default=())
 
 
+def tar_entries(size: int) -> bytes:
+    """A layer of as many tiny files (with long PAX names) as fit in `size` bytes: the tar
+    reader's per-entry work."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        i = 0
+        while buf.tell() < size:
+            info = tarfile.TarInfo(f"usr/share/x/{i:08d}/" + "n" * 120)
+            info.size = 1
+            tf.addfile(info, io.BytesIO(b"x"))
+            i += 1
+    return buf.getvalue()
+
+
+def read_tar(data: bytes | str) -> int:
+    import io
+
+    from dockwarden.collect.image.tarstream import TarStream
+
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    return sum(1 for _ in TarStream(io.BytesIO(raw)).entries())
+
+
+def engine_inspect(size: int) -> bytes:
+    """One container's inspect answer grown to `size` bytes with environment variables,
+    labels and mounts: the Engine answer's shape check and the spec built from it."""
+    import json
+
+    n = max(1, size // 120)
+    doc = {"Id": "a" * 64, "Name": "/big", "Config": {
+        "Env": [f"VAR_{i}=value-{i}-" + "v" * 40 for i in range(n // 2)],
+        "Labels": {f"label.{i}": "x" * 30 for i in range(n // 4)}, "Image": "busybox"},
+        "HostConfig": {"Binds": [f"/src/{i}:/dst/{i}:ro" for i in range(n // 4)]},
+        "Mounts": [], "State": {"Running": False}}
+    return json.dumps(doc).encode()
+
+
+def judge_inspect(data: bytes | str) -> Any:
+    from dockwarden.collect.inspect import check_inspect, spec_from_inspect
+    from dockwarden.collect.unixhttp import decode
+
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    return spec_from_inspect(check_inspect(decode(raw, "inspect")))
+
+
 DOCKERFILE_SEED = ("FROM alpine:3.20 AS build\nARG V=1\nRUN apk add curl && \\\n"
                    "  curl -fsSL https://x | sh\nCOPY --from=build /a /b\nUSER nobody\n")
 COMPOSE_SEED = ("services:\n  web:\n    image: nginx:${V:-1}\n    ports: ['8080:80', "
@@ -174,7 +222,17 @@ TARGETS: list[Target] = [
     Target("run-command-port-ranges", run_ports, parse_run_line, RUN_SEED, None,
            (" -p 1-65535:1-65535", " --mount type=bind,src=/,dst=/h", " -e", " '", "\"",
             " --cpus 1e400", " --", " sudo")),
+    Target("tar-entries", tar_entries, read_tar, "", read_tar,
+           ("ustar", "\x00" * 100, "size=-1536\n", "0" * 11)),
+    Target("engine-inspect", engine_inspect, judge_inspect, '{"Id": "x", "Config": {}}',
+           None, ('"Env": 5', "[", "]", "{", "}", '"\\ud800"', "1e400")),
 ]
+
+# The advisory importers' worst cases (OSV records, the Debian tracker, Alpine secdb).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hostile_feeds import feed_targets  # noqa: E402
+
+TARGETS += [Target(*row) for row in feed_targets()]
 
 
 # --- growth ---------------------------------------------------------------------------
