@@ -293,7 +293,7 @@ def test_compose_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert code == 3  # one file could not be read: the audit is incomplete, others judged
     hits = {(f["check"], f["target"]["service"], f["line"]) for f in rep["findings"]
             if f["check"] in ("DW201", "DW208")}
-    assert hits == {("DW201", "web", 4), ("DW208", "web", 5)}
+    assert hits == {("DW201", "web", 4), ("DW208", "web", 6)}  # the mount's own line
     assert any("broken" in e["target"] for e in rep["errors"])
     override = tmp_path / "override.yaml"
     override.write_text("services:\n  web:\n    privileged: false\n")

@@ -289,7 +289,7 @@ def _files_instead(ns: argparse.Namespace, exc: EngineUnreachable) -> Report | N
                         findings=first.findings + other.findings,
                         skipped=first.skipped + other.skipped,
                         errors=first.errors + other.errors, passed=first.passed + other.passed,
-                        finished=other.finished)
+                        warnings=first.warnings + other.warnings, finished=other.finished)
     return first
 
 
