@@ -131,7 +131,8 @@ class DockerfileSnapshot:
         """The final stage and the earlier stages it is built FROM, final first: the
         stages whose file system and config are the image's."""
         chain = [self.final]
-        while (parent := self.base_stage(chain[-1])) is not None and parent not in chain:
+        # base_stage only returns an earlier stage (a lower index): the walk always ends
+        while (parent := self.base_stage(chain[-1])) is not None:
             chain.append(parent)
         return tuple(chain)
 
