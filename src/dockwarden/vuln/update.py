@@ -80,6 +80,7 @@ from dockwarden.vuln.db import (
     writer_lock,
 )
 from dockwarden.vuln.importers import Imported, expand, import_any
+from dockwarden.vuln.importers.base import without_cyclic_gc
 from dockwarden.vuln.importers.osv import ECOSYSTEMS
 
 OSV_BUCKET = "https://osv-vulnerabilities.storage.googleapis.com"
@@ -632,7 +633,7 @@ def _write(db_path: Path, jobs: list[_Job], touch: list[tuple[str, str]],
     while jobs or touch:
         done_now: list[Outcome] = []
         bad: tuple[_Job, Outcome] | None = None
-        with Writer(db_path, replace=replace) as writer:
+        with Writer(db_path, replace=replace) as writer, without_cyclic_gc():
             for job in jobs:
                 try:
                     imported = import_any(job.path, source=job.name or None)
