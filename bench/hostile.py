@@ -172,7 +172,7 @@ def read_tar(data: bytes | str) -> int:
 
     from dockwarden.collect.image.tarstream import TarStream
 
-    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     return sum(1 for _ in TarStream(io.BytesIO(raw)).entries())
 
 
@@ -194,7 +194,7 @@ def judge_inspect(data: bytes | str) -> Any:
     from dockwarden.collect.inspect import check_inspect, spec_from_inspect
     from dockwarden.collect.unixhttp import decode
 
-    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     return spec_from_inspect(check_inspect(decode(raw, "inspect")))
 
 
