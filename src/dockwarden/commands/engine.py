@@ -324,16 +324,6 @@ class _Repeat(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -360,7 +350,7 @@ def fleet_options(p: argparse.ArgumentParser) -> None:
                    "(ssh://, tcp://, unix://) or context=NAME, optionally followed by "
                    "tlscacert=FILE tlscert=FILE tlskey=FILE tlsverify; # comments and "
                    "blank lines ignored")
-    g.add_argument("--parallel", type=_positive, default=4, metavar="N",
+    g.add_argument("--parallel", type=opts.positive_int, default=4, metavar="N",
                    help="Engines audited at the same time (default 4)")
     g.add_argument("--engine-deadline", type=_seconds, default=900.0, metavar="SECONDS",
                    help="time limit of each Engine's whole audit in a run over many "

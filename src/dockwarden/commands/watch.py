@@ -51,16 +51,6 @@ def _duration(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def _webhook(text: str) -> str:
     from dockwarden.collect.watch import check_webhook
 
@@ -84,10 +74,10 @@ def options(p: argparse.ArgumentParser) -> None:
                    help="how often the stats of running containers are read (default 2s)")
     g.add_argument("--size-interval", type=_duration, default=60.0, metavar="DURATION",
                    help="how often writable-layer and log sizes are sampled (default 60s)")
-    g.add_argument("--growth", type=_positive_int, default=100, metavar="MIB",
+    g.add_argument("--growth", type=opts.positive_int, default=100, metavar="MIB",
                    help="DW905: writable layer or log growth that alerts, MiB per minute "
                    "(default 100)")
-    g.add_argument("--restarts", type=_positive_int, default=3, metavar="N",
+    g.add_argument("--restarts", type=opts.positive_int, default=3, metavar="N",
                    help="DW906: alert when a container dies more than N times within "
                    "--restart-window (default 3)")
     g.add_argument("--restart-window", type=_duration, default=300.0, metavar="DURATION",
@@ -95,10 +85,10 @@ def options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cooldown", type=_duration, default=300.0, metavar="DURATION",
                    help="the same alert for the same container is not repeated within this "
                    "time (default 5m)")
-    g.add_argument("--workers", type=_positive_int, default=16,
+    g.add_argument("--workers", type=opts.positive_int, default=16,
                    help="concurrent stats and size requests (default 16; the Engine "
                    "answers each at its next 1 s sampling tick, so they mostly wait)")
-    g.add_argument("--max-containers", type=_positive_int, default=2000, metavar="N",
+    g.add_argument("--max-containers", type=opts.positive_int, default=2000, metavar="N",
                    help="track at most this many containers (default 2000)")
 
 
