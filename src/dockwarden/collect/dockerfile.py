@@ -526,6 +526,32 @@ def _config_user(config: Any) -> str | None:
     return clean(user) if isinstance(user, str) else None
 
 
+def _normal_tag(image: str) -> str:
+    """`image` as the Engine lists its tags: `debian` -> `debian:latest`,
+    `docker.io/library/debian:12` -> `debian:12`."""
+    for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/",
+                   "index.docker.io/"):
+        if image.startswith(prefix):
+            image = image[len(prefix):]
+            break
+    return image if ":" in image.rsplit("/", 1)[-1] else image + ":latest"
+
+
+def _local_tags(getter: Any) -> frozenset[str] | None:
+    """The tags of the Engine's local images (`GET /images/json`), or None when they
+    cannot be listed (then each base is asked for by name)."""
+    from dockwarden.errors import DockwardenError
+
+    try:
+        status, doc = getter.get("/images/json", what="the local images")
+    except (DockwardenError, OSError):
+        return None
+    if status != 200 or not isinstance(doc, list):
+        return None
+    return frozenset(tag for image in doc if isinstance(image, dict)
+                     for tag in image.get("RepoTags") or () if isinstance(tag, str))
+
+
 class BaseUserResolver:
     """`lookup(image)` -> BaseUser: the local Engine first (when `engine`), then the
     registry (when `registry`); answers are cached per process."""
@@ -544,6 +570,9 @@ class BaseUserResolver:
         self._getter: Any = None
         self._pid = 0
         self._cache: dict[str, BaseUser] = {}
+        # the local images' tags, listed once (before the lint workers fork): a base that
+        # is not among them is answered without a request per file
+        self._local: frozenset[str] | None = None
         if engine is not None:
             self._probe(engine)
 
@@ -556,6 +585,7 @@ class BaseUserResolver:
         except DockwardenError as exc:
             self.engine_error = exc
             return
+        self._local = _local_tags(conn.getter)
         if conn.socket_path is not None and conn.api is None:
             self._socket = conn.socket_path
             self._version = getattr(conn.getter, "version", None)
@@ -585,6 +615,9 @@ class BaseUserResolver:
     def _from_engine(self, image: str) -> tuple[str | None, str]:
         from dockwarden.errors import DockwardenError
 
+        if self._local is not None and "@" not in image \
+                and _normal_tag(image) not in self._local:
+            return None, "not in the local Engine"
         try:
             status, doc = self._engine_getter().get(f"/images/{image}/json",
                                                     what=f"image {clean(image)}")
