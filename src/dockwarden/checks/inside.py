@@ -11,32 +11,32 @@ Each check is `f(facts: Facts) -> Iterator[Fail]`, target kind `self`, source `i
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from dockwarden import inside
 from dockwarden.checks.registry import Fail, Scope, Skip, check
 from dockwarden.model.common import Severity, TargetKind
 
-INS = Scope.INSIDE
-SELF = TargetKind.SELF
 
-
-def _fails(check_id: str, facts: inside.Facts) -> Iterator[Fail]:
-    try:
-        verdicts = inside.JUDGES[check_id](facts)
-    except inside.NotKnown as exc:
-        raise Skip(exc.reason) from None
-    for v in verdicts:
-        yield Fail(v.evidence, Severity(v.severity) if v.severity else None, v.message)
-
-
-def _meta(check_id: str) -> tuple[Severity, str]:
+def _judged(check_id: str, **doc: Any) -> None:
+    """Register `check_id` with the probe's severity and title (`inside.CHECKS`) and the
+    probe's verdict (`inside.JUDGES`) as its function."""
     severity, title = inside.CHECKS[check_id]
-    return Severity(severity), title
+
+    def judge(facts: inside.Facts) -> Iterator[Fail]:
+        try:
+            verdicts = inside.JUDGES[check_id](facts)
+        except inside.NotKnown as exc:
+            raise Skip(exc.reason) from None
+        for v in verdicts:
+            yield Fail(v.evidence, Severity(v.severity) if v.severity else None, v.message)
+
+    check(id=check_id, severity=Severity(severity), title=title, scope=Scope.INSIDE,
+          target_kind=TargetKind.SELF, **doc)(judge)
 
 
-@check(
-    id="DW801", severity=_meta("DW801")[0], title=_meta("DW801")[1], scope=INS,
-    target_kind=SELF,
+_judged(
+    "DW801",
     rationale="Whoever can talk to the Engine's socket can start a privileged container "
     "that mounts the host's / : the socket is root on the host. A socket file that this "
     "user cannot open is still reachable by root in the container.",
@@ -46,13 +46,10 @@ def _meta(check_id: str) -> tuple[Severity, str]:
     bad=("docker run -v /var/run/docker.sock:/var/run/docker.sock ...",),
     good=("docker run ... (no Engine socket inside)",),
 )
-def socket_reachable(facts: inside.Facts) -> Iterator[Fail]:
-    yield from _fails("DW801", facts)
 
 
-@check(
-    id="DW802", severity=_meta("DW802")[0], title=_meta("DW802")[1], scope=INS,
-    target_kind=SELF,
+_judged(
+    "DW802",
     rationale="Read from /proc/self/status: SYS_ADMIN (mount, cgroup release_agent), "
     "SYS_MODULE (kernel modules), SYS_RAWIO and DAC_READ_SEARCH (read any host file by "
     "handle) are ways out on their own; SYS_PTRACE, NET_ADMIN, BPF and the like widen the "
@@ -63,13 +60,10 @@ def socket_reachable(facts: inside.Facts) -> Iterator[Fail]:
     bad=("docker run --cap-add SYS_ADMIN ...", "docker run --privileged ..."),
     good=("docker run --cap-drop ALL --security-opt no-new-privileges ...",),
 )
-def capabilities(facts: inside.Facts) -> Iterator[Fail]:
-    yield from _fails("DW802", facts)
 
 
-@check(
-    id="DW803", severity=_meta("DW803")[0], title=_meta("DW803")[1], scope=INS,
-    target_kind=SELF,
+_judged(
+    "DW803",
     rationale="A kernel thread (kthreadd as pid 2) in /proc means this container shares "
     "the host's PID namespace: it sees, and with enough privilege "
     "signals or traces, every process on the host, and reads their environments and "
@@ -77,13 +71,10 @@ def capabilities(facts: inside.Facts) -> Iterator[Fail]:
     remediation="Remove --pid host (pid: host in compose).",
     bad=("docker run --pid host ...",), good=("docker run ... (own PID namespace)",),
 )
-def host_processes(facts: inside.Facts) -> Iterator[Fail]:
-    yield from _fails("DW803", facts)
 
 
-@check(
-    id="DW804", severity=_meta("DW804")[0], title=_meta("DW804")[1], scope=INS,
-    target_kind=SELF,
+_judged(
+    "DW804",
     rationale="The default gateway is the host. An Engine API that answers GET /_ping "
     "there on 2375 (plain HTTP) or on 2376 without asking for a client certificate "
     "lets this container drive the Engine, which is root on the host.",
@@ -92,13 +83,10 @@ def host_processes(facts: inside.Facts) -> Iterator[Fail]:
     references=("https://docs.docker.com/engine/security/protect-access/",),
     bad=("dockerd -H tcp://0.0.0.0:2375",), good=("dockerd -H unix:///var/run/docker.sock",),
 )
-def engine_over_network(facts: inside.Facts) -> Iterator[Fail]:
-    yield from _fails("DW804", facts)
 
 
-@check(
-    id="DW805", severity=_meta("DW805")[0], title=_meta("DW805")[1], scope=INS,
-    target_kind=SELF,
+_judged(
+    "DW805",
     rationale="A writable bind mount of the host's /, /etc, /var/lib/docker and the like "
     "is a way to root on the host; so is a writable cgroup v1 release_agent (run by the "
     "host's kernel as root), a writable core_pattern or uevent_helper, or a writable "
@@ -109,13 +97,10 @@ def engine_over_network(facts: inside.Facts) -> Iterator[Fail]:
     bad=("docker run -v /:/host ...", "docker run --privileged ..."),
     good=("docker run -v /srv/app/data:/data ...",),
 )
-def writable_host_paths(facts: inside.Facts) -> Iterator[Fail]:
-    yield from _fails("DW805", facts)
 
 
-@check(
-    id="DW806", severity=_meta("DW806")[0], title=_meta("DW806")[1], scope=INS,
-    target_kind=SELF,
+_judged(
+    "DW806",
     rationale="`Seccomp: 0` in /proc/self/status: no system call filter. Docker's default "
     "profile blocks about 50 calls (keyctl, unshare, mount, kexec...) that many kernel "
     "escapes need.",
@@ -123,5 +108,3 @@ def writable_host_paths(facts: inside.Facts) -> Iterator[Fail]:
     "custom profile if one call is really needed.",
     bad=("docker run --security-opt seccomp=unconfined ...",), good=("docker run ...",),
 )
-def seccomp_disabled(facts: inside.Facts) -> Iterator[Fail]:
-    yield from _fails("DW806", facts)

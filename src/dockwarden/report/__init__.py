@@ -248,8 +248,24 @@ def _tally(findings: Iterable[Finding]) -> str:
     return ", ".join(f"{n} {s.value}" for s, n in c.items() if n)
 
 
-def _natural(text: str) -> tuple[Any, ...]:
-    return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", text))
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(text: str) -> tuple[tuple[Any, ...], ...]:
+    """Sort key reading runs of digits as numbers: dw-scale-2 before dw-scale-10.
+    Digit runs are compared by length and then text (no `int()`: a hostile name may
+    hold thousands of digits), other runs case-insensitively; the text itself breaks
+    ties so the order is total."""
+    parts = _DIGITS.split(text)
+    key: list[tuple[Any, ...]] = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            digits = part.lstrip("0") or "0"
+            key.append((len(digits), digits))
+        else:
+            key.append((part.casefold(),))
+    key.append((text,))
+    return tuple(key)
 
 
 def _highest(package_type: str, versions: Iterable[str]) -> str:
@@ -293,6 +309,6 @@ def vulns_by_package(findings: Iterable[Finding]) -> list[PackageVulns]:
         fix = _highest(ptype, (str(f.evidence["fixed"]) for f in fixed))
         out.append(PackageVulns(ref, ptype, package, installed, fix, tuple(fixed),
                                 tuple(unfixed)))
-    out.sort(key=lambda g: (-g.worst.rank, -len(g.findings), _natural(g.target_ref),
-                            _natural(g.package), g.installed))
+    out.sort(key=lambda g: (-g.worst.rank, -len(g.findings), natural_key(g.target_ref),
+                            natural_key(g.package), g.installed))
     return out

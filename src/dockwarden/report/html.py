@@ -28,16 +28,16 @@ import json
 import re
 from collections.abc import Iterable
 from html import escape
+from typing import Any
 
 from dockwarden import __version__
 from dockwarden.model.common import Severity
 from dockwarden.model.finding import Finding, Report, Target
-from dockwarden.report import counts, safe
+from dockwarden.report import counts, natural_key, safe
 
 # An evidence value longer than this is cut in the page (the JSON report has it whole).
 EVIDENCE_LIMIT = 2000
 
-_DIGITS = re.compile(r"(\d+)")
 _URL = re.compile(r"https?://[^\s<>\"'`]+")
 
 
@@ -46,18 +46,13 @@ def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def _natural(text: str) -> tuple[tuple[int, int | str], ...]:
-    return tuple((0, int(p)) if p.isdigit() else (1, p.lower())
-                 for p in _DIGITS.split(text) if p)
-
-
 def _severities() -> list[Severity]:
     """Every severity, most severe first."""
     return sorted(Severity, key=lambda s: -s.rank)
 
 
-def _order(f: Finding) -> tuple[int, str, tuple[tuple[int, int | str], ...], int]:
-    return (-f.severity.rank, f.check, _natural(f.target.ref), f.target.line or 0)
+def _order(f: Finding) -> tuple[Any, ...]:
+    return (-f.severity.rank, f.check, natural_key(f.target.ref), f.target.line or 0)
 
 
 def _where(t: Target) -> str:
@@ -236,7 +231,7 @@ def render(report: Report) -> str:
         _list_section("skipped", "Skipped checks", ("check", "target", "reason"),
                       sorted(((s.check, f"{s.target.kind.value} {_where(s.target)}", s.reason)
                               for s in report.skipped),
-                             key=lambda r: (r[0], _natural(r[1])))),
+                             key=lambda r: (r[0], natural_key(r[1])))),
         _list_section("ignored", "Ignored (accepted risks)", ("check", "target", "reason"),
                       [(f.check, f"{f.target.kind.value} {_where(f.target)}", reason)
                        for f, reason in report.ignored]),

@@ -33,12 +33,11 @@ from typing import Any
 from dockwarden import sanitize
 from dockwarden.model.common import Severity
 from dockwarden.model.finding import Report, Target
-from dockwarden.report import counts, safe
+from dockwarden.report import counts, natural_key, safe
 from dockwarden.report.text import (
     Row,
     evidence,
     how_many,
-    natural_key,
     short_name,
     target_key,
     target_order,

@@ -24,7 +24,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -40,6 +39,7 @@ from dockwarden import sanitize
 from dockwarden.model.common import Severity, TargetKind
 from dockwarden.model.finding import Finding, Report, Target
 from dockwarden.report import VULN_CHECKS, counts, safe, vulns_by_package
+from dockwarden.report import natural_key as natural_key  # the commands import it from here
 
 # Rich styles for the catalogue table (still a Rich table: it is small and our own text).
 COLOURS: dict[str, str] = {
@@ -98,28 +98,6 @@ def default_width(stream: TextIO | None = None) -> int:
     except (OSError, ValueError, AttributeError):
         pass
     return DEFAULT_WIDTH
-
-
-# --- natural order -------------------------------------------------------------------
-
-_DIGITS = re.compile(r"(\d+)")
-
-
-def natural_key(text: str) -> tuple[tuple[Any, ...], ...]:
-    """Sort key reading runs of digits as numbers: dw-scale-2 before dw-scale-10.
-    Digit runs are compared by length and then text (no `int()`: a hostile name may
-    hold thousands of digits), other runs case-insensitively; the text itself breaks
-    ties so the order is total."""
-    parts = _DIGITS.split(text)
-    key: list[tuple[Any, ...]] = []
-    for i, part in enumerate(parts):
-        if i % 2:
-            digits = part.lstrip("0") or "0"
-            key.append((len(digits), digits))
-        else:
-            key.append((part.casefold(),))
-    key.append((text,))
-    return tuple(key)
 
 
 # --- widths and wrapping ---------------------------------------------------------------
