@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dockwarden import secrets
+from dockwarden.checks.common import is_root_user
 from dockwarden.checks.registry import Fail, Scope, check
 from dockwarden.model.common import Severity, TargetKind
 from dockwarden.model.finding import Finding
@@ -84,11 +85,6 @@ class RestartObs:
     last_exit_code: str = ""
 
 
-def _is_root(user: str) -> bool:
-    name = user.split(":", 1)[0].strip()
-    return name in ("", "0", "root")
-
-
 @check(
     id="DW901", severity=Severity.HIGH, scope=W, target_kind=C,
     title="Container started with a dangerous configuration",
@@ -126,7 +122,7 @@ def dangerous_start(obs: ConfigObs) -> Iterator[Fail]:
 )
 def exec_session(obs: ExecObs) -> Iterator[Fail]:
     effective = obs.user or obs.container_user
-    root = _is_root(effective)
+    root = is_root_user(effective)
     command = " ".join(secrets.redact_argv(obs.command))[:200]
     yield Fail({"exec_id": obs.exec_id, "user": effective or "root (default)",
                 "privileged": obs.privileged, "command": command},
