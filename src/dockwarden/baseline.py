@@ -108,23 +108,30 @@ def _as_json(findings: Iterable[Finding]) -> list[dict[str, Any]]:
     return data
 
 
-def load(path: str) -> Counter[str]:
-    """The matching keys of an old JSON report's findings, counted. A file that is not a
-    dockwarden JSON report is an InputError (exit 2)."""
+def read_report(path: str, label: str, what: str, hint: str) -> dict[str, Any]:
+    """The top-level object of the JSON report at `path` (read as `what`, at most MAX_BYTES),
+    after checking that it is JSON of schema SCHEMA; else an InputError starting with
+    `label` (and `hint` where a JSON report would do). Shared with `dockwarden merge`."""
     from dockwarden.safeio import read_text
 
-    name = clean(path)
-    text = read_text(path, what="baseline report", max_bytes=MAX_BYTES)
+    text = read_text(path, what=what, max_bytes=MAX_BYTES)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"baseline {name}: not JSON ({exc.msg} at line {exc.lineno})",
-                         "give a report written with --format json") from None
+        raise InputError(f"{label}: not JSON ({exc.msg} at line {exc.lineno})", hint) from None
     except RecursionError:
-        raise InputError(f"baseline {name}: nested too deeply to be a report") from None
+        raise InputError(f"{label}: nested too deeply to be a report") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise InputError(f"baseline {name}: not a dockwarden JSON report (schema {SCHEMA})",
-                         "give a report written with --format json")
+        raise InputError(f"{label}: not a dockwarden JSON report (schema {SCHEMA})", hint)
+    return data
+
+
+def load(path: str) -> Counter[str]:
+    """The matching keys of an old JSON report's findings, counted. A file that is not a
+    dockwarden JSON report is an InputError (exit 2)."""
+    name = clean(path)
+    data = read_report(path, f"baseline {name}", "baseline report",
+                       "give a report written with --format json")
     findings = data.get("findings")
     if not isinstance(findings, list):
         raise InputError(f"baseline {name}: `findings` is not a list")

@@ -36,6 +36,7 @@ libyaml's C composer is not used for deeply nested input).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -88,24 +89,14 @@ def find(explicit: str | None) -> str | None:
     return None
 
 
+@functools.cache
 def _loader() -> Any:
-    """The safe loader without aliases and with dates left as text (PyYAML is imported
-    only when a config file exists: a Dockerfile lint never loads it)."""
-    import yaml
+    """The safe loader without aliases and with dates left as text, shared with the ignore
+    file (PyYAML is imported only when a config file exists: a Dockerfile lint never
+    loads it)."""
+    from dockwarden.ignore import no_alias_loader
 
-    class Loader(yaml.SafeLoader):
-        yaml_implicit_resolvers = {
-            first: [(tag, rx) for tag, rx in resolvers
-                    if tag != "tag:yaml.org,2002:timestamp"]
-            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-        }
-
-        def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
-            if self.check_event(yaml.AliasEvent):
-                raise yaml.YAMLError("aliases are not allowed in a config file")
-            return super().compose_node(parent, index)
-
-    return Loader
+    return no_alias_loader("a config file")
 
 
 def _close(word: str, choices: Iterable[str], n: int = 3, cutoff: float = 0.5) -> list[str]:

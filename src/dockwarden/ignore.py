@@ -215,16 +215,24 @@ _NO_TIMESTAMPS = {
 }
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """The safe loader without aliases, and with dates left as text: `expires` is parsed
-    here, so that `2027-02-30` is a clear error, not a ValueError out of the loader."""
+def no_alias_loader(what: str) -> type[yaml.SafeLoader]:
+    """The safe loader without aliases (no YAML bombs; the error names `what`, e.g. "an
+    ignore file"), and with dates left as text: `expires` is parsed here, so that
+    `2027-02-30` is a clear error, not a ValueError out of the loader. Also the config
+    file's loader."""
 
-    yaml_implicit_resolvers = _NO_TIMESTAMPS
+    class NoAliasLoader(yaml.SafeLoader):
+        yaml_implicit_resolvers = _NO_TIMESTAMPS
 
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.YAMLError("aliases are not allowed in an ignore file")
-        return super().compose_node(parent, index)
+        def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.YAMLError(f"aliases are not allowed in {what}")
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
+
+
+_NoAliasLoader = no_alias_loader("an ignore file")
 
 
 _FastLoader: Any = None

@@ -21,8 +21,6 @@ from dockwarden.model.common import Severity, Source, TargetKind
 from dockwarden.model.finding import Finding, Report, ReportError, ReportTarget, Skipped, Target
 from dockwarden.sanitize import clean
 
-MAX_REPORT = 256 << 20
-
 
 def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("reports", nargs="+", metavar="REPORT.json",
@@ -96,21 +94,10 @@ def _error(data: Any, name: str) -> ReportError:
 
 def load(path: str) -> Report:
     """One JSON report as a Report, or InputError (exit 2)."""
-    from dockwarden.report.json import SCHEMA
-    from dockwarden.safeio import read_text
+    from dockwarden.baseline import read_report
 
     name = clean(path)
-    text = read_text(path, what="report", max_bytes=MAX_REPORT)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"report {name}: not JSON ({exc.msg} at line {exc.lineno})",
-                         "give reports written with --format json") from None
-    except RecursionError:
-        raise InputError(f"report {name}: nested too deeply to be a report") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise InputError(f"report {name}: not a dockwarden JSON report (schema {SCHEMA})",
-                         "give reports written with --format json")
+    data = read_report(path, f"report {name}", "report", "give reports written with --format json")
     targets = []
     for t in _entries(data, "targets", name):
         if not isinstance(t, dict) or not isinstance(t.get("complete"), bool):
