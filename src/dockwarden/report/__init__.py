@@ -13,13 +13,14 @@ import dataclasses
 import json as _json
 import math
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any, TypeVar
 
 from dockwarden import sanitize
 from dockwarden.model.common import Severity
-from dockwarden.model.finding import Finding, Report
+from dockwarden.model.finding import Finding, Report, ReportError, Target
 
 # Evidence nested deeper than this (or cyclic) is cut: a renderer must never recurse
 # without bound on what an audited system sent.
@@ -266,6 +267,24 @@ def natural_key(text: str) -> tuple[tuple[Any, ...], ...]:
             key.append((part.casefold(),))
     key.append((text,))
     return tuple(key)
+
+
+def by_reason(items: Iterable[tuple[str, str, Target]]) -> dict[tuple[str, str], list[Target]]:
+    """(check, reason) -> the targets it was said of, in first-seen order: the roll-up of
+    skipped checks and accepted risks."""
+    out: dict[tuple[str, str], list[Target]] = defaultdict(list)
+    for check, reason, target in items:
+        out[(check, reason)].append(target)
+    return out
+
+
+def by_message(items: Iterable[ReportError]) -> dict[tuple[str, str], list[str]]:
+    """(check or "", message) -> the target names of the errors (or warnings) saying it,
+    in first-seen order."""
+    out: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for e in items:
+        out[(e.check or "", e.message)].append(e.target)
+    return out
 
 
 def _highest(package_type: str, versions: Iterable[str]) -> str:

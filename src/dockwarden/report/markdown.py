@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dockwarden import sanitize
 from dockwarden.model.common import Severity
 from dockwarden.model.finding import Report, Target
-from dockwarden.report import counts, natural_key, safe
+from dockwarden.report import by_message, by_reason, counts, natural_key, safe
 from dockwarden.report.text import (
     Row,
     evidence,
@@ -201,13 +200,11 @@ def _roll_up(heading: str, groups: Mapping[tuple[str, str], list[Target]]) -> li
 
 
 def _messages(heading: str, items: Iterable[Any]) -> list[str]:
-    by_message: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for e in items:
-        by_message[(e.check or "", e.message)].append(e.target)
+    grouped = by_message(items)
     lines = [f"## {heading}", ""]
-    for n, ((check, message), where) in enumerate(by_message.items()):
+    for n, ((check, message), where) in enumerate(grouped.items()):
         if n == LISTED:
-            lines.append(f"- and {len(by_message) - LISTED} more (see the artefact)")
+            lines.append(f"- and {len(grouped) - LISTED} more (see the artefact)")
             break
         names = sorted(set(where), key=natural_key)
         place = ", ".join(names[:EXAMPLES]) if len(names) <= EXAMPLES + 1 else \
@@ -224,15 +221,12 @@ def _sections(report: Report) -> list[list[str]]:
     if report.warnings:
         out.append(_messages("Warnings", report.warnings))
     if report.skipped:
-        skipped: dict[tuple[str, str], list[Target]] = defaultdict(list)
-        for s in report.skipped:
-            skipped[(s.check, s.reason)].append(s.target)
-        out.append(_roll_up("Skipped checks", skipped))
+        out.append(_roll_up("Skipped checks",
+                            by_reason((s.check, s.reason, s.target) for s in report.skipped)))
     if report.ignored:
-        ignored: dict[tuple[str, str], list[Target]] = defaultdict(list)
-        for f, reason in report.ignored:
-            ignored[(f.check, reason)].append(f.target)
-        out.append(_roll_up("Ignored (accepted risks)", ignored))
+        out.append(_roll_up("Ignored (accepted risks)",
+                            by_reason((f.check, reason, f.target)
+                                      for f, reason in report.ignored)))
     return out
 
 

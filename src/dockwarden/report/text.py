@@ -38,7 +38,14 @@ from rich.text import Text
 from dockwarden import sanitize
 from dockwarden.model.common import Severity, TargetKind
 from dockwarden.model.finding import Finding, Report, Target
-from dockwarden.report import VULN_CHECKS, counts, safe, vulns_by_package
+from dockwarden.report import (
+    VULN_CHECKS,
+    by_message,
+    by_reason,
+    counts,
+    safe,
+    vulns_by_package,
+)
 from dockwarden.report import natural_key as natural_key  # the commands import it from here
 
 # Rich styles for the catalogue table (still a Rich table: it is small and our own text).
@@ -502,19 +509,14 @@ def _tail(out: _Out, report: Report) -> None:
                            for check, n in sorted(ids.items(),
                                                   key=lambda kv: natural_key(kv[0])))
         out.add(f"Ignored (accepted risks): {len(report.ignored)}: {listed}", indent=2)
-    skipped: dict[tuple[str, str], list[Target]] = defaultdict(list)
-    for s in report.skipped:
-        skipped[(s.check, s.reason)].append(s.target)
-    _roll_up(out, "Skipped checks", skipped)
+    _roll_up(out, "Skipped checks",
+             by_reason((s.check, s.reason, s.target) for s in report.skipped))
     for kind, items, sgr in (("warning", report.warnings, _YELLOW),
                              ("error", report.errors, _RED)):
         if not items:
             continue
         out.blank()
-        by_message: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for e in items:
-            by_message[(e.check or "", e.message)].append(e.target)
-        for (check, message), where in by_message.items():
+        for (check, message), where in by_message(items).items():
             word = out.paint(kind, sgr) + " "
             tag = f"[{check}] " if check else ""
             names = sorted(set(where), key=natural_key)
