@@ -3,8 +3,11 @@ peak RSS, read with os.wait4 (RUSAGE_CHILDREN would mix in earlier children)."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -41,3 +44,19 @@ def run_child(argv: list[str], stdout_path: str, env: dict[str, str],
             tail = err.read()[-2000:].decode(errors="replace")
             raise RuntimeError(f"{argv[:6]}... exited {rc}:\n{tail}")
     return ChildRun(wall, usage.ru_utime + usage.ru_stime, int(usage.ru_maxrss))
+
+
+def dockwarden_argv() -> list[str]:
+    """The installed `dockwarden` script, else `python -m dockwarden`."""
+    exe = shutil.which("dockwarden")
+    return [exe] if exe else [sys.executable, "-m", "dockwarden"]
+
+
+def bytecode_cache_env(prefix: str) -> tuple[str, dict[str, str]]:
+    """A fresh temporary bytecode cache (removed at exit) and an environment whose
+    children use it (PYTHONPYCACHEPREFIX; PYTHONDONTWRITEBYTECODE dropped)."""
+    pycache = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, pycache, ignore_errors=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = pycache
+    return pycache, env

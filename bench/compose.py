@@ -42,17 +42,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from _child import bytecode_cache_env, dockwarden_argv
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPO.parent / "shared" / "data" / "compose"
-PYCACHE = tempfile.mkdtemp(prefix="dw-compose-bench-pyc-")
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-ENV["PYTHONPYCACHEPREFIX"] = PYCACHE
-
-
-def dockwarden_argv() -> list[str]:
-    exe = shutil.which("dockwarden")
-    return [exe] if exe else [sys.executable, "-m", "dockwarden"]
+PYCACHE, ENV = bytecode_cache_env("dw-compose-bench-pyc-")
 
 
 def run(argv: list[str]) -> tuple[float, int]:

@@ -46,13 +46,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from _child import bytecode_cache_env, dockwarden_argv
+
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 1.5
 PORTS = 1024
 TIMEOUT = 1.0
-PYCACHE = tempfile.mkdtemp(prefix="dw-exposure-bench-pyc-")
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-ENV["PYTHONPYCACHEPREFIX"] = PYCACHE
+PYCACHE, ENV = bytecode_cache_env("dw-exposure-bench-pyc-")
 ENV["PYTHONPATH"] = str(REPO / "src")
 
 SWEEP = r"""
@@ -162,11 +162,6 @@ banner(base + 1000)
 print("ready", flush=True)
 sys.stdin.read()  # until the bench closes our stdin
 """
-
-
-def dockwarden_argv() -> list[str]:
-    exe = shutil.which("dockwarden")
-    return [exe] if exe else [sys.executable, "-m", "dockwarden"]
 
 
 def free_range(base: int) -> bool:

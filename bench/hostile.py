@@ -31,8 +31,10 @@ accepts); `parse(input)` runs the parser; `seed` is a small valid input for fuzz
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -49,6 +51,7 @@ from dockwarden.errors import DockwardenError  # noqa: E402
 MB = 1_000_000
 GROWTH_TARGET = 10.0
 WORK = tempfile.mkdtemp(prefix="dw-hostile-bench-")
+atexit.register(shutil.rmtree, WORK, ignore_errors=True)
 
 
 def _raise_caps() -> None:

@@ -1,6 +1,5 @@
-"""Worst-case inputs of the advisory importers for bench/hostile.py (issue 11).
-
-Kept apart from bench/hostile.py so that file's owner wires them in with one line:
+"""Worst-case inputs of the advisory importers for bench/hostile.py (issue 11), which
+adds them to its targets:
 
     from hostile_feeds import feed_targets
     TARGETS += [Target(*row) for row in feed_targets()]
@@ -10,7 +9,8 @@ Each row is (name, make_input(size), parse(input), seed, fuzz(text) or None, tok
 OSV document, 64 MiB and 1,000,000 objects per streamed member, the tracker's row
 limits) so that an 8 MB input measures the work, not a refusal.
 
-Run alone: `python bench/hostile_feeds.py [SIZE_MB ...]` prints the times per size.
+Run them alone with `python bench/hostile.py --only
+osv-record,tracker-many-packages,tracker-one-package,secdb-entries [--fuzz]`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -143,20 +142,3 @@ def feed_targets() -> list[Row]:
          (*JSON_TOKENS, '"secfixes": ', "CVE-2024-", "(", ")", "XSA-")),
     ]
 
-
-def main() -> int:
-    sizes = [int(s) for s in sys.argv[1:]] or [1, 2, 4, 8]
-    for name, make, parse, *_ in feed_targets():
-        times = []
-        for size in sizes:
-            data = make(size * 1_000_000)
-            t0 = time.perf_counter()
-            parse(data)
-            times.append(time.perf_counter() - t0)
-        cells = " | ".join(f"{t:.3f} s" for t in times)
-        print(f"| {name} | {cells} | {times[-1] / max(times[0], 1e-9):.1f}x |", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

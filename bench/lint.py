@@ -40,19 +40,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from _child import bytecode_cache_env, dockwarden_argv
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPO.parent / "shared" / "data" / "dockerfiles"
 STARTUP_TARGET_S = 0.3
 RATIO_TARGET = 10.0
 # Bytecode cache for the measured commands (see the module docstring).
-PYCACHE = tempfile.mkdtemp(prefix="dw-lint-bench-pyc-")
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-ENV["PYTHONPYCACHEPREFIX"] = PYCACHE
-
-
-def dockwarden_argv() -> list[str]:
-    exe = shutil.which("dockwarden")
-    return [exe] if exe else [sys.executable, "-m", "dockwarden"]
+PYCACHE, ENV = bytecode_cache_env("dw-lint-bench-pyc-")
 
 
 def run(argv: list[str], ok_codes: tuple[int, ...] = (0,)) -> tuple[float, float]:

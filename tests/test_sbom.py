@@ -42,6 +42,7 @@ from dockwarden.model.image import (
     Package,
 )
 from dockwarden.report import cyclonedx, spdx
+from hostile.conftest import strings
 
 DATA = Path(__file__).parent / "data" / "sbom"
 TIMESTAMP = "2024-05-01T12:30:45Z"
@@ -597,18 +598,6 @@ def test_hostile_strings_survive(fmt: str) -> None:
     assert not any(c in v for v in values for c in "\x00\x1b\x7f\x9b")
     assert any("bad-\\udcff-bytes" in v for v in values)
     assert not any(SURROGATE in v for v in values)
-
-
-def strings(data: Any) -> Iterator[str]:
-    if isinstance(data, str):
-        yield data
-    elif isinstance(data, dict):
-        for k, v in data.items():
-            yield k
-            yield from strings(v)
-    elif isinstance(data, list):
-        for v in data:
-            yield from strings(v)
 
 
 def test_hostile_reference_and_ids(cyclonedx_validator: Any, spdx_validator: Any) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 
@@ -34,3 +35,29 @@ def corpus(target: str) -> list[bytes]:
     """The saved cases of one target (files under tests/fuzz/corpus/TARGET/)."""
     folder = CORPUS / target
     return [p.read_bytes() for p in sorted(folder.iterdir())] if folder.is_dir() else []
+
+
+def json_paths(doc: Any, prefix: tuple[Any, ...] = (), *,
+               max_items: int | None = None) -> list[tuple[Any, ...]]:
+    """Every path into a JSON document (the root too); of each list only the first
+    `max_items` items if given."""
+    out = [prefix]
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out += json_paths(v, (*prefix, k), max_items=max_items)
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc[:max_items]):
+            out += json_paths(v, (*prefix, i), max_items=max_items)
+    return out
+
+
+def json_replace(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
+    """A copy of `doc` with the value at `path` (from json_paths) replaced by `value`."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(doc, dict):
+        return {**doc, head: json_replace(doc[head], rest, value)}
+    copy = list(doc)
+    copy[head] = json_replace(copy[head], rest, value)
+    return copy

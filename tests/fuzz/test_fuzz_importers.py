@@ -23,7 +23,7 @@ from dockwarden.model.vuln import Advisory
 from dockwarden.vuln import versions
 from dockwarden.vuln.importers import alpine_secdb, debian_tracker, osv
 from dockwarden.vuln.importers.base import ImportStats, invalid_text, stream_items
-from fuzz.conftest import corpus
+from fuzz.conftest import corpus, json_paths, json_replace
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
@@ -78,34 +78,12 @@ values = st.recursive(scalars, lambda inner: st.one_of(
     max_leaves=20)
 
 
-def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc[:10]):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-def _replace(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
-    if not path:
-        return value
-    head, rest = path[0], path[1:]
-    if isinstance(doc, dict):
-        return {**doc, head: _replace(doc[head], rest, value)}
-    copy = list(doc)
-    copy[head] = _replace(copy[head], rest, value)
-    return copy
-
-
 @st.composite
 def mutated(draw: st.DrawFn, seeds: list[Any]) -> Any:
     doc = draw(st.sampled_from(seeds))
     for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(_paths(doc)))
-        doc = _replace(doc, path, draw(values))
+        path = draw(st.sampled_from(json_paths(doc, max_items=10)))
+        doc = json_replace(doc, path, draw(values))
     return doc
 
 

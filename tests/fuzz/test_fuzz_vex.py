@@ -14,7 +14,7 @@ from dockwarden.errors import DockwardenError
 from dockwarden.model.common import Severity, Source, TargetKind
 from dockwarden.model.finding import Finding, Target
 from dockwarden.vuln import vex
-from fuzz.conftest import corpus
+from fuzz.conftest import corpus, json_paths, json_replace
 
 SEED: dict[str, Any] = {
     "@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://example.org/vex-1",
@@ -40,33 +40,11 @@ values = st.recursive(scalars, lambda inner: st.one_of(
     max_leaves=20)
 
 
-def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-def _replace(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
-    if not path:
-        return value
-    head, rest = path[0], path[1:]
-    if isinstance(doc, dict):
-        return {**doc, head: _replace(doc[head], rest, value)}
-    copy = list(doc)
-    copy[head] = _replace(copy[head], rest, value)
-    return copy
-
-
 @st.composite
 def documents(draw: st.DrawFn) -> bytes:
     doc: Any = SEED
     for _ in range(draw(st.integers(1, 3))):
-        doc = _replace(doc, draw(st.sampled_from(_paths(doc))), draw(values))
+        doc = json_replace(doc, draw(st.sampled_from(json_paths(doc))), draw(values))
     return json.dumps(doc).encode("utf-8", "surrogatepass")
 
 

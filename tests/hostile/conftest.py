@@ -8,8 +8,8 @@ import os
 import resource
 import subprocess
 import sys
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -69,3 +69,16 @@ def run_dockwarden(args: Sequence[str], *, timeout: float = 60, memory_mib: int 
 def assert_no_raw_controls(text: str) -> None:
     for ch in RAW_CONTROLS:
         assert ch not in text, f"raw {ch!r} in output: {text[:500]!r}"
+
+
+def strings(data: Any) -> Iterator[str]:
+    """Every string in a JSON document, keys included."""
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, dict):
+        for k, v in data.items():
+            yield k
+            yield from strings(v)
+    elif isinstance(data, list):
+        for v in data:
+            yield from strings(v)

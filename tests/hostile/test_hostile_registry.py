@@ -6,11 +6,9 @@ credentials never reach a plain-HTTP realm of a TLS registry."""
 
 from __future__ import annotations
 
-import datetime
 import gzip
 import hashlib
 import io
-import ipaddress
 import json
 import logging
 import socket
@@ -22,10 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from dockwarden.collect.image import registry as reg
 from dockwarden.collect.image.registry import (
@@ -467,33 +461,18 @@ def test_invalid_references_exit_2(ref: str, says: str, remote: bool) -> None:
 
 @pytest.fixture
 def tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ssl.SSLContext]:
-    """A server context with a self-signed certificate for localhost and 127.0.0.1, which
-    the registry client trusts through its certs.d directory (pointed at tmp_path)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dockwarden test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"),
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(serialization.Encoding.PEM,
-                                serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    (tmp_path / "server.crt").write_bytes(cert_pem)
-    (tmp_path / "server.key").write_bytes(key_pem)
+    """A server context with a certificate for localhost and 127.0.0.1 from a test CA,
+    which the registry client trusts through its certs.d directory (pointed at tmp_path)."""
+    ca = harness.make_ca(str(tmp_path))
+    server = harness.make_cert(str(tmp_path), "server", hosts=("localhost", "127.0.0.1"),
+                               issuer=ca)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")
+    ctx.load_cert_chain(server.cert, server.key)
     certs = tmp_path / "certs.d"
     certs.mkdir()
     monkeypatch.setattr(reg, "CERTS_DIR", str(certs))
     reg._ssl_context.cache_clear()
-    ctx.ca_pem = cert_pem  # type: ignore[attr-defined]
+    ctx.ca_pem = Path(ca.cert).read_bytes()  # type: ignore[attr-defined]
     ctx.certs_dir = certs  # type: ignore[attr-defined]
     yield ctx
     reg._ssl_context.cache_clear()

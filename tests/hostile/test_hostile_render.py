@@ -16,7 +16,7 @@ import json
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from dockwarden.model.image import (
 )
 from dockwarden.report import cyclonedx, junit, markdown, plain, safe, sarif, spdx, text
 from dockwarden.report import json as json_report
-from hostile.conftest import HOSTILE, assert_no_raw_controls, run_dockwarden
+from hostile.conftest import HOSTILE, assert_no_raw_controls, run_dockwarden, strings
 
 BENIGN = "plain-value"
 STARTED = "2026-11-28T10:00:00Z"
@@ -183,18 +183,6 @@ RENDERERS: dict[str, Callable[[Report], str]] = {
 }
 
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-
-
-def strings(data: Any) -> Iterator[str]:
-    if isinstance(data, str):
-        yield data
-    elif isinstance(data, dict):
-        for k, v in data.items():
-            yield k
-            yield from strings(v)
-    elif isinstance(data, list):
-        for v in data:
-            yield from strings(v)
 
 
 def visible(fmt: str, out: str) -> str:
