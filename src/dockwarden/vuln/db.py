@@ -837,9 +837,6 @@ class Writer:
         if not self._done:
             self.abort()
 
-    def source_names(self) -> list[str]:
-        return [r[0] for r in self._con.execute("SELECT name FROM source")]
-
     def source(self, name: str) -> SourceInfo | None:
         r = self._con.execute(
             "SELECT name, origin, imported, advisories, packages, etag, last_modified, "
@@ -966,13 +963,3 @@ def open_for_scan(path: str, asked: bool) -> VulnDB | None:
                     "(offline), or fix --db / DOCKWARDEN_DB")
         raise DatabaseUnusable(f"vulnerability database unusable: {exc.message}",
                                hint) from None
-
-
-def iter_hits(db: VulnDB, keys: Iterable[tuple[str, str]]) -> Iterator[tuple[tuple[str, str],
-                                                                             list[Hit]]]:
-    """`lookup` for many (ecosystem, name) keys, each key once."""
-    seen: set[tuple[str, str]] = set()
-    for key in keys:
-        if key not in seen:
-            seen.add(key)
-            yield key, db.lookup(*key)

@@ -403,10 +403,6 @@ def scheme(ecosystem: str, range_type: str = "ECOSYSTEM") -> Scheme:
     return Scheme(ecosystem, parse)
 
 
-def known_ecosystem(ecosystem: str) -> bool:
-    return ecosystem in _ECOSYSTEM_PARSERS
-
-
 # --- OSV ranges --------------------------------------------------------------------
 
 

@@ -152,13 +152,6 @@ def text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def decode_text(data: bytes, what: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"{clean(what)}: not UTF-8 text, so not JSON") from None
-
-
 # --- checking what an importer produces -------------------------------------------------
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

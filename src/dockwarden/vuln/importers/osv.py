@@ -69,10 +69,6 @@ _UBUNTU_RELEASE = re.compile(r"\d+\.\d+")
 _SUMMARY_MAX = 400
 
 
-class NotOSV(ValueError):
-    """A JSON document that is not an OSV record (the message says why)."""
-
-
 @lru_cache(maxsize=1024)
 def split_ecosystem(value: str) -> tuple[str, str, str] | None:
     """(ecosystem, release, note) for an OSV ecosystem string, None when not imported."""
