@@ -146,33 +146,33 @@ def is_engine_id(value: object) -> bool:
     return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
+def _object(data: Any, shape: dict[str, Any], what: str) -> dict[str, Any]:
+    """`data` if it is an object of `shape`, else EngineAnswerError."""
+    if not isinstance(data, dict):
+        _bad(what, "", "an object", data)
+    check_shape(data, shape, what)
+    checked: dict[str, Any] = data
+    return checked
+
+
 def check_inspect(data: Any) -> dict[str, Any]:
     """`data` (an inspect document) if its shape is right, else EngineAnswerError."""
-    if not isinstance(data, dict):
-        _bad("container inspect", "", "an object", data)
-    check_shape(data, INSPECT_SHAPE, "container inspect")
-    execs = data.get("ExecIDs") or []
+    checked = _object(data, INSPECT_SHAPE, "container inspect")
+    execs = checked.get("ExecIDs") or []
     for i, exec_id in enumerate(execs):
         if not is_engine_id(exec_id):
             raise EngineAnswerError(f"the Engine's answer to container inspect is malformed: "
                                     f"ExecIDs[{i}] is not an exec id")
-    checked: dict[str, Any] = data
     return checked
 
 
 def check_exec(data: Any) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        _bad("exec inspect", "", "an object", data)
-    check_shape(data, EXEC_SHAPE, "exec inspect")
-    checked: dict[str, Any] = data
-    return checked
+    return _object(data, EXEC_SHAPE, "exec inspect")
 
 
 def processes_from_top(top: Any) -> list[str]:
     """The command column of each row of `GET /containers/{id}/top` (shape checked)."""
-    if not isinstance(top, dict):
-        _bad("container top", "", "an object", top)
-    check_shape(top, TOP_SHAPE, "container top")
+    top = _object(top, TOP_SHAPE, "container top")
     titles = top.get("Titles") or []
     col = titles.index("CMD") if "CMD" in titles else (
         titles.index("COMMAND") if "COMMAND" in titles else len(titles) - 1)

@@ -11,11 +11,9 @@ thread).
 Whatever answers on the Engine's address is not trusted, so every request is bounded:
 
 - in time: `--timeout` bounds the whole request (connect, headers, body), not each read.
-  A shared watchdog thread (`_WATCH`) shuts the socket down when a request's deadline
-  passes, so a server that sends one byte a second cannot hold a request; the body is
-  read in chunks with the deadline checked between them. One thread serves every
-  request (`deadline.watchdog` starts a timer thread per call: 0.5 ms, more than an
-  inspect costs);
+  The shared watchdog thread (`deadline.watchdog`) shuts the socket down when a
+  request's deadline passes, so a server that sends one byte a second cannot hold a
+  request; the body is read in chunks with the deadline checked between them;
 - in size: each endpoint has a cap (`MAX_*` below); a Content-Length over it is refused
   before the body is read, and a body is never read past cap + 1 bytes;
 - in decoding: JSON nested deeper than the interpreter's recursion limit, invalid JSON
@@ -28,19 +26,15 @@ Whatever answers on the Engine's address is not trusted, so every request is bou
 from __future__ import annotations
 
 import contextlib
-import heapq
 import http.client
-import itertools
 import json
 import re
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
-from dockwarden.deadline import Deadline, DeadlineExceeded
+from dockwarden.deadline import Deadline, DeadlineExceeded, watchdog
 from dockwarden.errors import DockwardenError
 
 MiB = 1 << 20
@@ -67,70 +61,6 @@ class EngineAnswerError(DockwardenError):
     large, too deep, not JSON): what it was about could not be audited (exit 3)."""
 
     exit_code = 3
-
-
-# -- one watchdog thread for every request -------------------------------------------------
-class _Watch:
-    """Calls `close` of each watched request whose end (monotonic) passes first."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int]] = []
-        self._live: dict[int, Callable[[], None]] = {}
-        self._seq = itertools.count()
-        self._thread: threading.Thread | None = None
-
-    def watch(self, end: float, close: Callable[[], None]) -> int:
-        with self._cond:
-            seq = next(self._seq)
-            heapq.heappush(self._heap, (end, seq))
-            self._live[seq] = close
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="dockwarden-watchdog",
-                                                daemon=True)
-                self._thread.start()
-            if self._heap[0][1] == seq:
-                self._cond.notify()
-        return seq
-
-    def cancel(self, seq: int) -> None:
-        with self._cond:
-            self._live.pop(seq, None)
-            if len(self._heap) > 2 * len(self._live) + 256:  # drop the cancelled entries
-                self._heap = [e for e in self._heap if e[1] in self._live]
-                heapq.heapify(self._heap)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while self._heap and self._heap[0][1] not in self._live:
-                    heapq.heappop(self._heap)
-                if not self._heap:
-                    self._cond.wait()
-                    continue
-                end, seq = self._heap[0]
-                delay = end - time.monotonic()
-                if delay > 0:
-                    self._cond.wait(delay)
-                    continue
-                heapq.heappop(self._heap)
-                close = self._live.pop(seq)
-            with contextlib.suppress(Exception):
-                close()
-
-
-_WATCH = _Watch()
-
-
-@contextlib.contextmanager
-def guarded(deadline: Deadline, close: Callable[[], None]) -> Iterator[None]:
-    """Run the block; `close` is called (from the watchdog thread) if `deadline` passes
-    before the block ends."""
-    seq = _WATCH.watch(deadline.end, close)
-    try:
-        yield
-    finally:
-        _WATCH.cancel(seq)
 
 
 # -- decoding ----------------------------------------------------------------------------
@@ -240,7 +170,7 @@ class UnixGetter:
         for attempt in range(2):
             conn = self._conn(fresh=attempt > 0)
             try:
-                with guarded(deadline, conn.abort):
+                with watchdog(deadline, conn.abort):
                     if conn.sock is not None:
                         conn.sock.settimeout(deadline.timeout())
                     conn.request("GET", url, headers={"Host": "docker"})
@@ -379,7 +309,7 @@ class SDKGetter:
         _current.holder = holder
         resp: Any = None
         try:
-            with guarded(deadline, holder.abort):
+            with watchdog(deadline, holder.abort):
                 resp = self.api._get(base + quote(path), params=params or None, stream=True)
                 length = _content_length(resp.headers.get("Content-Length"))
                 if length is not None and length > max_bytes:

@@ -140,9 +140,6 @@ def split_lines(chunks: Iterable[bytes], max_len: int = MAX_EVENT_LINE
 
 
 # -- the event stream -------------------------------------------------------------------
-# The event stream's connection is the Engine getters' unix-socket connection.
-_UnixStream = _UnixConnection
-
 
 class EventStream:
     """One `GET /events` (container events, from `since`); `close` from another thread
@@ -152,7 +149,7 @@ class EventStream:
         self.conn, self.since, self.timeout = conn, since, timeout
         self._lock = threading.Lock()
         self._closed = False
-        self._http: _UnixStream | None = None
+        self._http: _UnixConnection | None = None
         self._resp: Any = None
         self.opened = False  # the Engine answered 200 (the stream is live)
 
@@ -175,7 +172,7 @@ class EventStream:
         version = getattr(self.conn.getter, "version", None)
         url = (f"/v{version}/events" if version else "/events") + "?" + "&".join(
             f"{k}={quote(v, safe='')}" for k, v in self._params().items())
-        http_conn = _UnixStream(path, self.timeout)
+        http_conn = _UnixConnection(path, self.timeout)  # the getters' connection class
         with self._lock:
             if self._closed:
                 return
