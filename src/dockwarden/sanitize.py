@@ -14,8 +14,8 @@ safe to print on a terminal and to hand to any text format:
 - a backslash is kept as it is, so `clean` is idempotent: cleaning clean text changes
   nothing.
 
-`markup` also escapes Rich markup for the few places that build markup strings; the
-text renderer uses `rich.text.Text` objects, which never parse markup. HTML, Markdown,
+The text renderer builds plain strings, never Rich markup, so no markup escaping is
+needed on top. HTML, Markdown,
 SARIF and JUnit do their own escaping on top of `clean` at the renderer.
 
 Written by hand: no library does this exact job (`rich.markup.escape` leaves control
@@ -65,13 +65,6 @@ def clean(value: object, *, multiline: bool = False) -> str:
 def is_clean(text: str) -> bool:
     """True when `clean` would not change `text`."""
     return _UNSAFE.search(text) is None
-
-
-def markup(value: object) -> str:
-    """`clean(value)` with Rich markup escaped, for a string that Rich parses as markup."""
-    from rich.markup import escape
-
-    return escape(clean(value))
 
 
 def tree(value: Any) -> Any:
