@@ -828,6 +828,25 @@ class RegistrySource:
     def credentials(self) -> Credentials | None:
         return self._credentials()
 
+    # The signature look-up (collect/image/signature.py) reads a tag that may be absent
+    # and the blobs it names, through the same plumbing.
+    def manifest_if_any(self, client: httpx.Client, tag: str, what: str) -> bytes | None:
+        """The body of the manifest (or index) tagged `tag`, at most MAX_MANIFEST bytes;
+        None when the registry has no such tag."""
+        accept = ", ".join((OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX))
+        resp = self._request(client, self._url("manifests", tag), what, {"Accept": accept})
+        if resp.status_code == 404:
+            resp.close()
+            return None
+        self._check(resp, what)
+        try:
+            return self._read_body(resp, MAX_MANIFEST, what)
+        finally:
+            resp.close()
+
+    def open_blob(self, client: httpx.Client, digest: str, size: int | None) -> _BlobReader:
+        return self._open_blob(client, digest, size)
+
     def _read_body(self, resp: httpx.Response, limit: int, what: str) -> bytes:
         """The body of `resp`, at most `limit` bytes, within the request's deadline."""
         call = self._calls.get(resp)

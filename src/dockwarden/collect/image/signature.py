@@ -392,7 +392,7 @@ def lookup(source: RegistrySource, key: PublicKey | None,
                            content_trust=content_trust(environ))
     deadline = Deadline(source.timeout * LOOKUP_REQUESTS)
     tags: list[str] = []
-    with source._open() as client:
+    with source.open_client() as client:
         for subject in subjects:
             tag = signature_tag(subject)
             tags.append(tag)
@@ -408,25 +408,9 @@ def lookup(source: RegistrySource, key: PublicKey | None,
 def _signature_manifest(source: RegistrySource, client: httpx.Client, tag: str,
                         deadline: Deadline) -> bytes | None:
     """The body of the `.sig` manifest, or None when the registry has no such tag."""
-    from dockwarden.collect.image.registry import (
-        DOCKER_MANIFEST,
-        MAX_MANIFEST,
-        OCI_INDEX,
-        OCI_MANIFEST,
-    )
-
     what = f"signature {source.reference.registry}/{source.reference.repository}:{tag}"
     deadline.check(what)
-    accept = ", ".join((OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX))
-    resp = source._request(client, source._url("manifests", tag), what, {"Accept": accept})
-    if resp.status_code == 404:
-        resp.close()
-        return None
-    source._check(resp, what)
-    try:
-        return source._read_body(resp, MAX_MANIFEST, what)
-    finally:
-        resp.close()
+    return source.manifest_if_any(client, tag, what)
 
 
 def _signatures(source: RegistrySource, client: httpx.Client, body: bytes, tag: str,
@@ -473,7 +457,7 @@ def _layer(source: RegistrySource, client: httpx.Client, index: int, desc: Any,
     annotations = annotations if isinstance(annotations, dict) else {}
     what = f"signature payload {digest[:19]}... of {source.reference.repository}"
     deadline.check(what)
-    reader = source._open_blob(client, digest, size)
+    reader = source.open_blob(client, digest, size)
     try:
         payload = reader.read_all(MAX_PAYLOAD)  # its size and sha256 checked
     finally:

@@ -251,12 +251,13 @@ def iter_tar_blobs(fileobj: IO[bytes], origin: str) -> Iterator[Blob]:
             name = member.name[2:] if member.name.startswith("./") else member.name
             yield Blob(name, member.size, cast(IO[bytes], _MemberReader(stream)))
     except (TarFormatError, EOFError, OSError, ValueError, zlib.error) as exc:
-        raise InputError(f"{clean(origin)}: not a readable image archive: {_why(exc)}") from None
+        raise InputError(f"{clean(origin)}: not a readable image archive: "
+                         f"{why_unreadable(exc)}") from None
 
 
-def _why(exc: BaseException) -> str:
-    """The reason an archive could not be read, short and clean (the tar reader's own
-    messages never quote the archive's bytes)."""
+def why_unreadable(exc: BaseException) -> str:
+    """The reason an archive or a layer could not be read, short and clean (the tar
+    reader's own messages never quote the archive's bytes; a decoder's is cut short)."""
     if isinstance(exc, TarFormatError):
         return exc.message
     return excerpt(f"{exc}" or type(exc).__name__, 120)
@@ -284,7 +285,8 @@ def _iter_file_blobs(fd: int, origin: str) -> Iterator[Blob]:
             name = member.name[2:] if member.name.startswith("./") else member.name
             yield Blob(name, member.size, FileWindow(fd, offset, member.size))
     except (TarFormatError, EOFError, OSError, ValueError, zlib.error) as exc:
-        raise InputError(f"{clean(origin)}: not a readable image archive: {_why(exc)}") from None
+        raise InputError(f"{clean(origin)}: not a readable image archive: "
+                         f"{why_unreadable(exc)}") from None
 
 
 class TarSource:

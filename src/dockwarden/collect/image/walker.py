@@ -38,6 +38,7 @@ from dockwarden.collect.image.source import (
     check_save_manifest,
     choose_manifest,
     load_json,
+    why_unreadable,
 )
 from dockwarden.collect.image.tarstream import (
     BLOCK,
@@ -210,14 +211,6 @@ def _codec_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def _why(exc: BaseException) -> str:
-    """A decoder's or the reader's reason, short and clean (the tar reader never quotes
-    the bytes it read; a decoder's message is cut short all the same)."""
-    if isinstance(exc, TarFormatError):
-        return exc.message
-    return excerpt(f"{exc}" or type(exc).__name__, 120)
-
-
 def _looks_like_json(stream: IO[bytes] | FileWindow) -> bool:
     buffered: Any = stream
     if isinstance(buffered, io.BytesIO):  # a document already in memory (a registry's config)
@@ -366,7 +359,8 @@ class _Pass:
         except Exception as exc:
             if not isinstance(exc, _codec_errors()):
                 raise
-            self.failed[slot] = f"layer {clean(blob.name)} is corrupt or truncated: {_why(exc)}"
+            self.failed[slot] = (f"layer {clean(blob.name)} is corrupt or truncated: "
+                                 f"{why_unreadable(exc)}")
         return None
 
     # -- layers in parallel ---------------------------------------------------------
@@ -816,20 +810,19 @@ class _View:
         return self.get(current or "/")
 
 
-def _parse_json(data: bytes, what: str) -> Any:
-    return load_json(data, what)
-
-
 def _resolve_structure(p: _Pass, ref: str, platform: str | None,
-                       origin: str) -> tuple[bytes, list[str]]:
-    """The config bytes and the layer blob names in order."""
+                       origin: str) -> tuple[bytes, list[str], tuple[str, ...]]:
+    """The config bytes, the layer blob names in order, and the names the archive gives
+    its image (an SBOM names the image by them, never by the archive's file name): a
+    `docker save` manifest's RepoTags of the entry read, or an OCI index's
+    `io.containerd.image.name` / full `org.opencontainers.image.ref.name` annotations."""
     blobs = p.json_blobs
     if "oci:manifest" in blobs:
-        manifest = _parse_json(blobs["oci:manifest"], f"{origin}: manifest")
-        return _from_oci_manifest(manifest, blobs, origin)
+        manifest = load_json(blobs["oci:manifest"], f"{origin}: manifest")
+        return *_from_oci_manifest(manifest, blobs, origin), ()
     if "manifest.json" in blobs:
         entries = check_save_manifest(
-            _parse_json(blobs["manifest.json"], f"{origin}: manifest.json"),
+            load_json(blobs["manifest.json"], f"{origin}: manifest.json"),
             f"{origin}: manifest.json")
         chosen = entries[0]
         if ref and len(entries) > 1:
@@ -839,50 +832,42 @@ def _resolve_structure(p: _Pass, ref: str, platform: str | None,
             raise InputError(f"{origin}: config {excerpt(config_name, 80)!r} missing from "
                              "the archive")
         layers = list(chosen.get("Layers") or [])
-        return blobs[config_name], layers
+        return blobs[config_name], layers, _names(chosen.get("RepoTags") or [])
     if "index.json" in blobs:
-        index = _parse_json(blobs["index.json"], f"{origin}: index.json")
+        index = load_json(blobs["index.json"], f"{origin}: index.json")
 
         def fetch(digest: Any) -> Any:
             name = "blobs/" + str(digest).replace(":", "/", 1)
             if name not in blobs:
                 raise InputError(f"{origin}: blob {excerpt(digest, 80)} missing from the "
                                  "archive")
-            return _parse_json(blobs[name], f"{origin}: {clean(name)}")
+            return load_json(blobs[name], f"{origin}: {clean(name)}")
 
         manifest = choose_manifest(index, fetch, platform, ref, origin)
-        return _from_oci_manifest(manifest, blobs, origin)
+        return *_from_oci_manifest(manifest, blobs, origin), _index_names(index)
     raise InputError(f"{origin}: no manifest.json or index.json: not an image archive")
 
 
-def _archive_names(blobs: Mapping[str, bytes], ref: str) -> tuple[str, ...]:
-    """The names the archive gives its image (an SBOM names the image by them, never by
-    the archive's file name): a `docker save` manifest's RepoTags of the entry read, or an
-    OCI index's `io.containerd.image.name` / full `org.opencontainers.image.ref.name`
-    annotations. Read after the structure was checked; anything odd gives no name."""
+def _index_names(index: Any) -> tuple[str, ...]:
+    """The image names an OCI index's annotations give (its shape already checked by
+    choose_manifest); anything odd gives no name."""
+    tags = []
     try:
-        if "manifest.json" in blobs:
-            entries = _parse_json(blobs["manifest.json"], "manifest.json")
-            chosen = entries[0]
-            if ref and len(entries) > 1:
-                chosen = next((e for e in entries if ref in (e.get("RepoTags") or [])),
-                              entries[0])
-            tags = chosen.get("RepoTags") or []
-        elif "index.json" in blobs:
-            tags = []
-            for desc in _parse_json(blobs["index.json"], "index.json").get("manifests") or []:
-                notes = desc.get("annotations") or {}
-                name = notes.get("io.containerd.image.name") or ""
-                ref_name = notes.get("org.opencontainers.image.ref.name") or ""
-                if not name and ("/" in ref_name or ":" in ref_name):
-                    name = ref_name  # a full reference, not a bare tag
-                if name:
-                    tags.append(name)
-        else:
-            return ()
-        return tuple(clean(t) for t in tags if isinstance(t, str) and t)[:16]
-    except (InputError, ValueError, TypeError, AttributeError, IndexError, KeyError):
+        for desc in index.get("manifests") or []:
+            notes = desc.get("annotations") or {}
+            name = notes.get("io.containerd.image.name") or ""
+            ref_name = notes.get("org.opencontainers.image.ref.name") or ""
+            if not name and ("/" in ref_name or ":" in ref_name):
+                name = ref_name  # a full reference, not a bare tag
+            if name:
+                tags.append(name)
+    except (ValueError, TypeError, AttributeError):
         return ()
+    return _names(tags)
+
+
+def _names(tags: Any) -> tuple[str, ...]:
+    return tuple(clean(t) for t in tags if isinstance(t, str) and t)[:16]
 
 
 def _from_oci_manifest(manifest: Any, blobs: Mapping[str, bytes],
@@ -988,8 +973,9 @@ def _walk(p: _Pass, source: ImageSource, platform: str | None) -> ImageSnapshot:
         p.add_layer(blob)
     if p.waiting:
         p._drain()
-    config_bytes, layer_names = _resolve_structure(p, source.ref, platform, origin)
-    cfg = check_config(_parse_json(config_bytes, f"{origin}: image config"),
+    config_bytes, layer_names, names = _resolve_structure(p, source.ref, platform,
+                                                          origin)
+    cfg = check_config(load_json(config_bytes, f"{origin}: image config"),
                        f"{origin}: image config")
     slot_of = {name: i for i, name in enumerate(p.slots)}
     missing = [n for n in layer_names if n not in slot_of]
@@ -1006,11 +992,11 @@ def _walk(p: _Pass, source: ImageSource, platform: str | None) -> ImageSnapshot:
         for name, found in results.items():
             p.results.setdefault(name, {}).update(found)
         p.skipped.extend(skipped)
-    return _finish(p, source, cfg, config_bytes, order)
+    return _finish(p, source, cfg, config_bytes, order, names)
 
 
 def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: bytes,
-            order: list[int]) -> ImageSnapshot:
+            order: list[int], names: tuple[str, ...]) -> ImageSnapshot:
     pos = {slot: i for i, slot in enumerate(order)}
     wh = {path: max((pos[s] for s in slots if s in pos), default=-1)
           for path, slots in p.whiteouts.items()}
@@ -1156,7 +1142,7 @@ def _finish(p: _Pass, source: ImageSource, cfg: dict[str, Any], config_bytes: by
         present=present,
         cache_files=dict(sorted(caches.items())),
         skipped=tuple(skipped),
-        names=_archive_names(p.json_blobs, source.ref or ""),
+        names=names,
     )
 
 
