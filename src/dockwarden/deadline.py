@@ -73,9 +73,10 @@ class Deadline:
 
 
 class _Watch:
-    """One thread for every watched request: calls `close` of each request whose end
-    (monotonic) passes before it is cancelled. (A timer thread per request costs 0.5 ms
-    to start, more than an Engine inspect.)"""
+    """One thread for every watched request: calls `close` of each request whose
+    `Deadline` passes before it is cancelled. A deadline's end may move later while it is
+    watched (a download earns time as bytes arrive): it is read again when it comes due.
+    (A timer thread per request costs 0.5 ms to start, more than an Engine inspect.)"""
 
     def __init__(self) -> None:
         self.reset()
@@ -85,15 +86,15 @@ class _Watch:
         thread, and the lock may have been held at the fork)."""
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int]] = []
-        self._live: dict[int, Callable[[], None]] = {}
+        self._live: dict[int, tuple[Deadline, Callable[[], None]]] = {}
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
 
-    def watch(self, end: float, close: Callable[[], None]) -> int:
+    def watch(self, deadline: Deadline, close: Callable[[], None]) -> int:
         with self._cond:
             seq = next(self._seq)
-            heapq.heappush(self._heap, (end, seq))
-            self._live[seq] = close
+            heapq.heappush(self._heap, (deadline.end, seq))
+            self._live[seq] = (deadline, close)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="dockwarden-watchdog",
                                                 daemon=True)
@@ -123,7 +124,11 @@ class _Watch:
                     self._cond.wait(delay)
                     continue
                 heapq.heappop(self._heap)
-                close = self._live.pop(seq)
+                deadline, close = self._live[seq]
+                if deadline.end > end:  # moved later while watched: wait for the new end
+                    heapq.heappush(self._heap, (deadline.end, seq))
+                    continue
+                del self._live[seq]
             with contextlib.suppress(Exception):
                 close()
 
@@ -137,7 +142,7 @@ def watchdog(deadline: Deadline, close: Callable[[], None]) -> Iterator[None]:
     """Run the block; if it is still running when `deadline` passes, call `close` (from
     the shared watchdog thread) to break the blocking read. Errors of `close` are
     ignored; `close` must not block, since one thread serves every request."""
-    seq = _WATCH.watch(deadline.end, close)
+    seq = _WATCH.watch(deadline, close)
     try:
         yield
     finally:

@@ -49,8 +49,6 @@ import json
 import os
 import socket
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +56,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dockwarden import __version__
+from dockwarden.deadline import Deadline, watchdog
 from dockwarden.errors import DockwardenError, InputError, UsageError
 from dockwarden.model.vuln import Advisory
 from dockwarden.safeio import open_input, open_private, read_text
@@ -316,33 +315,32 @@ def _content_range(value: str) -> tuple[int, int | None] | None:
 
 class _Guard:
     """The deadline of one download (see the module docstring): `seconds` for the
-    answer, plus a second for every MIN_RATE bytes received (`received`). A thread shuts
-    down the request's sockets (found through httpcore's trace hook) when the time is up,
-    which ends even a read blocked inside httpx."""
+    answer, plus a second for every MIN_RATE bytes received (`received` moves the
+    deadline's end). The shared watchdog (`deadline.watchdog`) shuts down the request's
+    sockets (found through httpcore's trace hook) when the time is up, which ends even a
+    read blocked inside httpx."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.start = time.monotonic()
-        self.end = self.start + seconds
+        self.deadline = Deadline(seconds)
+        self.start = self.deadline.end - seconds
         self.fired = False
         self._sockets: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="dockwarden-deadline",
-                                        daemon=True)
+        self._watching: Any = None
 
     def __enter__(self) -> _Guard:
-        self._thread.start()
+        self._watching = watchdog(self.deadline, self._fire)
+        self._watching.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(1.0)
+        self._watching.__exit__(None, None, None)
 
     def received(self, total: int) -> None:
-        self.end = self.start + self.seconds + total / MIN_RATE
+        self.deadline.end = self.start + self.seconds + total / MIN_RATE
 
     def expired(self) -> bool:
-        return time.monotonic() >= self.end
+        return self.deadline.expired()
 
     def trace(self, name: str, info: dict[str, Any]) -> None:
         """httpcore's `trace` extension: note each new connection's socket."""
@@ -354,17 +352,14 @@ class _Guard:
                 if self.fired:
                     self._shut()
 
+    def _fire(self) -> None:
+        self.fired = True
+        self._shut()
+
     def _shut(self) -> None:
         for sock in self._sockets:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-
-    def _watch(self) -> None:
-        while not self._stop.wait(max(0.01, min(0.25, self.end - time.monotonic()))):
-            if self.expired():
-                self.fired = True
-                self._shut()
-                return
 
 
 class _Download:
