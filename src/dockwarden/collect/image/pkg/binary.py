@@ -9,8 +9,11 @@ library directories whose names start with one of `_LIB_STARTS`, and about files
 `release` (a JDK's `release` file names its version, the `java` binary does not). A file
 is classified when its bytes hold exactly one distinct version for the rule's patterns
 (several distinct versions: not classified, never a guess), and, where the rule has an
-`anchor`, that text as well. The Go programs (traefik, consul, vault, etcd) take their
-version from the Go build information (golang.py), module path as purl.
+`anchor`, that text as well; where the rule also has `near`, only the versions within
+that many bytes of the anchor count (redis-server carries its commands' "since" versions,
+sudo a bundled library's: found against Debian's real binaries). The Go programs
+(traefik, consul, vault, etcd) take their version from the Go build information
+(golang.py), module path as purl.
 
 Each classified binary is a package of type "binary", named after the product, with
 the file's path and layer; its purl is `pkg:generic/<product>@<version>` (or the Go
@@ -54,6 +57,7 @@ class Rule(NamedTuple):
     names: re.Pattern[str]  # full match on the file's base name
     patterns: tuple[re.Pattern[bytes], ...] = ()  # group 1: the version
     anchor: bytes = b""  # must also be in the file
+    near: int = 0  # > 0: only versions within this many bytes of an anchor count
     go_module: str = ""  # a Go program: version from its build info, purl pkg:golang
 
 
@@ -77,8 +81,10 @@ RULES: tuple[Rule, ...] = (
     # "OpenSSL 3.0.19 27 Jan 2026" (OPENSSL_VERSION_TEXT), in libcrypto or a static build
     Rule("openssl", _r(r"openssl|libcrypto\.so(?:\.[\d.]+)?|libssl\.so(?:\.[\d.]+)?"),
          (_b(rb"OpenSSL (\d+\.\d+\.\d+[a-z]{0,2}) +\d{1,2} [A-Z][a-z]{2} \d{4}"),)),
+    # REDIS_VERSION lies among the INFO strings; the command table's "since" versions
+    # (2.6.0, 3.2.0...) lie elsewhere in the same file
     Rule("redis", _r(r"redis-server"), (_b(rb"\x00(\d+\.\d+\.\d+)\x00"),),
-         anchor=b"redis_version:"),
+         anchor=b"redis_version:", near=16 * 1024),
     Rule("postgresql", _r(r"postgres"), (_b(rb"\(PostgreSQL\) (\d+(?:\.\d+)+)"),)),
     Rule("mysql", _r(r"mysqld"), (_b(rb"\x00(\d+\.\d+\.\d+)(?:-[0-9a-z.]+)?\x00"),),
          anchor=b"mysqld"),
@@ -89,8 +95,9 @@ RULES: tuple[Rule, ...] = (
     Rule("curl", _r(r"curl"), (_b(rb"\x00curl (\d+\.\d+\.\d+(?:-DEV)?) \("),
                                _b(rb"\x00curl (\d+\.\d+\.\d+)\x00"))),
     Rule("bash", _r(r"bash"), (_b(rb"@\(#\)Bash version (\d+\.\d+\.\d+)\(\d+\)"),)),
+    # the version string follows its format string; a bundled library's lies elsewhere
     Rule("sudo", _r(r"sudo"), (_b(rb"\x00(1\.\d+\.\d+(?:p\d+)?)\x00"),),
-         anchor=b"Sudo version %s"),
+         anchor=b"Sudo version %s", near=64),
     Rule("haproxy", _r(r"haproxy"), (_b(rb"\x00(\d\.\d+\.\d+)(?:-[0-9A-Za-z.+~]+)?\x00"),),
          anchor=b"HAProxy version"),
     Rule("traefik", _r(r"traefik"), go_module="github.com/traefik/traefik"),
@@ -117,13 +124,27 @@ def _base(path: str) -> str:
     return path[path.rfind("/") + 1:]
 
 
+def _windows(rule: Rule, data: bytes) -> list[tuple[int, int]]:
+    """Where the rule's versions may lie: the whole file, or `near` bytes either side
+    of each anchor (at most `_MAX_CANDIDATES` anchors)."""
+    if not rule.near:
+        return [(0, len(data))]
+    spans: list[tuple[int, int]] = []
+    at = data.find(rule.anchor)
+    while at >= 0 and len(spans) < _MAX_CANDIDATES:
+        spans.append((max(0, at - rule.near), at + len(rule.anchor) + rule.near))
+        at = data.find(rule.anchor, at + 1)
+    return spans
+
+
 def _versions(rule: Rule, name: str, data: bytes) -> list[str]:
     found: list[str] = []
-    for pattern in rule.patterns:
-        for n, match in enumerate(pattern.finditer(data)):
-            if n >= _MAX_CANDIDATES:
-                break
-            found.append(match.group(1).decode("ascii", errors="replace"))
+    for start, end in _windows(rule, data):
+        for pattern in rule.patterns:
+            for n, match in enumerate(pattern.finditer(data, start, end)):
+                if n >= _MAX_CANDIDATES:
+                    break
+                found.append(match.group(1).decode("ascii", errors="replace"))
     if rule.product == "python":  # the file's own minor version, when its name has one
         minor = re.search(r"(\d\.\d+)", name)
         if minor is not None:
