@@ -46,6 +46,14 @@ CASES = [
      ["/usr/bin/redis-server", "--version"], r"v=(\S+) "),
     ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "haproxy", ["/usr/sbin/haproxy", "-v"],
      r"version (\d+\.\d+\.\d+)"),
+    ("/usr/sbin/apache2", "/usr/local/apache2/bin/httpd", "httpd", ["/usr/sbin/apache2", "-v"],
+     r"Apache/(\S+) "),
+    ("/usr/sbin/mariadbd", "/usr/sbin/mariadbd", "mariadb", ["/usr/sbin/mariadbd", "--version"],
+     r"Ver (\d+\.\d+\.\d+)-MariaDB"),
+    ("/usr/sbin/mariadbd", "/usr/sbin/mysqld", "mariadb", ["/usr/sbin/mariadbd", "--version"],
+     r"Ver (\d+\.\d+\.\d+)-MariaDB"),
+    ("/usr/lib/postgresql/15/bin/postgres", "/usr/local/bin/postgres", "postgresql",
+     ["/usr/lib/postgresql/15/bin/postgres", "--version"], r"\(PostgreSQL\) (\S+)"),
 ]
 
 

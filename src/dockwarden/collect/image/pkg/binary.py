@@ -88,7 +88,8 @@ RULES: tuple[Rule, ...] = (
     Rule("postgresql", _r(r"postgres"), (_b(rb"\(PostgreSQL\) (\d+(?:\.\d+)+)"),)),
     Rule("mysql", _r(r"mysqld"), (_b(rb"\x00(\d+\.\d+\.\d+)(?:-[0-9a-z.]+)?\x00"),),
          anchor=b"mysqld"),
-    Rule("mariadb", _r(r"mariadbd|mysqld"), (_b(rb"(\d+\.\d+\.\d+)-MariaDB"),)),
+    # MYSQL_SERVER_VERSION as a string of its own (a help text quotes "10.1.1-MariaDB")
+    Rule("mariadb", _r(r"mariadbd|mysqld"), (_b(rb"\x00(\d+\.\d+\.\d+)-MariaDB"),)),
     Rule("nginx", _r(r"nginx"), (_b(rb"nginx/(\d+\.\d+\.\d+)"),)),
     Rule("httpd", _r(r"httpd|apache2"), (_b(rb"Apache/(\d+\.\d+\.\d+)"),)),
     Rule("java", _r(r"release"), (_b(rb'(?m)^JAVA_VERSION="(\d[0-9A-Za-z._+-]*)"'),)),
