@@ -21,6 +21,7 @@ from dockwarden.model.image import ImageSnapshot, OSRelease
 from harness.imagebuild import Image, d, docker_save, f, layer_tar
 
 LIB = "/usr/lib/x86_64-linux-gnu"
+JVM = "/usr/lib/jvm/java-17-openjdk-amd64"
 # (binary on this machine, path in the image, product, command printing the version,
 #  regex on its output)
 CASES = [
@@ -54,6 +55,8 @@ CASES = [
      r"Ver (\d+\.\d+\.\d+)-MariaDB"),
     ("/usr/lib/postgresql/15/bin/postgres", "/usr/local/bin/postgres", "postgresql",
      ["/usr/lib/postgresql/15/bin/postgres", "--version"], r"\(PostgreSQL\) (\S+)"),
+    (f"{JVM}/release", "/opt/java/openjdk/release", "java", [f"{JVM}/bin/java", "-version"],
+     r'version "(\S+)"'),
 ]
 
 
