@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -187,3 +188,38 @@ def test_an_unusable_database_asked_for_fails_closed_per_image(
         == {made["busybox"], SECOND}
     assert not any(s["check"] in ("DW309", "DW310") for s in rep["skipped"])
     assert {f["target"]["ref"] for f in _image_findings(rep)} == {made["busybox"], SECOND}
+
+
+_LISTING = re.compile(rb"GET /(?:v[0-9.]+/)?containers/json[?\s]")
+
+
+@pytest.mark.parametrize("engines", [1, 2])
+def test_the_engine_is_listed_once_per_run(
+        engines: int, made: dict[str, Any], engine_url: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The images in use come from the container list the container audit reads: one
+    GET /containers/json per Engine, with one Engine and in a run over two (two proxies
+    in front of the same Engine, each counting the listings that pass it)."""
+    n = made["names"]
+    seen: dict[int, list[bytes]] = {i: [] for i in range(engines)}
+
+    def counter(i: int) -> Any:
+        def hook(data: bytes) -> bool:
+            seen[i].extend(_LISTING.findall(data))
+            return False
+        return hook
+
+    with contextlib.ExitStack() as stack:
+        proxies = [stack.enter_context(InterceptingProxy(
+            str(tmp_path / f"p{i}.sock"), engine_url[len("unix://"):], counter(i)))
+            for i in range(engines)]
+        hosts = [arg for p in proxies for arg in ("-H", p.url)]
+        code, rep = run_json(["containers", n["a"], n["c"], *hosts, "--fail-on", "none"],
+                             capsys)
+    assert code == 0 and rep["complete"], rep["errors"]
+    assert {i: len(hits) for i, hits in seen.items()} == dict.fromkeys(range(engines), 1)
+    images = [t["ref"] for t in rep["targets"] if t["kind"] == "image"]
+    assert sorted(images) == sorted([made["busybox"], SECOND] * engines)
+    for f in _image_findings(rep):
+        assert f["evidence"]["containers"] == (
+            [n["a"]] if f["target"]["ref"] == made["busybox"] else [n["c"]])

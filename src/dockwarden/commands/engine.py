@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from dockwarden.commands import compose, dockerfile, inputs, output
@@ -84,7 +85,6 @@ def audit(ns: argparse.Namespace) -> Report:
     inspected, and judged once both are done."""
     from dockwarden.checks.judge import judge_engine
     from dockwarden.collect.connection import EngineOptions, connect
-    from dockwarden.collect.engine import EngineCollector
 
     started = output.now()
     selection = output.selection(ns)
@@ -100,16 +100,15 @@ def audit(ns: argparse.Namespace) -> Report:
     progress = _Progress(enabled=not (ns.no_progress or ns.quiet) and sys.stderr.isatty())
     want_containers = ns.command in ("engine", "containers")
     names = tuple(getattr(ns, "names", ()) or ())
-    in_use = (_ImagesInUse(ns, conn, names, selection)
+    in_use = (_ImagesInUse(ns, conn, selection)
               if want_containers and not getattr(ns, "no_images", False) else None)
-    collector = EngineCollector(conn, names=names, workers=ns.workers,
-                                local_facts=not ns.no_local, progress=progress,
-                                containers=want_containers,
-                                daemon=ns.command in ("engine", "daemon"),
-                                host_root=getattr(ns, "host_root", None))
+    collector = _collector(conn, in_use.listed if in_use is not None else None,
+                           names=names, workers=ns.workers,
+                           local_facts=not ns.no_local, progress=progress,
+                           containers=want_containers,
+                           daemon=ns.command in ("engine", "daemon"),
+                           host_root=getattr(ns, "host_root", None))
     try:
-        if in_use is not None:
-            in_use.start()
         snap = collector.collect()
     except BaseException:
         if in_use is not None:
@@ -133,77 +132,84 @@ def audit(ns: argparse.Namespace) -> Report:
     return in_use.report(started, report, snap)
 
 
+def _collector(conn: Any, listed: Callable[[list[dict[str, Any]]], None] | None,
+               **kwargs: Any) -> Any:
+    """The Engine's collector; `listed` (if any) is handed the container list's rows
+    that the collector selected, shape-checked, as soon as it has them (before the
+    containers are inspected), so the images in use come from the one listing."""
+    from dockwarden.collect.engine import EngineCollector
+
+    if listed is None:
+        return EngineCollector(conn, **kwargs)
+    hand: Callable[[list[dict[str, Any]]], None] = listed
+
+    class Listing(EngineCollector):
+        # EngineCollector has no public hook for its rows: `_select` is where they are
+        # known (after the shape check and the selection by name).
+        def _select(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            chosen = super()._select(rows)
+            hand(chosen)
+            return chosen
+
+    return Listing(conn, **kwargs)
+
+
 class _ImagesInUse:
     """The distinct images (by id) of the containers audited, read concurrently with the
-    container audit. The container list is read once more for their image ids (the
-    container specs do not carry them), the same selection by name applied; a container
-    that appears between that list and the collector's has its image left out."""
+    container audit. Their image ids come from the collector's container list (`listed`,
+    called once it is read and the containers selected by name): the Engine is listed
+    once per run, and exactly the containers the collector audits are counted."""
 
-    def __init__(self, ns: argparse.Namespace, conn: Any, names: tuple[str, ...],
-                 selection: Any) -> None:
-        self.ns, self.conn, self.names, self.selection = ns, conn, names, selection
+    def __init__(self, ns: argparse.Namespace, conn: Any, selection: Any) -> None:
+        self.ns, self.conn, self.selection = ns, conn, selection
         self.batch: Any = None
         self.rows: dict[str, tuple[str, str]] = {}  # container id -> (name, image id)
-        self.errors: list[ReportError] = []  # the list failed: no image audited
+        self.errors: list[ReportError] = []  # the image audit could not be started
         self.warnings: list[ReportError] = []  # a container whose image is not known
-
-    def start(self) -> None:
-        from dockwarden.commands import image
-
-        if self.selection.only or self.selection.skip:
+        self.wanted = True
+        if selection.only or selection.skip:
             from dockwarden.checks.registry import Scope, checks_for
 
-            if not checks_for(Scope.IMAGE, self.selection):
-                return  # no image check asked for: nothing to read
-        jobs = self._jobs()
-        if not jobs:
+            self.wanted = bool(checks_for(Scope.IMAGE, selection))  # else nothing to read
+
+    def listed(self, rows: list[dict[str, Any]]) -> None:
+        """Start reading the images of the containers in `rows` (in a pool of threads).
+        Called from within the collector: raises nothing, a failure here is this part's
+        error entry, not the collector's."""
+        if not self.wanted or self.batch is not None:
             return
-        pool_size = image.workers()
-        api = image.SharedEngine(self.ns, pool_size, api=self.conn.api)
-        self.batch = image.Batch(jobs, self.ns, api,
-                                 image.wants_vulnerabilities(self.selection), pool_size)
+        from dockwarden.commands import image
+
+        try:
+            jobs = self._jobs(rows)
+            if not jobs:
+                return
+            pool_size = image.workers()
+            api = image.SharedEngine(self.ns, pool_size, api=self.conn.api)
+            self.batch = image.Batch(jobs, self.ns, api,
+                                     image.wants_vulnerabilities(self.selection), pool_size)
+        except Exception as exc:  # a thread that could not be started, say
+            from dockwarden.sanitize import excerpt
+
+            self.errors.append(ReportError(self.conn.url, f"images in use not audited: "
+                                           f"{type(exc).__name__}: {excerpt(str(exc), 200)}"))
 
     def stop(self) -> None:
         if self.batch is not None:
             self.batch.stop()
 
-    def _jobs(self) -> list[Any]:
-        from dockwarden.collect.unixhttp import MAX_LIST, EngineAnswerError, EngineGone
+    def _jobs(self, rows: list[dict[str, Any]]) -> list[Any]:
+        """One job per distinct image id, named after the reference most of its
+        containers use; the rows are the collector's (shape and Id checked)."""
         from dockwarden.commands import image
-        from dockwarden.deadline import DeadlineExceeded
         from dockwarden.report.text import natural_key
         from dockwarden.sanitize import clean
 
-        try:
-            status, listed = self.conn.getter.get("/containers/json", max_bytes=MAX_LIST,
-                                                  what="container list", all="1")
-        except (EngineGone, EngineAnswerError, DeadlineExceeded) as exc:
-            # The collector meets the same trouble and reports it; if it does not,
-            # `report` says the images were not audited.
-            self.errors.append(ReportError(self.conn.url, f"images in use not audited: "
-                                           f"{getattr(exc, 'message', exc)}"))
-            return []
-        if status != 200 or not isinstance(listed, list):
-            self.errors.append(ReportError(self.conn.url, "images in use not audited: the "
-                                           "container list failed"))
-            return []
-        rows = []
-        for row in listed:
-            if not isinstance(row, dict) or not isinstance(row.get("Id"), str):
-                continue
-            names = [n.lstrip("/") for n in row.get("Names") or []
-                     if isinstance(n, str) and n.lstrip("/")] \
-                if isinstance(row.get("Names"), list) else []
-            if self.names and not (set(names) & set(self.names) or any(
-                    w and row["Id"].startswith(w) for w in self.names)):
-                continue
-            rows.append((row, names))
-        if self.names and not all(any(w in names or (w and row["Id"].startswith(w))
-                                      for row, names in rows) for w in self.names):
-            return []  # a name matches no container: the collector says so (exit 2)
         used: dict[str, list[str]] = {}  # image id -> the names the containers use
-        for row, names in rows:
+        for row in rows:
             cid, image_id = row["Id"], row.get("ImageID")
+            names = [n.lstrip("/") for n in row.get("Names") or []  # null fits [str]
+                     if isinstance(n, str) and n.lstrip("/")]
             name = clean(names[0] if names else cid[:12])
             if not isinstance(image_id, str) or not image.ENGINE_IMAGE_ID.fullmatch(image_id):
                 self.warnings.append(ReportError(name, "its image was not audited: the "
@@ -229,9 +235,7 @@ class _ImagesInUse:
         from dockwarden.report.text import natural_key
 
         extra: list[Report] = []
-        # A list that failed here fails the collector too, as a rule, and its error says
-        # so; only when the container audit went well is the image audit's failure told.
-        errors = tuple(self.errors) if containers.complete else ()
+        errors = tuple(self.errors)
         if errors or self.warnings:
             extra.append(Report(started=started, finished=output.now(),
                                 targets=(ReportTarget(TargetKind.IMAGE, "images in use",
