@@ -163,16 +163,22 @@ class EventStream:
         """The raw bytes of the stream as they come. EngineGone when it cannot be opened
         or ends."""
         if self.conn.socket_path is not None:
-            yield from self._unix_chunks(self.conn.socket_path)
+            yield from self._http_chunks(_UnixConnection(self.conn.socket_path, self.timeout))
+        elif self.conn.scheme == "ssh":
+            from dockwarden.collect.sshdial import SSHConnection, ssh_argv
+
+            yield from self._http_chunks(SSHConnection(ssh_argv(self.conn.url), self.timeout))
         else:
             yield from self._sdk_chunks()
         raise EngineGone("the event stream ended")
 
-    def _unix_chunks(self, path: str) -> Iterator[bytes]:
+    def _http_chunks(self, http_conn: _UnixConnection) -> Iterator[bytes]:
+        """The stream over the getters' own connection class: the unix socket, or one
+        `ssh HOST docker system dial-stdio` process (an SSHConnection is a
+        _UnixConnection over a socketpair; closing it ends the process)."""
         version = getattr(self.conn.getter, "version", None)
         url = (f"/v{version}/events" if version else "/events") + "?" + "&".join(
             f"{k}={quote(v, safe='')}" for k, v in self._params().items())
-        http_conn = _UnixConnection(path, self.timeout)  # the getters' connection class
         with self._lock:
             if self._closed:
                 return
@@ -191,8 +197,11 @@ class EventStream:
                 if not chunk:
                     return
                 yield chunk
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            raise EngineGone(str(exc) or type(exc).__name__) from None
+        except (OSError, http.client.HTTPException, ValueError, EngineGone) as exc:
+            why = str(exc) or type(exc).__name__
+            http_conn.close()  # an ssh process has exited: its reason is known now
+            failure = getattr(http_conn, "failure", None)
+            raise EngineGone(failure if isinstance(failure, str) else why) from None
         finally:
             http_conn.close()
 
@@ -221,7 +230,9 @@ class EventStream:
         with self._lock:
             self._closed = True
             http_conn, resp = self._http, self._resp
-        sock = getattr(http_conn, "sock", None)
+        sock = None
+        if http_conn is not None:
+            http_conn.abort()  # shuts the socket down (and kills an ssh process)
         if resp is not None:
             conn = getattr(getattr(resp, "raw", None), "_connection", None)
             sock = getattr(conn, "sock", None) or sock

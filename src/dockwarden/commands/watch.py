@@ -16,6 +16,7 @@ was unreachable at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import queue
 import re
@@ -143,6 +144,10 @@ class Watch:
         self.counts = {"events": 0, "alerts": 0, "suppressed": 0, "dropped": 0,
                        "untracked": 0, "unreadable": 0, "errors": 0, "samples": 0}
         self._said_cap = False
+        # set once the first event stream answered or failed: "watching" is said after
+        # it, so that an event made once the line is out is seen (an ssh:// stream takes
+        # an ssh handshake to open)
+        self.first_stream = threading.Event()
 
     # -- messages from other threads ---------------------------------------------------
     def put(self, *msg: Any) -> None:
@@ -196,6 +201,7 @@ class Watch:
                 reason = str(exc)
             except Exception as exc:  # never let the thread die silently
                 reason = f"{type(exc).__name__}: {exc}"
+            self.first_stream.set()
             if self.stop.is_set():
                 return
             if stream.opened or not lost:  # said once per loss
@@ -213,6 +219,7 @@ class Watch:
         for chunk in stream.chunks():
             if stream.opened and not said:
                 said = True
+                self.first_stream.set()
                 self.put("back")
             yield chunk
 
@@ -534,6 +541,7 @@ class Watch:
                     self.submit(box, "inspect", self._inspect_job, cid, None, time.time())
         except WatchError as exc:
             self.status(f"could not list the running containers: {exc}")
+        self.first_stream.wait(self.ns.timeout)
         self.status(f"watching {clean(self.conn.url)} ({len(self.boxes)} running "
                     "containers)" + (f" for {self.ns.duration:g} s" if end else
                                      "; Ctrl-C ends"))
@@ -623,3 +631,6 @@ def run(ns: argparse.Namespace) -> int:
         return Watch(ns, conn, sys.stdout).run()
     except KeyboardInterrupt:
         return 0
+    finally:
+        with contextlib.suppress(Exception):
+            conn.getter.close()  # over ssh://: ends the ssh processes of the requests

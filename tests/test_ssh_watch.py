@@ -1,0 +1,114 @@
+"""`dockwarden watch -H ssh://...`: the event stream (`GET /events`) over one
+`ssh HOST docker system dial-stdio` process, and the inspects over the ssh getter,
+against the sshd of tests/test_ssh_engine.py (its own port, host key and authorised key
+on 127.0.0.1) in front of the Engine of this machine."""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from conftest import RUN_ID, test_labels
+from test_ssh_engine import Sshd, sshd  # noqa: F401 - the module-scoped sshd fixture
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+HANG_GUARD = 120.0  # seconds to wait for an alert or an exit before failing (hang guard)
+
+
+class SshWatcher:
+    """A `dockwarden watch -H ssh://... --format json --for 5m` child (bounded by its
+    own --for); its alert lines and stderr as they come."""
+
+    def __init__(self, server: Sshd) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dockwarden", "watch", "-H", server.url(), "--format",
+             "json", "--for", "5m", "--interval", "1s"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=server.env())
+        self.alerts: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+        self.err = ""
+        self._out = threading.Thread(target=self._read, daemon=True)
+        self._err = threading.Thread(target=self._read_err, daemon=True)
+        self._out.start()
+        self._err.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.alerts.put(json.loads(line))
+
+    def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.err += line
+
+    def ready(self) -> None:
+        end = time.monotonic() + HANG_GUARD
+        while "watching" not in self.err:
+            assert self.proc.poll() is None, self.err
+            assert time.monotonic() < end, self.err
+            time.sleep(0.05)
+
+    def wait_for(self, check: str, name: str) -> dict[str, Any]:
+        end = time.monotonic() + HANG_GUARD
+        while time.monotonic() < end:
+            try:
+                alert = self.alerts.get(timeout=0.5)
+            except queue.Empty:
+                assert self.proc.poll() is None, self.err
+                continue
+            self.seen.append(alert)
+            if alert["id"] == check and alert["container"]["name"] == name:
+                return alert
+        pytest.fail(f"no {check} alert for {name}: {self.seen} {self.err}")
+
+    def stop(self) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=HANG_GUARD)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        self._err.join(timeout=10)
+        return self.proc.returncode, self.err
+
+
+def test_watch_over_ssh_sees_an_event(sshd: Sshd, api: Any, busybox: str) -> None:  # noqa: F811
+    """A container the test starts after "watching" (host / mounted: DW901) is seen
+    through the ssh event stream and inspected over ssh; Ctrl-C ends it with exit 0 and
+    no ssh process left behind."""
+    name = f"dw-ssh-watch-{RUN_ID}"
+    watcher = SshWatcher(sshd)
+    cid = None
+    try:
+        watcher.ready()
+        assert f"watching {sshd.url()}" in watcher.err, watcher.err
+        cid = api.create_container(busybox, ["sleep", "600"], name=name, labels=test_labels(),
+                                   host_config=api.create_host_config(binds=["/:/host:ro"],
+                                                                      network_mode="none"))["Id"]
+        api.start(cid)
+        alert = watcher.wait_for("DW901", name)
+    finally:
+        if cid is not None:
+            api.remove_container(cid, force=True)
+        code, err = watcher.stop()
+    assert alert["container"]["id"] == cid and alert["severity"] == "critical"
+    assert code == 0, err
+    assert "Traceback" not in err and "unreachable" not in err, err
+    ended = [ln for ln in err.splitlines() if "ended after" in ln]
+    assert ended and " 0 events" not in ended[0], err
+    # the watch's ssh processes (ssh -F <this sshd's config> ...) are gone
+    left = subprocess.run(["pgrep", "-f", f"-p {sshd.port} "], capture_output=True,
+                          text=True).stdout.split()
+    assert not left, left
