@@ -6,7 +6,12 @@ declare a `selector` of exact paths, path prefixes and suffixes so that `wants` 
 asked about candidates: most files then cost one dict lookup and two `str` tests for all
 analyzers together); if one does, the walker reads up to `max_bytes` of it and calls
 `analyze(path, data)`, which returns a
-small per-file result (or None). Results are kept per (layer, path). Once all layers are
+small per-file result (or None). An analyzer that has `analyze_stream` (a
+`StreamingAnalyzer`: the Go build info reader, for executables of any size) is handed
+the member as a forward reader instead, so that it never holds the file whole; when other
+analyzers want the same file, they get their head as bytes first and the reader replays
+that head before it goes on with the member (the member is read once, in one pass).
+Results are kept per (layer, path). Once all layers are
 read and whiteouts applied, each analyzer's `finish` receives the results of the files
 that are visible in the final filesystem only (a file added in layer 1 and deleted in
 layer 2 never reaches `finish`), together with a `FinalView` to look other paths up.
@@ -14,7 +19,7 @@ layer 2 never reaches `finish`), together with a `FinalView` to look other paths
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import NamedTuple, Protocol
 
 from dockwarden.model.image import ImageFile, OSRelease, Package, SecretHit
@@ -87,4 +92,16 @@ class Analyzer(Protocol):
 
     def finish(self, results: Mapping[str, FileResult], view: FinalView) -> AnalysisOutput:
         """Combine the results of the visible files (keyed by absolute path)."""
+        ...
+
+
+class StreamingAnalyzer(Analyzer, Protocol):
+    """An analyzer the walker hands a member as a stream. Never offloaded (offload.py
+    sends bytes): it runs in the walker's process, as the member passes."""
+
+    def analyze_stream(self, path: str, size: int,
+                       read: Callable[[int], bytes]) -> object | None:
+        """Parse one file of `size` bytes read forward by `read(n)` (at most `n` bytes,
+        b"" at the end of the member; what is not read is skipped by the walker). Must
+        not raise on hostile input, and should hold a bounded part of the file."""
         ...

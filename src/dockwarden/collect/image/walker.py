@@ -25,9 +25,15 @@ import posixpath
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, cast
 
-from dockwarden.collect.image.analyzer import AnalysisOutput, Analyzer, FileResult, Selector
+from dockwarden.collect.image.analyzer import (
+    AnalysisOutput,
+    Analyzer,
+    FileResult,
+    Selector,
+    StreamingAnalyzer,
+)
 from dockwarden.collect.image.offload import Pool, Worker, available
 from dockwarden.collect.image.source import (
     MAX_JSON,
@@ -612,7 +618,7 @@ class _Pass:
                 if kind == "file" and route is not None:
                     wanting = route(path, size, mode)
                     if wanting:
-                        self._analyze(slot, path, stream, wanting)
+                        self._analyze(slot, path, stream, wanting, size)
         finally:
             self.entries += count
             stats[0] += size_sum
@@ -646,7 +652,19 @@ class _Pass:
         return True
 
     def _analyze(self, slot: int, path: str, stream: TarStream,
-                 wanting: list[Analyzer]) -> None:
+                 wanting: list[Analyzer], size: int) -> None:
+        # the member is read once: one analyzer (the first that can) streams it, after
+        # the others had their head as bytes
+        streaming = next((a for a in wanting if hasattr(a, "analyze_stream")), None)
+        if streaming is not None:
+            wanting = [a for a in wanting if a is not streaming]
+        data = self._read(stream, wanting) if wanting else b""
+        if wanting:
+            self._bytes(slot, path, data, wanting)
+        if streaming is not None:
+            self._stream(slot, path, stream, streaming, size, data)
+
+    def _read(self, stream: TarStream, wanting: list[Analyzer]) -> bytes:
         need = max(a.max_bytes for a in wanting)
         if need > PROBE and all(getattr(a, "text_only", False) for a in wanting):
             data = stream.read(PROBE)  # a binary file: its head is all they need
@@ -654,6 +672,34 @@ class _Pass:
                 data += stream.read(need - PROBE)
         else:
             data = stream.read(need)
+        return data
+
+    def _stream(self, slot: int, path: str, stream: TarStream, a: Analyzer, size: int,
+                head: bytes) -> None:
+        """Hand `a` the member as a forward reader (`analyze_stream`): first the `head`
+        the other analyzers already read, then the rest of the member."""
+        at = 0  # in `head`: what was replayed
+
+        def read(n: int) -> bytes:
+            nonlocal at
+            if at < len(head):
+                if at == 0 and n >= len(head):
+                    at = len(head)
+                    return head
+                part = head[at:at + n]
+                at += len(part)
+                return part
+            return stream.read(n)
+
+        try:
+            value = cast("StreamingAnalyzer", a).analyze_stream(path, size, read)
+        except Exception as exc:  # an analyzer must never abort the pass
+            self.skipped.append((a.name, f"{path}: {type(exc).__name__}: {exc}"))
+            return
+        if value is not None:
+            self.results.setdefault(a.name, {})[(slot, path)] = value
+
+    def _bytes(self, slot: int, path: str, data: bytes, wanting: list[Analyzer]) -> None:
         worker = self.worker
         for a in wanting:
             if worker is not None and a.name in self.offloaded:

@@ -49,19 +49,40 @@ line (`main_version`), is recovered in this order, each step only when unambiguo
 
 A recovered version is written as a Go module version ("v" prefixed).
 
-Only ELF files are read (containers run Linux). Executables of any size are wanted:
-the walker hands an analyzer the first `max_bytes` of a file as one `bytes` (it does not
-stream a member to analyzers), so the read is bounded by `MAX_READ` (512 MiB: terraform
-is 90 MB, the largest Go programs seen in images about 250 MB). The build information
-sits at the start of the data segment, after the code and read-only data, so the whole
-head up to it must be read; a Go executable (its `Go` build-id note, within the first
-pages) whose build information lies past what was read, or does not parse, is never
-dropped silently: it is listed under the report's skipped items with the reason. As in
-Go's reader, the magic is only looked for, at 16-byte aligned addresses, in the
-`.go.buildinfo` section, or without a section table in the first writable, non-executable
-PT_LOAD segment: the build information of another Go program carried as data (an
-embedded binary, in the read-only data) is not taken for this one's. A file that is not
-ELF or has neither is dropped after reading its headers.
+Only ELF files are read (containers run Linux). Executables of any size are wanted,
+and read as a stream (`GoBinaryAnalyzer.analyze_stream`, the walker's streaming hook):
+the ELF header and program headers come from the first `HEAD` bytes; the file then
+passes by in `CHUNK`s that are searched and dropped, never kept whole. The build
+information is looked for, as Go's own reader does without a section table, at 16-byte
+aligned addresses of the first writable, non-executable PT_LOAD segment (the data
+segment, which the Go linker starts with it); a candidate's header and strings are
+captured as they pass (at most `MAX_INFO` bytes each, `CAPTURE_BUDGET` in all). The
+`-X` recovery (step 2) keeps, for each NUL-delimited string that looks like a Go version
+(`go1.21.3`) in what passes before, the `_X_WINDOW` bytes either side (`MAX_X_TEXTS`
+distinct strings, `MAX_CANDIDATES` windows each); chunks overlap by `OVERLAP` bytes so
+a match across a chunk boundary is found once, whole. The pre-1.18 format points, from
+the data segment, at strings usually laid out before it: the strings that look like a
+Go version and the framed module information (its 16-byte start sentinel) are kept in
+bounded windows as they pass (`_KEEP_*`), and a string header after the blob is
+captured when it comes; a string outside those windows cannot be reached without
+holding the file, and such a binary is listed as skipped with that reason. Peak memory
+per binary is therefore bounded, whatever its size: a chunk and its overlap (twice
+`CHUNK` while joining, 2 MiB), the captures (`CAPTURE_BUDGET`, 4 MiB), the kept
+windows (under 1.5 MiB); under 8 MiB in all (a file of at most `SMALL` bytes, 2 MiB,
+is read whole and parsed as bytes, where the `.go.buildinfo` section table is also
+used). `MAX_READ` bounds only the bytes path (`analyze(path, data)`, for a caller that
+has the file in memory), not a stream.
+
+A Go executable (its `Go` build-id note, within the first pages) whose build information
+is not found, or does not parse, is never dropped silently: it is listed under the
+report's skipped items with the reason. The magic is only taken in the region Go itself
+searches: the build information of another Go program carried as data (an embedded
+binary, in the read-only data) is not taken for this one's. A file that is not ELF or
+has neither is dropped after reading its headers.
+
+Dependency edges: the main module (or main package) of each binary `depends` on the
+binary's other modules and its stdlib (`Package.depends`, written as CycloneDX
+`dependencies` and SPDX `DEPENDS_ON`), as the module graph `go version -m` shows is flat.
 """
 
 from __future__ import annotations
@@ -69,7 +90,8 @@ from __future__ import annotations
 import ast
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import replace
 from typing import NamedTuple
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
@@ -110,6 +132,26 @@ _VERSION_VARS = frozenset(("version", "gitversion", "buildversion", "appversion"
 _X_FLAG = re.compile(r"""-X[= ]?\s*["']?([^\s"'=]+)=([^\s"']*)""")
 _X_WINDOW = 96  # bytes either side of the Go version string (see the docstring, step 2)
 _X_TOKEN = re.compile(rb"[\x21-\x7e]{3,64}")
+# Streaming (see the docstring): sizes of what is read and kept at once.
+HEAD = NOTE_WINDOW  # the ELF header, program headers and Go note
+CHUNK = 1 << 20
+OVERLAP = 512  # a match starting in the last bytes of a chunk waits for the next one
+_HISTORY = 128  # bytes kept before the unsearched part (the -X window reaches back)
+SMALL = 2 << 20  # a file this small is read whole
+MAX_INFO = 2 << 20  # one capture
+CAPTURE_BUDGET = 4 << 20  # all captures in flight
+FIRST_READ = 64 * 1024  # of an inline build info blob: header, version, module info
+MAX_X_TEXTS = 16  # distinct version-like strings whose -X windows are kept
+_KEEP_VERSIONS = 256  # pre-1.18: windows kept where a Go version string may start
+_KEEP_VERSION = 64
+_KEEP_MODINFO = 4  # pre-1.18: windows kept from a module information start sentinel
+MOD_WINDOW = 256 * 1024
+MOD_START = b"0w\xaf\x0c\x92t\x08\x02A\xe1\xc1\x07\xe6\xd6\x18\xe6"
+# where a Go version string may start (one pattern with a literal prefix, which the
+# regex engine searches fast): "go1.21.3" (-X windows when NUL-delimited, and kept for
+# the pre-1.18 format), "devel go1.22-..." (the bytes before are looked at)
+_GO_STRING = re.compile(rb"go1\.[0-9][\x20-\x7e]{0,120}")
+_DEVEL = b"\x00devel "
 
 
 class GoModule(NamedTuple):
@@ -154,8 +196,12 @@ def _inline_string(data: bytes, pos: int) -> tuple[bytes, int] | None:
     return data[start:start + length], start + length
 
 
-def elf_segments(data: bytes) -> tuple[tuple[_Segment, ...], str, int] | None:
-    """PT_LOAD segments, byte order ("<" or ">") and pointer size of an ELF file."""
+def elf_segments(data: bytes, size: int | None = None
+                 ) -> tuple[tuple[_Segment, ...], str, int] | None:
+    """PT_LOAD segments, byte order ("<" or ">") and pointer size of an ELF file.
+    `data` must hold the program header table; `size` is the file's size when `data`
+    is only its head (segments are clamped to the file, not to `data`)."""
+    end = len(data) if size is None else size
     if len(data) < 52 or not data.startswith(ELF_MAGIC):
         return None
     klass, encoding = data[4], data[5]
@@ -184,8 +230,8 @@ def elf_segments(data: bytes) -> tuple[tuple[_Segment, ...], str, int] | None:
         else:
             ptype, offset, vaddr, _paddr, filesz, _memsz, flags = struct.unpack_from(
                 entry, data, at)
-        if ptype == _PT_LOAD and offset < len(data):
-            segments.append(_Segment(vaddr, offset, min(filesz, len(data) - offset), flags))
+        if ptype == _PT_LOAD and offset < end:
+            segments.append(_Segment(vaddr, offset, min(filesz, end - offset), flags))
     return tuple(segments), bo, 8 if klass == 2 else 4
 
 
@@ -356,11 +402,28 @@ def _from_ldflags(settings: tuple[tuple[str, str], ...]) -> str:
     return _one(values)
 
 
+def _x_values(data: bytes, at: int, end: int, go_version: str) -> list[str]:
+    """The version-like NUL-delimited strings within `_X_WINDOW` bytes of the Go
+    version string whose leading NUL is at `at` and trailing NUL ends at `end`."""
+    values: list[str] = []
+    lo, hi = max(0, at - _X_WINDOW), end + _X_WINDOW
+    for token in _X_TOKEN.finditer(data, lo, hi):
+        # only whole NUL-delimited strings (a token cut by the window is not one)
+        if token.start() == lo or token.end() == hi:
+            continue
+        if data[token.start() - 1] != 0 or data[token.end():token.end() + 1] != b"\0":
+            continue
+        text = token.group().decode("ascii")
+        if text != go_version and _LOOKS_VERSION.fullmatch(text):
+            values.append(text)
+    return values
+
+
 def _from_x_strings(data: bytes, go_version: str) -> str:
     """Step 2 of the docstring: the version-like strings next to the Go version's."""
     if not go_version.startswith("go"):
         return ""
-    needle = b"\x00" + go_version.encode("ascii", errors="replace") + b"\x00"
+    needle = b"\0" + go_version.encode("ascii", errors="replace") + b"\0"
     values: list[str] = []
     start = 0
     for _ in range(MAX_CANDIDATES):
@@ -368,16 +431,7 @@ def _from_x_strings(data: bytes, go_version: str) -> str:
         if at < 0:
             break
         start = at + 1
-        lo, hi = max(0, at - _X_WINDOW), at + len(needle) + _X_WINDOW
-        for token in _X_TOKEN.finditer(data, lo, hi):
-            # only whole NUL-delimited strings (a token cut by the window is not one)
-            if token.start() == lo or token.end() == hi:
-                continue
-            if data[token.start() - 1] != 0 or data[token.end():token.end() + 1] != b"\0":
-                continue
-            text = token.group().decode("ascii")
-            if text != go_version and _LOOKS_VERSION.fullmatch(text):
-                values.append(text)
+        values += _x_values(data, at, at + len(needle), go_version)
     return _one(values)
 
 
@@ -392,13 +446,22 @@ def _from_vcs(settings: tuple[tuple[str, str], ...]) -> str:
 
 
 def main_version(data: bytes, go_version: str, main: GoModule | None,
-                 settings: tuple[tuple[str, str], ...]) -> str:
-    """The main module's version (see the module docstring); "" when not known."""
+                 settings: tuple[tuple[str, str], ...],
+                 windows: Mapping[str, list[tuple[bytes, int, int]]] | None = None) -> str:
+    """The main module's version (see the module docstring); "" when not known.
+    `windows`: instead of searching `data` for the Go version string, the windows kept
+    around each NUL-delimited version-like string as a stream passed (`_Stream`), by
+    string: (window, where its leading NUL is, where its trailing NUL ends)."""
     if main is not None and main.version and main.version != "(devel)":
         return main.version
-    for found in (_from_ldflags(settings), _from_x_strings(data, go_version)):
-        if found:
-            return _as_module_version(found)
+    found = _from_ldflags(settings)
+    if not found and windows is None:
+        found = _from_x_strings(data, go_version)
+    elif not found and windows is not None and go_version.startswith("go"):
+        found = _one([v for window, at, end in windows.get(go_version, ())
+                      for v in _x_values(window, at, end, go_version)])
+    if found:
+        return _as_module_version(found)
     return _from_vcs(settings)
 
 
@@ -433,15 +496,24 @@ def parse_buildinfo(data: bytes) -> GoBuildInfo | None:
         found = _strings_at(data, at)
         if found is None:
             continue
-        version = found[0].decode("utf-8", errors="replace")
-        if not _VERSION.fullmatch(version):
-            continue
-        text = _unframe(found[1]).decode("utf-8", errors="replace")
-        main, deps = parse_modinfo(text)
-        path, settings = parse_extras(text)
-        return GoBuildInfo(version, main, deps, path, settings,
-                           main_version(data, version, main, settings))
+        info = _info(found[0], found[1], data)
+        if info is not None:
+            return info
     return None
+
+
+def _info(raw_version: bytes, modinfo: bytes, data: bytes,
+          windows: Mapping[str, list[tuple[bytes, int, int]]] | None = None
+          ) -> GoBuildInfo | None:
+    """The build info of a blob's two strings; None when the version is not one."""
+    version = raw_version.decode("utf-8", errors="replace")
+    if not _VERSION.fullmatch(version):
+        return None
+    text = _unframe(modinfo).decode("utf-8", errors="replace")
+    main, deps = parse_modinfo(text)
+    path, settings = parse_extras(text)
+    return GoBuildInfo(version, main, deps, path, settings,
+                       main_version(data, version, main, settings, windows))
 
 
 def read_buildinfo(data: bytes, cut: bool = False) -> GoBuildInfo | Unreadable | None:
@@ -454,6 +526,268 @@ def read_buildinfo(data: bytes, cut: bool = False) -> GoBuildInfo | Unreadable |
     if cut:
         return Unreadable(f"Go executable larger than the {len(data) >> 20} MiB read: its "
                           "build information lies past them")
+    return Unreadable("Go executable whose build information does not read")
+
+
+_Request = tuple[int, int]  # (file offset, byte count) a build info parse waits for
+_Job = Generator[_Request, bytes | None, tuple[bytes, bytes] | None]
+
+
+class _Capture:
+    """Bytes [start, end) of the file, gathered as the stream passes them."""
+
+    __slots__ = ("end", "have", "parts", "start")
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
+        self.parts: list[bytes] = []
+        self.have = start  # the next offset wanted
+
+    def take(self, buf: bytes, base: int) -> bool:
+        """Add what `buf` (at file offset `base`) holds of the range; True when whole."""
+        lo, hi = self.have - base, min(self.end, base + len(buf)) - base
+        if 0 <= lo < hi:
+            self.parts.append(buf[lo:hi])
+            self.have = base + hi
+        return self.have >= self.end
+
+
+class _Candidate:
+    __slots__ = ("capture", "failed", "job", "result")
+
+    def __init__(self, job: _Job) -> None:
+        self.job = job
+        self.capture: _Capture | None = None
+        self.result: tuple[bytes, bytes] | None = None
+        self.failed = False
+
+
+class _Stream:
+    """One pass over a member (see the module docstring, on streaming)."""
+
+    def __init__(self, read: Callable[[int], bytes], size: int, head: bytes,
+                 segments: tuple[_Segment, ...], region: _Segment) -> None:
+        self.read, self.size = read, size
+        self.segments, self.region = segments, region
+        self.buf, self.base = head, 0
+        self.pos = len(head)  # file offset of the next byte read
+        self.budget = CAPTURE_BUDGET
+        self.candidates: list[_Candidate] = []
+        self.kept: list[tuple[int, bytes]] = []  # (offset, bytes), kept for pre-1.18
+        self.keeping: list[_Capture] = []  # module info windows still gathering
+        self.starts = 0
+        self.x: dict[str, list[tuple[bytes, int, int]]] = {}
+        self.why = ""  # why a candidate failed, beyond "does not parse"
+
+    def run(self) -> tuple[bytes, bytes] | None:
+        region_end = self.region.offset + self.region.size
+        done = 0  # match starts before this offset have been searched
+        while True:
+            final = self.pos >= self.size
+            end = self.base + len(self.buf)
+            limit = end if final else end - OVERLAP
+            if limit > done:
+                self._search(done, limit, region_end)
+                done = limit
+            found = self._decided()
+            if found is not None:
+                return found[0]
+            if final or (done >= region_end and all(
+                    c.failed or c.result is not None for c in self.candidates)):
+                return None
+            chunk = self.read(min(CHUNK, self.size - self.pos))
+            if not chunk:  # the member ended before its stated size
+                self.size = self.pos
+                continue
+            keep = max(self.base, done - _HISTORY)
+            self.buf = self.buf[keep - self.base:] + chunk
+            self.base = keep
+            self.pos += len(chunk)
+            for capture in list(self.keeping):
+                if capture.take(self.buf, self.base):
+                    self.keeping.remove(capture)
+                    self.kept.append((capture.start, b"".join(capture.parts)))
+            for candidate in self.candidates:
+                if candidate.capture is not None and \
+                        candidate.capture.take(self.buf, self.base):
+                    self._resume(candidate)
+
+    def _decided(self) -> tuple[tuple[bytes, bytes] | None] | None:
+        """The first candidate's result once every one before it has failed."""
+        for candidate in self.candidates:
+            if candidate.failed:
+                continue
+            if candidate.result is not None:
+                return (candidate.result,)
+            return None
+        return None
+
+    def _search(self, done: int, limit: int, region_end: int) -> None:
+        buf, base = self.buf, self.base
+        lo, hi = done - base, limit - base
+        for match in _GO_STRING.finditer(buf, lo, min(len(buf), hi + 130)):
+            at = match.start()
+            if at >= hi:
+                break
+            if len(self.kept) < _KEEP_VERSIONS:
+                self.kept.append((base + at, buf[at:at + _KEEP_VERSION]))
+            if buf[match.end():match.end() + 1] != b"\0":
+                continue
+            if at > 0 and buf[at - 1] == 0:
+                self._x_window(at - 1, match.end() + 1)
+            elif at >= len(_DEVEL) and buf[at - len(_DEVEL):at] == _DEVEL:
+                self._x_window(at - len(_DEVEL), match.end() + 1)
+        at = buf.find(MOD_START, lo, hi + len(MOD_START) - 1)
+        while at >= 0 and at < hi and self.starts < _KEEP_MODINFO:
+            self.starts += 1
+            capture = _Capture(base + at, min(self.size, base + at + MOD_WINDOW))
+            if capture.take(buf, base):
+                self.kept.append((capture.start, b"".join(capture.parts)))
+            else:
+                self.keeping.append(capture)
+            at = buf.find(MOD_START, at + 1, hi + len(MOD_START) - 1)
+        region = self.region
+        start = max(lo, region.offset - base)
+        stop = min(hi + len(MAGIC) - 1, region_end - base)
+        while start < stop and len(self.candidates) < MAX_CANDIDATES:
+            at = buf.find(MAGIC, start, stop)
+            if at < 0:
+                break
+            start = at + 1
+            if (region.vaddr + base + at - region.offset) % _ALIGN:
+                continue
+            candidate = _Candidate(self._job(base + at))
+            self.candidates.append(candidate)
+            self._resume(candidate, first=True)
+
+    def _x_window(self, at: int, end: int) -> None:
+        """Keep the -X window around the NUL-delimited string buf[at + 1:end - 1]."""
+        text = self.buf[at + 1:end - 1].decode("ascii")
+        windows = self.x.get(text)
+        if windows is None:
+            if len(self.x) >= MAX_X_TEXTS:
+                return
+            windows = self.x[text] = []
+        if len(windows) >= MAX_CANDIDATES:
+            return
+        lo = max(0, at - _X_WINDOW)
+        windows.append((self.buf[lo:end + _X_WINDOW + 1], at - lo, end - lo))
+
+    def _resume(self, candidate: _Candidate, first: bool = False) -> None:
+        """Run a candidate's parse until it waits for bytes not yet read, or ends."""
+        value: bytes | None = None
+        if candidate.capture is not None:
+            value = b"".join(candidate.capture.parts)
+            self.budget += candidate.capture.end - candidate.capture.start
+            candidate.capture = None
+        try:
+            while True:
+                request = next(candidate.job) if first else candidate.job.send(value)
+                first = False
+                value = self._fetch(candidate, request)
+                if candidate.capture is not None:
+                    return
+        except StopIteration as stop:
+            candidate.result = stop.value
+            candidate.failed = stop.value is None
+
+    def _fetch(self, candidate: _Candidate, request: _Request) -> bytes | None:
+        """The bytes asked for when they are here (read, or kept); None when they
+        cannot be had; else a capture is set on the candidate, to resume it later."""
+        offset, count = request
+        if offset < 0 or count < 0 or count > MAX_INFO or offset + count > self.size:
+            return None
+        for start, kept in self.kept:
+            if start <= offset and offset + count <= start + len(kept):
+                return kept[offset - start:offset - start + count]
+        if offset < self.base:
+            self.why = ("its pre-1.18 build information points at strings before the "
+                        "windows kept while streaming")
+            return None
+        if count > self.budget:
+            self.why = "too many build information candidates to read at once"
+            return None
+        capture = _Capture(offset, offset + count)
+        if capture.take(self.buf, self.base):
+            return b"".join(capture.parts)
+        self.budget -= count
+        candidate.capture = capture
+        return None
+
+    def _offset(self, addr: int, size: int) -> int:
+        for seg in self.segments:
+            if seg.vaddr <= addr and addr + size <= seg.vaddr + seg.size:
+                return seg.offset + (addr - seg.vaddr)
+        return -1
+
+    def _job(self, at: int) -> _Job:
+        """Parse the build info blob at file offset `at`, asking for bytes as needed."""
+        first = yield (at, min(HEADER_SIZE + FIRST_READ, self.size - at))
+        if first is None or len(first) < HEADER_SIZE:
+            return None
+        ptr_size, flags = first[14], first[15]
+        if ptr_size not in (4, 8):
+            return None
+        if flags & 0x2:
+            version = _inline_string(first, HEADER_SIZE)
+            if version is None:
+                return None
+            decoded = _uvarint(first, version[1])
+            if decoded is None or decoded[0] > MAX_INFO:
+                return None
+            length, start = decoded
+            need = start + length - len(first)
+            if need > 0:
+                more = yield (at + len(first), need)
+                if more is None:
+                    return None
+                first += more
+            return version[0], first[start:start + length]
+        bo = ">" if flags & 0x1 else "<"
+        word = "Q" if ptr_size == 8 else "I"
+        pair = struct.Struct(bo + word * 2)
+        strings: list[bytes] = []
+        for addr in pair.unpack_from(first, 16):
+            header = yield (self._offset(addr, pair.size), pair.size)
+            text = None
+            if header is not None:
+                str_addr, length = pair.unpack(header)
+                text = yield (self._offset(str_addr, length), length)
+            if text is None and not strings:  # the version must read, the modules may not
+                return None
+            strings.append(text or b"")
+        return strings[0], strings[1]
+
+
+def read_stream(read: Callable[[int], bytes], size: int) -> GoBuildInfo | Unreadable | None:
+    """`read_buildinfo` of a file read forward by `read(n)` (at most `n` bytes, b"" at
+    its end), `size` bytes long, holding a bounded part of it at a time (see the module
+    docstring). Must not raise on hostile input."""
+    head = read(min(HEAD, size))
+    if len(head) < 64 or not head.startswith(ELF_MAGIC) or head[4] not in (1, 2):
+        return None
+    if size <= SMALL:
+        rest = read(size - len(head))
+        return read_buildinfo(head + rest)
+    go = is_go_executable(head)
+    elf = elf_segments(head, size)
+    region = None if elf is None else next(
+        (s for s in elf[0] if s.flags & (_PF_X | _PF_W) == _PF_W), None)
+    if elf is None or region is None:
+        if go:
+            return Unreadable("Go executable without a writable data segment in the "
+                              "program headers of its first pages")
+        return None
+    stream = _Stream(read, size, head, elf[0], region)
+    found = stream.run()
+    if found is not None:
+        info = _info(found[0], found[1], b"", stream.x)
+        if info is not None:
+            return info
+    if not go:
+        return None
+    if stream.why:
+        return Unreadable(f"Go executable whose build information does not read: {stream.why}")
     return Unreadable("Go executable whose build information does not read")
 
 
@@ -490,6 +824,23 @@ def modules_of(info: GoBuildInfo) -> list[GoModule]:
     return [m for m in modules if plausible(m.path) and (not m.version or plausible(m.version))]
 
 
+def _main_path(info: GoBuildInfo) -> str:
+    """The module (or, without module information, package) the binary is built from;
+    "" for a `go build file.go`."""
+    main = info.main.path if info.main is not None else info.path
+    return "" if main == "command-line-arguments" else main
+
+
+def _linked(packages: list[Package], main: str) -> list[Package]:
+    """One binary's packages, its main module depending on all the others (the
+    modules `go version -m` lists, and the standard library)."""
+    head = next((p for p in packages if p.name == main), None) if main else None
+    if head is None:
+        return packages
+    depends = tuple(dict.fromkeys(p.key for p in packages if p is not head))
+    return [replace(p, depends=depends) if p is head else p for p in packages]
+
+
 class GoBinaryAnalyzer:
     name: str = "golang"
     selector = Selector(executables=True)
@@ -502,6 +853,10 @@ class GoBinaryAnalyzer:
         # a read of exactly MAX_READ bytes is (almost surely) a file cut short
         return read_buildinfo(data, cut=len(data) >= self.max_bytes)
 
+    def analyze_stream(self, path: str, size: int,
+                       read: Callable[[int], bytes]) -> object | None:
+        return read_stream(read, size)
+
     def finish(self, results: Mapping[str, FileResult], view: FinalView) -> AnalysisOutput:
         packages = []
         skipped = skipped_entries(self.name, ((p, f.value) for p, f in results.items()))
@@ -509,15 +864,9 @@ class GoBinaryAnalyzer:
             info = found.value
             if not isinstance(info, GoBuildInfo):
                 continue
-            for module in modules_of(info):
-                packages.append(
-                    Package(
-                        type="golang",
-                        name=module.path,
-                        version=module.version,
-                        layer=found.layer,
-                        path=found.path,
-                        purl=_module_purl(module.path, module.version),
-                    )
-                )
+            packages += _linked([
+                Package(type="golang", name=module.path, version=module.version,
+                        layer=found.layer, path=found.path,
+                        purl=_module_purl(module.path, module.version))
+                for module in modules_of(info)], _main_path(info))
         return AnalysisOutput(packages=sort_packages(packages), skipped=skipped)
