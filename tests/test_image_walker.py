@@ -4,11 +4,12 @@ hostile layers (escapes, bombs, corrupt data)."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 import resource
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,97 @@ def test_package_layer_is_where_it_was_first_installed(tmp_path: Path) -> None:
     snap = walk(TarSource(docker_save(img, str(tmp_path / "i.tar")), "x"), [DpkgAnalyzer()])
     assert sorted((p.name, p.layer) for p in snap.packages) == [  # type: ignore[union-attr]
         ("base", 0), ("curl", 1), ("gone-then-back", 2), ("vim", 2)]
+
+
+class Streamer:
+    """A streaming analyzer (`analyze_stream`): reads the whole member in odd pieces
+    and gives its length and digest, holding one piece at a time."""
+
+    name = "streamer"
+    max_bytes = 16  # the bytes path (never used while it streams)
+
+    def __init__(self, piece: int = 4093) -> None:
+        self.piece = piece
+
+    def wants(self, path: str, size: int, mode: int) -> bool:
+        return path.startswith("/pkgs/")
+
+    def analyze(self, path: str, data: bytes) -> object | None:
+        raise AssertionError("a streaming analyzer is not handed bytes")
+
+    def analyze_stream(self, path: str, size: int, read: Callable[[int], bytes]) -> object:
+        digest, total = hashlib.sha256(), 0
+        while True:
+            part = read(self.piece)
+            assert len(part) <= self.piece
+            if not part:
+                break
+            digest.update(part)
+            total += len(part)
+        assert read(10) == b""
+        return (size, total, digest.hexdigest())
+
+    def finish(self, results: Mapping[str, FileResult], view: FinalView) -> AnalysisOutput:
+        return AnalysisOutput(packages=tuple(
+            Package("stream", str(r.value), "1", r.layer, path)
+            for path, r in results.items()))
+
+
+class Head(Recorder):
+    name = "head"
+    max_bytes = 100
+
+    def analyze(self, path: str, data: bytes) -> object | None:
+        return hashlib.sha256(data).hexdigest()
+
+
+class PartStreamer(Streamer):
+    """Reads 10 bytes only: the walker skips the rest of the member."""
+
+    name = "part"
+
+    def analyze_stream(self, path: str, size: int, read: Callable[[int], bytes]) -> object:
+        part = read(10)
+        return part.decode() if part.isascii() else part.hex()
+
+
+@pytest.mark.parametrize("piece", [1, 7, 100, 4093, 1 << 20])
+def test_streaming_analyzer_reads_the_member_after_the_others_head(
+        tmp_path: Path, piece: int) -> None:
+    """A streaming analyzer gets the whole member through `read(n)` (the head the other
+    analyzers read replayed first), the other analyzers their bytes, and the members
+    after it are read as usual."""
+    big = b"\xff" + os.urandom(299_999)  # not ASCII: PartStreamer gives it as hex
+    image = Image([layer_tar([d("pkgs"), f("pkgs/big", big), f("pkgs/small", "tiny"),
+                              f("pkgs/empty", b""), f("pkgs/zz", "after")])])
+    tar = docker_save(image, str(tmp_path / "i.tar"))
+    snap = walk(TarSource(tar, "x"), [Head(), Streamer(piece)])
+    got = {(p.type, p.path): p.name for p in snap.packages}
+    for path, content in (("/pkgs/big", big), ("/pkgs/small", b"tiny"), ("/pkgs/empty", b""),
+                          ("/pkgs/zz", b"after")):
+        digest = hashlib.sha256(content).hexdigest()
+        assert got[("stream", path)] == str((len(content), len(content), digest))
+        assert got[("test", path)] == hashlib.sha256(content[:100]).hexdigest()
+    # alone, and reading only part of each member: the walker skips the rest
+    snap = walk(TarSource(tar, "x"), [PartStreamer()])
+    assert sorted((p.path, p.name) for p in snap.packages) == [
+        ("/pkgs/big", big[:10].hex()), ("/pkgs/empty", ""), ("/pkgs/small", "tiny"),
+        ("/pkgs/zz", "after")]
+
+
+class AppStreamer(Streamer):
+    def wants(self, path: str, size: int, mode: int) -> bool:
+        return path.startswith("/app/")
+
+
+def test_streaming_beside_a_text_only_analyzer(tmp_path: Path) -> None:
+    """The text-only analyzer reads the head of a binary file only; the streaming one
+    still gets every byte."""
+    binary = b"\x7fELF\x00" + os.urandom(300 << 10)
+    image = Image([layer_tar([d("app"), f("app/bin", binary)])])
+    snap = walk(TarSource(docker_save(image, str(tmp_path / "i.tar")), "x"),
+                [Sizes(), AppStreamer()])
+    got = {p.type: p for p in snap.packages}
+    assert got["size"].version == "8192"
+    assert got["stream"].name == str((len(binary), len(binary),
+                                      hashlib.sha256(binary).hexdigest()))
