@@ -13,21 +13,9 @@ import sys
 from collections.abc import Iterator
 from types import FrameType
 
+from dockwarden.commands.options import timeout_seconds
 from dockwarden.errors import UsageError
 from dockwarden.safeio import write_output
-
-
-def _timeout(value: str) -> float:
-    """argparse type of `--timeout`: a finite number of seconds above 0."""
-    from dockwarden.deadline import check_timeout
-
-    try:
-        return check_timeout(float(value))
-    except ValueError as exc:
-        if "must be" in str(exc):
-            raise argparse.ArgumentTypeError(str(exc)) from None
-        raise argparse.ArgumentTypeError(
-            f"--timeout must be a number of seconds above 0, not {value!r}") from None
 
 
 def _sources_epilog() -> str:
@@ -65,7 +53,7 @@ def options(p: argparse.ArgumentParser) -> None:
                    help="fetch this URL instead of the default sources (repeatable)")
     q.add_argument("--sources", metavar="FILE",
                    help="fetch the sources listed in FILE (one `URL [NAME]` a line)")
-    q.add_argument("--timeout", type=_timeout, default=60.0, metavar="SECONDS",
+    q.add_argument("--timeout", type=timeout_seconds, default=60.0, metavar="SECONDS",
                    help="time for each source's answer (default 60); a download gets one "
                    "more second per 64 KiB it receives")
     common(q, writes=True)

@@ -28,14 +28,22 @@ def _fail_on(text: str) -> Severity | None:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _timeout(text: str) -> float:
+def timeout_seconds(text: str) -> float:
+    """argparse type of every `--timeout`: a finite number of seconds above 0, at most a
+    day (deadline.check_timeout)."""
     from dockwarden.deadline import check_timeout
 
     try:
-        return check_timeout(float(text))
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    try:
+        return check_timeout(value)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc) if "--timeout" in str(exc)
-                                         else f"not a number of seconds: {text!r}") from None
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_timeout = timeout_seconds  # the name commands/registry.py and commands/exposure.py use
 
 
 def _known_severity(text: str) -> Severity:
@@ -124,7 +132,7 @@ def engine_options(p: argparse.ArgumentParser, *, containers: bool = True) -> No
                    help="trust only Engine certificates signed by this CA (PEM)")
     g.add_argument("--tlscert", metavar="FILE", help="client certificate for the Engine (PEM)")
     g.add_argument("--tlskey", metavar="FILE", help="client certificate's private key (PEM)")
-    g.add_argument("--timeout", type=_timeout, default=30.0,
+    g.add_argument("--timeout", type=timeout_seconds, default=30.0,
                    help="time limit of each Engine API or registry request, in seconds "
                    "(default 30)")
     if not containers:
