@@ -748,15 +748,28 @@ class _Stream:
         pair = struct.Struct(bo + word * 2)
         strings: list[bytes] = []
         for addr in pair.unpack_from(first, 16):
-            header = yield (self._offset(addr, pair.size), pair.size)
+            header = yield from self._within(first, at, self._offset(addr, pair.size),
+                                             pair.size)
             text = None
             if header is not None:
                 str_addr, length = pair.unpack(header)
-                text = yield (self._offset(str_addr, length), length)
+                text = yield from self._within(first, at, self._offset(str_addr, length),
+                                               length)
             if text is None and not strings:  # the version must read, the modules may not
                 return None
             strings.append(text or b"")
         return strings[0], strings[1]
+
+
+    @staticmethod
+    def _within(first: bytes, at: int, offset: int, count: int
+                ) -> Generator[_Request, bytes | None, bytes | None]:
+        """Bytes [offset, offset + count) from `first` (read at `at`) when it holds them,
+        else asked for."""
+        if at <= offset and offset + count <= at + len(first):
+            return first[offset - at:offset - at + count]
+        found = yield (offset, count)
+        return found
 
 
 def read_stream(read: Callable[[int], bytes], size: int) -> GoBuildInfo | Unreadable | None:
