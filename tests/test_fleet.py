@@ -1,14 +1,25 @@
 """Many Engines in one run: the main Engine and two extra dockerd (own sockets, data
 roots and bridges), one of them stopped: one report, one target per Engine, findings
-carrying their Engine, the stopped one an error entry (exit 3); --hosts FILE."""
+carrying their Engine, the stopped one an error entry (exit 3); --hosts FILE.
+
+"Stopped mid-run" is made deterministic with a small unix-socket proxy (a thread of the
+test) in front of a third extra dockerd: it forwards the run's first requests (`/_ping`,
+`/version`: the Engine is reached and its API negotiated), and on the first other
+request (the audit proper) stops that dockerd (SIGTERM, waits for its exit) and closes
+the connection unanswered; later connections are closed at once."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +60,101 @@ def engines() -> Iterator[tuple[ExtraDaemon, ExtraDaemon, str]]:
         yield a, b, gone
 
 
+class StopOnRequest:
+    """A unix-socket proxy to `upstream` that calls `stop` (once) on the first request
+    whose path (without the /vX.Y prefix and the query) is not in `harmless`, before
+    answering it: that request and every later connection are closed unanswered."""
+
+    HEAD_CAP = 64 * 1024
+
+    def __init__(self, upstream: str, stop: Callable[[], None],
+                 harmless: tuple[str, ...] = ("/_ping", "/version")) -> None:
+        self.upstream, self.stop, self.harmless = upstream, stop, harmless
+        self.dir = tempfile.mkdtemp(prefix="dw-fleet-proxy-", dir="/tmp")
+        self.path = os.path.join(self.dir, "proxy.sock")
+        self.url = f"unix://{self.path}"
+        self.seen: list[str] = []  # the request paths, in order
+        self.stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(self.path)
+        self._listener.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+            os.rmdir(self.dir)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _fire(self, path: str) -> bool:
+        """True when this request is the one that stops the Engine (or comes after)."""
+        with self._lock:
+            self.seen.append(path)
+            if self.stopped.is_set():
+                return True
+            if re.sub(r"^/v[0-9.]+", "", path.split("?", 1)[0]) in self.harmless:
+                return False
+            self.stop()  # the Engine is gone before this request is answered
+            self.stopped.set()
+            return True
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream: socket.socket | None = None
+        try:
+            buf = b""
+            while True:  # one request head at a time (the audit's requests have no body)
+                while b"\r\n\r\n" not in buf:
+                    data = client.recv(65536)
+                    if not data or len(buf) > self.HEAD_CAP:
+                        return
+                    buf += data
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                line = head.split(b"\r\n", 1)[0].decode("latin-1")
+                parts = line.split(" ")
+                if self._fire(parts[1] if len(parts) > 2 else ""):
+                    return
+                length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+                need = int(length.group(1)) if length else 0
+                while len(buf) < need:
+                    data = client.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                body, buf = buf[:need], buf[need:]
+                if upstream is None:
+                    upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    upstream.connect(self.upstream)
+                    threading.Thread(target=self._pipe, args=(upstream, client),
+                                     daemon=True).start()
+                upstream.sendall(head + b"\r\n\r\n" + body)
+        except OSError:
+            return
+        finally:
+            for sock in (client, upstream):
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+                    sock.close()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+
 def _findings(report: dict[str, Any]) -> list[str]:
     return sorted(json.dumps(f, sort_keys=True) for f in report["findings"])
 
@@ -66,6 +172,32 @@ def test_fleet_three_engines_one_stopped(engines: Any) -> None:
     assert engines_seen <= {MAIN, a.url, b.url}
     assert {a.url, b.url} <= engines_seen  # the extra daemons run with weak defaults
     assert f"{gone}" in err.splitlines()[0]
+
+
+def test_fleet_engine_stopped_mid_run(engines: Any) -> None:
+    """Three Engines (the main one, an extra one, and a third behind StopOnRequest): the
+    third is reached, then stopped as its audit starts. One report: two complete
+    targets, one error entry for the third (one line), exit 3."""
+    a, _b, _gone = engines
+    with ExtraDaemon({"iptables": False}) as third:
+        proxy = StopOnRequest(third.socket, third.stop)
+        try:
+            code, rep, err = run("daemon", "-H", MAIN, "-H", a.url, "-H", proxy.url,
+                                 "--format", "json", "--parallel", "3")
+        finally:
+            proxy.close()
+        assert proxy.stopped.is_set(), proxy.seen  # stopped during the run, by the run
+        assert any(p.split("?")[0].endswith("/version") for p in proxy.seen), proxy.seen
+    assert code == 3, err
+    assert {t["ref"]: t["complete"] for t in rep["targets"]} == \
+        {MAIN: True, a.url: True, proxy.url: False}
+    assert [e["target"] for e in rep["errors"]] == [proxy.url], rep["errors"]
+    message = rep["errors"][0]["message"]
+    assert message.strip() and "\n" not in message, message
+    assert "Docker Engine" in message, message
+    assert proxy.url in err.splitlines()[0], err
+    assert "Traceback" not in err
+    assert {f["evidence"]["engine"] for f in rep["findings"]} <= {MAIN, a.url}
 
 
 def test_fleet_containers_carry_their_engine(engines: Any) -> None:
