@@ -35,6 +35,7 @@ from dockwarden.collect.inspect import (
     check_exec,
     check_inspect,
     check_shape,
+    checked,
     is_engine_id,
     processes_from_top,
     spec_from_inspect,
@@ -83,14 +84,6 @@ INFO_SHAPE: dict[str, Any] = {
 VERSION_SHAPE: dict[str, Any] = {"Version": str, "ApiVersion": str, "Experimental": bool}
 NETWORK_SHAPE: dict[str, Any] = {"Name": str, "Options": MapOf(str),
                                  "IPAM": {"Config": [{"Gateway": str}]}}
-
-
-def checked(data: Any, shape: Mapping[str, Any], what: str) -> dict[str, Any]:
-    """`data` if it is an object of `shape`, else EngineAnswerError."""
-    if not isinstance(data, dict):
-        raise EngineAnswerError(f"the Engine's answer to {what} is malformed: not an object")
-    check_shape(data, shape, what)
-    return data
 
 
 def info_from(info: Any, version: Any) -> EngineInfo:

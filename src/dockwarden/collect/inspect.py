@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from dockwarden.collect.unixhttp import EngineAnswerError
 from dockwarden.model.common import Fact, Source, TargetKind, Unknown
@@ -95,8 +95,8 @@ def check_shape(value: Any, shape: Any, what: str, path: str = "") -> None:
             check_shape(value[k], sub, what, f"{path}.{k}" if path else k)
 
 
-def _bad(what: str, path: str, expected: str, value: Any) -> None:
-    where = f" {path}" if path else ""
+def _bad(what: str, path: str, expected: str, value: Any) -> NoReturn:
+    where = f" {path}" if path else " it"
     raise EngineAnswerError(f"the Engine's answer to {what} is malformed:{where} is "
                             f"{_json_type(value)}, expected {expected}")
 
@@ -146,33 +146,34 @@ def is_engine_id(value: object) -> bool:
     return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
-def _object(data: Any, shape: dict[str, Any], what: str) -> dict[str, Any]:
-    """`data` if it is an object of `shape`, else EngineAnswerError."""
+def checked(data: Any, shape: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """`data` if it is an object of `shape`, else EngineAnswerError: every Engine document
+    that must be an object is checked here (inspect, exec, top; /info, /version, the
+    bridge and the volume list in collect/engine.py)."""
     if not isinstance(data, dict):
         _bad(what, "", "an object", data)
     check_shape(data, shape, what)
-    checked: dict[str, Any] = data
-    return checked
+    return data
 
 
 def check_inspect(data: Any) -> dict[str, Any]:
     """`data` (an inspect document) if its shape is right, else EngineAnswerError."""
-    checked = _object(data, INSPECT_SHAPE, "container inspect")
-    execs = checked.get("ExecIDs") or []
+    doc = checked(data, INSPECT_SHAPE, "container inspect")
+    execs = doc.get("ExecIDs") or []
     for i, exec_id in enumerate(execs):
         if not is_engine_id(exec_id):
             raise EngineAnswerError(f"the Engine's answer to container inspect is malformed: "
                                     f"ExecIDs[{i}] is not an exec id")
-    return checked
+    return doc
 
 
 def check_exec(data: Any) -> dict[str, Any]:
-    return _object(data, EXEC_SHAPE, "exec inspect")
+    return checked(data, EXEC_SHAPE, "exec inspect")
 
 
 def processes_from_top(top: Any) -> list[str]:
     """The command column of each row of `GET /containers/{id}/top` (shape checked)."""
-    top = _object(top, TOP_SHAPE, "container top")
+    top = checked(top, TOP_SHAPE, "container top")
     titles = top.get("Titles") or []
     col = titles.index("CMD") if "CMD" in titles else (
         titles.index("COMMAND") if "COMMAND" in titles else len(titles) - 1)
