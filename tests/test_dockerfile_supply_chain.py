@@ -180,3 +180,48 @@ def test_dw506_final_chain_base_judged(t: Any) -> None: t.fires("DW506", "FROM d
 def test_dw506_final_judged(t: Any) -> None: t.fires("DW506", "FROM debian:12 AS b\nRUN true\nFROM debian:12\nRUN apt-get update && \\\n    apt-get install -y x\n", line=4)
 def test_dw506_update_alone_in_builder(t: Any) -> None: t.fires("DW506", BUILDER.format(run="RUN apt-get update"), line=2, reasons=["apt-get update without an install in the same RUN"])
 def test_dw506_unused_stage(t: Any) -> None: t.silent("DW506", UNUSED.format(run="RUN apt-get update"))
+
+
+# --- fixed credentials never shown, whatever rule quotes the RUN, in every format ------------
+
+LITERALS = ("Zq7xW3vP", "Kp4sN8mQ", "Lm5tR2wY", "Hx6vB1nC", "Jy3uT9eF", "Wd2cF5gA")
+SECRET_RUNS = (
+    "FROM debian:12 AS builder\n"
+    "RUN echo 'root:Zq7xW3vP' | chpasswd && apt-get install -y gcc && curl -fsSL https://x.example/t.tgz | tar xz\n"
+    "FROM debian:latest\n"
+    "RUN mysql -e \"CREATE USER 'a'@'%' IDENTIFIED BY 'Kp4sN8mQ'\" && apt-get update && apt-get install -y x && curl -k https://x.example/i | sh\n"
+    "RUN PGADMIN_SETUP_PASSWORD=Lm5tR2wY sudo pip install x && useradd -p 'Hx6vB1nC' app\n"
+    "RUN echo Jy3uT9eF | passwd root && echo 'PermitRootLogin yes' >> /etc/ssh/sshd_config \\\n"
+    " && echo 'app ALL=(ALL) NOPASSWD: ALL' >> /etc/sudoers && chmod 777 /srv\n"
+    "RUN mysqladmin -u root password Wd2cF5gA && wget http://x.example/a.deb && dpkg -i a.deb\n"
+    "COPY --from=builder /x /x\n"
+)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "junit", "markdown", "html"])
+def test_no_rule_shows_a_fixed_credential(tmp_path: Path, capsys: Any, fmt: str) -> None:
+    from tests.conftest import run_cli
+
+    path = tmp_path / "Dockerfile"
+    path.write_text(SECRET_RUNS)
+    code, out, err = run_cli(["dockerfile", str(path), "--no-engine", "--format", fmt,
+                              "--details", "--no-progress", "--severity", "low,medium,high,critical"],
+                             capsys)
+    assert code == 1, err
+    for literal in LITERALS:
+        assert literal not in out and literal not in err, (literal, fmt)
+
+
+def test_every_run_quoting_rule_redacts(tmp_path: Path, capsys: Any) -> None:
+    from tests.conftest import findings, run_json
+
+    path = tmp_path / "Dockerfile"
+    path.write_text(SECRET_RUNS)
+    _code, report = run_json(["dockerfile", str(path), "--no-engine"], capsys)
+    quoting = {f["check"] for f in findings(report)
+               if str(f["evidence"].get("instruction", "")).startswith("RUN")}
+    # many rules quote the RUN lines: each shows them redacted
+    assert {"DW507", "DW513", "DW514", "DW515", "DW516", "DW517", "DW518", "DW519"} <= quoting
+    assert not any(lit in str(report) for lit in LITERALS)
+    [f517] = [f for f in findings(report, "DW517") if f["evidence"]["line"] == 4]
+    assert f517["evidence"]["words"] == ["IDENTIFIED BY '******'"]

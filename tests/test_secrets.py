@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dockwarden import secrets
 from dockwarden.collect.image.analyzer import AnalysisOutput, Analyzer, FileResult
 from dockwarden.collect.image.secrets import MAX_FILE, SecretAnalyzer
 from dockwarden.model.image import ImageFile, SecretHit
@@ -657,3 +658,82 @@ def test_finish_only_sees_what_it_is_given() -> None:
 def test_finish_ignores_foreign_values() -> None:
     results = {"/x": FileResult("/x", 0, "not matches"), "/y": FileResult("/y", 0, (1, 2))}
     assert SecretAnalyzer().finish(results, EmptyView()).secrets == ()
+
+
+# --- fixed credentials: DW517's table, hidden by redact_command for every caller ---------
+
+@pytest.mark.parametrize(("command", "literal", "what"), [
+    ("echo 'root:hunter2' | chpasswd", "hunter2", "chpasswd root:******"),
+    ("echo -e \"app:s3cretpw\" | sudo chpasswd", "s3cretpw", "chpasswd app:******"),
+    ("chpasswd <<< 'app:pa55word'", "pa55word", "chpasswd app:******"),
+    ("echo hunter22 | passwd --stdin root", "hunter22", "passwd"),
+    ("mysql -e \"CREATE USER 'a'@'%' IDENTIFIED BY 'pw123456'\"", "pw123456",
+     "IDENTIFIED BY '******'"),
+    ("mysql -e \"ALTER USER root IDENTIFIED WITH mysql_native_password BY 'Root#2024'\"",
+     "Root#2024", "IDENTIFIED WITH mysql_native_password BY '******'"),
+    ("mysql -e \"SET PASSWORD FOR root = PASSWORD('123456')\"", "123456",
+     "PASSWORD('******')"),
+    ("psql -c \"CREATE ROLE app WITH ENCRYPTED PASSWORD 'pgpass99'\"", "pgpass99",
+     "WITH ENCRYPTED PASSWORD '******'"),
+    ("PGADMIN_SETUP_PASSWORD=admin123 python setup.py", "admin123",
+     "PGADMIN_SETUP_PASSWORD=******"),
+    ("export DB_PASSWORD='Tr0ub4dor&3' && ./run", "Tr0ub4dor&3", "DB_PASSWORD=******"),
+    ("X_PASSWORD=admin ./run", "admin", "X_PASSWORD=******"),  # a placeholder word, set
+    ("useradd -m -p '$6$salt$abcdefgh' app", "$6$salt$abcdefgh", "useradd -p ******"),
+    ("useradd -m \\\n  --password=opensesame app", "opensesame", "useradd --password ******"),
+    ("mysqladmin -u root password s3cr3tpw", "s3cr3tpw", "mysqladmin password ******"),
+])
+def test_fixed_credentials_found_and_redacted(command: str, literal: str, what: str) -> None:
+    found = secrets.fixed_credentials(command)
+    assert [c.what for c in found] == [what]
+    assert command[found[0].start:found[0].end] == literal == found[0].literal
+    shown = secrets.redact_command(command)
+    assert literal not in shown and redact(literal) in shown
+    assert literal not in " ".join(secrets.redact_argv(["sh", "-c", command]))
+
+
+@pytest.mark.parametrize("command", [
+    "echo \"app:$PW\" | chpasswd",
+    "echo \"root:${ROOT_PW}\" | chpasswd",
+    "echo \"root:$(cat /run/secrets/pw)\" | chpasswd",
+    "echo $PW | passwd --stdin app",
+    "DB_PASSWORD=$DB_PW ./x",
+    "DB_PASSWORD=${DB_PW:-x} ./x",
+    "DB_PASSWORD= ./x",
+    "DB_PASSWORD=\"\" ./x",
+    "DB_PASSWORD_FILE=/run/secrets/db ./x",
+    "mysql -e \"CREATE USER 'a'@'%' IDENTIFIED BY '$PW'\"",
+    "useradd -p \"$(openssl passwd -6 \"$PW\")\" app",
+    "passwd -l root",
+    "useradd -m app && usermod -aG sudo app",
+    "apt-get install -y passwd",
+])
+def test_references_and_empty_values_are_not_credentials(command: str) -> None:
+    assert secrets.fixed_credentials(command) == []
+    assert secrets.redact_command(command) == command
+
+
+def test_a_credential_is_hidden_wherever_it_recurs() -> None:
+    command = "echo 'root:Q9w8e7r6' | chpasswd && echo Q9w8e7r6 > /root/pw.txt"
+    assert "Q9w8e7r6" not in secrets.redact_command(command)
+    argv = ["sh", "-c", "echo root:Q9w8e7r6 | chpasswd", "Q9w8e7r6"]
+    assert not any("Q9w8e7r6" in w for w in secrets.redact_argv(argv))
+
+
+def test_argv_words_keep_their_shape() -> None:
+    argv = ["useradd", "-m", "-p", "opensesame1", "app"]
+    assert secrets.redact_argv(argv) == ["useradd", "-m", "-p", redact("opensesame1"), "app"]
+    # -p is no password for other programs
+    assert secrets.redact_argv(["docker", "run", "-p", "8080:80", "x"])[3] == "8080:80"
+
+
+@pytest.mark.parametrize("seed", ["echo a:", "echo a:b|chpasswd ", "echo passwd ",
+                                  "IDENTIFIED BY '", "identified with x by 'a", "PASSWORD('",
+                                  "WITH PASSWORD 'a", "useradd -p ", "useradd \\\n",
+                                  "mysqladmin password ", "A_PASSWORD=x ", "chpasswd <<< a:",
+                                  "echo 'passwd | "], ids=repr)
+def test_adversarial_credential_lines_just_run(seed: str) -> None:
+    text = _megabyte(seed)
+    secrets.fixed_credentials(text)
+    secrets.redact_command(text)
+    secrets.redact_argv(text.split(" ")[:5000])

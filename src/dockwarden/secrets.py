@@ -1,4 +1,4 @@
-"""Secret detection: the one place the rules live (DW233, DW303, DW304).
+"""Secret detection: the one place the rules live (DW233, DW303, DW304, DW517).
 
 Pure: no I/O, no imports from `collect` or `checks`, so both sides use it.
 
@@ -11,6 +11,9 @@ Pure: no I/O, no imports from `collect` or `checks`, so both sides use it.
   runs on every file; `scan_file(path, text)` combines both kinds.
 - `scan_env`: the environment-variable semantics of DW233 (value rules first, then
   secret-looking names with placeholders, `*_FILE` and friends excluded).
+- `fixed_credentials`: passwords a shell command writes out (chpasswd, SQL `IDENTIFIED BY`,
+  `X_PASSWORD=...`): DW517's findings, and hidden by `redact_command`/`redact_argv` in
+  every command any evidence shows.
 
 Regex safety: no repeat contains another, repeats are bounded or possessive where a
 match could otherwise run on, and content patterns start at a literal (their `anchors`;
@@ -717,6 +720,9 @@ ALL_RULES: Mapping[str, Rule | FileRule] = {
 # - openssl-style `pass:X` values, `Authorization: Bearer X` headers, `user:pass@` in any
 #   URL (the password, whatever it looks like), then every content rule and `NAME=value`
 #   assignment of `redact_text` (tokens such as `ghp_...` wherever they are).
+# - First of all, the fixed credentials of `fixed_credentials` (DW517's table: chpasswd and
+#   passwd input, `useradd -p`, `mysqladmin password`, SQL literals, `*_PASSWORD=` values),
+#   wherever they occur in the text as a whole word.
 # Kept as they are: `$VAR`, `${VAR}`, `<...>` and `{{...}}` references (the secret is not
 # in the command), absolute paths (`--tlskey /etc/docker/key.pem`) and docker's
 # `--secret id=x,src=/path` references.
@@ -962,11 +968,235 @@ def _redact_patterns(text: str) -> str:
     return redact_text(text)
 
 
+# --- fixed credentials (DW517, and every command `redact_command` shows) ------------------
+#
+# Passwords a shell command writes out: `echo user:pw | chpasswd`, `chpasswd <<< user:pw`,
+# `echo pw | passwd`, `useradd/usermod -p HASH`, `mysqladmin password PW`, SQL
+# `IDENTIFIED BY 'pw'` / `PASSWORD('pw')` / `WITH [ENCRYPTED] PASSWORD 'pw'`, and inline
+# `X_PASSWORD=pw` assignments. One table: DW517 reports what `fixed_credentials` finds and
+# `redact_command`/`redact_argv` hide the same literals wherever a command is shown (a
+# Dockerfile's RUN in any rule's evidence, an image's history, a container's command).
+# Literal only: `$VAR`, `${VAR}`, `$(...)` and backquotes are references, and an empty
+# value sets nothing; a crypt hash (`$6$salt$...`) is a literal although it starts with `$`.
+#
+# Cost: one lower-cased copy of the text and a substring test (`_CREDENTIAL_WORDS`) decide
+# whether any pattern runs; each pattern then runs only when its own keyword is there.
+# Every repeat is bounded (the patterns are in PATTERNS, checked for nesting).
+
+class Credential(NamedTuple):
+    """A password written out in a command: `what` describes it with the value starred
+    (`chpasswd root:******`, `IDENTIFIED BY '******'`: shown as evidence), `start`/`end`
+    are the literal's offsets in the text, `literal` the password itself (never shown)."""
+
+    what: str
+    start: int
+    end: int
+    literal: str
+
+
+_CREDENTIAL_WORDS = ("passw", "identified", "_pass", "_pwd", "useradd", "usermod", "adduser")
+_ECHO = r"(?:echo|printf)(?:[ \t]-[neE]|[ \t]-[neE][neE]|[ \t]-[neE][neE][neE]){0,2}[ \t]{1,8}"
+# `echo user:pw | chpasswd`, `echo pw | passwd`: found from the pipe into (ch)passwd, then
+# the echo looked for between it and the previous pipe (at most _ECHO_REACH back), not by
+# a regex tried at every `echo` of the text.
+_INTO_PASSWD = _rx(r"\|[ \t]{0,8}(?:sudo[ \t])?[ \t]{0,8}(ch)?passwd\b")
+_ECHO_USER_PW = _rx(
+    _ECHO + r"""\\?["']?([\w.@-]{1,64}):([^\s"'|\\]{1,256})\\?["']?[ \t]{0,8}\Z""")
+_ECHO_PW = _rx(_ECHO + r"""\\?["']?([^"'|$\s\\][^"'|\\]{0,255}?)\\?["']?[ \t]{0,8}\Z""")
+_ECHO_REACH = 400
+_HERE_CHPASSWD = _rx(
+    r"""chpasswd[ \t]{0,8}<<<[ \t]{0,8}\\?["']?([\w.@-]{1,64}):([^\s"'\\]{1,256})""")
+_SQL = _rx(
+    r"""(?:IDENTIFIED[ \t]{1,8}BY|IDENTIFIED[ \t]{1,8}WITH[ \t]{1,8}\S{1,64}[ \t]{1,8}BY"""
+    r"""|(?<![\w$])PASSWORD[ \t]{0,8}\(|WITH[ \t]{1,8}PASSWORD"""
+    r"""|WITH[ \t]{1,8}ENCRYPTED[ \t]{1,8}PASSWORD)[ \t]{0,8}\\?(['"])(.{1,256}?)\\?\1""",
+    re.IGNORECASE)
+_ASSIGN_PASSWORD = _rx(
+    r"""(?<![\w$])([A-Za-z_][A-Za-z0-9_]{0,127}(?:PASSWORD|PASSWD|_PASS|_PWD))="""
+    r"""("[^"]{0,1024}"|'[^']{0,1024}'|[^\s;&|'"]{1,1024})""", re.IGNORECASE)
+# A value after a flag or a word; the command it belongs to (`useradd`, `mysqladmin`) is
+# looked for before it in Python (`_command_before`), not by a regex scanning forward
+# from every `useradd` to every `-p`.
+_VALUE = r"""('[^'\n]{0,256}'|"[^"\n]{0,256}"|[^\s;&|'"]{1,256})"""
+_PASSWORD_FLAG = _rx(r"""(?<![\w-])(-p|--password)(?:[ \t]{1,8}|=)""" + _VALUE)
+_PASSWORD_WORD = _rx(r"""(?<![\w-])password[ \t]{1,8}""" + _VALUE)
+_COMMAND_REACH = 256  # how far back from a flag its command's name is looked for
+_ACCOUNT_TOOLS = ("useradd", "usermod", "adduser")
+
+
+def _command_before(text: str, pos: int, names: tuple[str, ...]) -> str | None:
+    """The last of `names` run as a command word in the same shell command as `pos` (no
+    `;`, `&`, `|` or unescaped newline in between), at most _COMMAND_REACH characters
+    back; None if there is none."""
+    start = max(0, pos - _COMMAND_REACH)
+    for sep in (";", "&", "|"):
+        start = max(start, text.rfind(sep, start, pos) + 1)
+    nl = text.rfind("\n", start, pos)
+    while nl > start and text[nl - 1] == "\\":  # a continuation line
+        nl = text.rfind("\n", start, nl - 1)
+    start = max(start, nl + 1)
+    best, best_at = None, -1
+    for name in names:
+        i = text.rfind(name, start, pos)
+        while i > best_at:
+            after = i + len(name)
+            if (after < pos and text[after] in " \t"
+                    and not (i and (text[i - 1].isalnum() or text[i - 1] in "_-"))):
+                best, best_at = name, i
+                break
+            i = text.rfind(name, start, i)
+    return best
+_CRYPT = _rx(r"\$[0-9a-z]{1,2}\$")
+
+
+def _literal(value: str) -> bool:
+    """A value written out, not taken from a variable or a command."""
+    value = value.strip("\"'")
+    if not value.strip():
+        return False
+    if _CRYPT.match(value):
+        return True
+    return not value.startswith(("$", "`")) and "$(" not in value and "${" not in value
+
+
+def _unquoted(m: re.Match[str], group: int) -> tuple[int, int, str]:
+    """The span and text of group `group` without its enclosing quotes."""
+    start, end = m.span(group)
+    value = m.group(group)
+    if len(value) >= 2 and value[0] in "\"'" and value[-1] == value[0]:
+        return start + 1, end - 1, value[1:-1]
+    return start, end, value
+
+
+def _here_chpasswd(text: str) -> list[Credential]:
+    return [Credential(f"chpasswd {m.group(1)}:******", m.start(2), m.end(2), m.group(2))
+            for m in _HERE_CHPASSWD.finditer(text) if _literal(m.group(2))]
+
+
+def fixed_credentials(text: str) -> list[Credential]:
+    """Every password `text` (a shell command, a RUN with its heredocs, a history step)
+    writes out as a literal, in the order of the table above (see the comment)."""
+    low = text.lower()
+    if not any(w in low for w in _CREDENTIAL_WORDS):
+        return []
+    found: list[Credential] = []
+    if "passwd" in low and "|" in text:
+        piped: list[Credential] = []
+        for pipe in _INTO_PASSWD.finditer(text):
+            end = pipe.start()
+            start = max(end - _ECHO_REACH, text.rfind("|", max(end - _ECHO_REACH, 0), end) + 1)
+            if pipe.group(1):
+                m = _ECHO_USER_PW.compiled().search(text, start, end)
+                if m is not None and _literal(m.group(2)):
+                    found.append(Credential(f"chpasswd {m.group(1)}:******", m.start(2),
+                                            m.end(2), m.group(2)))
+            else:
+                m = _ECHO_PW.compiled().search(text, start, end)
+                if m is not None and _literal(m.group(1)):
+                    piped.append(Credential("passwd", m.start(1), m.end(1), m.group(1)))
+        if "chpasswd" in low:
+            found += _here_chpasswd(text)
+        found += piped
+    elif "chpasswd" in low:
+        found += _here_chpasswd(text)
+    if "identified" in low or "password" in low:
+        for m in _SQL.finditer(text):
+            if _literal(m.group(2)):
+                head = " ".join(m.group(0)[:m.start(2) - m.start(0)].split())
+                tail = m.group(1) + (")" if head.rstrip("'\"\\ ").endswith("(") else "")
+                found.append(Credential(head + "******" + tail, m.start(2), m.end(2),
+                                        m.group(2)))
+    if "=" in text and ("passw" in low or "_pass" in low or "_pwd" in low):
+        for m in _ASSIGN_PASSWORD.finditer(text):
+            if _literal(m.group(2)) and not m.group(1).upper().endswith(("_FILE", "_PATH")):
+                start, end, value = _unquoted(m, 2)
+                found.append(Credential(f"{m.group(1)}=******", start, end, value))
+    if "user" in low and "-p" in low:
+        for m in _PASSWORD_FLAG.finditer(text):
+            start, end, value = _unquoted(m, 2)
+            tool = _command_before(text, m.start(), _ACCOUNT_TOOLS) if _literal(value) else None
+            if tool is not None:
+                found.append(Credential(f"{tool} {m.group(1)} ******", start, end,
+                                        value))
+    if "mysqladmin" in low:
+        for m in _PASSWORD_WORD.finditer(text):
+            start, end, value = _unquoted(m, 1)
+            if _literal(value) and _command_before(text, m.start(), ("mysqladmin",)):
+                found.append(Credential("mysqladmin password ******", start, end, value))
+    return [c for c in found if c.literal.strip()]
+
+
+def _credential_spans(text: str) -> list[tuple[int, int]]:
+    """The spans of `text` to hide: each fixed credential where it was found, and its
+    other occurrences as a whole word (`echo root:pw1 | chpasswd && echo pw1 > f`);
+    sorted, overlapping spans merged."""
+    found = fixed_credentials(text)
+    if not found:
+        return []
+    spans = [(c.start, c.end) for c in found]
+    for lit in {c.literal for c in found}:
+        i = text.find(lit)
+        while i != -1:
+            j = i + len(lit)
+            if not (i and text[i - 1].isalnum()) and not (j < len(text) and text[j].isalnum()):
+                spans.append((i, j))
+            i = text.find(lit, j)
+    spans.sort()
+    merged = [spans[0]]
+    for start, end in spans[1:]:
+        if start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _redact_credentials(text: str) -> str:
+    spans = _credential_spans(text)
+    if not spans:
+        return text
+    out: list[str] = []
+    pos = 0
+    for start, end in spans:
+        out += (text[pos:start], redact(text[start:end]))
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _argv_credentials(argv: Sequence[str]) -> list[str]:
+    """`argv` with the fixed credentials of the command it spells redacted in each word
+    (found in the words joined by spaces, so `useradd -p HASH` across three words)."""
+    joined = " ".join(argv)
+    spans = _credential_spans(joined)
+    if not spans:
+        return list(argv)
+    out: list[str] = []
+    pos = first = 0  # spans[first:] are those not wholly before the current word
+    for word in argv:
+        wstart, wend = pos, pos + len(word)
+        pos = wend + 1
+        while first < len(spans) and spans[first][1] <= wstart:
+            first += 1
+        pieces: list[str] = []
+        at = wstart
+        for start, end in itertools.islice(spans, first, None):
+            if start >= wend:
+                break
+            start = max(start, wstart)
+            end = min(end, wend)
+            pieces += (joined[at:start], redact(joined[start:end]))
+            at = end
+        pieces.append(joined[at:wend])
+        out.append("".join(pieces))
+    return out
+
+
 def redact_command(text: str) -> str:
     """A command line as one text (a process list line, a shell command) with every
     secret in it redacted (see the comment above for what counts). Redact first and
     shorten after: a secret cut in two may no longer be recognised."""
-    return _redact_words(text)
+    return _redact_words(_redact_credentials(text))
 
 
 def redact_argv(argv: Sequence[str]) -> list[str]:
@@ -975,7 +1205,7 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
     it is the value of a secret flag (`--password 'two words'`), redacted whole."""
     state = _CommandState()
     out: list[str] = []
-    for word in argv:
+    for word in _argv_credentials(argv):
         if state.pending or word.startswith("-") or not any(c.isspace() for c in word):
             out.append(_redact_patterns(state.word(word)))
         else:

@@ -55,18 +55,9 @@ def _shown(text: str) -> str:
     return secrets.redact_command(text)[:200]
 
 
-def _shown_instruction(inst: Instruction) -> str:
-    """The instruction as evidence: secrets redacted, also the passwords a RUN writes out
-    (DW517's `fixed_credentials`, which `secrets.redact_command` does not know)."""
-    text = inst.original
-    if inst.is_run:
-        text = _redact_literals(text, [lit for _, lit in fixed_credentials(inst)])
-    return _shown(text)
-
-
 def _fail(df: DockerfileSnapshot, stage: Stage, inst: Instruction, severity: Severity | None
           = None, message: str = "", **evidence: Any) -> Fail:
-    ev: dict[str, Any] = {"line": inst.line, "instruction": _shown_instruction(inst)}
+    ev: dict[str, Any] = {"line": inst.line, "instruction": _shown(inst.original)}
     if len(df.stages) > 1:
         ev["stage"] = stage.label
     ev.update(evidence)
@@ -964,7 +955,6 @@ _INSECURE_WORDS = ("no-check-certificate", "allow-unauthenticated", "force-yes",
                    "check-valid-until", "allowunauthenticated", "allowinsecurerepositories",
                    "verify-peer", "verify-host", "git_ssl_no_verify", "node_tls_reject",
                    "pip_trusted_host", "strict-ssl", "sslverify", "gpgcheck")
-_CREDENTIAL_WORDS = ("passw", "identified", "_pass", "_pwd", "useradd", "usermod", "adduser")
 
 
 def _mentions(text: str, words: tuple[str, ...]) -> bool:
@@ -989,78 +979,6 @@ _INSECURE_TEXT = re.compile(r"""
   | \bgpgcheck[ \t]*=[ \t]*0\b
   | \bsslverify[ \t]*=[ \t]*(?:0|false|no)\b
 """, re.VERBOSE | re.IGNORECASE)
-
-
-# Fixed credentials (DW517): (regex, group of the literal).
-_CHPASSWD = re.compile(
-    r"""(?:echo|printf)[ \t]+(?:-\w+[ \t]+)*\\?["']?([\w.@-]+):([^\s"'|\\]+)\\?["']?[ \t]*\|"""
-    r"""[ \t]*(?:sudo[ \t]+)?chpasswd\b""")
-_HERE_CHPASSWD = re.compile(r"""chpasswd[ \t]*<<<[ \t]*\\?["']?([\w.@-]+):([^\s"'\\]+)""")
-_PASSWD = re.compile(
-    r"""(?:echo|printf)[ \t]+(?:-\w+[ \t]+)*\\?["']?([^"'|$\s\\][^"'|\\]*?)\\?["']?[ \t]*\|"""
-    r"""[ \t]*(?:sudo[ \t]+)?passwd\b""")
-_SQL = re.compile(
-    r"""(?:IDENTIFIED[ \t]+(?:WITH[ \t]+\S+[ \t]+)?BY|(?<![\w$])PASSWORD[ \t]*\(|"""
-    r"""WITH[ \t]+(?:ENCRYPTED[ \t]+)?PASSWORD)[ \t]*\\?(['"])(.+?)\\?\1""", re.IGNORECASE)
-_ASSIGN_PASSWORD = re.compile(
-    r"""(?<![\w$])([A-Za-z_][A-Za-z0-9_]*(?:PASSWORD|PASSWD|_PASS|_PWD))="""
-    r"""("[^"]*"|'[^']*'|[^\s;&|'"]+)""", re.IGNORECASE)
-_CRYPT = re.compile(r"\$[0-9a-z]{1,2}\$")
-
-
-def _literal(value: str) -> bool:
-    """A value written out, not taken from a variable or a command."""
-    value = value.strip("\"'")
-    if not value:
-        return False
-    if _CRYPT.match(value):
-        return True
-    return not value.startswith(("$", "`")) and "$(" not in value and "${" not in value
-
-
-def fixed_credentials(inst: Instruction) -> list[tuple[str, str]]:
-    """(what, literal) for every password a RUN writes out: `echo user:pw | chpasswd`,
-    `echo pw | passwd`, `useradd -p HASH`, `mysqladmin password PW`, SQL `IDENTIFIED BY
-    'pw'` / `PASSWORD('pw')` / `WITH PASSWORD 'pw'`, and `X_PASSWORD=pw` assignments."""
-    text = run_text(inst)
-    found: list[tuple[str, str]] = []
-    if not _mentions(text, _CREDENTIAL_WORDS):
-        return found
-    for rx in (_CHPASSWD, _HERE_CHPASSWD):
-        for m in rx.finditer(text):
-            if _literal(m.group(2)):
-                found.append((f"chpasswd {m.group(1)}:******", m.group(2)))
-    for m in _PASSWD.finditer(text):
-        if _literal(m.group(1)):
-            found.append(("passwd", m.group(1)))
-    for m in _SQL.finditer(text):
-        if _literal(m.group(2)):
-            head = " ".join(m.group(0)[:m.start(2) - m.start(0)].split())
-            tail = m.group(1) + (")" if head.rstrip("'\"\\ ").endswith("(") else "")
-            found.append((head + "******" + tail, m.group(2)))
-    for m in _ASSIGN_PASSWORD.finditer(text):
-        if _literal(m.group(2)) and not m.group(1).upper().endswith(("_FILE", "_PATH")):
-            found.append((f"{m.group(1)}=******", m.group(2).strip("\"'")))
-    for argv in inst.commands:
-        argv = effective(argv)
-        if not argv:
-            continue
-        tool = _name(argv[0])
-        for i, a in enumerate(argv[1:-1], 1):
-            nxt = argv[i + 1]
-            if tool in ("useradd", "usermod", "adduser") and a in ("-p", "--password") \
-                    and _literal(nxt):
-                found.append((f"{tool} {a} ******", nxt))
-            elif tool == "mysqladmin" and a == "password" and _literal(nxt):
-                found.append(("mysqladmin password ******", nxt))
-    return [(w, lit) for w, lit in found if lit.strip()]
-
-
-def _redact_literals(text: str, literals: list[str]) -> str:
-    for lit in sorted(set(literals), key=len, reverse=True):
-        if len(lit) >= 1:
-            text = text.replace(lit, "******")
-    return text
 
 
 @check(
@@ -1185,9 +1103,9 @@ def verification_off(df: DockerfileSnapshot) -> Iterator[Fail]:
 )
 def fixed_credential(df: DockerfileSnapshot) -> Iterator[Fail]:
     for stage, inst in _final_runs(df):
-        found = fixed_credentials(inst)
+        found = secrets.fixed_credentials(run_text(inst))
         if found:
-            yield _fail(df, stage, inst, words=[w for w, _ in dict.fromkeys(found)][:10])
+            yield _fail(df, stage, inst, words=list(dict.fromkeys(c.what for c in found))[:10])
 
 
 _ROOT_LOGIN = re.compile(r"\bPermitRootLogin[\"']?[ \t=]+[\"']?yes\b", re.IGNORECASE)
