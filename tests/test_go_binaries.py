@@ -27,6 +27,7 @@ from dockwarden.collect.image.pkg._common import Unreadable
 from dockwarden.collect.image.source import TarSource
 from dockwarden.collect.image.walker import walk
 from dockwarden.model.image import Package
+from dockwarden.report import cyclonedx, spdx
 from harness.imagebuild import Image, d, docker_save, f, layer_tar
 
 SOURCE = Path(__file__).parent / "data" / "gobin" / "app"
@@ -265,6 +266,18 @@ def test_go_module_edges_equal_go_version_m(built: dict[str, Path], tmp_path: Pa
         [m.path for m in truth.deps] + ["stdlib"])
     assert all(by_key[k].path == "/app/server" for k in main.depends)
     assert all(not p.depends for p in snap.packages if p is not main)
+    # in the documents: CycloneDX `dependencies`, SPDX DEPENDS_ON
+    cdx = cyclonedx.as_dict([snap], tool_version="0", timestamp="2026-01-01T00:00:00Z")
+    names = {c["bom-ref"]: c["name"] for c in cdx["components"]}
+    (app,) = [e for e in cdx["dependencies"] if names.get(e["ref"]) == "example.com/app"]
+    assert sorted(names[r] for r in app["dependsOn"]) == sorted(
+        [m.path for m in truth.deps] + ["stdlib"])
+    doc = spdx.as_dict([snap], tool_version="0", timestamp="2026-01-01T00:00:00Z")
+    spdx_names = {p["SPDXID"]: p["name"] for p in doc["packages"]}
+    assert sorted(spdx_names[r["relatedSpdxElement"]] for r in doc["relationships"]
+                  if r["relationshipType"] == "DEPENDS_ON"
+                  and spdx_names.get(r["spdxElementId"]) == "example.com/app") == sorted(
+        [m.path for m in truth.deps] + ["stdlib"])
 
 
 def test_go_module_edges_per_binary() -> None:
