@@ -232,3 +232,71 @@ def test_ssh_deadline_kills_the_process(sshd: Sshd, tmp_path: Path) -> None:
     assert code == 3, err
     assert time.monotonic() - start < 60  # a hang guard, not a timing assertion
     assert "Traceback" not in err
+
+
+# -- the connection pool, with a stand-in `ssh` that dials this machine's Engine ----------
+def _fake_ssh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> Path:
+    """A fake `ssh` first on PATH that logs each dial (one line) and runs `body`."""
+    if shutil.which("docker") is None:
+        pytest.skip("no docker CLI here to run `docker system dial-stdio`")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "dials.log"
+    script = bin_dir / "ssh"
+    script.write_text(f"#!/bin/sh\necho dial >> {log}\n{body}\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+    return log
+
+
+def _dials(log: Path) -> int:
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def test_ssh_pool_opens_its_spare_on_the_second_request(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch
+                                                       ) -> None:
+    """The second connection of the pool is dialled when the second request comes (its
+    handshake then overlaps the run's other requests), not before the host answered,
+    and never more than the pool's size; shutdown ends every ssh process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dockwarden.collect.sshdial import SSHGetter
+
+    log = _fake_ssh(tmp_path, monkeypatch,
+                    "exec docker -H unix:///var/run/docker.sock system dial-stdio")
+    getter = SSHGetter("ssh://root@127.0.0.1:1", None, 60.0, connections=2)
+    try:
+        assert getter.get("/version")[0] == 200
+        assert _dials(log) == 1
+        assert getter.get("/version")[0] == 200
+        assert _dials(log) == 2
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            statuses = list(pool.map(lambda _: getter.get("/version")[0], range(20)))
+        assert statuses == [200] * 20
+        assert _dials(log) == 2
+        procs = [c.proc for c in getter._all if c.proc is not None]
+        assert len(procs) == 2
+    finally:
+        getter.shutdown()
+    for proc in procs:
+        assert proc.wait(timeout=10) is not None
+
+
+def test_ssh_refused_host_is_dialled_once(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host that refuses the login sees one attempt per run: no spare connection
+    before an answer, and a new connection that failed is not retried (only a kept-alive
+    one that went stale is)."""
+    from dockwarden.collect.sshdial import SSHGetter
+    from dockwarden.collect.unixhttp import EngineGone
+
+    log = _fake_ssh(tmp_path, monkeypatch,
+                    "echo 'root@127.0.0.1: Permission denied (publickey).' >&2\nexit 255")
+    getter = SSHGetter("ssh://root@127.0.0.1:1", None, 60.0, connections=2)
+    try:
+        with pytest.raises(EngineGone, match="authentication failed"):
+            getter.get("/version")
+    finally:
+        getter.shutdown()
+    assert _dials(log) == 1

@@ -186,6 +186,9 @@ class SSHGetter(UnixGetter):
         self._idle: list[SSHConnection] = []
         self._made = 0
         self._cond = threading.Condition()
+        self._answered = False  # a request has been answered (the host lets us in)
+        self._started_spares = False
+        self._closed = False  # shut down: no spares any more
 
     def _connection(self) -> SSHConnection:
         conn = SSHConnection(self.argv, self.timeout)
@@ -208,10 +211,50 @@ class SSHGetter(UnixGetter):
                 self._idle.append(conn)
             else:
                 self._made -= 1
+            if ok:
+                self._answered = True
             self._cond.notify()
+
+    def _start_spares(self) -> None:
+        """Start the rest of the pool's ssh processes at once, when the second request
+        comes: their handshakes (0.3-1 s each, bench/fleet.py) then run while this run
+        does its other requests, instead of when the container inspects first need a
+        second connection. Not before an answer, so a host that refuses us sees one
+        attempt, not one per connection; not after the first answer alone, since a
+        probe (`connect(sdk=True)`) ends the getter right after it. A spare waits at
+        the cold end of the idle list, so a lone thread keeps using the connection that
+        is already open."""
+        with self._cond:
+            if self._started_spares or self._closed:
+                return
+            self._started_spares = True
+            wanted = self.connections - self._made
+            self._made += wanted
+        spares: list[SSHConnection] = []
+        for _ in range(wanted):
+            conn = SSHConnection(self.argv, self.timeout)
+            try:
+                conn.connect()
+            except (OSError, EngineGone):
+                conn.close()
+                continue
+            spares.append(conn)
+        with self._cond:
+            self._made -= wanted - len(spares)
+            closed = self._closed
+            if not closed:
+                self._all += spares
+                self._idle[:0] = spares
+            self._cond.notify_all()
+        if closed:
+            for conn in spares:
+                conn.abort()
+                conn.close()
 
     def get(self, path: str, *, max_bytes: int = MAX_SMALL, what: str = "",
             **params: str) -> tuple[int, Any]:
+        if self._answered and not self._started_spares:
+            self._start_spares()
         self._local.conn = self._borrow()
         ok = False
         try:
@@ -234,6 +277,7 @@ class SSHGetter(UnixGetter):
 
     def shutdown(self) -> None:
         with self._cond:
+            self._closed = True
             conns, self._all, self._idle = self._all, [], []
         for conn in conns:
             conn.abort()

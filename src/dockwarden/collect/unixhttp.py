@@ -118,6 +118,7 @@ class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
         self.socket_path = path
+        self.answered = False  # a complete answer came over it (it may go stale)
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -169,6 +170,7 @@ class UnixGetter:
         deadline = Deadline(self.timeout)
         for attempt in range(2):
             conn = self._conn(fresh=attempt > 0)
+            kept_alive = conn.answered
             try:
                 with watchdog(deadline, conn.abort):
                     if conn.sock is not None:
@@ -178,6 +180,7 @@ class UnixGetter:
                     body = _read(resp, conn, deadline, max_bytes, what)
                 if deadline.expired():
                     raise EngineGone("cut off")  # the watchdog may have truncated the body
+                conn.answered = True
                 break
             except DockwardenError:
                 conn.close()
@@ -186,7 +189,10 @@ class UnixGetter:
                     BrokenPipeError, http.client.BadStatusLine) as exc:
                 conn.close()
                 _check(deadline, what, exc)
-                if attempt == 1:  # a kept-alive connection may have been closed: retry once
+                # A kept-alive connection may have been closed meanwhile: retry once on a
+                # new one. A new one that failed is not retried (over ssh:// that would
+                # be a second login attempt for a host that refused the first).
+                if attempt == 1 or not kept_alive:
                     raise EngineGone(str(exc) or type(exc).__name__) from None
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
