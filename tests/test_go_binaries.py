@@ -382,6 +382,10 @@ def test_streamed_synthetic_build_info() -> None:
     # the data segment far into the file (past several chunks)
     value = _both(_elf(b"\1" * (5 << 20), _inline("go1.21.3", MODINFO), size=8 << 20))
     assert isinstance(value, golang.GoBuildInfo) and value.go_version == "go1.21.3"
+    # a first blob whose version is not one: the next candidate (16-byte aligned) is read
+    bad = _inline("not a version", MODINFO)
+    value = _both(_elf(b"\0" * 5000, bad + bytes(-len(bad) % 16) + _inline("go1.21.3", MODINFO)))
+    assert isinstance(value, golang.GoBuildInfo) and value.go_version == "go1.21.3"
 
 
 X_BLOB = b"\0go1.21.3\0\0\0\x001.4.2~ds1\0\0"

@@ -721,7 +721,14 @@ class _Stream:
         return -1
 
     def _job(self, at: int) -> _Job:
-        """Parse the build info blob at file offset `at`, asking for bytes as needed."""
+        """The (version, module info) of the blob at file offset `at`, asking for bytes
+        as needed; None when it is not one (the next candidate is tried, as Go does)."""
+        found = yield from self._blob(at)
+        if found is None or not _VERSION.fullmatch(found[0].decode("utf-8", "replace")):
+            return None
+        return found
+
+    def _blob(self, at: int) -> _Job:
         first = yield (at, min(HEADER_SIZE + FIRST_READ, self.size - at))
         if first is None or len(first) < HEADER_SIZE:
             return None
