@@ -231,6 +231,11 @@ def test_large_go_binary_streamed_in_bounded_memory(built: dict[str, Path], name
     assert peak < BOUND < binary.stat().st_size // 4
     value, _ = _stream(binary, piece=100_003)  # short reads change nothing
     assert value == golang.parse_buildinfo(binary.read_bytes())
+    # cut short before its data segment: skipped with the reason
+    with open(binary, "rb") as fh:
+        head = fh.read(8 << 20)
+    value, _ = _stream(head)
+    assert isinstance(value, Unreadable) and "cut short" in value.reason
 
 
 @needs_go

@@ -794,10 +794,15 @@ def read_stream(read: Callable[[int], bytes], size: int) -> GoBuildInfo | Unread
     region = None if elf is None else next(
         (s for s in elf[0] if s.flags & (_PF_X | _PF_W) == _PF_W), None)
     if elf is None or region is None:
-        if go:
-            return Unreadable("Go executable without a writable data segment in the "
-                              "program headers of its first pages")
-        return None
+        if not go:
+            return None
+        unbounded = elf_segments(head, 1 << 64)
+        if unbounded is not None and any(s.flags & (_PF_X | _PF_W) == _PF_W
+                                         for s in unbounded[0]):
+            return Unreadable("Go executable cut short: its data segment, where the build "
+                              "information lies, starts past its end")
+        return Unreadable("Go executable without a writable data segment in the "
+                          "program headers of its first pages")
     stream = _Stream(read, size, head, elf[0], region)
     found = stream.run()
     if found is not None:
