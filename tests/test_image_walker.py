@@ -353,3 +353,22 @@ def test_streaming_beside_a_text_only_analyzer(tmp_path: Path) -> None:
     assert got["size"].version == "8192"
     assert got["stream"].name == str((len(binary), len(binary),
                                       hashlib.sha256(binary).hexdigest()))
+
+
+class Failing(Streamer):
+    name = "failing"
+
+    def analyze_stream(self, path: str, size: int, read: Callable[[int], bytes]) -> object:
+        read(3)
+        raise ValueError("boom")
+
+
+def test_streaming_analyzer_failure_is_skipped_not_fatal(tmp_path: Path) -> None:
+    """An exception out of `analyze_stream` (it must not raise, but) is a skipped entry:
+    the pass goes on, and the other analyzers still see every file."""
+    image = Image([layer_tar([d("pkgs"), f("pkgs/a", "alpha"), f("pkgs/b", "beta")])])
+    snap = walk(TarSource(docker_save(image, str(tmp_path / "i.tar")), "x"),
+                [Failing(), Recorder()])
+    assert sorted(p.name for p in snap.packages) == ["alpha", "beta"]
+    assert sorted(snap.skipped) == [("failing", "/pkgs/a: ValueError: boom"),
+                                    ("failing", "/pkgs/b: ValueError: boom")]
