@@ -9,9 +9,9 @@ apply exactly as they do for `docker -H ssh://...`, and no ssh library is a depe
 The ssh process gets one end of a socketpair as both stdin and stdout; the other end is
 an ordinary stream socket, so the HTTP code of the unix-socket getter (keep-alive,
 deadlines, the watchdog that shuts the socket down, body caps) runs unchanged over it.
-One ssh process per connection, one connection per worker thread (the pool is bounded
-by `--workers`); the watchdog's abort also kills the process. What ssh printed on
-stderr (bounded) becomes the one-line reason of a failure."""
+One ssh process per connection, a small pool of them shared by the worker threads
+(`MAX_SSH_CONNECTIONS`); the watchdog's abort also kills the process. What ssh printed
+on stderr (bounded) becomes the one-line reason of a failure."""
 
 from __future__ import annotations
 
@@ -165,9 +165,12 @@ class SSHConnection(_UnixConnection):
 
 
 # ssh connections per Engine. Each costs an ssh handshake and a start of the remote
-# docker CLI (0.5-1 s); a request over an open one costs what it costs over the socket
-# (bench/fleet.py: 8 connections made an audit of 50 containers 4.5x slower than the
-# unix socket, 2 keep it within 1.5x plus one connection time).
+# docker CLI (0.3-1 s, about 0.2 s of CPU for ssh and sshd); a request over an open one
+# costs what it costs over the socket plus about 0.5 ms. What an ssh:// audit of 50
+# containers spends its time on is the Engine's answer to the 50 process lists (`GET
+# /containers/{id}/top`, 10-20 ms each in dockerd, one at a time per connection), which
+# the unix-socket audit reads from /proc instead. A second connection halves that; more
+# cost more handshake than they save (bench/fleet.py: 8 made the audit 4.5x slower).
 MAX_SSH_CONNECTIONS = 2
 
 
