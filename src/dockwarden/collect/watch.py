@@ -3,9 +3,11 @@ exec and container inspects, log file sizes, and the webhook.
 
 The event stream (`GET /events`) is one long chunked HTTP answer of JSON objects, one a
 line; the getters of `collect/unixhttp.py` read whole bounded documents, so the stream is
-read here: over the unix socket with `http.client` (its response decodes the chunks),
-else through the Docker SDK's session (`iter_content` yields the data as it comes). In
-both cases lines are cut by hand with a bound (`MAX_EVENT_LINE`): a line longer than that
+read here: over the unix socket, or for ssh:// over one `ssh HOST docker system
+dial-stdio` process (collect/sshdial.py's SSHConnection, the same http.client class over
+a socketpair), with `http.client` (its response decodes the chunks); else (tcp://)
+through the Docker SDK's session (`iter_content` yields the data as it comes). In all
+cases lines are cut by hand with a bound (`MAX_EVENT_LINE`): a line longer than that
 is dropped whole, never held; whatever answers on the Engine's address is not trusted.
 
 Every field of an event that is shown is cleaned (`sanitize.clean`) and cut; an id is
