@@ -7,6 +7,7 @@ import os
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from dockwarden.collect.compose import (
     parse_size,
 )
 from dockwarden.errors import InputError
-from dockwarden.model.common import Source, TargetKind, Unknown
+from dockwarden.model.common import Severity, Source, TargetKind, Unknown
 from dockwarden.model.container import ContainerContext, ContainerSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -726,3 +727,61 @@ def test_compose_level_risks_engine_port_socket_and_inline_secret(tmp_path: Path
     # the secret's value is never shown whole
     [secret] = [f for s in specs for f in check_spec(s).findings if f.check == "DW233"]
     assert "Zx8vQ2mN4pL7rT1yW9kB" not in str(secret.evidence)
+
+
+# --- DW220 on a service built from a local Dockerfile: the model's USER walk -------------------
+
+
+def _built_service(tmp_path: Path, dockerfile: str, build: str = "./app") -> tuple[
+        ContainerSpec, tuple[str, ...]]:
+    (tmp_path / "app").mkdir(exist_ok=True)
+    (tmp_path / "app" / "Dockerfile").write_text(dockerfile)
+    project = load_project([service_file(tmp_path, f"build: {build}\n")], env={})
+    [spec] = project
+    return spec, project.warnings
+
+
+def _dw220(spec: ContainerSpec) -> list[Any]:
+    return [f for f in check_spec(spec).findings if f.check == "DW220"]
+
+
+def test_dw220_built_dockerfile_ending_in_user_app(tmp_path: Path) -> None:
+    spec, _ = _built_service(tmp_path, "FROM python:3.12-slim\nRUN useradd app\nUSER app\n")
+    assert spec.image_user == "app" and spec.image_user_from.endswith("Dockerfile:3")
+    assert _dw220(spec) == []
+
+
+def test_dw220_final_stage_inherits_user_from_an_earlier_stage(tmp_path: Path) -> None:
+    text = ("FROM debian:12 AS base\nRUN useradd app\nUSER app\n"
+            "FROM golang:1.22 AS build\nUSER root\nRUN go build\n"
+            "FROM base\nCOPY --from=build /out /out\n")
+    spec, _ = _built_service(tmp_path, text)
+    assert spec.image_user == "app" and spec.image_user_from.endswith("Dockerfile:3")
+    assert _dw220(spec) == []
+
+
+def test_dw220_agrees_with_dw501_on_every_shape(tmp_path: Path) -> None:
+    """compose asks the model's `user_of`, as DW501 does: the same USER each time."""
+    from dockwarden.collect.dockerfile import parse_text
+
+    for text in ("FROM a:1\nUSER app\n", "FROM a:1 AS b\nUSER 1000\nFROM b\nRUN true\n",
+                 "FROM a:1 AS b\nUSER app\nFROM b\nUSER root\n", "FROM a:1\nRUN true\n",
+                 "FROM a:1 AS b\nUSER app\nFROM c:1\n"):
+        spec, _ = _built_service(tmp_path, text)
+        found = parse_text("Dockerfile", text).final_user()
+        if found is None:
+            assert isinstance(spec.image_user, Unknown), text
+        else:
+            assert spec.image_user == found[1].args[0], text
+            assert spec.image_user_from.endswith(f"Dockerfile:{found[1].line}"), text
+
+
+def test_dw220_bare_user_is_unknown_not_root(tmp_path: Path) -> None:
+    # `docker build` rejects `USER` without an argument ("USER requires exactly one
+    # argument"): the image's user is unknown, neither root nor an earlier USER
+    spec, warnings = _built_service(tmp_path, "FROM debian:12\nUSER app\nUSER\n")
+    assert isinstance(spec.image_user, Unknown)
+    assert "USER without an argument" in spec.image_user.reason
+    assert any("Dockerfile:3: USER without an argument" in w for w in warnings)
+    [hit] = _dw220(spec)
+    assert hit.severity is Severity.LOW and hit.evidence["user"] == "unknown"

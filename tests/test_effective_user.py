@@ -134,3 +134,31 @@ def test_resolve_base_reads_the_registry_config(tmp_path: Path, capsys: Any, api
         [f] = lint(tmp_path, f"FROM {reg.url}/dwtest/absent:1\n", capsys, "--no-engine",
                    "--resolve-base")
         assert f["severity"] == "low" and "registry" in f["evidence"]["why"]
+
+
+def test_bare_user_is_unknown_as_docker_refuses_it(tmp_path: Path, capsys: Any) -> None:
+    # `docker build` rejects `USER` without an argument ("USER requires exactly one
+    # argument"): DW501 neither falls back to the earlier USER app nor asserts root
+    [f] = lint(tmp_path, "FROM debian:12\nUSER app\nUSER\n", capsys, "--no-engine")
+    assert f["severity"] == "low" and f["evidence"]["line"] == 3
+    assert f["evidence"]["user_source"] == "invalid"
+    assert "USER requires exactly one argument" in f["message"]
+    # also when the bare USER is in the stage the final one is built FROM
+    [f] = lint(tmp_path, "FROM debian:12 AS b\nUSER\nFROM b\nRUN true\n", capsys, "--no-engine")
+    assert f["evidence"]["user_source"] == "invalid" and f["evidence"]["line"] == 2
+
+
+def test_one_user_walk_for_dw501_and_compose() -> None:
+    """The model's `user_of` is the one walk: the final stage's USER, else the stage it is
+    built FROM...; a build target's chain for compose; a bare USER returned as it is."""
+    df = parse_text("Dockerfile", "FROM a:1 AS base\nUSER app\nFROM base AS dev\nUSER 0\n"
+                    "FROM base\nRUN true\n")
+    found = df.final_user()
+    assert found is not None and found[1].args == ("app",) and found[0].name == "base"
+    dev = df.stage_named("dev", by_index=False)
+    assert dev is not None and df.chain(dev)[-1].name == "base"
+    found = df.user_of(dev)
+    assert found is not None and found[1].args == ("0",)
+    bare = parse_text("Dockerfile", "FROM a:1\nUSER app\nUSER\n").final_user()
+    assert bare is not None and bare[1].args == () and bare[1].line == 3
+    assert parse_text("Dockerfile", "FROM a:1 AS b\nUSER app\nFROM c:1\n").final_user() is None

@@ -11,10 +11,11 @@ evidence also holds `"stage"` (its name, else its index). Evidence shows instruc
 with secrets redacted (`secrets.redact_command`) and cut to 200 characters.
 
 Stage awareness: "the image" is the final stage plus the stages it is built `FROM`
-(`final_chain`); DW501, DW509, DW510, DW517-DW519 and DW506's cache reasons look only
-there. DW507 and DW514-DW516 look at every stage BuildKit builds (`built_stages`).
-DW512 is high in a stage whose files can reach the final image (the chain, or a stage
-it `COPY --from`s, transitively) and medium in a stage nothing copies from.
+(the model's `df.final_chain()`; its user is `df.final_user()`, also what compose asks);
+DW501, DW509, DW510, DW517-DW519 and DW506's cache reasons look only there. DW507 and
+DW514-DW516 look at every stage BuildKit builds (`built_stages`). DW512 is high in a
+stage whose files can reach the final image (the chain, or a stage it `COPY --from`s,
+transitively) and medium in a stage nothing copies from.
 """
 
 from __future__ import annotations
@@ -64,15 +65,6 @@ def _fail(df: DockerfileSnapshot, stage: Stage, inst: Instruction, severity: Sev
     return Fail(ev, severity=severity, message=message, field=f"line:{inst.line}")
 
 
-def final_chain(df: DockerfileSnapshot) -> list[Stage]:
-    """The final stage and the earlier stages it is built FROM, final first."""
-    return list(df.final_chain())
-
-
-def _base(df: DockerfileSnapshot, stage: Stage) -> Stage | None:
-    return df.base_stage(stage)
-
-
 def used_stages(df: DockerfileSnapshot) -> set[int]:
     """Indexes of the stages whose files can reach the final image: the final chain and,
     transitively, the stages they `COPY --from` (and those stages' bases)."""
@@ -83,7 +75,7 @@ def used_stages(df: DockerfileSnapshot) -> set[int]:
         if stage.index in seen:
             continue
         seen.add(stage.index)
-        base = _base(df, stage)
+        base = df.base_stage(stage)
         if base is not None:
             todo.append(base)
         for inst in stage.instructions:
@@ -138,10 +130,15 @@ def final_root(df: DockerfileSnapshot) -> Iterator[Fail]:
     found = df.final_user()
     if found is not None:
         stage, last = found
-        if is_root_user(last.args[0]):
+        if not last.args:
+            yield _fail(df, stage, last, Severity.LOW,
+                        f"USER without an argument (line {last.line}): docker build rejects "
+                        "the file (USER requires exactly one argument); the user is unknown",
+                        user=None, user_source="invalid")
+        elif is_root_user(last.args[0]):
             yield _fail(df, stage, last, user=last.args[0], user_source="USER")
         return
-    chain = final_chain(df)
+    chain = df.final_chain()
     final, base = chain[0], chain[-1].base_resolved
     known = df.base_user if df.base_user is not None and df.base_user.image == base else None
     if base.lower() == "scratch":
@@ -177,7 +174,7 @@ def final_root(df: DockerfileSnapshot) -> Iterator[Fail]:
 def unpinned_base(df: DockerfileSnapshot) -> Iterator[Fail]:
     for stage in df.stages:
         image = stage.base_resolved
-        if image.lower() == "scratch" or _base(df, stage) is not None:
+        if image.lower() == "scratch" or df.base_stage(stage) is not None:
             continue
         if "$" in image:  # an ARG without a default: cannot judge
             continue
@@ -340,7 +337,7 @@ def package_cache(df: DockerfileSnapshot) -> Iterator[Fail]:
     reach the image only as the file system the final stage is built FROM; `COPY --from`
     copies the paths it names, never a stage's caches. The stale-index form (`apt-get
     update` alone) is judged in every stage BuildKit builds: it breaks those builds too."""
-    image = {s.index for s in final_chain(df)}
+    image = {s.index for s in df.final_chain()}
     built = built_stages(df)
     for stage, inst in _runs(df):
         if stage.index not in built:
@@ -476,7 +473,7 @@ def _runs_sudo(argv: Argv) -> bool:
     good=("FROM nginx:1.27\nHEALTHCHECK CMD curl -f http://localhost/ || exit 1\n",),
 )
 def no_healthcheck(df: DockerfileSnapshot) -> Iterator[Fail]:
-    for stage in final_chain(df):
+    for stage in df.final_chain():
         checks = [i for i in stage.instructions if i.cmd == "HEALTHCHECK"]
         if checks:
             last = checks[-1]
@@ -508,7 +505,7 @@ def _exposes_22(port: str) -> bool:
     good=("FROM debian:12\nEXPOSE 8080\n",),
 )
 def ssh_port(df: DockerfileSnapshot) -> Iterator[Fail]:
-    for stage in final_chain(df):
+    for stage in df.final_chain():
         for inst in stage.instructions:
             if inst.cmd == "EXPOSE":
                 ports = [p for p in inst.args for p in p.split() if _exposes_22(p)]
@@ -762,19 +759,11 @@ def built_stages(df: DockerfileSnapshot) -> set[int]:
                     key, _, value = part.partition("=")
                     src = df.stage_named(value) if key.strip() == "from" else None
                     if src is not None and src.index not in seen:
-                        for extra in (src, *_chain_of(df, src)):
+                        for extra in df.chain(src):
                             if extra.index not in seen:
                                 seen.add(extra.index)
                                 todo.append(extra)
     return seen
-
-
-def _chain_of(df: DockerfileSnapshot, stage: Stage) -> list[Stage]:
-    out: list[Stage] = []
-    while (parent := df.base_stage(stage)) is not None and parent not in out:
-        out.append(parent)
-        stage = parent
-    return out
 
 
 def _runs_in(df: DockerfileSnapshot, stages: set[int]) -> Iterator[tuple[Stage, Instruction]]:
@@ -784,7 +773,7 @@ def _runs_in(df: DockerfileSnapshot, stages: set[int]) -> Iterator[tuple[Stage, 
 
 
 def _final_runs(df: DockerfileSnapshot) -> Iterator[tuple[Stage, Instruction]]:
-    return _runs_in(df, {s.index for s in final_chain(df)})
+    return _runs_in(df, {s.index for s in df.final_chain()})
 
 
 def run_text(inst: Instruction) -> str:

@@ -893,9 +893,11 @@ class _Loader:
 
     def dockerfile_user(self, build: Any, where: str) -> tuple[Fact[str | None], str]:
         """The user an image built from a local Dockerfile runs as: the last USER of the
-        target stage (the final one by default), following `FROM <earlier stage>`. Unknown
-        when no stage sets one (inherited from the base image) or the file cannot be read
-        (a warning says why). Each Dockerfile is parsed once per project."""
+        target stage (the final one by default), following `FROM <earlier stage>` (the
+        model's `user_of`, as DW501). Unknown when no stage sets one (inherited from the
+        base image), the last USER has no argument (docker build rejects the file) or the
+        file cannot be read (a warning says why). Each Dockerfile is parsed once per
+        project."""
         if isinstance(build, str):
             build = {"context": build}
         if not isinstance(build, dict):
@@ -932,16 +934,17 @@ class _Loader:
             self.notes.append(f"{where}: build target {excerpt(clean(target), 60)!r} is not a "
                               f"stage of {shown}: the image's user is not known")
             return Unknown(f"no stage {target} in {path}"), ""
-        while True:
-            users = [i for i in stage.instructions if i.cmd == "USER"]
-            if users:
-                user = users[-1].args[0] if users[-1].args else ""
-                return user, f"{shown}:{users[-1].line}"
-            parent = df.stage_named(stage.base_resolved, by_index=False)
-            if parent is None or parent.index >= stage.index:
-                break
-            stage = parent
-        base = stage.base_resolved
+        found = df.user_of(stage)  # the model's walk, as DW501's (one implementation)
+        if found is not None:
+            inst = found[1]
+            if not inst.args:  # `docker build` refuses it: no user to judge
+                self.notes.append(f"{where}: {shown}:{inst.line}: USER without an argument "
+                                  "(docker build rejects the file): the image's user is "
+                                  "not known")
+                return Unknown(f"{shown}:{inst.line}: USER without an argument (docker "
+                               "build rejects the file)"), ""
+            return inst.args[0], f"{shown}:{inst.line}"
+        base = df.chain(stage)[-1].base_resolved
         return Unknown(f"no USER in {shown}: the user is inherited from {base}, which the "
                        "files do not show"), base
 

@@ -127,28 +127,43 @@ class DockerfileSnapshot:
         parent = self.stage_named(stage.base_resolved, by_index=False)
         return parent if parent is not None and parent.index < stage.index else None
 
-    def final_chain(self) -> tuple[Stage, ...]:
-        """The final stage and the earlier stages it is built FROM, final first: the
-        stages whose file system and config are the image's."""
-        chain = [self.final]
+    def chain(self, stage: Stage) -> tuple[Stage, ...]:
+        """`stage` and the earlier stages it is built FROM, `stage` first: the stages whose
+        file system and config an image built up to `stage` (`--target`) has."""
+        chain = [stage]
         # base_stage only returns an earlier stage (a lower index): the walk always ends
         while (parent := self.base_stage(chain[-1])) is not None:
             chain.append(parent)
         return tuple(chain)
+
+    def final_chain(self) -> tuple[Stage, ...]:
+        """The final stage and the earlier stages it is built FROM, final first: the
+        stages whose file system and config are the image's."""
+        return self.chain(self.final)
 
     @property
     def external_base(self) -> str:
         """The image the final chain starts from (as resolved: may hold `$`)."""
         return self.final_chain()[-1].base_resolved
 
-    def final_user(self) -> tuple[Stage, Instruction] | None:
-        """The last USER instruction of the final chain (the final stage's, else the
-        stage it builds on...), or None when the image's user is its base image's."""
-        for stage in self.final_chain():
-            for inst in reversed(stage.instructions):
-                if inst.cmd == "USER" and inst.args:
-                    return stage, inst
+    def user_of(self, stage: Stage) -> tuple[Stage, Instruction] | None:
+        """The last USER instruction of `stage`'s chain (`stage`'s own, else the stage it
+        builds on...), or None when the image's user is its base image's.
+
+        A bare `USER` (no argument) is returned like any other: Docker refuses to build
+        the file ("USER requires exactly one argument"), so no earlier USER is the
+        image's and callers say the user is unknown (`args` is empty). The one place
+        this is decided: DW501 (checks/dockerfile.py) and the user of a compose service
+        built from a Dockerfile (collect/compose.py) both ask here."""
+        for link in self.chain(stage):
+            for inst in reversed(link.instructions):
+                if inst.cmd == "USER":
+                    return link, inst
         return None
+
+    def final_user(self) -> tuple[Stage, Instruction] | None:
+        """`user_of` the final stage: the user the image runs as, when the file sets it."""
+        return self.user_of(self.final)
 
     def stage_named(self, ref: str, *, by_index: bool = True) -> Stage | None:
         """The stage `ref` names: a name (case-insensitive) or, for `COPY --from`, an
