@@ -275,11 +275,88 @@ def _bashlex_loops(script: str) -> bool:
     return False
 
 
+_CUTS = frozenset({";", "&&", "||", "&", "\n", "\r\n"})
+_BLOCKS = frozenset({"if", "for", "while", "until", "select"})
+_BLOCK_ENDS = frozenset({"fi", "done"})
+_LEADS = frozenset({"if", "then", "do", "else", "elif", "while", "until", "!", "time", "{",
+                    "("})  # the word after one of these is a command too
+_INERT = re.compile(r"""'[^']*'|"(?:[^"\\]|\\.)*"|\\.""", re.DOTALL)
+
+
+def _top_level_parts(script: str) -> list[str] | None:
+    """`script` cut at its top-level `;`, `&&`, `||`, `&` and newlines (outside every
+    quote, `$(...)`, `(...)`, `{...}`, `[[...]]`, backquote and if/for/while block), or
+    None when that cannot be told with confidence (a heredoc, `case`, a closer without
+    its opener, an unmatched quote, an operator with no command before or after it:
+    bashlex refuses those, and the whole script goes to shlex as before). Each part is
+    then read on its own: the small tokenizer takes the plain ones, so bashlex, which
+    costs ~3 ms a script, reads only the parts that need it. bashlex's result for the
+    whole is the parts' results in order (it walks a list's items in order)."""
+    if "<<" in script or "esac" in script:
+        return None
+    parts: list[str] = []
+    start = pos = depth = ticks = 0
+    lead = True  # the next word is in command position (where keywords count)
+    after_word = False  # a word since the last operator
+    part_words = False  # a word since the last cut
+    last_op = ""
+    for m in _TOKEN.finditer(script):
+        if m.start() != pos:
+            return None
+        pos = m.end()
+        kind, text = m.lastgroup, m.group()
+        if kind in ("ws", "comment"):
+            continue
+        if kind in ("op", "nl"):
+            if kind == "op" and not after_word:
+                return None  # `; ;`, `&& ||`, a leading `;`
+            if text in _CUTS and after_word and depth == 0 and ticks % 2 == 0:
+                parts.append(script[start:m.start()])
+                start = pos
+                part_words = False
+            lead = True
+            after_word = False
+            last_op = text if kind == "op" else last_op
+            continue
+        if kind == "redir":
+            lead = after_word = False
+            continue
+        if lead and text in _BLOCKS:
+            depth += 1
+        elif lead and text in _BLOCK_ENDS:
+            depth -= 1
+        bare = _INERT.sub("", text)
+        depth += (bare.count("(") - bare.count(")") + bare.count("{") - bare.count("}")
+                  + bare.count("[[") - bare.count("]]"))
+        ticks += bare.count("`")
+        if depth < 0:
+            return None
+        lead = lead and text in _LEADS
+        after_word = part_words = True
+    if pos != len(script) or depth != 0 or ticks % 2 != 0 or (
+            not after_word and last_op in ("&&", "||", "|")):
+        return None  # something left open
+    if part_words:  # not only a comment or blanks after the last cut
+        parts.append(script[start:])
+    return parts
+
+
+def _bashlex_pipes(script: str) -> tuple[Pipeline, ...]:
+    """bashlex's reading of `script`; raises whatever bashlex raises."""
+    import bashlex  # imported on first use: building its parser tables costs ~0.2 s
+
+    out: list[Pipeline] = []
+    for tree in bashlex.parse(script):
+        _walk(tree, out)
+    return tuple(p for p in out if p)
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_shell(script: str) -> tuple[tuple[Pipeline, ...], str]:
     """The pipelines of a shell script and the parser that read it ("bashlex", or
     "shlex" when bashlex cannot). Scripts of only words, quotes, operators and
-    redirects are read by a small tokenizer that gives bashlex's result, faster."""
+    redirects are read by a small tokenizer that gives bashlex's result, faster; so are
+    the plain top-level parts of the others (`_top_level_parts`)."""
     if not script.strip():
         return (), "bashlex"
     simple = _simple_pipes(script)
@@ -287,15 +364,14 @@ def parse_shell(script: str) -> tuple[tuple[Pipeline, ...], str]:
         return simple, "bashlex"
     if _bashlex_loops(script):
         return _shlex_pipes(script), "shlex"
+    found: list[Pipeline] = []
     try:
-        import bashlex  # imported on first use: building its parser tables costs ~0.2 s
-
-        out: list[Pipeline] = []
-        for tree in bashlex.parse(script):
-            _walk(tree, out)
-        return tuple(p for p in out if p), "bashlex"
+        for part in _top_level_parts(script) or [script]:
+            simple = _simple_pipes(part)
+            found.extend(simple if simple is not None else _bashlex_pipes(part))
     except Exception:  # bashlex raises its own errors, NotImplementedError, RecursionError
-        return _shlex_pipes(script), "shlex"
+        return _shlex_pipes(script), "shlex"  # the whole script, as if never cut
+    return tuple(found), "bashlex"
 
 
 def _basename(word: str) -> str:
@@ -537,19 +613,25 @@ def _normal_tag(image: str) -> str:
     return image if ":" in image.rsplit("/", 1)[-1] else image + ":latest"
 
 
+def _tags(images: list[Any]) -> frozenset[str]:
+    """The tags of a `GET /images/json` answer."""
+    return frozenset(tag for image in images if isinstance(image, dict)
+                     for tag in image.get("RepoTags") or () if isinstance(tag, str))
+
+
 def _local_tags(getter: Any) -> frozenset[str] | None:
     """The tags of the Engine's local images (`GET /images/json`), or None when they
     cannot be listed (then each base is asked for by name)."""
+    from dockwarden.collect.unixhttp import MAX_LIST
     from dockwarden.errors import DockwardenError
 
     try:
-        status, doc = getter.get("/images/json", what="the local images")
+        status, doc = getter.get("/images/json", max_bytes=MAX_LIST, what="the local images")
     except (DockwardenError, OSError):
         return None
     if status != 200 or not isinstance(doc, list):
         return None
-    return frozenset(tag for image in doc if isinstance(image, dict)
-                     for tag in image.get("RepoTags") or () if isinstance(tag, str))
+    return _tags(doc)
 
 
 class BaseUserResolver:
@@ -564,8 +646,7 @@ class BaseUserResolver:
         self.registry = registry
         self.timeout = timeout
         self.engine_error: Exception | None = None  # why the Engine is not used
-        self._socket: str | None = None
-        self._version: str | None = None
+        self._socket: str | None = None  # the Engine's unix socket (each process connects)
         self._sdk_opts: Any = None
         self._getter: Any = None
         self._pid = 0
@@ -581,18 +662,45 @@ class BaseUserResolver:
         from dockwarden.errors import DockwardenError
 
         try:
+            url, _tls = connection.resolve(opts)
+            if url.startswith(("unix://", "/")):
+                self._probe_socket(url, opts.timeout)
+                return
             conn = connection.connect(opts)
         except DockwardenError as exc:
             self.engine_error = exc
             return
         self._local = _local_tags(conn.getter)
-        if conn.socket_path is not None and conn.api is None:
-            self._socket = conn.socket_path
-            self._version = getattr(conn.getter, "version", None)
-            conn.getter.close()
-        else:  # TCP/TLS/ssh: kept in this process only (the SDK's sessions are not
-            self._sdk_opts = opts  # fork-safe); reconnected in a forked worker
-            self._getter, self._pid = conn.getter, os.getpid()
+        # TCP/TLS/ssh: the connection is kept in this process only (the SDK's sessions
+        # are not fork-safe); a forked worker connects again
+        self._sdk_opts = opts
+        self._getter, self._pid = conn.getter, os.getpid()
+
+    def _probe_socket(self, url: str, timeout: float) -> None:
+        """The usual case, the Engine's unix socket: listing the local images is the
+        probe, one request on one connection. No `/version` round trip to negotiate the
+        API first (it takes the Engine longer to answer than the list): the two
+        endpoints used here are the same in every API version, so they are asked for
+        unversioned, as the Engine's own."""
+        from dockwarden.collect.connection import unreachable
+        from dockwarden.collect.unixhttp import MAX_LIST, EngineGone, UnixGetter
+        from dockwarden.errors import EngineUnreachable
+
+        shown = url if url.startswith("unix://") else "unix://" + url
+        getter = UnixGetter(shown[len("unix://"):], None, timeout)
+        try:
+            status, doc = getter.get("/images/json", max_bytes=MAX_LIST,
+                                     what="the local images")
+        except EngineGone as exc:
+            raise unreachable(shown, exc) from None
+        finally:
+            getter.close()
+        if status != 200 or not isinstance(doc, list):
+            raise EngineUnreachable(
+                f"{clean(shown)} does not answer like a Docker Engine (HTTP {status} "
+                "to GET /images/json)", "check --host / DOCKER_HOST")
+        self._local = _tags(doc)
+        self._socket = getter.socket_path
 
     @property
     def engine(self) -> bool:
@@ -604,7 +712,7 @@ class BaseUserResolver:
         if self._socket is not None:
             from dockwarden.collect.unixhttp import UnixGetter
 
-            self._getter = UnixGetter(self._socket, self._version, self.timeout)
+            self._getter = UnixGetter(self._socket, None, self.timeout)  # see _probe_socket
         else:
             from dockwarden.collect import connection
 

@@ -79,12 +79,13 @@ def _resolver(ns: argparse.Namespace) -> Any:
     """The base-user resolver: the Engine unless --no-engine (the default connection is
     tried with a short time limit and skipped silently when it does not answer; one
     named with -H/--context must answer), the registry with --resolve-base."""
-    from dockwarden.collect.connection import EngineOptions
     from dockwarden.collect.dockerfile import BaseUserResolver
     timeout = getattr(ns, "timeout", 30.0)
     explicit = bool(getattr(ns, "host", None) or getattr(ns, "context", None))
     engine = None
     if not getattr(ns, "no_engine", False):
+        from dockwarden.collect.connection import EngineOptions  # not imported otherwise
+
         engine = EngineOptions(
             host=ns.host, context=ns.context, tls=ns.tls, tlsverify=ns.tlsverify,
             tlscacert=ns.tlscacert, tlscert=ns.tlscert, tlskey=ns.tlskey,
