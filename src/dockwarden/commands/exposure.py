@@ -67,7 +67,7 @@ def options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--concurrency", type=_concurrency, default=256, metavar="N",
                    help="connections open at once, at most (default 256; lowered to fit "
                    "the open-files limit)")
-    g.add_argument("--timeout", type=opts._timeout, default=3.0, metavar="SECONDS",
+    g.add_argument("--timeout", type=opts.timeout_seconds, default=3.0, metavar="SECONDS",
                    help="time limit of each connection: connect, TLS handshake, request "
                    "and answer (default 3); a port silent that long counts as filtered")
     opts.output_options(p)

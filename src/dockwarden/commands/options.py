@@ -43,7 +43,6 @@ def timeout_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-_timeout = timeout_seconds  # the name commands/registry.py and commands/exposure.py use
 
 
 def _known_severity(text: str) -> Severity:

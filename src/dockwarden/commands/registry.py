@@ -27,7 +27,7 @@ def options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-write-test", action="store_true",
                    help="do not test pushing (by default an upload is opened and cancelled, "
                    "or a blob the repository holds is mounted onto itself: nothing is stored)")
-    g.add_argument("--timeout", type=opts._timeout, default=30.0,
+    g.add_argument("--timeout", type=opts.timeout_seconds, default=30.0,
                    help="time limit of each connection, handshake and request, in seconds "
                    "(default 30)")
     opts.output_options(p)
