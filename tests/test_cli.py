@@ -48,6 +48,20 @@ def test_usage_errors_exit_2(args: list[str]) -> None:
     _one_line_error(proc)
 
 
+@pytest.mark.parametrize("args", [
+    ["watch", "-H", "unix:///nonexistent/a.sock", "-H", "unix:///nonexistent/b.sock"],
+    ["sbom", "--context", "a", "-c", "b", "busybox"],
+    ["dockerfile", "-H", "unix:///nonexistent/a.sock", "--host", "unix:///x.sock", "F"],
+])
+def test_one_engine_commands_refuse_a_second_engine(args: list[str]) -> None:
+    """Only the Engine audits take -H/--context more than once; elsewhere a second one
+    is refused instead of silently replacing the first."""
+    proc = _run(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert "given twice" in proc.stderr
+    _one_line_error(proc)
+
+
 def test_unreachable_engine_exits_3_with_hint(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     proc = _run("--host", "unix:///nonexistent/docker.sock", "--format", "json",

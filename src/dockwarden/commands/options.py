@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from typing import Any
 
 from dockwarden.model.common import Severity
 
@@ -118,13 +119,29 @@ def output_options(p: argparse.ArgumentParser) -> None:
     c.add_argument("--no-config", action="store_true", help="read no config file")
 
 
+class _Once(argparse.Action):
+    """A store option given at most once: a second -H or --context is refused rather than
+    silently winning (the Engine commands make them repeatable: commands/engine.py)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        given = f"_{self.dest}_given"  # not the value: a config file may set a default
+        if getattr(namespace, given, False):
+            raise argparse.ArgumentError(
+                self, "given twice: this command works on one Engine (`dockwarden engine` "
+                "and `containers` audit many in one run)")
+        setattr(namespace, given, True)
+        setattr(namespace, self.dest, values)
+
+
 def engine_options(p: argparse.ArgumentParser, *, containers: bool = True) -> None:
     """The Engine connection, as the docker CLI takes it; with `containers`, also the
     options of a container audit (`--workers`, `--no-local`)."""
     g = p.add_argument_group("engine connection (as the docker CLI)")
-    g.add_argument("-H", "--host", help="Engine URL (default: DOCKER_HOST, the current "
-                   "context, or unix:///var/run/docker.sock)")
-    g.add_argument("-c", "--context", help="Docker context to use")
+    g.add_argument("-H", "--host", action=_Once,
+                   help="Engine URL (default: DOCKER_HOST, the current context, or "
+                   "unix:///var/run/docker.sock)")
+    g.add_argument("-c", "--context", action=_Once, help="Docker context to use")
     g.add_argument("--tls", action="store_true", help="use TLS")
     g.add_argument("--tlsverify", action="store_true", help="use TLS and verify the server")
     g.add_argument("--tlscacert", metavar="FILE",
