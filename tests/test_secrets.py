@@ -666,6 +666,8 @@ def test_finish_ignores_foreign_values() -> None:
     ("echo 'root:hunter2' | chpasswd", "hunter2", "chpasswd root:******"),
     ("echo -e \"app:s3cretpw\" | sudo chpasswd", "s3cretpw", "chpasswd app:******"),
     ("chpasswd <<< 'app:pa55word'", "pa55word", "chpasswd app:******"),
+    ("chpasswd <<< app:pa55word; echo done", "pa55word", "chpasswd app:******"),  # found by
+    # test_every_fixed_credential_is_hidden: the `;` was taken into the password
     ("echo hunter22 | passwd --stdin root", "hunter22", "passwd"),
     ("mysql -e \"CREATE USER 'a'@'%' IDENTIFIED BY 'pw123456'\"", "pw123456",
      "IDENTIFIED BY '******'"),
@@ -737,3 +739,28 @@ def test_adversarial_credential_lines_just_run(seed: str) -> None:
     secrets.fixed_credentials(text)
     secrets.redact_command(text)
     secrets.redact_argv(text.split(" ")[:5000])
+
+
+_CREDENTIAL_TEMPLATES = [
+    "echo 'root:{pw}' | chpasswd", "echo \"app:{pw}\" | sudo chpasswd", "echo {pw} | passwd root",
+    "chpasswd <<< app:{pw}", "mysql -e \"CREATE USER 'a'@'%' IDENTIFIED BY '{pw}'\"",
+    "mysql -e \"SET PASSWORD = PASSWORD('{pw}')\"", "DB_PASSWORD={pw} ./run",
+    "export ADMIN_PASS=\"{pw}\"", "useradd -m -p '{pw}' app", "usermod --password={pw} app",
+    "mysqladmin -u root password {pw}",
+]
+
+
+@given(st.lists(st.tuples(st.sampled_from(_CREDENTIAL_TEMPLATES),
+                          st.text(string.ascii_letters + string.digits + "#%@!._+=:/,",
+                                  min_size=5, max_size=40)),
+                min_size=1, max_size=5),
+       st.sampled_from([" && ", "; ", " \\\n && ", "\n"]))
+def test_every_fixed_credential_is_hidden(items: list[tuple[str, str]], sep: str) -> None:
+    pws = ["Zx" + pw + f"q{n}" for n, (_, pw) in enumerate(items)]  # unique, letter-led
+    text = sep.join(t.format(pw=pw) for (t, _), pw in zip(items, pws, strict=True))
+    found = {c.literal for c in secrets.fixed_credentials(text)}
+    assert found == set(pws)
+    shown = secrets.redact_command(text)
+    assert not any(pw in shown for pw in pws), shown
+    shown_argv = " ".join(secrets.redact_argv(["sh", "-c", text]))
+    assert not any(pw in shown_argv for pw in pws), shown_argv
