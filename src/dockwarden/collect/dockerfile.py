@@ -696,9 +696,10 @@ class BaseUserResolver:
         finally:
             getter.close()
         if status != 200 or not isinstance(doc, list):
-            raise EngineUnreachable(
-                f"{clean(shown)} does not answer like a Docker Engine (HTTP {status} "
-                "to GET /images/json)", "check --host / DOCKER_HOST")
+            why = f"HTTP {status}" if status != 200 else "not a list of images"
+            raise EngineUnreachable(f"{clean(shown)} does not answer like a Docker Engine "
+                                    f"({why} in answer to GET /images/json)",
+                                    "check --host / DOCKER_HOST")
         self._local = _tags(doc)
         self._socket = getter.socket_path
 
