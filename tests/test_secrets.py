@@ -764,3 +764,32 @@ def test_every_fixed_credential_is_hidden(items: list[tuple[str, str]], sep: str
     assert not any(pw in shown for pw in pws), shown
     shown_argv = " ".join(secrets.redact_argv(["sh", "-c", text]))
     assert not any(pw in shown_argv for pw in pws), shown_argv
+
+
+def test_content_rules_filter_is_safe_across_threads() -> None:
+    """Image layers are scanned by several threads at once: the anchor filter gives each
+    thread its own Hyperscan scratch (a shared one failed with ScratchInUseError, which
+    made `image --all` lose images)."""
+    import threading
+
+    from dockwarden import secrets
+
+    data = [(b"AKIA" + b"x" * 16 + b" password=foo github_pat_ " * 50 + bytes([i])) * 200
+            for i in range(32)]
+    want = [secrets.rules_for(d) for d in data]
+    errors: list[BaseException] = []
+
+    def scan() -> None:
+        try:
+            for _ in range(20):
+                for d, w in zip(data, want, strict=True):
+                    assert secrets.rules_for(d) == w
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=scan) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

@@ -37,6 +37,7 @@ import base64
 import binascii
 import itertools
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
@@ -335,19 +336,22 @@ class _AnchorFilter:
                         ids=list(range(len(literals))),
                         flags=hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH)
         self.scratch = hyperscan.Scratch(self.db)
-        self.hits: list[int] = []
-
-    def _seen(self, literal: int, *_: object) -> None:
-        self.hits.append(literal)
+        # a scan needs a scratch space of its own: image layers are read by several
+        # threads at once (one shared scratch fails with "error code -10")
+        self.local = threading.local()
 
     def rules_for(self, data: bytes) -> tuple[Rule, ...]:
-        self.hits = []
-        self.db.scan(data, match_event_handler=self._seen, scratch=self.scratch)
-        if not self.hits:
+        scratch = getattr(self.local, "scratch", None)
+        if scratch is None:
+            scratch = self.local.scratch = self.scratch.clone()
+        hits: list[int] = []
+        self.db.scan(data, match_event_handler=lambda i, *_: hits.append(i),
+                     scratch=scratch)
+        if not hits:
             return ()
-        if len(self.hits) == 1:
-            return self.rules[self.hits[0]]
-        found = {r.id for i in self.hits for r in self.rules[i]}
+        if len(hits) == 1:
+            return self.rules[hits[0]]
+        found = {r.id for i in hits for r in self.rules[i]}
         return tuple(r for r in RULES if r.id in found)
 
 
