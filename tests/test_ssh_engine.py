@@ -300,3 +300,32 @@ def test_ssh_refused_host_is_dialled_once(tmp_path: Path,
     finally:
         getter.shutdown()
     assert _dials(log) == 1
+
+
+def test_ssh_spare_that_failed_to_dial_is_dialled_again(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """A spare connection whose dial failed (here: the second dial is closed by the
+    "remote", as sshd's MaxStartups does) costs one more dial, not the request: the
+    Engine has answered on the first connection already."""
+    from dockwarden.collect.sshdial import SSHGetter
+
+    log = tmp_path / "dials.log"
+    _fake_ssh(tmp_path, monkeypatch,
+              f"if [ \"$(wc -l < {log})\" -eq 2 ]; then\n"
+              "  echo 'kex_exchange_identification: Connection closed by remote host' >&2\n"
+              "  exit 255\nfi\n"
+              "exec docker -H unix:///var/run/docker.sock system dial-stdio")
+    getter = SSHGetter("ssh://root@127.0.0.1:1", None, 60.0, connections=2)
+    try:
+        assert getter.get("/version")[0] == 200
+        assert getter.get("/version")[0] == 200  # starts the spare (the second dial)
+        assert _dials(log) == 2
+        warm = getter._borrow()  # hold the first connection: the next request takes the spare
+        try:
+            assert getter.get("/version")[0] == 200
+        finally:
+            getter._give_back(warm, True)
+        assert _dials(log) == 3
+    finally:
+        getter.shutdown()

@@ -199,6 +199,12 @@ class SSHGetter(UnixGetter):
             self._all = [c for c in self._all if c.proc is not None] + [conn]
         return conn
 
+    def _may_retry(self, conn: _UnixConnection) -> bool:
+        """Also a new connection, once this Engine has answered on another: a spare
+        whose dial failed (sshd's MaxStartups, a network blip) costs one more dial, not
+        the audit."""
+        return conn.answered or self._answered
+
     def _borrow(self) -> SSHConnection | None:
         with self._cond:
             while not self._idle and self._made >= self.connections:

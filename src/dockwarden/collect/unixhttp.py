@@ -157,6 +157,13 @@ class UnixGetter:
         getter (collect/sshdial.py) makes one over an ssh process instead."""
         return _UnixConnection(self.socket_path, self.timeout)
 
+    def _may_retry(self, conn: _UnixConnection) -> bool:
+        """Whether a request that `conn` lost (closed, reset) is tried once more on a
+        new connection: when `conn` was kept alive from an earlier answer (the server
+        may have closed it meanwhile), not when it was new (a new one would fail the
+        same way; over ssh:// it would be a second login to a host that refused us)."""
+        return conn.answered
+
     def get(self, path: str, *, max_bytes: int = MAX_SMALL, what: str = "",
             **params: str) -> tuple[int, Any]:
         """(status, decoded JSON body) of one GET, within `--timeout` and `max_bytes`.
@@ -170,7 +177,7 @@ class UnixGetter:
         deadline = Deadline(self.timeout)
         for attempt in range(2):
             conn = self._conn(fresh=attempt > 0)
-            kept_alive = conn.answered
+            may_retry = self._may_retry(conn)
             try:
                 with watchdog(deadline, conn.abort):
                     if conn.sock is not None:
@@ -189,10 +196,7 @@ class UnixGetter:
                     BrokenPipeError, http.client.BadStatusLine) as exc:
                 conn.close()
                 _check(deadline, what, exc)
-                # A kept-alive connection may have been closed meanwhile: retry once on a
-                # new one. A new one that failed is not retried (over ssh:// that would
-                # be a second login attempt for a host that refused the first).
-                if attempt == 1 or not kept_alive:
+                if attempt == 1 or not may_retry:
                     raise EngineGone(str(exc) or type(exc).__name__) from None
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
