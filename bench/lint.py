@@ -97,7 +97,8 @@ def main() -> int:
                                 check=False).stdout.strip()
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {len(files)} files, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {hl_version}, "
-          f"dockwarden via {' '.join(dw)}, bytecode cache in {PYCACHE}", file=sys.stderr)
+          f"dockwarden via {' '.join(dw)}, bytecode cache in {PYCACHE}, "
+          f"load average at the start: {os.getloadavg()[0]:.1f}", file=sys.stderr)
 
     corpus = measure({
         "dockwarden": [*dw, "dockerfile", *files, "--format", "json", "--fail-on", "none",
