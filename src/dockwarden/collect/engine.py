@@ -177,8 +177,12 @@ class EngineCollector:
     def __init__(self, conn: Connection, *, names: tuple[str, ...] = (), workers: int = 8,
                  local_facts: bool = True, progress: Progress | None = None,
                  containers: bool = True, daemon: bool = True,
-                 host_root: str | None = None) -> None:
+                 host_root: str | None = None,
+                 rows_listed: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         self.conn = conn
+        # handed the container list's rows once read, shape-checked and selected by
+        # name, before the containers are inspected (the images in use come from them)
+        self.rows_listed = rows_listed
         # The host's `/` as mounted here (`--host-root`; None: this is the host): local
         # facts are read under it, the host's processes through the /proc showing them.
         self.host_root = host_root or "/"
@@ -411,6 +415,8 @@ class EngineCollector:
     def _containers(self, local: bool) -> tuple[list[ContainerSpec], list[str]]:
         self._partial = []
         rows = self._select(self._rows())
+        if self.rows_listed is not None:
+            self.rows_listed(rows)
 
         # Volume options (their size bounds) are needed only if a container mounts one.
         volumes: Mapping[str, Mapping[str, Any]] = (

@@ -135,23 +135,11 @@ def audit(ns: argparse.Namespace) -> Report:
 def _collector(conn: Any, listed: Callable[[list[dict[str, Any]]], None] | None,
                **kwargs: Any) -> Any:
     """The Engine's collector; `listed` (if any) is handed the container list's rows
-    that the collector selected, shape-checked, as soon as it has them (before the
-    containers are inspected), so the images in use come from the one listing."""
+    that the collector selected, as soon as it has them, so that the images in use come
+    from the one listing."""
     from dockwarden.collect.engine import EngineCollector
 
-    if listed is None:
-        return EngineCollector(conn, **kwargs)
-    hand: Callable[[list[dict[str, Any]]], None] = listed
-
-    class Listing(EngineCollector):
-        # EngineCollector has no public hook for its rows: `_select` is where they are
-        # known (after the shape check and the selection by name).
-        def _select(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            chosen = super()._select(rows)
-            hand(chosen)
-            return chosen
-
-    return Listing(conn, **kwargs)
+    return EngineCollector(conn, rows_listed=listed, **kwargs)
 
 
 class _ImagesInUse:
