@@ -329,3 +329,38 @@ def test_ssh_spare_that_failed_to_dial_is_dialled_again(tmp_path: Path,
         assert _dials(log) == 3
     finally:
         getter.shutdown()
+
+
+def test_ssh_no_new_process_after_shutdown(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once shut down (the run's end, or a fleet Engine's deadline) the pool dials no
+    more: a request then fails at once, and one waiting for a connection is woken and
+    fails too, so no ssh process outlives the getter."""
+    import threading
+
+    from dockwarden.collect.sshdial import SSHGetter
+    from dockwarden.collect.unixhttp import EngineGone
+
+    log = _fake_ssh(tmp_path, monkeypatch,
+                    "exec docker -H unix:///var/run/docker.sock system dial-stdio")
+    getter = SSHGetter("ssh://root@127.0.0.1:1", None, 60.0, connections=1)
+    assert getter.get("/version")[0] == 200
+    held = getter._borrow()  # the pool's one connection: the next request must wait
+    waited: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            getter.get("/version")
+        except EngineGone as exc:
+            waited.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    getter.shutdown()
+    waiter.join(timeout=30)
+    assert not waiter.is_alive() and len(waited) == 1
+    getter._give_back(held, True)  # given back after the shutdown: its ssh is ended
+    assert held is not None and held.proc is None
+    with pytest.raises(EngineGone, match="closed"):
+        getter.get("/version")
+    assert _dials(log) == 1

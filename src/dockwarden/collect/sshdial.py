@@ -207,22 +207,30 @@ class SSHGetter(UnixGetter):
 
     def _borrow(self) -> SSHConnection | None:
         with self._cond:
-            while not self._idle and self._made >= self.connections:
+            while not self._closed and not self._idle and self._made >= self.connections:
                 self._cond.wait()
+            if self._closed:  # the run's end or the Engine's deadline: no new ssh
+                raise EngineGone("the connection to the Engine was closed")
             if self._idle:
                 return self._idle.pop()
             self._made += 1
             return None  # make a new one (UnixGetter._conn does, on this thread)
 
     def _give_back(self, conn: SSHConnection | None, ok: bool) -> None:
+        keep = False
         with self._cond:
-            if conn is not None and ok:
+            if conn is not None and ok and not self._closed:
                 self._idle.append(conn)
+                keep = True
             else:
                 self._made -= 1
             if ok:
                 self._answered = True
             self._cond.notify()
+        if conn is not None and ok and not keep:  # shut down meanwhile: end its ssh
+            conn.abort()
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                conn.close()
 
     def _start_spares(self) -> None:
         """Start the rest of the pool's ssh processes at once, when the second request
@@ -288,6 +296,7 @@ class SSHGetter(UnixGetter):
         with self._cond:
             self._closed = True
             conns, self._all, self._idle = self._all, [], []
+            self._cond.notify_all()
         for conn in conns:
             conn.abort()
             with contextlib.suppress(OSError, http.client.HTTPException):
