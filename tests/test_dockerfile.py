@@ -423,3 +423,25 @@ def test_many_files_in_workers_give_the_serial_report(tmp_path: Path) -> None:
     if len(os.sched_getaffinity(0)) >= 2:  # the workers, not this process, parsed the files
         assert runs["parallel"]["go_loaded_here"] is False
     assert runs["serial"]["go_loaded_here"] is True
+
+
+@pytest.mark.parametrize("script", [
+    'set -eux; a="$(b | c)"; apt-get update && apt-get install -y d',
+    "if x; then y; fi; z", 'for i in 1 2; do v "$i"; done && w',
+    "x=$(if a; then b; fi); c", "{ a; b; } || c", "echo `a; b`; c", "a &&\\\n b & c",
+])
+def test_cut_scripts_read_as_bashlex_reads_the_whole(script: str) -> None:
+    """A RUN script cut at its top-level separators reads as bashlex reads it whole."""
+    from dockwarden.collect.dockerfile import _bashlex_pipes, _top_level_parts, parse_shell
+
+    assert len(_top_level_parts(script) or ()) > 1
+    assert parse_shell.__wrapped__(script) == (_bashlex_pipes(script), "bashlex")
+
+
+@pytest.mark.parametrize("script", ["a; ; b", "a &&", "x=$(a; b", "a <<EOF\nb\nEOF",
+                                    "case $x in a) b;; esac; c", "fi; a"])
+def test_scripts_not_cut(script: str) -> None:
+    """Heredocs, case, unclosed and stray operators are never cut: bashlex reads them."""
+    from dockwarden.collect.dockerfile import _top_level_parts
+
+    assert _top_level_parts(script) is None

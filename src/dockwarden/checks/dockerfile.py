@@ -20,6 +20,7 @@ transitively) and medium in a stage nothing copies from.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -53,6 +54,16 @@ def line_map(df: DockerfileSnapshot) -> dict[str, int]:
 
 
 def _shown(text: str) -> str:
+    """An instruction as evidence shows it: redacted, cut to 200 characters. Rules quote
+    the same instructions again and again (3,034 calls for 1,083 texts over the corpus):
+    short ones are remembered (bounded: at most 1,024 texts of 4 KiB)."""
+    if len(text) <= 4096:
+        return _shown_short(text)
+    return secrets.redact_command(text)[:200]
+
+
+@functools.lru_cache(maxsize=1024)
+def _shown_short(text: str) -> str:
     return secrets.redact_command(text)[:200]
 
 
