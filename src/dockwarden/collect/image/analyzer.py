@@ -11,6 +11,13 @@ small per-file result (or None). An analyzer that has `analyze_stream` (a
 the member as a forward reader instead, so that it never holds the file whole; when other
 analyzers want the same file, they get their head as bytes first and the reader replays
 that head before it goes on with the member (the member is read once, in one pass).
+An analyzer that has `scanner(path, size)` (the binary classifier) may answer with a
+`Scanner` for the file: the walker then pushes it the whole member in order, chunk by
+chunk (every chunk the streaming analyzer reads, its replayed head included, then the
+rest of the member in 1 MiB chunks, or, without a streaming analyzer, the member in
+chunks the walker reads itself) until it says it wants no more, and stores its
+`result()` as that of `analyze`; a scanner is never offloaded, and one that raises is a
+skipped entry, as for `analyze`. An analyzer answering None gets the bytes instead.
 Results are kept per (layer, path). Once all layers are
 read and whiteouts applied, each analyzer's `finish` receives the results of the files
 that are visible in the final filesystem only (a file added in layer 1 and deleted in
@@ -104,4 +111,20 @@ class StreamingAnalyzer(Analyzer, Protocol):
         """Parse one file of `size` bytes read forward by `read(n)` (at most `n` bytes,
         b"" at the end of the member; what is not read is skipped by the walker). Must
         not raise on hostile input, and should hold a bounded part of the file."""
+        ...
+
+
+class Scanner(Protocol):
+    """One file pushed to an analyzer in chunks (`scanner(path, size)` on the analyzer:
+    a Scanner, or None to have the file as bytes through `analyze`). It should hold a
+    bounded part of the file, whatever the chunk sizes (from 1 byte up)."""
+
+    def feed(self, chunk: bytes) -> bool:
+        """The next bytes of the file (never empty); False when it wants no more (the
+        walker then calls `result` at once and feeds it nothing else)."""
+        ...
+
+    def result(self) -> object | None:
+        """What `analyze` would have returned for the file, once all of it (or all it
+        wanted) was fed; None for nothing. Must not raise on hostile input."""
         ...

@@ -31,6 +31,7 @@ from dockwarden.collect.image.analyzer import (
     AnalysisOutput,
     Analyzer,
     FileResult,
+    Scanner,
     Selector,
     StreamingAnalyzer,
 )
@@ -84,6 +85,7 @@ SHARED_PIECES = 4  # per CPU, for a mid-sized image: the uneven pieces balance b
 TICK = 64  # entries of a piece walked here between looks at the workers (`_tick`)
 SCAN_MAX = 16 << 20  # how far a piece looks for its first header (then: walked again)
 MAX_DEFERRED_FILES = 256  # files (one per layer in an OCI layout) kept open to read later
+SCAN_CHUNK = 1 << 20  # what the walker reads at a time for scanners (`Scanner`)
 PROBE = 8192  # what tells a binary file (a NUL byte) from text, for `text_only` analyzers
 
 
@@ -653,16 +655,91 @@ class _Pass:
 
     def _analyze(self, slot: int, path: str, stream: TarStream,
                  wanting: list[Analyzer], size: int) -> None:
-        # the member is read once: one analyzer (the first that can) streams it, after
-        # the others had their head as bytes
+        # the member is read once: the analyzers that scan chunks (`scanner`) are fed all
+        # of it, one analyzer (the first that can) pulls it as a stream, after the
+        # others had their head as bytes
+        scanners: list[tuple[Analyzer, Scanner]] = []
+        if any(hasattr(a, "scanner") for a in wanting):
+            wanting = self._scanners(slot, path, size, wanting, scanners)
         streaming = next((a for a in wanting if hasattr(a, "analyze_stream")), None)
         if streaming is not None:
             wanting = [a for a in wanting if a is not streaming]
         data = self._read(stream, wanting) if wanting else b""
         if wanting:
             self._bytes(slot, path, data, wanting)
+        if streaming is None and not scanners:
+            return
+        read = _replay(stream, data)
+        if scanners:
+            read = self._feeding(slot, path, read, scanners)
         if streaming is not None:
-            self._stream(slot, path, stream, streaming, size, data)
+            self._stream(slot, path, streaming, size, read)
+        if scanners:
+            self._scan(slot, path, read, scanners)
+
+    def _scanners(self, slot: int, path: str, size: int, wanting: list[Analyzer],
+                  scanners: list[tuple[Analyzer, Scanner]]) -> list[Analyzer]:
+        """Ask the analyzers with `scanner` for one (into `scanners`); the others, and
+        those that answer None, are the bytes and stream analyzers left."""
+        rest: list[Analyzer] = []
+        for a in wanting:
+            make = getattr(a, "scanner", None)
+            if make is None:
+                rest.append(a)
+                continue
+            try:
+                found = make(path, size)
+            except Exception as exc:  # an analyzer must never abort the pass
+                self.skipped.append((a.name, f"{path}: {type(exc).__name__}: {exc}"))
+                continue
+            if found is None:
+                rest.append(a)
+            else:
+                scanners.append((a, found))
+        return rest
+
+    def _feeding(self, slot: int, path: str, read: Callable[[int], bytes],
+                 scanners: list[tuple[Analyzer, Scanner]]) -> Callable[[int], bytes]:
+        """`read`, also feeding every chunk it returns to the scanners that still want
+        more (`scanners` shrinks as they stop wanting, or fail: a skipped entry)."""
+        def feeding(n: int) -> bytes:
+            chunk = read(n)
+            if chunk and scanners:
+                for entry in list(scanners):
+                    try:
+                        more = entry[1].feed(chunk)
+                    except Exception as exc:  # an analyzer must never abort the pass
+                        self.skipped.append((entry[0].name,
+                                             f"{path}: {type(exc).__name__}: {exc}"))
+                        scanners.remove(entry)
+                        continue
+                    if not more:
+                        scanners.remove(entry)
+                        self._scanned(slot, path, entry)
+            return chunk
+
+        return feeding
+
+    def _scan(self, slot: int, path: str, read: Callable[[int], bytes],
+              scanners: list[tuple[Analyzer, Scanner]]) -> None:
+        """Feed the rest of the member to the scanners still wanting it, then take the
+        results of those that did not stop on their own."""
+        while scanners:
+            if not read(SCAN_CHUNK):
+                break
+        for entry in scanners:
+            self._scanned(slot, path, entry)
+        scanners.clear()
+
+    def _scanned(self, slot: int, path: str, entry: tuple[Analyzer, Scanner]) -> None:
+        a, scanner = entry
+        try:
+            value = scanner.result()
+        except Exception as exc:  # an analyzer must never abort the pass
+            self.skipped.append((a.name, f"{path}: {type(exc).__name__}: {exc}"))
+            return
+        if value is not None:
+            self.results.setdefault(a.name, {})[(slot, path)] = value
 
     def _read(self, stream: TarStream, wanting: list[Analyzer]) -> bytes:
         need = max(a.max_bytes for a in wanting)
@@ -674,23 +751,10 @@ class _Pass:
             data = stream.read(need)
         return data
 
-    def _stream(self, slot: int, path: str, stream: TarStream, a: Analyzer, size: int,
-                head: bytes) -> None:
-        """Hand `a` the member as a forward reader (`analyze_stream`): first the `head`
-        the other analyzers already read, then the rest of the member."""
-        at = 0  # in `head`: what was replayed
-
-        def read(n: int) -> bytes:
-            nonlocal at
-            if at < len(head):
-                if at == 0 and n >= len(head):
-                    at = len(head)
-                    return head
-                part = head[at:at + n]
-                at += len(part)
-                return part
-            return stream.read(n)
-
+    def _stream(self, slot: int, path: str, a: Analyzer, size: int,
+                read: Callable[[int], bytes]) -> None:
+        """Hand `a` the member as a forward reader (`analyze_stream`): first the head
+        the other analyzers already read, then the rest of the member (`_replay`)."""
         try:
             value = cast("StreamingAnalyzer", a).analyze_stream(path, size, read)
         except Exception as exc:  # an analyzer must never abort the pass
@@ -745,6 +809,25 @@ class _Pass:
             resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), link))
             if resolved.startswith("//") or _climbs_out(path, link):
                 self.escapes.append((slot, raw, "link target outside the root", link))
+
+
+def _replay(stream: TarStream, head: bytes) -> Callable[[int], bytes]:
+    """A forward reader of the member: first `head` (what was read of it already), then
+    the rest from `stream`."""
+    at = 0  # in `head`: what was replayed
+
+    def read(n: int) -> bytes:
+        nonlocal at
+        if at < len(head):
+            if at == 0 and n >= len(head):
+                at = len(head)
+                return head
+            part = head[at:at + n]
+            at += len(part)
+            return part
+        return stream.read(n)
+
+    return read
 
 
 def make_router(analyzers: list[Analyzer]) -> Callable[[str, int, int], list[Analyzer]]:

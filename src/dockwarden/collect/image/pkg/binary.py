@@ -42,14 +42,19 @@ from dockwarden.collect.image.pkg._common import make_purl, plausible, sort_pack
 from dockwarden.collect.image.pkg.osrelease import OS_FILES
 from dockwarden.model.image import OSRelease, Package
 
-MAX_READ = golang.MAX_READ  # the whole file: version strings lie anywhere in it
 MAX_LIST = 4 * 1024 * 1024  # a package manager's file list
+MAX_APK_DB = 4 * MAX_LIST  # apk's installed database
+MAX_READ = MAX_APK_DB  # the bytes path: file lists, apk's database, `release` files
 DPKG_INFO = "/var/lib/dpkg/info/"
 APK_DB = "/lib/apk/db/installed"
 BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox", "/sbin/busybox", "/usr/sbin/busybox")
 _LIB_DIRS = ("/usr/lib/", "/lib/", "/usr/lib64/", "/lib64/", "/usr/local/lib/", "/opt/")
 _LIB_STARTS = ("libcrypto.so", "libssl.so", "libpython", "libnode.so")
-_MAX_CANDIDATES = 64
+_MAX_CANDIDATES = 64  # distinct versions (more: not classified) and anchors, per rule
+_OVERLAP = 512  # bytes a chunked search keeps from one search to the next
+_SEARCH_AT = 256 * 1024  # a chunked search gathers this much before it runs
+_PY_DIR = re.compile(rb"python(\d\.\d{1,16})")  # a Python library directory's name
+_MAX_MINORS = 1024
 
 
 class Rule(NamedTuple):
@@ -125,39 +130,59 @@ def _base(path: str) -> str:
     return path[path.rfind("/") + 1:]
 
 
-def _windows(rule: Rule, data: bytes) -> list[tuple[int, int]]:
-    """Where the rule's versions may lie: the whole file, or `near` bytes either side
-    of each anchor (at most `_MAX_CANDIDATES` anchors)."""
+def _counted(rule: Rule, anchors: list[int], start: int, end: int) -> bool:
+    """Whether a version match [start, end) counts: any match for a rule without
+    `near`, else one lying within `near` bytes of one of the (first) anchors."""
     if not rule.near:
-        return [(0, len(data))]
-    spans: list[tuple[int, int]] = []
+        return True
+    return any(at - rule.near <= start and end <= at + len(rule.anchor) + rule.near
+               for at in anchors)
+
+
+def _anchors(rule: Rule, data: bytes) -> list[int]:
+    """Where the first `_MAX_CANDIDATES` occurrences of the rule's anchor start."""
+    found: list[int] = []
     at = data.find(rule.anchor)
-    while at >= 0 and len(spans) < _MAX_CANDIDATES:
-        spans.append((max(0, at - rule.near), at + len(rule.anchor) + rule.near))
-        at = data.find(rule.anchor, at + 1)
-    return spans
+    while at >= 0 and len(found) < _MAX_CANDIDATES:
+        found.append(at)
+        at = data.find(rule.anchor, at + len(rule.anchor))
+    return found
 
 
-def _versions(rule: Rule, name: str, data: bytes) -> list[str]:
-    found: list[str] = []
-    for start, end in _windows(rule, data):
-        for pattern in rule.patterns:
-            for n, match in enumerate(pattern.finditer(data, start, end)):
-                if n >= _MAX_CANDIDATES:
-                    break
-                found.append(match.group(1).decode("ascii", errors="replace"))
-    if rule.product == "python":  # the file's own minor version, when its name has one
+def _narrowed(rule: Rule, name: str, found: list[str], minors: set[str] | None
+              ) -> list[str] | None:
+    """The distinct versions that count (None: more than `_MAX_CANDIDATES`, which is
+    no single version either). Python: the file's own minor version, when its name has
+    one, else the versions of which it names its library directory (`minors`: the
+    `python<major>.<minor>` strings in the file, `_PY_DIR`)."""
+    if len(found) > _MAX_CANDIDATES:
+        return None
+    if rule.product == "python":
         minor = re.search(r"(\d\.\d+)", name)
         if minor is not None:
             found = [v for v in found if v.startswith(minor.group(1) + ".")]
-        elif found:  # "python3": the versions of which it names its library directory
+        elif found and minors is not None:
             found = [v for v in found
-                     if b"python" + ".".join(v.split(".")[:2]).encode() in data]
-    return list(dict.fromkeys(found))
+                     if any(m.startswith(".".join(v.split(".")[:2])) for m in minors)]
+    return found
 
 
-def _go(rule: Rule, data: bytes) -> Classified | None:
-    info = golang.parse_buildinfo(data)
+def _versions(rule: Rule, name: str, data: bytes) -> list[str] | None:
+    anchors = _anchors(rule, data) if rule.near else []
+    found: dict[str, None] = {}
+    for pattern in rule.patterns:
+        for match in pattern.finditer(data):
+            if _counted(rule, anchors, match.start(), match.end()):
+                found[match.group(1).decode("ascii", errors="replace")] = None
+                if len(found) > _MAX_CANDIDATES:
+                    return None
+    minors = None
+    if rule.product == "python" and not re.search(r"\d\.\d+", name):
+        minors = {m.group(1).decode("ascii") for m in _PY_DIR.finditer(data)}
+    return _narrowed(rule, name, list(found), minors)
+
+
+def _from_go(rule: Rule, info: golang.GoBuildInfo | None) -> Classified | None:
     if info is None:
         return None
     module = info.main.path if info.main is not None else info.path
@@ -171,25 +196,311 @@ def _go(rule: Rule, data: bytes) -> Classified | None:
     return Classified(rule.product, chosen, make_purl("golang", last, chosen, namespace))
 
 
+def _one_hit(hits: list[Classified]) -> Classified | None:
+    return hits[0] if len(hits) == 1 else None
+
+
+def _hit(rule: Rule, versions: list[str] | None) -> Classified | None:
+    if versions is None or len(versions) != 1 or not plausible(versions[0]):
+        return None
+    return Classified(rule.product, versions[0], make_purl("generic", rule.product, versions[0]))
+
+
+def _rules_for(name: str) -> list[Rule]:
+    return [rule for rule in RULES if rule.names.fullmatch(name)]
+
+
 def classify(path: str, data: bytes) -> Classified | None:
-    """The product and version of one file, when exactly one rule says so."""
+    """The product and version of one file held whole, when exactly one rule says so
+    (`Scanner` gives the same answer reading it in chunks)."""
     name = _base(path)
     hits: list[Classified] = []
-    for rule in RULES:
-        if not rule.names.fullmatch(name):
-            continue
+    for rule in _rules_for(name):
         if rule.go_module:
-            found = _go(rule, data)
+            found = _from_go(rule, golang.parse_buildinfo(data))
+        elif rule.anchor and rule.anchor not in data:
+            continue
+        else:
+            found = _hit(rule, _versions(rule, name, data))
+        if found is not None:
+            hits.append(found)
+    return _one_hit(hits)
+
+
+class _Finder:
+    """The matches of one pattern over a file fed in chunks, as `finditer` over the
+    whole file finds them: a search stops `_OVERLAP` bytes short of what was fed (a
+    match starting there waits for more bytes) and the next one resumes at the end of
+    the last match or at that point. Exact for matches (and the bytes a match attempt
+    looks at) shorter than `_OVERLAP`."""
+
+    __slots__ = ("pattern", "resume")
+
+    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+        self.pattern = pattern
+        self.resume = 0  # file offset where the next search starts
+
+    def search(self, buf: bytearray, base: int, final: bool) -> list[tuple[int, int, bytes]]:
+        """(start, end, group 1 or the match) of the matches found in `buf` (file
+        offset `base`) from `resume` on."""
+        limit = base + len(buf) - (0 if final else _OVERLAP)
+        found: list[tuple[int, int, bytes]] = []
+        if self.resume >= limit:
+            return found
+        for match in self.pattern.finditer(buf, self.resume - base):
+            start = base + match.start()
+            if start >= limit:
+                break
+            end = base + match.end()
+            found.append((start, end, bytes(match.group(1 if self.pattern.groups else 0))))
+            self.resume = max(end, start + 1)
+        self.resume = max(self.resume, limit)
+        return found
+
+
+class _Versions:
+    """One version rule's state over a stream: the distinct versions that count, the
+    anchors, and (rules with `near`) the matches that an anchor still to come may
+    count."""
+
+    __slots__ = ("anchor", "anchors", "finders", "found", "pending", "rule", "seen",
+                 "too_many")
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.finders = [_Finder(p) for p in rule.patterns]
+        self.anchor = _Finder(re.compile(re.escape(rule.anchor))) if rule.anchor else None
+        self.anchors: list[int] = []
+        self.seen = False  # the anchor occurs
+        self.found: dict[str, None] = {}
+        self.pending: list[tuple[int, int, str]] = []
+        self.too_many = False
+
+    def search(self, buf: bytearray, base: int, final: bool) -> None:
+        rule = self.rule
+        if self.anchor is not None and (rule.near or not self.seen):
+            for start, _end, _text in self.anchor.search(buf, base, final):
+                self.seen = True
+                if len(self.anchors) < _MAX_CANDIDATES:
+                    self.anchors.append(start)
+        frontier = self.anchor.resume if self.anchor is not None else 0
+        if rule.near and self.pending:  # the ones an anchor found now may count
+            keep = []
+            for start, end, version in self.pending:
+                if _counted(rule, self.anchors, start, end):
+                    self._add(version)
+                elif start + rule.near >= frontier:
+                    keep.append((start, end, version))
+            self.pending = keep
+        for finder in self.finders:
+            for start, end, text in finder.search(buf, base, final):
+                version = text.decode("ascii", errors="replace")
+                if _counted(rule, self.anchors, start, end):
+                    self._add(version)
+                elif start + rule.near >= frontier and not final \
+                        and len(self.anchors) < _MAX_CANDIDATES:
+                    self.pending.append((start, end, version))
+
+    def _add(self, version: str) -> None:
+        if not self.too_many:
+            self.found[version] = None
+            if len(self.found) > _MAX_CANDIDATES:
+                self.too_many = True
+                self.found = {}
+
+    def keep_from(self) -> int:
+        """The first file offset a later search needs."""
+        offsets = [f.resume for f in self.finders]
+        if self.anchor is not None and (self.rule.near or not self.seen):
+            offsets.append(self.anchor.resume)
+        return min(offsets)
+
+    def result(self, name: str, minors: set[str] | None) -> Classified | None:
+        if self.rule.anchor and not self.seen:
+            return None
+        versions = None if self.too_many else _narrowed(self.rule, name, list(self.found),
+                                                        minors)
+        return _hit(self.rule, versions)
+
+
+class _GoBlob:
+    """One candidate build info blob of a Go program, captured as the stream passes it
+    (at most `golang.MAX_INFO` bytes from the magic)."""
+
+    __slots__ = ("end", "have", "info", "parts", "start")
+
+    def __init__(self, start: int, size: int) -> None:
+        self.start = self.have = start
+        self.end = min(size, start + golang.HEADER_SIZE + golang.FIRST_READ)
+        self.parts: list[bytes] = []
+        self.info: golang.GoBuildInfo | bool | None = False  # False: not parsed yet
+
+    def take(self, buf: bytes | bytearray, base: int) -> None:
+        while self.info is False:
+            lo, hi = self.have - base, min(self.end, base + len(buf)) - base
+            if 0 <= lo < hi:
+                self.parts.append(bytes(buf[lo:hi]))
+                self.have = base + hi
+            if self.have < self.end:
+                return
+            blob = b"".join(self.parts)
+            self.parts = [blob]
+            need = golang.blob_end(blob)
+            if need is not None and len(blob) < need <= golang.MAX_INFO \
+                    and self.start + need > self.end:
+                self.end = self.start + need  # the module information is longer
+                continue
+            self.info = golang.parse_blob(blob)
+            self.parts = []
+
+    def finish(self) -> None:
+        """The member ended: parse what was captured."""
+        if self.info is False:
+            self.info = golang.parse_blob(b"".join(self.parts))
+            self.parts = []
+
+
+class _GoSearch:
+    """The build information of a Go program read in chunks: the magic at 16-byte
+    aligned addresses inside the first writable, non-executable PT_LOAD segment (as
+    `golang.parse_buildinfo` finds it, which also honours a `.go.buildinfo` section
+    header: the linker puts that section at the start of the same segment), the first
+    candidate that parses winning. Inline (Go >= 1.18) blobs only: a pre-1.18 program's
+    pointer-format blob gives no classification."""
+
+    __slots__ = ("blobs", "finder", "region", "seen", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.region: golang._Segment | None = None
+        self.finder = _Finder(re.compile(re.escape(golang.MAGIC)))
+        self.blobs: list[_GoBlob] = []
+        self.seen = 0  # occurrences of the magic in the region (as parse_buildinfo counts)
+
+    def search(self, buf: bytearray, base: int, final: bool) -> None:
+        region = self.region
+        if region is None:
+            self.finder.resume = base + len(buf)
+            return
+        region_end = region.offset + region.size
+        for start, end, _text in self.finder.search(buf, base, final):
+            if start < region.offset or end > region_end:
+                continue
+            if self.seen >= golang.MAX_CANDIDATES:
+                break
+            self.seen += 1
+            if (region.vaddr + start - region.offset) % 16:
+                continue
+            blob = _GoBlob(start, self.size)
+            blob.take(buf, base)
+            self.blobs.append(blob)
+
+    def decided(self) -> bool:
+        """Whether the answer is known: a candidate parsed, all before it failed, and
+        (when none did) no candidate can come any more."""
+        for blob in self.blobs:
+            if blob.info is False:
+                return False
+            if blob.info is not None:
+                return True
+        region = self.region
+        return region is None or self.seen >= golang.MAX_CANDIDATES or \
+            self.finder.resume >= region.offset + region.size
+
+    def info(self) -> golang.GoBuildInfo | None:
+        for blob in self.blobs:
+            blob.finish()
+            if isinstance(blob.info, golang.GoBuildInfo):
+                return blob.info
+        return None
+
+
+class Scanner:
+    """`classify` of a file read in chunks (`feed`), holding a bounded part of it: the
+    last `_OVERLAP` bytes and what was fed since the last search (searches run once
+    `_SEARCH_AT` bytes are gathered), the versions found (at most `_MAX_CANDIDATES` per
+    rule), anchor offsets (as many), the matches within `near` of the end of what was
+    searched, the `python<x.y>` strings seen (at most `_MAX_MINORS`), and a Go program's
+    build info blobs (`golang.MAX_INFO` each, `golang.MAX_CANDIDATES` of them at most)."""
+
+    def __init__(self, name: str, size: int, rules: list[Rule]) -> None:
+        self.name = name
+        self.size = size
+        self.fed = 0
+        self.base = 0  # file offset of buf[0]
+        self.buf = bytearray()
+        self.go: list[tuple[Rule, _GoSearch]] = [(r, _GoSearch(size)) for r in rules
+                                                 if r.go_module]
+        self.versions = [_Versions(r) for r in rules if not r.go_module]
+        self.elf_read = not self.go
+        self.minors: set[str] | None = None
+        self.py_finder: _Finder | None = None
+        if any(r.product == "python" for r in rules) and not re.search(r"\d\.\d+", name):
+            self.minors = set()
+            self.py_finder = _Finder(_PY_DIR)
+        self.done = False
+
+    def feed(self, chunk: bytes) -> bool:
+        """Take the next bytes of the file; False once the answer is known without the
+        rest (only ever for the Go programs: a version may lie anywhere in a file)."""
+        if not chunk or self.done:
+            return not self.done
+        for _rule, go in self.go:
+            for blob in go.blobs:
+                blob.take(chunk, self.fed)
+        self.buf += chunk
+        self.fed += len(chunk)
+        if not self.elf_read and (self.fed >= min(golang.HEAD, self.size)):
+            self._elf()
+        if len(self.buf) >= _SEARCH_AT:
+            self._search(final=False)
+        if not self.versions and all(go.decided() for _rule, go in self.go):
+            self.done = True
+        return not self.done
+
+    def _elf(self) -> None:
+        self.elf_read = True
+        region = golang.data_region(bytes(self.buf[:golang.HEAD]), self.size) \
+            if self.base == 0 else None
+        for _rule, go in self.go:
+            go.region = region
+
+    def _search(self, final: bool) -> None:
+        buf, base = self.buf, self.base
+        for version in self.versions:
+            version.search(buf, base, final)
+        if self.py_finder is not None and self.minors is not None:
+            for _start, _end, text in self.py_finder.search(buf, base, final):
+                if len(self.minors) < _MAX_MINORS:
+                    self.minors.add(text.decode("ascii"))
+        for _rule, go in self.go:
+            go.search(buf, base, final)
+        keep = [v.keep_from() for v in self.versions]
+        keep += [go.finder.resume for _rule, go in self.go]
+        if self.py_finder is not None:
+            keep.append(self.py_finder.resume)
+        cut = max(base, min(keep, default=base + len(buf)) - 1)  # one byte before: `^`
+        del buf[:cut - base]
+        self.base = cut
+
+    def result(self) -> Classified | None:
+        """The answer, once the whole file (or all that `feed` wanted) was fed."""
+        if not self.elf_read:
+            self._elf()
+        if not self.done:
+            self._search(final=True)
+        self.buf = bytearray()
+        hits: list[Classified] = []
+        for rule, go in self.go:
+            found = _from_go(rule, go.info())
             if found is not None:
                 hits.append(found)
-            continue
-        if rule.anchor and rule.anchor not in data:
-            continue
-        versions = _versions(rule, name, data)
-        if len(versions) == 1 and plausible(versions[0]):
-            hits.append(Classified(rule.product, versions[0],
-                                   make_purl("generic", rule.product, versions[0])))
-    return hits[0] if len(hits) == 1 else None
+        for version in self.versions:
+            found = version.result(self.name, self.minors)
+            if found is not None:
+                hits.append(found)
+        # the rules' order, as classify gives them (one hit is all that is returned)
+        return _one_hit(hits)
 
 
 def _owned_dpkg(data: bytes) -> Owned:
@@ -219,13 +530,24 @@ class BinaryClassifier:
         if path.startswith(DPKG_INFO):
             return path.endswith(".list") and size <= MAX_LIST
         if path == APK_DB:
-            return size <= MAX_LIST * 16
+            return size <= MAX_APK_DB
         name = _base(path)
         if name == "release":
             return size <= 64 * 1024
         if not mode & 0o111 and not name.startswith(_LIB_STARTS):
             return False
         return _ALL_NAMES.fullmatch(name) is not None
+
+    def scanner(self, path: str, size: int) -> Scanner | None:
+        """A `Scanner` for an executable or a library (read in chunks, never whole);
+        None for the files read as bytes (file lists, apk's database, `release`)."""
+        if path.startswith(DPKG_INFO) or path == APK_DB:
+            return None
+        name = _base(path)
+        if name == "release":
+            return None
+        rules = _rules_for(name)
+        return Scanner(name, size, rules) if rules else None
 
     def analyze(self, path: str, data: bytes) -> object | None:
         if path.startswith(DPKG_INFO):

@@ -502,6 +502,45 @@ def parse_buildinfo(data: bytes) -> GoBuildInfo | None:
     return None
 
 
+def blob_end(blob: bytes) -> int | None:
+    """How many bytes from the magic an inline (Go >= 1.18) build info blob spans, read
+    from its head `blob` (which starts at the magic); None when `blob` is not the head
+    of one or too short to tell (the pointer format included)."""
+    if len(blob) < HEADER_SIZE or not blob.startswith(MAGIC) or not blob[15] & 0x2:
+        return None
+    version = _inline_string(blob, HEADER_SIZE)
+    if version is None:
+        return None
+    decoded = _uvarint(blob, version[1])
+    if decoded is None:
+        return None
+    return decoded[1] + decoded[0]
+
+
+def parse_blob(blob: bytes) -> GoBuildInfo | None:
+    """The build information of an inline (Go >= 1.18) blob given as bytes starting at
+    the magic and holding the whole blob (`blob_end`); None for anything else, the
+    pre-1.18 pointer format included (its strings lie elsewhere in the file). A main
+    module "(devel)" version is recovered from the build settings only: the version
+    strings elsewhere in the file are not searched."""
+    if len(blob) < HEADER_SIZE or not blob.startswith(MAGIC) or not blob[15] & 0x2:
+        return None
+    found = _strings_at(blob, 0)
+    if found is None:
+        return None
+    return _info(found[0], found[1], b"")
+
+
+def data_region(head: bytes, size: int) -> _Segment | None:
+    """The first writable, non-executable PT_LOAD segment of an ELF file (where the
+    linker puts the Go build information), from its `head` (holding the program
+    headers) and its `size`; None when there is none."""
+    elf = elf_segments(head, size)
+    if elf is None:
+        return None
+    return next((s for s in elf[0] if s.flags & (_PF_X | _PF_W) == _PF_W), None)
+
+
 def _info(raw_version: bytes, modinfo: bytes, data: bytes,
           windows: Mapping[str, list[tuple[bytes, int, int]]] | None = None
           ) -> GoBuildInfo | None:
