@@ -6,84 +6,25 @@ on 127.0.0.1) in front of the Engine of this machine."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import queue
 import signal
 import subprocess
-import sys
-import threading
 import time
 from typing import Any
 
 import pytest
 
 from conftest import RUN_ID, test_labels
+from harness.watcher import HANG_GUARD, Watcher
 from test_ssh_engine import Sshd, sshd  # noqa: F401 - the module-scoped sshd fixture
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
-HANG_GUARD = 120.0  # seconds to wait for an alert or an exit before failing (hang guard)
 
 
-class SshWatcher:
-    """A `dockwarden watch -H ssh://... --format json --for 5m` child (bounded by its
-    own --for); its alert lines and stderr as they come."""
-
-    def __init__(self, server: Sshd) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dockwarden", "watch", "-H", server.url(), "--format",
-             "json", "--for", "5m", "--interval", "1s"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=server.env())
-        self.alerts: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        self.err = ""
-        self._out = threading.Thread(target=self._read, daemon=True)
-        self._err = threading.Thread(target=self._read_err, daemon=True)
-        self._out.start()
-        self._err.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.alerts.put(json.loads(line))
-
-    def _read_err(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.err += line
-
-    def ready(self) -> None:
-        end = time.monotonic() + HANG_GUARD
-        while "watching" not in self.err:
-            assert self.proc.poll() is None, self.err
-            assert time.monotonic() < end, self.err
-            time.sleep(0.05)
-
-    def wait_for(self, check: str, name: str) -> dict[str, Any]:
-        end = time.monotonic() + HANG_GUARD
-        while time.monotonic() < end:
-            try:
-                alert = self.alerts.get(timeout=0.5)
-            except queue.Empty:
-                assert self.proc.poll() is None, self.err
-                continue
-            self.seen.append(alert)
-            if alert["id"] == check and alert["container"]["name"] == name:
-                return alert
-        pytest.fail(f"no {check} alert for {name}: {self.seen} {self.err}")
-
-    def stop(self) -> tuple[int, str]:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=HANG_GUARD)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-        self._err.join(timeout=10)
-        return self.proc.returncode, self.err
+def _watcher(server: Sshd) -> Watcher:
+    """`dockwarden watch -H ssh://...` bounded by its own --for."""
+    return Watcher(["-H", server.url(), "--for", "5m"], env=server.env())
 
 
 def test_watch_over_ssh_sees_an_event(sshd: Sshd, api: Any, busybox: str) -> None:  # noqa: F811
@@ -91,7 +32,7 @@ def test_watch_over_ssh_sees_an_event(sshd: Sshd, api: Any, busybox: str) -> Non
     through the ssh event stream and inspected over ssh; Ctrl-C ends it with exit 0 and
     no ssh process left behind."""
     name = f"dw-ssh-watch-{RUN_ID}"
-    watcher = SshWatcher(sshd)
+    watcher = _watcher(sshd)
     cid = None
     try:
         watcher.ready()
@@ -127,7 +68,7 @@ def _ssh_pids(port: int) -> list[int]:
     return [int(p) for p in out]
 
 
-def _wait_for_line(watcher: SshWatcher, words: str) -> None:
+def _wait_for_line(watcher: Watcher, words: str) -> None:
     end = time.monotonic() + HANG_GUARD
     while words not in watcher.err:
         assert watcher.proc.poll() is None, watcher.err
@@ -141,7 +82,7 @@ def test_watch_over_ssh_reconnects_when_ssh_dies(sshd: Sshd, api: Any,  # noqa: 
     lost): the watch says so, dials again, and a container started meanwhile is still
     seen (the new stream asks for the events it missed with since=)."""
     name = f"dw-ssh-rewatch-{RUN_ID}"
-    watcher = SshWatcher(sshd)
+    watcher = _watcher(sshd)
     cid = None
     try:
         watcher.ready()

@@ -39,6 +39,7 @@ from dockwarden.checks.watch import (
     restart_loop,
 )
 from dockwarden.collect.watch import parse_event, since_arg, split_lines
+from harness.watcher import Watcher
 from hostile.conftest import assert_no_raw_controls, run_dockwarden
 
 HANG_GUARD = 60.0  # seconds to wait for an alert before failing (a hang, not a timing)
@@ -303,55 +304,9 @@ def test_bad_duration_is_a_usage_error() -> None:
 
 
 # -- the real Engine ------------------------------------------------------------------------
-class Watcher:
-    """A `dockwarden watch --format json` child; its alert lines as they come."""
-
-    def __init__(self, seconds: int) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dockwarden", "watch", "--format", "json", "--for",
-             f"{seconds}s", "--interval", "1s"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.alerts: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        self.err = ""
-        threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self._read_err, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.alerts.put(json.loads(line))
-
-    def _read_err(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.err += line
-
-    def ready(self) -> None:
-        end = time.monotonic() + HANG_GUARD
-        while "watching" not in self.err:
-            assert time.monotonic() < end, self.err
-            time.sleep(0.05)
-
-    def wait_for(self, check: str, name: str) -> dict[str, Any]:
-        for alert in self.seen:
-            if alert["id"] == check and alert["container"]["name"] == name:
-                return alert
-        end = time.monotonic() + HANG_GUARD
-        while time.monotonic() < end:
-            try:
-                alert = self.alerts.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            self.seen.append(alert)
-            if alert["id"] == check and alert["container"]["name"] == name:
-                return alert
-        pytest.fail(f"no {check} alert for {name}: {self.seen} {self.err}")
-
-
 @pytest.fixture(scope="module")
 def watcher(api: Any, busybox: str) -> Iterator[Watcher]:
-    w = Watcher(600)
+    w = Watcher(["--for", "600s"])
     w.ready()
     yield w
     w.proc.send_signal(signal.SIGINT)
