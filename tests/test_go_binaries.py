@@ -201,10 +201,12 @@ def test_ldflags_vcs_and_ambiguity() -> None:
 BOUND = 16 * 1024 * 1024  # what the docstring states (under 8 MiB), with room
 
 
-def _stream(data: bytes | Path, piece: int | None = None) -> tuple[object, int]:
+def _stream(data: bytes | Path, piece: int | None = None, extra: int = 0
+            ) -> tuple[object, int]:
     """read_stream over a file or bytes, read `piece` bytes at most at a time (any
-    reader may return less than asked); (result, peak traced bytes)."""
-    size = data.stat().st_size if isinstance(data, Path) else len(data)
+    reader may return less than asked), the member said to be `extra` bytes longer than
+    it is; (result, peak traced bytes)."""
+    size = (data.stat().st_size if isinstance(data, Path) else len(data)) + extra
     with (open(data, "rb") if isinstance(data, Path) else io.BytesIO(data)) as fh:
         def read(n: int) -> bytes:
             return fh.read(n if piece is None else min(n, piece))

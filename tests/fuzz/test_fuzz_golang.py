@@ -4,18 +4,24 @@ build info blobs: every input ends in a result (build info, a skipped-with-reaso
 
 from __future__ import annotations
 
-import io
 import struct
-import tracemalloc
 
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from dockwarden.collect.image.pkg import golang
 from dockwarden.collect.image.pkg._common import Unreadable
-from test_go_binaries import BIG, DEVEL, MODINFO, X_BLOB, _elf, _inline, _pointers
-
-BOUND = 16 * 1024 * 1024
+from test_go_binaries import (
+    BIG,
+    BOUND,
+    DEVEL,
+    MODINFO,
+    X_BLOB,
+    _elf,
+    _inline,
+    _pointers,
+    _stream,
+)
 
 
 def _data_at(binary: bytes) -> int:
@@ -54,17 +60,7 @@ def mutated(draw: st.DrawFn) -> bytes:
 @example(SEEDS[2][:BIG // 2], 4096)
 @given(mutated(), st.sampled_from([None, 4096, 65_537, 1 << 20]))
 def test_stream_reader_ends_well(binary: bytes, piece: int | None) -> None:
-    fh = io.BytesIO(binary)
-
-    def read(n: int) -> bytes:
-        return fh.read(n if piece is None else min(n, piece))
-
-    size = len(binary) + (100 if piece is None else 0)  # a member shorter than it said
-    tracemalloc.start()
-    try:
-        value = golang.read_stream(read, size)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    # a member shorter than it said (size + 100) when read whole
+    value, peak = _stream(binary, piece, extra=100 if piece is None else 0)
     assert value is None or isinstance(value, (golang.GoBuildInfo, Unreadable))
     assert peak < BOUND
