@@ -372,3 +372,168 @@ def test_streaming_analyzer_failure_is_skipped_not_fatal(tmp_path: Path) -> None
     assert sorted(p.name for p in snap.packages) == ["alpha", "beta"]
     assert sorted(snap.skipped) == [("failing", "/pkgs/a: ValueError: boom"),
                                     ("failing", "/pkgs/b: ValueError: boom")]
+
+
+# --- the scanner hook (`scanner(path, size) -> Scanner`): pushed the whole member ---
+
+class _Digest:
+    """A `Scanner` keeping the length and digest of what it was fed, and the chunk
+    sizes (stopping after `stop` bytes when set)."""
+
+    def __init__(self, size: int, stop: int = 0) -> None:
+        self.size, self.stop = size, stop
+        self.digest, self.total, self.chunks = hashlib.sha256(), 0, 0
+
+    def feed(self, chunk: bytes) -> bool:
+        assert chunk and not (self.stop and self.total >= self.stop)
+        self.digest.update(chunk)
+        self.total += len(chunk)
+        self.chunks += 1
+        return not (self.stop and self.total >= self.stop)
+
+    def result(self) -> object | None:
+        return (self.size, self.total, self.digest.hexdigest())
+
+
+class Scanning(Recorder):
+    """An analyzer scanning /pkgs/ files (and /pkgs/asbytes as bytes: `scanner` says
+    None); `stop`: wants only that many bytes."""
+
+    name = "scanning"
+    max_bytes = 64
+
+    def __init__(self, stop: int = 0) -> None:
+        self.stop = stop
+        self.scanned: list[_Digest] = []
+
+    def scanner(self, path: str, size: int) -> _Digest | None:
+        if path == "/pkgs/asbytes":
+            return None
+        found = _Digest(size, self.stop)
+        self.scanned.append(found)
+        return found
+
+    def analyze(self, path: str, data: bytes) -> object | None:
+        return f"bytes:{len(data)}"
+
+    def finish(self, results: Mapping[str, FileResult], view: FinalView) -> AnalysisOutput:
+        return AnalysisOutput(packages=tuple(
+            Package("scan", str(r.value), "1", r.layer, path) for path, r in results.items()))
+
+
+def _members() -> list[tuple[str, bytes]]:
+    return [("/pkgs/big", b"\xff" + os.urandom(3 << 20)), ("/pkgs/small", b"tiny"),
+            ("/pkgs/empty", b""), ("/pkgs/odd", os.urandom(1_000_003)),
+            ("/pkgs/zz", b"after")]
+
+
+def _digest(content: bytes) -> str:
+    return str((len(content), len(content), hashlib.sha256(content).hexdigest()))
+
+
+@pytest.mark.parametrize("piece", [0, 1, 4093, 1 << 20])
+def test_scanner_is_fed_the_whole_member_in_order(tmp_path: Path, piece: int) -> None:
+    """A scanner gets every byte of the member, in order: alone (the walker reads the
+    member in chunks), beside a pull streamer (the chunks it reads, then the rest), and
+    beside a bytes analyzer (its head replayed); the others get what they got before."""
+    members = _members()
+    image = Image([layer_tar([d("pkgs"), *[f(p.lstrip("/"), c) for p, c in members],
+                              f("pkgs/asbytes", "via analyze")])])
+    tar = docker_save(image, str(tmp_path / "i.tar"))
+    others: list[object] = [] if piece == 0 else [Head(), Streamer(piece)]
+    scanning = Scanning()
+    snap = walk(TarSource(tar, "x"), [scanning, *others])  # type: ignore[list-item]
+    got = {(p.type, p.path): p.name for p in snap.packages}
+    for path, content in members:
+        assert got[("scan", path)] == _digest(content)
+        if others:
+            assert got[("stream", path)] == _digest(content)
+            assert got[("test", path)] == hashlib.sha256(content[:100]).hexdigest()
+    assert got[("scan", "/pkgs/asbytes")] == "bytes:11"  # `scanner` said None
+    # the walker's own chunks: at most 1 MiB each
+    big = next(s for s in scanning.scanned if s.size == len(members[0][1]))
+    assert big.chunks >= 4 if piece in (0, 1 << 20) else big.chunks > 4
+    assert snap.skipped == ()
+
+
+def test_scanner_beside_a_streamer_that_stops_early(tmp_path: Path) -> None:
+    """The streamer reads 10 bytes only: the walker feeds the scanner the rest."""
+    members = _members()
+    image = Image([layer_tar([d("pkgs"), *[f(p.lstrip("/"), c) for p, c in members]])])
+    snap = walk(TarSource(docker_save(image, str(tmp_path / "i.tar")), "x"),
+                [PartStreamer(), Scanning()])
+    got = {(p.type, p.path): p.name for p in snap.packages}
+    for path, content in members:
+        assert got[("scan", path)] == _digest(content)
+        assert got[("stream", path)] == (content[:10].decode() if content[:10].isascii()
+                                         else content[:10].hex())
+
+
+def test_scanner_that_wants_no_more_is_not_fed_more(tmp_path: Path) -> None:
+    members = _members()
+    image = Image([layer_tar([d("pkgs"), *[f(p.lstrip("/"), c) for p, c in members]])])
+    snap = walk(TarSource(docker_save(image, str(tmp_path / "i.tar")), "x"),
+                [Scanning(stop=5000), Streamer(4093)])
+    got = {(p.type, p.path): p.name for p in snap.packages}
+    for path, content in members:
+        assert got[("stream", path)] == _digest(content)  # the streamer still gets it all
+        fed = content[:max(5000, min(len(content), 4093 * 2))] if len(content) > 5000 \
+            else content
+        assert got[("scan", path)] == str((len(content), len(fed),
+                                           hashlib.sha256(fed).hexdigest()))
+
+
+class _Raising(_Digest):
+    def __init__(self, size: int, where: str) -> None:
+        super().__init__(size)
+        self.where = where
+
+    def feed(self, chunk: bytes) -> bool:
+        if self.where == "feed" and self.total > 2 << 20:
+            raise ValueError("boom in feed")
+        return super().feed(chunk)
+
+    def result(self) -> object | None:
+        if self.where == "result":
+            raise ValueError("boom in result")
+        return super().result()
+
+
+class FailingScanner(Scanning):
+    name = "failscan"
+
+    def __init__(self, where: str) -> None:
+        super().__init__()
+        self.where = where
+
+    def scanner(self, path: str, size: int) -> _Digest | None:
+        if self.where == "scanner":
+            raise ValueError("boom in scanner")
+        return _Raising(size, self.where)
+
+    def finish(self, results: Mapping[str, FileResult], view: FinalView) -> AnalysisOutput:
+        return AnalysisOutput(packages=tuple(
+            Package("failscan", str(r.value), "1", r.layer, path)
+            for path, r in results.items()))
+
+
+@pytest.mark.parametrize("where", ["scanner", "feed", "result"])
+def test_failing_scanner_is_a_skipped_entry(tmp_path: Path, where: str) -> None:
+    """An exception out of a scanner (making it, feeding it, its result) is a skipped
+    entry for that file: the pass goes on, the other analyzers and scanners see every
+    byte of every file."""
+    members = _members()
+    image = Image([layer_tar([d("pkgs"), *[f(p.lstrip("/"), c) for p, c in members]])])
+    snap = walk(TarSource(docker_save(image, str(tmp_path / "i.tar")), "x"),
+                [FailingScanner(where), Scanning(), Streamer(4093), Head()])
+    got = {(p.type, p.path): p.name for p in snap.packages}
+    for path, content in members:
+        assert got[("scan", path)] == _digest(content)
+        assert got[("stream", path)] == _digest(content)
+        assert got[("test", path)] == hashlib.sha256(content[:100]).hexdigest()
+    failed = [path for path, c in members if where != "feed" or len(c) > (2 << 20)]
+    assert sorted(snap.skipped) == sorted(
+        ("failscan", f"{path}: ValueError: boom in {where}") for path in failed)
+    # the files whose scanner did not fail have its result, the others none
+    assert sorted(p.path for p in snap.packages if p.type == "failscan") == sorted(
+        path for path, _ in members if path not in failed)

@@ -8,12 +8,30 @@ are read at all: the walker asks `wants` about executables, about files under th
 library directories whose names start with one of `_LIB_STARTS`, and about files named
 `release` (a JDK's `release` file names its version, the `java` binary does not). A file
 is classified when its bytes hold exactly one distinct version for the rule's patterns
-(several distinct versions: not classified, never a guess), and, where the rule has an
-`anchor`, that text as well; where the rule also has `near`, only the versions within
-that many bytes of the anchor count (redis-server carries its commands' "since" versions,
-sudo a bundled library's: found against Debian's real binaries). The Go programs
-(traefik, consul, vault, etcd) take their version from the Go build information
-(golang.py), module path as purl.
+(several distinct versions: not classified, never a guess; more than `_MAX_CANDIDATES`
+distinct ones are not even kept), and, where the rule has an `anchor`, that text as
+well; where the rule also has `near`, only the versions lying within that many bytes of
+one of the first `_MAX_CANDIDATES` anchors count (redis-server carries its commands'
+"since" versions, sudo a bundled library's: found against Debian's real binaries). The
+Go programs (traefik, consul, vault, etcd) take their version from the Go build
+information (golang.py), module path as purl.
+
+Memory: executables and libraries are never held whole (node is 100 MB, a Go program
+can be larger). The walker pushes them to a `Scanner` (`BinaryClassifier.scanner`, the
+walker's scanner hook) in chunks, beside the Go analyzer's own stream: only the rules
+whose `names` match run; each pattern is searched over what was fed plus the last
+`_OVERLAP` bytes (a match is taken once, by its offset in the file; one starting in the
+last `_OVERLAP` bytes waits for the next chunk), chunks gathered to `_SEARCH_AT` bytes
+first, so that a scanner holds about `_SEARCH_AT` + a chunk + `_OVERLAP` bytes, plus the
+bounded state `Scanner` lists (under 1 MiB but for a Go program's build info blob:
+`golang.MAX_INFO` each). `classify` gives the same answer on the whole file (the tests
+hold them equal, chunk sizes from 1 byte up), as long as a version match is shorter
+than `_OVERLAP` bytes. The Go programs' build information is found while streaming in
+the data segment named by the ELF program headers of the first chunk (`_GoSearch`):
+the inline format (Go >= 1.18) only, so a pre-1.18 program is not classified (the Go
+analyzer still lists its modules); a "(devel)" main module's version is recovered from
+the build settings only (`golang.parse_blob`). The files read as bytes (`analyze`:
+dpkg file lists, apk's database, `release` files) are read up to `MAX_READ` (16 MiB).
 
 Each classified binary is a package of type "binary", named after the product, with
 the file's path and layer; its purl is `pkg:generic/<product>@<version>` (or the Go
