@@ -8,13 +8,16 @@ from __future__ import annotations
 import os
 import random
 import re
+import shutil
 import subprocess
+import tempfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from dockwarden.collect.image.pkg import BinaryClassifier, package_analyzers
-from dockwarden.collect.image.pkg.binary import RULES, classify
+from dockwarden.collect.image.pkg.binary import _OVERLAP, _SEARCH_AT, RULES, Scanner, classify
 from dockwarden.collect.image.source import TarSource
 from dockwarden.collect.image.walker import walk
 from dockwarden.model.image import ImageSnapshot, OSRelease
@@ -169,6 +172,139 @@ def test_classifier_reads_only_files_whose_names_match() -> None:
     assert c.wants("/usr/lib/x86_64-linux-gnu/libcrypto.so.3", 100_000, 0o100644)
     assert c.wants("/usr/local/bin/python3.12", 100_000, 0o100755)
     assert not c.wants("/usr/local/share/python3.12", 100_000, 0o100644)
+
+
+# --- the classifier reads executables in chunks (`Scanner`): same answers, bounded ----
+
+def streamed(path: str, data: bytes, chunk: int) -> object:
+    """The `Scanner` answer for `data` fed in chunks of `chunk` bytes (as the walker
+    feeds it, stopping when it wants no more)."""
+    name = path[path.rfind("/") + 1:]
+    scanner = Scanner(name, len(data), [r for r in RULES if r.names.fullmatch(name)])
+    for at in range(0, len(data), chunk):
+        if not scanner.feed(data[at:at + chunk]):
+            break
+    return scanner.result()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[2] + ":" + os.path.basename(c[1]) for c in CASES])
+def test_streamed_equals_whole(case: tuple) -> None:  # type: ignore[type-arg]
+    """Every real binary: the chunked answer equals `classify` of the whole file, for
+    chunk sizes from the walker's 1 MiB down to odd small ones; byte by byte over the
+    part of the file around its version string."""
+    source, inside, product = case[:3]
+    if not os.path.isfile(source):
+        pytest.skip(f"{source} not installed")
+    data = Path(source).read_bytes()
+    whole = classify(inside, data)
+    assert whole is not None and whole.product == product
+    sizes = [1 << 20, 65_537, 4093, 333] if len(data) < (32 << 20) else [1 << 20, 65_537]
+    for chunk in sizes:
+        assert streamed(inside, data, chunk) == whole, chunk
+    at = data.find(whole.version.encode())
+    part = data[max(0, at - 40_000):at + 40_000]
+    assert streamed(inside, part, 1) == classify(inside, part)
+    assert streamed(inside, part, 7) == classify(inside, part)
+
+
+@pytest.mark.parametrize("where", [0, 5, _SEARCH_AT - _OVERLAP - 3, _SEARCH_AT - _OVERLAP,
+                                   _SEARCH_AT - 7, _SEARCH_AT + 1, 3 * _SEARCH_AT - 11])
+@pytest.mark.parametrize("chunk", [1 << 20, _SEARCH_AT, 4096, 4099, 13])
+def test_version_string_straddling_a_chunk_boundary(where: int, chunk: int) -> None:
+    """A version string cut by a chunk boundary (and by the searches' own boundary,
+    every `_SEARCH_AT` bytes gathered) is found once; an anchor and a version `near` it
+    in different chunks count together, far from it they do not."""
+    filler = bytes(range(97, 123)) * (4 * _SEARCH_AT // 26)
+    for text, path, want in (
+            (b"BusyBox v1.36.1 (2024)", "/bin/busybox", "1.36.1"),
+            (b"\0nginx/1.25.3\0", "/usr/sbin/nginx", "1.25.3"),
+            (b"OpenSSL 3.0.13 30 Jan 2024\0", "/usr/lib/libcrypto.so.3", "3.0.13")):
+        start = max(0, where - len(text) // 2)
+        data = filler[:start] + text + filler[start:]
+        assert classify(path, data) is not None
+        assert classify(path, data)[1] == want  # type: ignore[index]
+        assert streamed(path, data, chunk) == classify(path, data)
+        # a second, different version far away: ambiguous, both ways
+        other = data + filler[:1000] + text.replace(want.encode(), b"9.9.9")
+        assert classify(path, other) is None and streamed(path, other, chunk) is None
+    # redis: the version 10 KiB after the anchor (within `near`), and another 40 KiB on
+    anchored = (filler[:where] + b"redis_version:\0" + filler[:10_000] + b"\x007.2.4\0"
+                + filler[:40_000] + b"\x006.0.0\0" + filler[:1000])
+    assert classify("/usr/bin/redis-server", anchored)[:2] == ("redis", "7.2.4")  # type: ignore[index]
+    assert streamed("/usr/bin/redis-server", anchored, chunk) == classify(
+        "/usr/bin/redis-server", anchored)
+    # and a version before the anchor (pending until the anchor comes)
+    before = filler[:where] + b"\x007.2.4\0" + filler[:9000] + b"redis_version:\0"
+    assert streamed("/usr/bin/redis-server", before, chunk) == classify(
+        "/usr/bin/redis-server", before) != None  # noqa: E711
+
+
+@pytest.mark.skipif(not os.path.isfile("/usr/bin/node"), reason="no node")
+def test_walking_a_large_classified_binary_holds_a_bounded_part(tmp_path: Path) -> None:
+    """node (about 100 MB) through the walker with every package analyzer: classified,
+    with a peak of traced memory far below its size (the classifier once read it whole)."""
+    data = Path("/usr/bin/node").read_bytes()
+    size = len(data)
+    assert size > 64 << 20
+    tar = docker_save(Image([layer_tar([d("usr"), d("usr/local"), d("usr/local/bin"),
+                                        f("usr/local/bin/node", data, mode=0o755)])]),
+                      str(tmp_path / "i.tar"))
+    expected = classify("/usr/local/bin/node", data)
+    del data
+    tracemalloc.start()
+    try:
+        snap = walk(TarSource(tar, "x"), package_analyzers())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert isinstance(snap.packages, tuple) and expected is not None
+    assert [(p.name, p.version, p.path) for p in snap.packages if p.type == "binary"] == [
+        ("node", expected.version, "/usr/local/bin/node")]
+    assert peak < 16 << 20 < size // 4
+
+
+needs_go = pytest.mark.skipif(shutil.which("go") is None, reason="no Go toolchain")
+_GO_MAIN = """package main
+
+import "fmt"
+
+var version = "dev"
+
+func main() { fmt.Println("traefik", version) }
+"""
+
+
+@pytest.fixture(scope="module")
+def traefik() -> Path:
+    """A Go program whose module is github.com/traefik/traefik/v3, its version set by
+    -ldflags -X (as traefik's own release builds do)."""
+    work = Path(tempfile.mkdtemp(prefix="dockwarden-traefik-"))
+    (work / "go.mod").write_text("module github.com/traefik/traefik/v3\n\ngo 1.19\n")
+    (work / "main.go").write_text(_GO_MAIN)
+    env = {**os.environ, "GOPROXY": "off", "CGO_ENABLED": "0", "GO111MODULE": "on",
+           "GOCACHE": str(work / "cache"), "GOFLAGS": "-buildvcs=false"}
+    subprocess.run(["go", "build", "-ldflags", "-X main.version=v3.1.2", "-o",
+                    str(work / "traefik"), "."], cwd=work, env=env, check=True, timeout=600,
+                   capture_output=True)
+    return work / "traefik"
+
+
+@needs_go
+def test_go_program_classified_while_streaming(traefik: Path, tmp_path: Path) -> None:
+    """The Go rules find the build info blob in the data segment as the file passes:
+    the same answer as the whole-file parse, in any chunk size, and through the walker
+    (beside the Go analyzer's own stream)."""
+    data = traefik.read_bytes()
+    whole = classify("/traefik", data)
+    assert whole == ("traefik", "v3.1.2", "pkg:golang/github.com/traefik/traefik/v3@v3.1.2")
+    for chunk in (1 << 20, 65_537, 4093):
+        assert streamed("/traefik", data, chunk) == whole
+    # another name: no rule for it, a random program is not traefik
+    assert streamed("/usr/bin/vault", data, 4093) is None
+    snap = _snapshot(tmp_path, [f("traefik", data, mode=0o755)])
+    assert isinstance(snap.packages, tuple)
+    assert [(p.name, p.version, p.purl) for p in snap.packages if p.type == "binary"] == [
+        ("traefik", "v3.1.2", whole.purl)]
 
 
 # --- vulnerability matching of what the classifier and the Go analyzer add ----------

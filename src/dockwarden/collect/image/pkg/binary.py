@@ -386,10 +386,11 @@ class _GoSearch:
     candidate that parses winning. Inline (Go >= 1.18) blobs only: a pre-1.18 program's
     pointer-format blob gives no classification."""
 
-    __slots__ = ("blobs", "finder", "region", "seen", "size")
+    __slots__ = ("blobs", "finder", "known", "region", "seen", "size")
 
     def __init__(self, size: int) -> None:
         self.size = size
+        self.known = False  # the ELF headers were read (`region` set)
         self.region: golang._Segment | None = None
         self.finder = _Finder(re.compile(re.escape(golang.MAGIC)))
         self.blobs: list[_GoBlob] = []
@@ -416,6 +417,8 @@ class _GoSearch:
     def decided(self) -> bool:
         """Whether the answer is known: a candidate parsed, all before it failed, and
         (when none did) no candidate can come any more."""
+        if not self.known:
+            return False
         for blob in self.blobs:
             if blob.info is False:
                 return False
@@ -481,7 +484,7 @@ class Scanner:
         region = golang.data_region(bytes(self.buf[:golang.HEAD]), self.size) \
             if self.base == 0 else None
         for _rule, go in self.go:
-            go.region = region
+            go.region, go.known = region, True
 
     def _search(self, final: bool) -> None:
         buf, base = self.buf, self.base
