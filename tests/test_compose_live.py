@@ -30,7 +30,8 @@ Compared, because the test pins what they depend on:
   files assume are Docker's: compared only while `dockwarden daemon` reports DW112 and
   DW111 for this Engine (it keeps Docker's defaults), dropped otherwise.
 - DW220 and DW227 depend on the image's USER and HEALTHCHECK, which a file does not show:
-  `dwtest/busybox:1` has neither, so all three views agree.
+  `dwtest/busybox:1` has neither, so all three views agree (the compose and run-command
+  views read the image's configured user from the local Engine, as the live one has it).
 - DW228: compose attaches services to `<project>_default` (a user-defined bridge), so
   the equivalent `docker run` lines say `--network <project>_default`.
 """

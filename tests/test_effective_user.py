@@ -162,3 +162,164 @@ def test_one_user_walk_for_dw501_and_compose() -> None:
     bare = parse_text("Dockerfile", "FROM a:1\nUSER app\nUSER\n").final_user()
     assert bare is not None and bare[1].args == () and bare[1].line == 3
     assert parse_text("Dockerfile", "FROM a:1 AS b\nUSER app\nFROM c:1\n").final_user() is None
+
+
+# --- DW220: a compose service or `docker run` line naming only an image ---------------------
+# Its user is the image's configured user: from the local Engine (an image the test made),
+# from the registry with --resolve-base, else unknown (low) with the image named. Tests
+# that expect "unknown" use --no-engine or a name no Engine holds, so they do not depend
+# on the images of the Engine they run against.
+
+ROOT_TAG = f"dwtest/dw220-root:{RUN_ID}"
+
+
+@pytest.fixture(scope="module")
+def root_image(api: Any, busybox: str) -> Iterator[str]:
+    """An image whose Dockerfile says USER root explicitly."""
+    dockerfile = f"FROM {busybox}\nUSER root\n".encode()
+    for _ in api.build(fileobj=io.BytesIO(dockerfile), tag=ROOT_TAG, rm=True,
+                       labels=test_labels(), decode=True):
+        pass
+    assert api.inspect_image(ROOT_TAG)["Config"]["User"] == "root"
+    yield ROOT_TAG
+    api.remove_image(ROOT_TAG, noprune=False)
+
+
+def compose_dw220(tmp_path: Path, capsys: Any, image: str, *extra: str,
+                  more: str = "") -> list[dict[str, Any]]:
+    path = tmp_path / "compose.yaml"
+    path.write_text(f"services:\n  app:\n    image: {image}\n{more}")
+    _code, report = run_json(["compose", str(path), "--check", "DW220", *extra], capsys)
+    assert not report["errors"], report["errors"]
+    return findings(report, "DW220")
+
+
+def runcmd_dw220(capsys: Any, line: str, *extra: str) -> list[dict[str, Any]]:
+    _code, report = run_json(["run-command", line, "--check", "DW220", *extra], capsys)
+    assert not report["errors"], report["errors"]
+    return findings(report, "DW220")
+
+
+@pytest.mark.live
+def test_compose_image_with_user_1000_in_engine(tmp_path: Path, capsys: Any,
+                                                user_image: str) -> None:
+    assert compose_dw220(tmp_path, capsys, user_image) == []
+
+
+@pytest.mark.live
+def test_compose_image_with_user_root_in_engine(tmp_path: Path, capsys: Any,
+                                                root_image: str) -> None:
+    [f] = compose_dw220(tmp_path, capsys, root_image)
+    assert f["severity"] == "medium" and f["line"] == 2
+    assert f["evidence"]["user_source"] == "image (local Engine)"
+    assert f["evidence"]["Config.User"] == "root"
+    assert f["evidence"]["user_from"] == f"{root_image} (local Engine)"
+    assert root_image in f["message"] and "local Engine" in f["message"]
+
+
+@pytest.mark.live
+def test_compose_image_running_as_root_by_default(tmp_path: Path, capsys: Any,
+                                                  busybox: str) -> None:
+    [f] = compose_dw220(tmp_path, capsys, busybox)  # no USER at all: Config.User ""
+    assert f["severity"] == "medium" and f["evidence"]["Config.User"] == ""
+
+
+def test_compose_image_not_in_engine_is_low_and_named(tmp_path: Path, capsys: Any) -> None:
+    image = f"dwtest/never-built-{RUN_ID}:1"
+    [f] = compose_dw220(tmp_path, capsys, image)
+    assert f["severity"] == "low" and f["evidence"]["user_source"] == "unknown"
+    assert f["evidence"]["image"] == image and image in f["evidence"]["reason"]
+    assert f["message"] == f"no user set: the user is the image's ({image}), unknown"
+
+
+@pytest.mark.live
+def test_compose_no_engine_leaves_the_image_user_unknown(tmp_path: Path, capsys: Any,
+                                                         user_image: str) -> None:
+    [f] = compose_dw220(tmp_path, capsys, user_image, "--no-engine")
+    assert f["severity"] == "low" and f["evidence"]["user_source"] == "unknown"
+    assert "no Engine consulted" in f["evidence"]["reason"]
+
+
+@pytest.mark.live
+def test_compose_explicit_user_is_not_looked_up(tmp_path: Path, capsys: Any,
+                                                user_image: str) -> None:
+    [f] = compose_dw220(tmp_path, capsys, user_image, more="    user: root\n")
+    assert f["severity"] == "medium" and f["evidence"] == {"Config.User": "root"}
+
+
+@pytest.mark.live
+def test_compose_one_resolver_for_many_files(tmp_path: Path, capsys: Any, user_image: str,
+                                             root_image: str) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "compose.yaml").write_text(f"services:\n  a:\n    image: {user_image}\n")
+    (tmp_path / "b" / "compose.yaml").write_text(f"services:\n  b:\n    image: {root_image}\n"
+                                                 f"  c:\n    image: {user_image}\n")
+    _code, report = run_json(["compose", str(tmp_path), "--check", "DW220"], capsys)
+    [f] = findings(report, "DW220")
+    assert f["target"]["service"] == "b" and f["severity"] == "medium"
+
+
+@pytest.mark.live
+def test_compose_resolve_base_reads_the_registry_config(tmp_path: Path, capsys: Any, api: Any,
+                                                        user_image: str) -> None:
+    with harness.Registry() as reg:
+        harness.push(api, reg, user_image, "dwtest/u220", "1")
+        ref = f"{reg.url}/dwtest/u220:1"
+        assert compose_dw220(tmp_path, capsys, ref, "--no-engine", "--resolve-base") == []
+        [f] = compose_dw220(tmp_path, capsys, f"{reg.url}/dwtest/absent:1", "--no-engine",
+                            "--resolve-base")
+        assert f["severity"] == "low" and "registry" in f["evidence"]["reason"]
+
+
+def test_compose_explicit_unreachable_engine_exits_3(tmp_path: Path, capsys: Any) -> None:
+    path = tmp_path / "compose.yaml"
+    path.write_text("services:\n  app:\n    image: debian:12\n")
+    code, _out, err = run_cli(["compose", str(path), "-H", f"unix://{tmp_path}/no.sock",
+                               "--no-progress"], capsys)
+    assert code == 3 and "no.sock" in err
+
+
+def test_compose_unreachable_default_engine_is_skipped(tmp_path: Path, capsys: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/absent.sock")
+    [f] = compose_dw220(tmp_path, capsys, "debian:12")
+    assert f["severity"] == "low" and f["evidence"]["user_source"] == "unknown"
+
+
+def test_compose_not_an_image_reference_is_never_looked_up(tmp_path: Path,
+                                                            capsys: Any) -> None:
+    [f] = compose_dw220(tmp_path, capsys, "'../../containers/json'")
+    assert f["severity"] == "low" and "not an image reference" in f["evidence"]["reason"]
+
+
+def test_compose_library_without_a_resolver_leaves_it_unknown(tmp_path: Path) -> None:
+    from dockwarden.collect.compose import load_project
+    from dockwarden.model.common import Unknown
+
+    path = tmp_path / "compose.yaml"
+    path.write_text("services:\n  app:\n    image: grafana/grafana\n")
+    [spec] = load_project([str(path)], env={})
+    assert isinstance(spec.image_user, Unknown) and spec.image_user_from == "grafana/grafana"
+
+
+@pytest.mark.live
+def test_runcmd_image_users(capsys: Any, user_image: str, root_image: str) -> None:
+    assert runcmd_dw220(capsys, f"docker run {user_image}") == []
+    [f] = runcmd_dw220(capsys, f"docker run {root_image}")
+    assert f["severity"] == "medium"
+    assert f["evidence"]["user_source"] == "image (local Engine)"
+    [f] = runcmd_dw220(capsys, f"docker run {user_image}", "--no-engine")
+    assert f["severity"] == "low" and f["evidence"]["image"] == user_image
+    # an explicit --user wins over the image's
+    [f] = runcmd_dw220(capsys, f"docker run -u 0 {user_image}")
+    assert f["severity"] == "medium" and f["evidence"] == {"Config.User": "0"}
+
+
+def test_runcmd_image_not_in_engine_is_low_and_named(capsys: Any) -> None:
+    image = f"dwtest/never-built-{RUN_ID}:1"
+    [f] = runcmd_dw220(capsys, f"docker run {image}")
+    assert f["severity"] == "low" and f["evidence"]["image"] == image
+    assert image in f["message"] and "unknown" in f["message"]
+    [f] = runcmd_dw220(capsys, "docker run $IMAGE")
+    assert f["severity"] == "low" and "a variable" in f["evidence"]["reason"]

@@ -10,7 +10,7 @@ from posixpath import normpath
 from dockwarden import secrets
 from dockwarden.checks.common import is_moving_ref, is_root_user
 from dockwarden.checks.registry import Fail, Scope, Skip, check, require
-from dockwarden.model.common import Severity, Source
+from dockwarden.model.common import Severity, Source, Unknown
 from dockwarden.model.container import ContainerContext, ContainerSpec
 
 C = Scope.CONTAINER
@@ -385,13 +385,29 @@ def runs_as_root(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
         if is_root_user(spec.user):
             yield Fail({"Config.User": spec.user}, field="user")
         return
+    source = _image_user_source(spec)
     # A service built from a local Dockerfile: the user its image sets, when the files
     # tell; else (inherited from a base image) the user is unknown, not asserted root.
+    # A service or `docker run` line naming only an image: that image's configured user
+    # (local Engine, registry), else unknown with the image named.
     if isinstance(spec.image_user, str):
-        if is_root_user(spec.image_user):
+        if not is_root_user(spec.image_user):
+            return
+        if source is None:
             yield Fail({"Config.User": spec.image_user, "user_from": spec.image_user_from},
                        field="user", message=f"USER {spec.image_user or 'root'} in "
                        f"{spec.image_user_from}")
+        else:
+            yield Fail({"Config.User": spec.image_user, "user_from": spec.image_user_from,
+                        "user_source": source}, field="user",
+                       message=f"no user set: the image's configured user is "
+                       f"{spec.image_user or 'root'} ({spec.image}, {source[7:-1]})")
+        return
+    if source is not None:
+        yield Fail({"Config.User": "", "user": "unknown", "image": spec.image,
+                    "user_source": source, "reason": spec.image_user.reason},
+                   severity=Severity.LOW, field="user",
+                   message=f"no user set: the user is the image's ({spec.image}), unknown")
         return
     base = spec.image_user_from
     yield Fail({"Config.User": "", "user": "unknown", "inherited_from": base or "unknown",
@@ -399,6 +415,23 @@ def runs_as_root(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
                severity=Severity.LOW, field="user",
                message=f"no USER in the Dockerfile: the user is inherited from {base}, "
                "unknown" if base else "the image's user is unknown")
+
+
+def _image_user_source(spec: ContainerSpec) -> str | None:
+    """Where `image_user` came from when it is the configured user of the image itself
+    (`collect.dockerfile.BaseUserResolver.image_user`): "image (local Engine)",
+    "image (registry)", or "unknown"; None when it came from a Dockerfile."""
+    if not spec.image:
+        return None
+    if isinstance(spec.image_user, Unknown):
+        if spec.image_user_from == spec.image and spec.image_user.reason.startswith(
+                "the user is the image's ("):
+            return "unknown"
+        return None
+    head, sep, rest = spec.image_user_from.rpartition(" (")
+    if sep and head == spec.image and rest.endswith(")"):
+        return f"image ({rest[:-1]})"
+    return None
 
 
 @check(

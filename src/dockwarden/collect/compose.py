@@ -32,7 +32,11 @@ their variables become one extra spec per env file (`Project.env_specs`, target 
 file, each variable at its own line), judged for secrets only; their values are never
 shown. A missing env_file is a note unless `required: false`. A service built from a
 local Dockerfile (`build:` context + dockerfile, `target`) gets `image_user`: the last
-USER of the stage the image is built from. Notes (`Project.notes`) become the report's
+USER of the stage the image is built from. A service naming only `image:` (no `build:`,
+no `user:`) gets the image's configured user from `users` (the local Engine, or the
+registry's config blob: `collect.dockerfile.BaseUserResolver`), `image_user_from` then
+"IMAGE (local Engine)" / "IMAGE (registry)"; Unknown with `image_user_from` the image
+when it cannot be known. Notes (`Project.notes`) become the report's
 warnings.
 
 Lines: `ContainerSpec.lines` maps each field to the line of the compose key that set
@@ -821,8 +825,10 @@ class _Service:
 
 
 class _Loader:
-    def __init__(self, env: Mapping[str, str], base_dir: str, root: str | None = None) -> None:
+    def __init__(self, env: Mapping[str, str], base_dir: str, root: str | None = None,
+                 users: Any = None) -> None:
         self.env = env
+        self.users = users  # a BaseUserResolver, or None: image users not looked up
         self.base_dir = base_dir
         self.root = root
         self.cache: dict[str, _File] = {}
@@ -948,6 +954,15 @@ class _Loader:
         return Unknown(f"no USER in {shown}: the user is inherited from {base}, which the "
                        "files do not show"), base
 
+    def image_user(self, image: str) -> tuple[Fact[str | None], str]:
+        """The configured user of `image` for a service that names only `image:` and no
+        `user:`: from the resolver (local Engine, registry), else Unknown naming it."""
+        if self.users is None:
+            return Unknown(f"the user is the image's ({excerpt(clean(image), 120)}), not "
+                           "looked up"), image
+        found: tuple[Fact[str | None], str] = self.users.image_user(image)
+        return found
+
     def env_file(self, path: str) -> list[tuple[str, str, int]] | None:
         """The variables of one `env_file` (None when it does not exist), read through
         safeio: a regular file inside the scanned root, size-capped (a FIFO or a symlink
@@ -972,14 +987,18 @@ def load(
     env: Mapping[str, str] | None = None,
     profiles: Sequence[str] = (),
     root: str | None = None,
+    users: Any = None,
 ) -> Project:
     """Load one project from `paths` (merged in order, as `docker compose -f a -f b`).
     With `root` (a scanned directory), every file read (compose files, `extends` files,
-    `.env`, `env_file`s checked) must stay inside it: a symlink out of it is refused."""
+    `.env`, `env_file`s checked) must stay inside it: a symlink out of it is refused.
+    `users` (a `collect.dockerfile.BaseUserResolver`, one per run) looks up the configured
+    user of the image of a service that names only `image:`; without it that user is
+    Unknown."""
     if not paths:
         raise InputError("no compose file given")
     try:
-        return _load(paths, env, profiles, root)
+        return _load(paths, env, profiles, root, users)
     except DockwardenError:
         raise
     except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError,
@@ -991,14 +1010,14 @@ def load(
 
 
 def _load(paths: Sequence[str], env: Mapping[str, str] | None, profiles: Sequence[str],
-          root: str | None) -> Project:
+          root: str | None, users: Any = None) -> Project:
     base_dir = os.path.dirname(paths[0]) or "."
     environ: dict[str, str] = {}
     dotenv = os.path.join(base_dir, ".env")
     if os.path.lexists(dotenv):
         environ.update(read_dotenv(dotenv, root))
     environ.update(os.environ if env is None else env)
-    loader = _Loader(environ, base_dir, root)
+    loader = _Loader(environ, base_dir, root, users)
 
     merged: dict[str, _Service] = {}
     top_volumes: dict[str, Any] = {}
@@ -1061,10 +1080,11 @@ def load_project(
     env: Mapping[str, str] | None = None,
     profiles: Sequence[str] = (),
     root: str | None = None,
+    users: Any = None,
 ) -> ProjectSpecs:
     """The active services of one project as `ContainerSpec`s, with the project's
     warnings and env_file specs as attributes (see `ProjectSpecs`)."""
-    return ProjectSpecs(load(paths, env=env, profiles=profiles, root=root))
+    return ProjectSpecs(load(paths, env=env, profiles=profiles, root=root, users=users))
 
 
 def is_compose_name(path: str) -> bool:
@@ -1416,6 +1436,8 @@ def _spec(name: str, svc: _Service, top_volumes: Mapping[str, Any],
     image_user_from = ""
     if d.get("build") is not None and not _str(d.get("user")):
         image_user, image_user_from = loader.dockerfile_user(d.get("build"), where)
+    elif image and not _str(d.get("user")):
+        image_user, image_user_from = loader.image_user(image)
     network_mode = _mode(d.get("network_mode"))
     nets = d.get("networks")
     networks: tuple[str, ...] = ()

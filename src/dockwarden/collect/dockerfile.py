@@ -45,6 +45,7 @@ from typing import Any
 
 from dockwarden import safeio
 from dockwarden.errors import InputError
+from dockwarden.model.common import Fact, Unknown
 from dockwarden.model.dockerfile import (
     Argv,
     BaseUser,
@@ -607,6 +608,11 @@ def _config_user(config: Any) -> str | None:
     return clean(user) if isinstance(user, str) else None
 
 
+# An image reference as `docker run` takes one: [registry[:port]/]path[:tag][@digest].
+_IMAGE_REF = re.compile(r"[a-z0-9][a-z0-9._/:-]*(?::[A-Za-z0-9_][A-Za-z0-9_.-]*)?"
+                        r"(?:@[a-z0-9]+:[0-9a-fA-F]{32,128})?")
+
+
 def _normal_tag(image: str) -> str:
     """`image` as the Engine lists its tags: `debian` -> `debian:latest`,
     `docker.io/library/debian:12` -> `debian:12`."""
@@ -793,6 +799,22 @@ class BaseUserResolver:
         else:
             reasons.append("registry not asked (--resolve-base)")
         return BaseUser(image, None, reason="; ".join(reasons))
+
+    def image_user(self, image: str) -> tuple[Fact[str | None], str]:
+        """For a container run from `image` with no user given (a compose service with
+        only `image:`, a `docker run IMAGE` line): (the image's configured user, where it
+        was learnt: "IMAGE (local Engine)" / "IMAGE (registry)"), or (`Unknown` with the
+        reason, IMAGE) when it cannot be known. A name that is not an image reference
+        (a shell variable, path tricks) is never looked up."""
+        shown = excerpt(clean(image), 120)
+        if not _IMAGE_REF.fullmatch(image) or ".." in image:
+            why = "a variable" if "$" in image else "not an image reference"
+            return Unknown(f"the user is the image's ({shown}), which is {why}"), image
+        found = self.lookup(image)
+        if found.user is not None:
+            where = {"engine": "local Engine"}.get(found.source, found.source)
+            return found.user, f"{image} ({where})"
+        return Unknown(f"the user is the image's ({shown}), unknown: {found.reason}"), image
 
     def resolve(self, df: DockerfileSnapshot) -> DockerfileSnapshot:
         """`df` with `base_user` set, unless its final chain sets a USER itself (then the

@@ -1,9 +1,18 @@
-"""`dockwarden compose`: compose files before anything runs."""
+"""`dockwarden compose`: compose files before anything runs.
+
+DW220 judges the user a service runs as: its `user:`, else the image's. For a service
+built from a local Dockerfile that is the Dockerfile's USER; for one naming only
+`image:` it is the image's configured user, looked up (by
+`collect.dockerfile.BaseUserResolver`, one per run, as `dockwarden dockerfile` does) in
+the local Engine, which is tried quickly and skipped silently when it does not answer
+(`--no-engine` turns it off), and with `--resolve-base` in the registry (manifest and
+config blob only)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 from dockwarden.commands import options as opts
 from dockwarden.commands import output
@@ -20,6 +29,43 @@ def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", action="append", default=[], metavar="NAME",
                    help="activate services of this profile (repeatable)")
     opts.output_options(p)
+    user_options(p)
+
+
+def user_options(p: argparse.ArgumentParser) -> None:
+    """The Engine connection and the lookups of an image's configured user (DW220), as
+    `dockwarden dockerfile` takes them for DW501."""
+    opts.engine_options(p, containers=False)
+    b = p.add_argument_group("image user (DW220)")
+    b.add_argument("--no-engine", action="store_true",
+                   help="do not ask the local Engine for the image's configured user "
+                   "(by default it is tried quickly and skipped when it does not answer)")
+    b.add_argument("--resolve-base", action="store_true",
+                   help="read the image's configured user from its registry (the "
+                   "manifest and the config blob only, never the layers) when the Engine "
+                   "does not have it")
+
+
+class _Users:
+    """The one `BaseUserResolver` of a run, built (the same construction as `dockwarden
+    dockerfile`'s, Engine probe included) only when a first image is looked up."""
+
+    def __init__(self, ns: argparse.Namespace) -> None:
+        self.ns = ns
+        self.resolver: Any = None
+
+    def image_user(self, image: str) -> Any:
+        if self.resolver is None:
+            from dockwarden.commands.dockerfile import _resolver
+
+            self.resolver = _resolver(self.ns)
+        return self.resolver.image_user(image)
+
+
+def user_resolver(ns: argparse.Namespace, selection: Any) -> Any:
+    """What looks up images' configured users for this run (None when DW220 is not
+    selected: nothing is looked up)."""
+    return _Users(ns) if selection.wants("DW220") else None
 
 
 def audit(ns: argparse.Namespace) -> Report:
@@ -42,6 +88,8 @@ def audit(ns: argparse.Namespace) -> Report:
             projects.append([path])
     if not projects:
         raise UsageError("name compose files (or a directory), or -f FILE")
+    selection = output.selection(ns)
+    users = user_resolver(ns, selection)
     specs: list[ContainerSpec] = []
     env_specs: list[ContainerSpec] = []  # one per env_file read: judged for secrets only
     targets = []
@@ -49,7 +97,7 @@ def audit(ns: argparse.Namespace) -> Report:
     warnings: list[ReportError] = []
     for files in projects:
         try:
-            project = load_project(files, profiles=ns.profile)
+            project = load_project(files, profiles=ns.profile, users=users)
             specs.extend(project)
             env_specs.extend(project.env_specs)
             warnings.extend(_warning(files, note) for note in project.warnings)
@@ -59,7 +107,6 @@ def audit(ns: argparse.Namespace) -> Report:
                 raise
             errors.append(ReportError(files[-1], exc.message))  # one bad file never stops
             targets.append(ReportTarget(TargetKind.COMPOSE, files[-1], False))
-    selection = output.selection(ns)
     results = judge_containers(specs, ContainerContext(), selection)
     if env_specs and selection.wants("DW233"):
         env_results = judge_containers(env_specs, ContainerContext(), Selection(only=("DW233",)))

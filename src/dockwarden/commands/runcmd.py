@@ -1,12 +1,18 @@
-"""`dockwarden run-command`: `docker run` lines judged like live containers."""
+"""`dockwarden run-command`: `docker run` lines judged like live containers.
+
+Without `--user`, DW220 judges the image's configured user, looked up as `dockwarden
+compose` does for a service naming only `image:` (local Engine by default,
+`--no-engine`, `--resolve-base`; one resolver per run)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 from dockwarden.commands import inputs, output
 from dockwarden.commands import options as opts
+from dockwarden.commands.compose import user_options, user_resolver
 from dockwarden.errors import InputError, UsageError
 from dockwarden.model.common import TargetKind
 from dockwarden.model.finding import Report, ReportError, ReportTarget
@@ -19,6 +25,7 @@ def options(p: argparse.ArgumentParser) -> None:
                    help="find `docker run` lines in shell scripts, Makefiles and CI YAML "
                    "under PATH (repeatable)")
     opts.output_options(p)
+    user_options(p)
 
 
 def audit(ns: argparse.Namespace) -> Report:
@@ -56,8 +63,21 @@ def audit(ns: argparse.Namespace) -> Report:
             if found:
                 targets.append(ReportTarget(TargetKind.CONTAINER, path, True))
     selection = output.selection(ns)
+    users = user_resolver(ns, selection)
+    if users is not None:
+        specs = [_with_image_user(spec, users) for spec in specs]
     results = judge_containers(specs, ContainerContext(), selection)
     return output.file_report(started, targets, results, errors)
+
+
+def _with_image_user(spec: Any, users: Any) -> Any:
+    """`spec` with the image's configured user when the line gives no `--user`."""
+    if spec.user or not spec.image or spec.image_user is not None:
+        return spec
+    from dataclasses import replace
+
+    image_user, image_user_from = users.image_user(spec.image)
+    return replace(spec, image_user=image_user, image_user_from=image_user_from)
 
 
 def run(ns: argparse.Namespace) -> int:
