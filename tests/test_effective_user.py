@@ -213,7 +213,7 @@ def test_compose_image_with_user_root_in_engine(tmp_path: Path, capsys: Any,
     assert f["severity"] == "medium" and f["line"] == 2
     assert f["evidence"]["user_source"] == "image (local Engine)"
     assert f["evidence"]["Config.User"] == "root"
-    assert f["evidence"]["user_from"] == f"{root_image} (local Engine)"
+    assert f["evidence"]["user_from"] == root_image
     assert root_image in f["message"] and "local Engine" in f["message"]
 
 
@@ -301,6 +301,7 @@ def test_compose_library_without_a_resolver_leaves_it_unknown(tmp_path: Path) ->
     path.write_text("services:\n  app:\n    image: grafana/grafana\n")
     [spec] = load_project([str(path)], env={})
     assert isinstance(spec.image_user, Unknown) and spec.image_user_from == "grafana/grafana"
+    assert spec.image_user_source == "unknown"
 
 
 @pytest.mark.live

@@ -10,7 +10,7 @@ from posixpath import normpath
 from dockwarden import secrets
 from dockwarden.checks.common import is_moving_ref, is_root_user
 from dockwarden.checks.registry import Fail, Scope, Skip, check, require
-from dockwarden.model.common import Severity, Source, Unknown
+from dockwarden.model.common import Severity, Source
 from dockwarden.model.container import ContainerContext, ContainerSpec
 
 C = Scope.CONTAINER
@@ -385,7 +385,7 @@ def runs_as_root(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
         if is_root_user(spec.user):
             yield Fail({"Config.User": spec.user}, field="user")
         return
-    source = _image_user_source(spec)
+    source = spec.image_user_source
     # A service built from a local Dockerfile: the user its image sets, when the files
     # tell; else (inherited from a base image) the user is unknown, not asserted root.
     # A service or `docker run` line naming only an image: that image's configured user
@@ -393,7 +393,7 @@ def runs_as_root(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
     if isinstance(spec.image_user, str):
         if not is_root_user(spec.image_user):
             return
-        if source is None:
+        if not source:
             yield Fail({"Config.User": spec.image_user, "user_from": spec.image_user_from},
                        field="user", message=f"USER {spec.image_user or 'root'} in "
                        f"{spec.image_user_from}")
@@ -401,9 +401,10 @@ def runs_as_root(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
             yield Fail({"Config.User": spec.image_user, "user_from": spec.image_user_from,
                         "user_source": source}, field="user",
                        message=f"no user set: the image's configured user is "
-                       f"{spec.image_user or 'root'} ({spec.image}, {source[7:-1]})")
+                       f"{spec.image_user or 'root'} ({spec.image}, "
+                       f"{source.removeprefix('image (').removesuffix(')')})")
         return
-    if source is not None:
+    if source:
         yield Fail({"Config.User": "", "user": "unknown", "image": spec.image,
                     "user_source": source, "reason": spec.image_user.reason},
                    severity=Severity.LOW, field="user",
@@ -415,23 +416,6 @@ def runs_as_root(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
                severity=Severity.LOW, field="user",
                message=f"no USER in the Dockerfile: the user is inherited from {base}, "
                "unknown" if base else "the image's user is unknown")
-
-
-def _image_user_source(spec: ContainerSpec) -> str | None:
-    """Where `image_user` came from when it is the configured user of the image itself
-    (`collect.dockerfile.BaseUserResolver.image_user`): "image (local Engine)",
-    "image (registry)", or "unknown"; None when it came from a Dockerfile."""
-    if not spec.image:
-        return None
-    if isinstance(spec.image_user, Unknown):
-        if spec.image_user_from == spec.image and spec.image_user.reason.startswith(
-                "the user is the image's ("):
-            return "unknown"
-        return None
-    head, sep, rest = spec.image_user_from.rpartition(" (")
-    if sep and head == spec.image and rest.endswith(")"):
-        return f"image ({rest[:-1]})"
-    return None
 
 
 @check(

@@ -34,9 +34,9 @@ shown. A missing env_file is a note unless `required: false`. A service built fr
 local Dockerfile (`build:` context + dockerfile, `target`) gets `image_user`: the last
 USER of the stage the image is built from. A service naming only `image:` (no `build:`,
 no `user:`) gets the image's configured user from `users` (the local Engine, or the
-registry's config blob: `collect.dockerfile.BaseUserResolver`), `image_user_from` then
-"IMAGE (local Engine)" / "IMAGE (registry)"; Unknown with `image_user_from` the image
-when it cannot be known. Notes (`Project.notes`) become the report's
+registry's config blob: `collect.dockerfile.BaseUserResolver`), `image_user_from` the
+image and `image_user_source` "image (local Engine)" / "image (registry)"; Unknown with
+`image_user_source` "unknown" when it cannot be known. Notes (`Project.notes`) become the report's
 warnings.
 
 Lines: `ContainerSpec.lines` maps each field to the line of the compose key that set
@@ -956,10 +956,11 @@ class _Loader:
 
     def image_user(self, image: str) -> tuple[Fact[str | None], str]:
         """The configured user of `image` for a service that names only `image:` and no
-        `user:`: from the resolver (local Engine, registry), else Unknown naming it."""
+        `user:`, and where it was learnt (`BaseUserResolver.image_user`): from the
+        resolver (local Engine, registry), else Unknown naming it."""
         if self.users is None:
             return Unknown(f"the user is the image's ({excerpt(clean(image), 120)}), not "
-                           "looked up"), image
+                           "looked up"), "unknown"
         found: tuple[Fact[str | None], str] = self.users.image_user(image)
         return found
 
@@ -1433,11 +1434,12 @@ def _spec(name: str, svc: _Service, top_volumes: Mapping[str, Any],
     where = f"{svc.ref}: service {name}"
     image = _str(d.get("image"))
     image_user: Fact[str | None] = None
-    image_user_from = ""
+    image_user_from = image_user_source = ""
     if d.get("build") is not None and not _str(d.get("user")):
         image_user, image_user_from = loader.dockerfile_user(d.get("build"), where)
     elif image and not _str(d.get("user")):
-        image_user, image_user_from = loader.image_user(image)
+        image_user, image_user_source = loader.image_user(image)
+        image_user_from = image
     network_mode = _mode(d.get("network_mode"))
     nets = d.get("networks")
     networks: tuple[str, ...] = ()
@@ -1505,4 +1507,5 @@ def _spec(name: str, svc: _Service, top_volumes: Mapping[str, Any],
         lines=lines,
         image_user=image_user,
         image_user_from=image_user_from,
+        image_user_source=image_user_source,
     )

@@ -803,18 +803,19 @@ class BaseUserResolver:
     def image_user(self, image: str) -> tuple[Fact[str | None], str]:
         """For a container run from `image` with no user given (a compose service with
         only `image:`, a `docker run IMAGE` line): (the image's configured user, where it
-        was learnt: "IMAGE (local Engine)" / "IMAGE (registry)"), or (`Unknown` with the
-        reason, IMAGE) when it cannot be known. A name that is not an image reference
+        was learnt: "image (local Engine)" / "image (registry)"), or (`Unknown` with the
+        reason, "unknown") when it cannot be known. A name that is not an image reference
         (a shell variable, path tricks) is never looked up."""
         shown = excerpt(clean(image), 120)
         if not _IMAGE_REF.fullmatch(image) or ".." in image:
             why = "a variable" if "$" in image else "not an image reference"
-            return Unknown(f"the user is the image's ({shown}), which is {why}"), image
+            return Unknown(f"the user is the image's ({shown}), which is {why}"), "unknown"
         found = self.lookup(image)
         if found.user is not None:
             where = {"engine": "local Engine"}.get(found.source, found.source)
-            return found.user, f"{image} ({where})"
-        return Unknown(f"the user is the image's ({shown}), unknown: {found.reason}"), image
+            return found.user, f"image ({where})"
+        return (Unknown(f"the user is the image's ({shown}), unknown: {found.reason}"),
+                "unknown")
 
     def resolve(self, df: DockerfileSnapshot) -> DockerfileSnapshot:
         """`df` with `base_user` set, unless its final chain sets a USER itself (then the

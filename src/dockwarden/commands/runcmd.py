@@ -76,8 +76,9 @@ def _with_image_user(spec: Any, users: Any) -> Any:
         return spec
     from dataclasses import replace
 
-    image_user, image_user_from = users.image_user(spec.image)
-    return replace(spec, image_user=image_user, image_user_from=image_user_from)
+    image_user, source = users.image_user(spec.image)
+    return replace(spec, image_user=image_user, image_user_from=spec.image,
+                   image_user_source=source)
 
 
 def run(ns: argparse.Namespace) -> int:

@@ -117,6 +117,10 @@ class ContainerSpec:
     # Dockerfile sets none and the base image's user is not known from the files.
     image_user: Fact[str | None] = None
     image_user_from: str = ""  # where it was read (`Dockerfile:12`), or the base image
+    # "" when `image_user` comes from a Dockerfile; else the image's own configured user
+    # (a service or `docker run` line naming only an image): "image (local Engine)",
+    # "image (registry)" or "unknown"
+    image_user_source: str = ""
 
     def security_options(self) -> dict[str, str]:
         """`--security-opt` entries as key -> value (`seccomp=x` and `seccomp:x` alike)."""
