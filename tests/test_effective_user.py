@@ -19,16 +19,22 @@ from dockwarden.collect.dockerfile import BaseUserResolver, parse_text
 USER_TAG = f"dwtest/dw501-user:{RUN_ID}"
 
 
-@pytest.fixture(scope="module")
-def user_image(api: Any, busybox: str) -> Iterator[str]:
-    """An image whose config says USER 1000, built FROM the imported busybox."""
-    dockerfile = f"FROM {busybox}\nUSER 1000\n".encode()
-    for _ in api.build(fileobj=io.BytesIO(dockerfile), tag=USER_TAG, rm=True,
+def _image_with_user(api: Any, busybox: str, tag: str, user: str) -> Iterator[str]:
+    """An image (labelled, removed after) whose config says USER `user`, built FROM the
+    imported busybox."""
+    dockerfile = f"FROM {busybox}\nUSER {user}\n".encode()
+    for _ in api.build(fileobj=io.BytesIO(dockerfile), tag=tag, rm=True,
                        labels=test_labels(), decode=True):
         pass
-    assert api.inspect_image(USER_TAG)["Config"]["User"] == "1000"
-    yield USER_TAG
-    api.remove_image(USER_TAG, noprune=False)
+    assert api.inspect_image(tag)["Config"]["User"] == user
+    yield tag
+    api.remove_image(tag, noprune=False)
+
+
+@pytest.fixture(scope="module")
+def user_image(api: Any, busybox: str) -> Iterator[str]:
+    """An image whose config says USER 1000."""
+    yield from _image_with_user(api, busybox, USER_TAG, "1000")
 
 
 def lint(tmp_path: Path, text: str, capsys: Any, *extra: str) -> list[dict[str, Any]]:
@@ -176,13 +182,7 @@ ROOT_TAG = f"dwtest/dw220-root:{RUN_ID}"
 @pytest.fixture(scope="module")
 def root_image(api: Any, busybox: str) -> Iterator[str]:
     """An image whose Dockerfile says USER root explicitly."""
-    dockerfile = f"FROM {busybox}\nUSER root\n".encode()
-    for _ in api.build(fileobj=io.BytesIO(dockerfile), tag=ROOT_TAG, rm=True,
-                       labels=test_labels(), decode=True):
-        pass
-    assert api.inspect_image(ROOT_TAG)["Config"]["User"] == "root"
-    yield ROOT_TAG
-    api.remove_image(ROOT_TAG, noprune=False)
+    yield from _image_with_user(api, busybox, ROOT_TAG, "root")
 
 
 def compose_dw220(tmp_path: Path, capsys: Any, image: str, *extra: str,

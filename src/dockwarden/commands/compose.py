@@ -33,17 +33,9 @@ def options(p: argparse.ArgumentParser) -> None:
 
 
 def user_options(p: argparse.ArgumentParser) -> None:
-    """The Engine connection and the lookups of an image's configured user (DW220), as
+    """The Engine connection and the look-ups of an image's configured user (DW220), as
     `dockwarden dockerfile` takes them for DW501."""
-    opts.engine_options(p, containers=False)
-    b = p.add_argument_group("image user (DW220)")
-    b.add_argument("--no-engine", action="store_true",
-                   help="do not ask the local Engine for the image's configured user "
-                   "(by default it is tried quickly and skipped when it does not answer)")
-    b.add_argument("--resolve-base", action="store_true",
-                   help="read the image's configured user from its registry (the "
-                   "manifest and the config blob only, never the layers) when the Engine "
-                   "does not have it")
+    opts.image_user_options(p, subject="image", check="DW220")
 
 
 class _Users:

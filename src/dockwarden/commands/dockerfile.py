@@ -25,15 +25,7 @@ def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="Dockerfiles, or folders searched for *Dockerfile* / *Containerfile*")
     opts.output_options(p)
-    opts.engine_options(p, containers=False)
-    b = p.add_argument_group("base image user (DW501)")
-    b.add_argument("--no-engine", action="store_true",
-                   help="do not ask the local Engine for the base image's configured user "
-                   "(by default it is tried quickly and skipped when it does not answer)")
-    b.add_argument("--resolve-base", action="store_true",
-                   help="read the base image's configured user from its registry (the "
-                   "manifest and the config blob only, never the layers) when the Engine "
-                   "does not have it")
+    opts.image_user_options(p, subject="base image", check="DW501")
 
 
 def _dockerfiles(root: str, passed_over: list[ReportError]) -> list[str]:

@@ -243,3 +243,18 @@ def registry_login(ns: argparse.Namespace) -> tuple[str | None, str | None]:
     if not password:
         raise InputError("--password-stdin: no password on standard input")
     return user, password
+
+
+def image_user_options(p: argparse.ArgumentParser, *, subject: str, check: str) -> None:
+    """The Engine connection and the look-ups of an image's configured user: DW501 (the
+    `subject` "base image" of a Dockerfile) and DW220 (the "image" of a compose service or
+    `docker run` line) take the same options."""
+    engine_options(p, containers=False)
+    b = p.add_argument_group(f"{subject} user ({check})")
+    b.add_argument("--no-engine", action="store_true",
+                   help=f"do not ask the local Engine for the {subject}'s configured user "
+                   "(by default it is tried quickly and skipped when it does not answer)")
+    b.add_argument("--resolve-base", action="store_true",
+                   help=f"read the {subject}'s configured user from its registry (the "
+                   "manifest and the config blob only, never the layers) when the Engine "
+                   "does not have it")
