@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,13 @@ from harness import engine as harness_engine
 from harness import foreign, images
 
 RUN_ID = uuid.uuid4().hex[:8]
+
+# Tests interrupt the dockwarden children they start with SIGINT (Ctrl-C). A test run
+# started in the background by a non-interactive shell (`nohup .ci/run &`) has SIGINT
+# ignored, and an ignored signal stays ignored across exec: the children would never see
+# their Ctrl-C. A handler (unlike SIG_IGN) is reset to the default in a child, so this
+# gives every child Python's KeyboardInterrupt again.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Test modules import the helpers below with `from conftest import ...`. pytest imports
 # every conftest.py of a directory without __init__.py under the one module name
