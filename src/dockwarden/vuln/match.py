@@ -248,15 +248,7 @@ class Matcher:
         for pkg in packages:
             if pkg.type == "binary":
                 target = _binary_target(pkg, go_modules)
-                if target is None or not target[2]:
-                    continue
-                n_packages += 1
-                names.add((target[0], target[1]))
-                wanted.append((pkg, target))
-                if target not in self._judged:
-                    pending[target] = None
-                continue
-            if pkg.type in OS_TYPES:
+            elif pkg.type in OS_TYPES:
                 if pkg.type not in distros:
                     distros[pkg.type] = distro_of(os_release, pkg.type)
                 target = self._target(pkg, distros[pkg.type])
