@@ -316,14 +316,8 @@ class _Repeat(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value <= 86400:
-        raise argparse.ArgumentTypeError("must be more than 0 and at most 86400 seconds")
-    return value
+def _engine_deadline(text: str) -> float:
+    return opts.seconds(text, "--engine-deadline")
 
 
 def fleet_options(p: argparse.ArgumentParser) -> None:
@@ -344,7 +338,7 @@ def fleet_options(p: argparse.ArgumentParser) -> None:
                    "blank lines ignored")
     g.add_argument("--parallel", type=opts.positive_int, default=4, metavar="N",
                    help="Engines audited at the same time (default 4)")
-    g.add_argument("--engine-deadline", type=_seconds, default=900.0, metavar="SECONDS",
+    g.add_argument("--engine-deadline", type=_engine_deadline, default=900.0, metavar="SECONDS",
                    help="time limit of each Engine's whole audit in a run over many "
                    "Engines: past it that Engine is an error, the others go on "
                    "(default 900)")

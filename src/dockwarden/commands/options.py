@@ -29,9 +29,9 @@ def _fail_on(text: str) -> Severity | None:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def timeout_seconds(text: str) -> float:
-    """argparse type of every `--timeout`: a finite number of seconds above 0, at most a
-    day (deadline.check_timeout)."""
+def seconds(text: str, option: str) -> float:
+    """`option`'s value: a finite number of seconds above 0, at most a day
+    (deadline.check_timeout)."""
     from dockwarden.deadline import check_timeout
 
     try:
@@ -39,9 +39,14 @@ def timeout_seconds(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     try:
-        return check_timeout(value)
+        return check_timeout(value, option)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def timeout_seconds(text: str) -> float:
+    """argparse type of every `--timeout`."""
+    return seconds(text, "--timeout")
 
 
 
