@@ -270,9 +270,12 @@ def _search_region(data: bytes) -> _Segment | None:
     if found is not None:
         return found
     elf = elf_segments(data)
-    if elf is None:
-        return None
-    return next((s for s in elf[0] if s.flags & (_PF_X | _PF_W) == _PF_W), None)
+    return None if elf is None else _data_segment(elf[0])
+
+
+def _data_segment(segments: tuple[_Segment, ...]) -> _Segment | None:
+    """The first writable, non-executable PT_LOAD segment (the data segment)."""
+    return next((s for s in segments if s.flags & (_PF_X | _PF_W) == _PF_W), None)
 
 
 def _read_at(data: bytes, segments: tuple[_Segment, ...], addr: int, size: int) -> bytes | None:
@@ -536,9 +539,7 @@ def data_region(head: bytes, size: int) -> _Segment | None:
     linker puts the Go build information), from its `head` (holding the program
     headers) and its `size`; None when there is none."""
     elf = elf_segments(head, size)
-    if elf is None:
-        return None
-    return next((s for s in elf[0] if s.flags & (_PF_X | _PF_W) == _PF_W), None)
+    return None if elf is None else _data_segment(elf[0])
 
 
 def _info(raw_version: bytes, modinfo: bytes, data: bytes,
@@ -830,14 +831,12 @@ def read_stream(read: Callable[[int], bytes], size: int) -> GoBuildInfo | Unread
         return read_buildinfo(head + rest)
     go = is_go_executable(head)
     elf = elf_segments(head, size)
-    region = None if elf is None else next(
-        (s for s in elf[0] if s.flags & (_PF_X | _PF_W) == _PF_W), None)
+    region = None if elf is None else _data_segment(elf[0])
     if elf is None or region is None:
         if not go:
             return None
         unbounded = elf_segments(head, 1 << 64)
-        if unbounded is not None and any(s.flags & (_PF_X | _PF_W) == _PF_W
-                                         for s in unbounded[0]):
+        if unbounded is not None and _data_segment(unbounded[0]) is not None:
             return Unreadable("Go executable cut short: its data segment, where the build "
                               "information lies, starts past its end")
         return Unreadable("Go executable without a writable data segment in the "
