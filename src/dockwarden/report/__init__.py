@@ -182,6 +182,20 @@ def shown(report: Report, severities: Iterable[Severity] | None) -> Report:
                                findings=tuple(f for f in report.findings if f.severity in keep))
 
 
+def place(t: Target) -> str:
+    """A target's ref with its line, service and stage (`deploy/compose.yml:12 service
+    web`), the kind left to the caller: the one spelling of the HTML, Markdown and SARIF
+    reports."""
+    out = t.ref
+    if t.line is not None:
+        out += f":{t.line}"
+    if t.service:
+        out += f" service {t.service}"
+    if t.stage:
+        out += f" stage {t.stage}"
+    return out
+
+
 def sort_key(f: Finding) -> tuple[str, str, int, str]:
     return (f.target.kind.value, f.target.ref, -f.severity.rank, f.check)
 

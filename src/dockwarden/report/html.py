@@ -32,8 +32,8 @@ from typing import Any
 
 from dockwarden import __version__
 from dockwarden.model.common import Severity
-from dockwarden.model.finding import Finding, Report, Target
-from dockwarden.report import counts, natural_key, safe
+from dockwarden.model.finding import Finding, Report
+from dockwarden.report import counts, natural_key, place, safe
 
 # An evidence value longer than this is cut in the page (the JSON report has it whole).
 EVIDENCE_LIMIT = 2000
@@ -53,17 +53,6 @@ def _severities() -> list[Severity]:
 
 def _order(f: Finding) -> tuple[Any, ...]:
     return (-f.severity.rank, f.check, natural_key(f.target.ref), f.target.line or 0)
-
-
-def _where(t: Target) -> str:
-    out = t.ref
-    if t.line is not None:
-        out += f":{t.line}"
-    if t.service:
-        out += f" service {t.service}"
-    if t.stage:
-        out += f" stage {t.stage}"
-    return out
 
 
 def _value(v: object) -> str:
@@ -174,7 +163,7 @@ def _findings(findings: list[Finding]) -> str:
     for f in findings:
         t = f.target
         ident = f' <div class="id">{_e(t.id)}</div>' if t.id else ""
-        where = f"{t.kind.value} {_where(t)}"
+        where = f"{t.kind.value} {place(t)}"
         rows.append(
             f'<tr class="finding" data-severity="{_e(f.severity.value)}" '
             f'data-rank="{f.severity.rank}">'
@@ -182,7 +171,7 @@ def _findings(findings: list[Finding]) -> str:
             f'<td class="check">{_e(f.check)}</td>'
             f"<td>{_e(f.title)}</td>"
             f'<td class="target" data-sort="{_e(where)}"><span class="kind">'
-            f"{_e(t.kind.value)}</span> {_e(_where(t))}{ident}</td>"
+            f"{_e(t.kind.value)}</span> {_e(place(t))}{ident}</td>"
             f"<td>{_evidence(f)}</td>"
             f"<td>{_e(f.remediation)}</td>"
             f"<td>{_references(f.references)}</td></tr>")
@@ -229,11 +218,11 @@ def render(report: Report) -> str:
         _list_section("warnings", "Warnings", ("target", "check", "message"),
                       [(w.target, w.check or "", w.message) for w in report.warnings]),
         _list_section("skipped", "Skipped checks", ("check", "target", "reason"),
-                      sorted(((s.check, f"{s.target.kind.value} {_where(s.target)}", s.reason)
+                      sorted(((s.check, f"{s.target.kind.value} {place(s.target)}", s.reason)
                               for s in report.skipped),
                              key=lambda r: (r[0], natural_key(r[1])))),
         _list_section("ignored", "Ignored (accepted risks)", ("check", "target", "reason"),
-                      [(f.check, f"{f.target.kind.value} {_where(f.target)}", reason)
+                      [(f.check, f"{f.target.kind.value} {place(f.target)}", reason)
                        for f, reason in report.ignored]),
     ]
     return "".join([

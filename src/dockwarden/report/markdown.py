@@ -32,7 +32,7 @@ from typing import Any
 from dockwarden import sanitize
 from dockwarden.model.common import Severity
 from dockwarden.model.finding import Report, Target
-from dockwarden.report import by_message, by_reason, counts, natural_key, safe
+from dockwarden.report import by_message, by_reason, counts, natural_key, place, safe
 from dockwarden.report.text import (
     Row,
     evidence,
@@ -70,17 +70,6 @@ def escape(value: object) -> str:
 
 def _html(value: object) -> str:
     return html.escape(sanitize.clean(value), quote=True)
-
-
-def _where(t: Target, line: int | None = None) -> str:
-    out = f"{t.kind.value} {t.ref}"
-    if line is not None:
-        out += f":{line}"
-    if t.service:
-        out += f" service {t.service}"
-    if t.stage:
-        out += f" stage {t.stage}"
-    return out
 
 
 def _names(targets: list[Target]) -> str:
@@ -177,7 +166,7 @@ def _details(row: Row) -> list[str]:
                                                    f.target.line or 0))
     for f in findings[:LISTED]:
         what = evidence(f, limit=300)
-        lines.append(f"- {escape(_where(f.target, f.target.line))}"
+        lines.append(f"- {escape(f'{f.target.kind.value} {place(f.target)}')}"
                      + (f": {escape(what)}" if what else ""))
     if len(findings) > LISTED:
         lines.append(f"- and {len(findings) - LISTED} more (see the artefact)")

@@ -25,7 +25,7 @@ from urllib.parse import quote
 from dockwarden import __version__
 from dockwarden.model.common import Severity
 from dockwarden.model.finding import Finding, Report, Skipped, Target
-from dockwarden.report import safe, sort_key
+from dockwarden.report import place, safe, sort_key
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -151,17 +151,6 @@ def _rule_name(title: str, fallback: str) -> str:
     return name or fallback
 
 
-def _target_label(t: Target) -> str:
-    label = f"{t.kind.value} {t.ref}"
-    if t.line is not None:
-        label += f":{t.line}"
-    if t.service:
-        label += f" service {t.service}"
-    if t.stage:
-        label += f" stage {t.stage}"
-    return label
-
-
 def _uri(ref: str) -> str:
     """A file reference as a URI reference: characters not allowed in a URI are
     percent-encoded (a space becomes %20); path separators are kept."""
@@ -220,7 +209,7 @@ def _message(f: Finding) -> str:
     text = f.title or f.check
     if f.message:
         text += f": {f.message}"
-    return _text(f"{text} ({_target_label(f.target)})")
+    return _text(f"{text} ({f.target.kind.value} {place(f.target)})")
 
 
 def _result(f: Finding, rule_index: int, suppression: str | None) -> dict[str, Any]:
