@@ -112,19 +112,12 @@ def normalise(key: str) -> str:
 def load(path: str) -> Config:
     """Read and shape-check the config file (ids in overrides and `disable` are checked
     against the catalogue). Problems are InputErrors (exit 2) naming the file."""
+    from dockwarden.ignore import load_yaml
     from dockwarden.safeio import read_text
 
     origin = f"config {clean(path)}"
-    import yaml
-
     text = read_text(path, what="config file", max_bytes=MAX_BYTES)
-    try:
-        data = yaml.load(text, Loader=_loader())  # a safe loader, aliases refused
-    except yaml.YAMLError as exc:
-        first = (str(exc).splitlines() or ["?"])[0]
-        raise InputError(f"{origin}: not valid YAML: {clean(first)}") from None
-    except RecursionError:
-        raise InputError(f"{origin}: not valid YAML: nested too deeply") from None
+    data = load_yaml(text, _loader(), origin)  # a safe loader, aliases refused
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -139,13 +139,7 @@ class Index:
 def parse(text: str, origin: str) -> list[Accepted]:
     if len(text) > MAX_BYTES:
         raise InputError(f"{origin}: ignore file larger than 1 MiB")
-    try:
-        data = yaml.load(text, Loader=_loader(text))
-    except yaml.YAMLError as exc:
-        first = (str(exc).splitlines() or ["?"])[0]
-        raise InputError(f"{origin}: not valid YAML: {clean(first)}") from None
-    except RecursionError:
-        raise InputError(f"{origin}: not valid YAML: nested too deeply") from None
+    data = load_yaml(text, _loader(text), origin)
     if data is None:
         return []
     if isinstance(data, dict) and "ignore" in data:
@@ -196,6 +190,19 @@ def parse(text: str, origin: str) -> list[Accepted]:
 # complex key (`? x`). Without any of these a document is at most a few dozen levels deep.
 _PLAIN_SHAPE = re.compile(r"[&\[{]|^ {17,}|-[ \t]+-(?:[ \t]|$)|:[ \t]+-(?:[ \t]|$)|^\s*\?",
                           re.MULTILINE)
+
+
+def load_yaml(text: str, loader: Any, origin: str) -> Any:
+    """`text` read by `loader` (one of the alias-refusing loaders here); a YAML error or
+    a document nested too deeply for Python's stack is an InputError naming `origin`.
+    Also the config file's reading."""
+    try:
+        return yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        first = (str(exc).splitlines() or ["?"])[0]
+        raise InputError(f"{origin}: not valid YAML: {clean(first)}") from None
+    except RecursionError:
+        raise InputError(f"{origin}: not valid YAML: nested too deeply") from None
 
 
 def _loader(text: str) -> Any:
