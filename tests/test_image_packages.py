@@ -1027,14 +1027,14 @@ def test_go_system_executables_equal_go_version_m() -> None:
     truth = {
         os.path.realpath(path): info
         for path, info in _go_version_m(shown).items()
-        if os.path.getsize(path) <= golang.MAX_BINARY
+        if os.path.getsize(path) <= golang.MAX_READ
     }
     got: dict[str, golang.GoBuildInfo] = {}
     for directory in dirs:
         for entry in os.scandir(directory):
             if not entry.is_file() or not os.access(entry.path, os.X_OK):
                 continue
-            if entry.stat().st_size > golang.MAX_BINARY:
+            if entry.stat().st_size > golang.MAX_READ:
                 continue
             with open(entry.path, "rb") as handle:
                 if handle.read(4) != b"\x7fELF":

@@ -108,7 +108,6 @@ MAGIC = b"\xff Go buildinf:"
 HEADER_SIZE = 32
 ELF_MAGIC = b"\x7fELF"
 MAX_READ = 512 * 1024 * 1024  # the walker reads at most this much of an executable
-MAX_BINARY = MAX_READ  # (the name older callers know)
 MIN_BINARY = 64 * 1024  # the smallest Go executable is about a megabyte
 MAX_CANDIDATES = 64  # occurrences of the magic tried (a Go tool may quote it as data)
 MAX_STRING = 16 * 1024 * 1024
