@@ -41,13 +41,7 @@ def _ports(text: str) -> tuple[int, ...]:
 
 
 def _concurrency(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 1 <= value <= 10_000:
-        raise argparse.ArgumentTypeError("--concurrency must be within 1-10000")
-    return value
+    return opts.int_within(text, "--concurrency", 1, 10_000)
 
 
 def options(p: argparse.ArgumentParser) -> None:

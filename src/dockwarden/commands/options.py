@@ -69,6 +69,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def int_within(text: str, option: str, low: int, high: int) -> int:
+    """`option`'s whole number, from `low` to `high`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{option} must be within {low}-{high}")
+    return value
+
+
 def _ids(text: str) -> list[str]:
     return [p.strip().upper() for p in text.split(",") if p.strip()]
 

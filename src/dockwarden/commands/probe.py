@@ -38,13 +38,7 @@ DISPROVED = "disproved"
 def _fork_cap(text: str) -> int:
     from dockwarden.collect.probe import MAX_FORK_CAP
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 1 <= value <= MAX_FORK_CAP:
-        raise argparse.ArgumentTypeError(f"--fork-cap must be within 1-{MAX_FORK_CAP}")
-    return value
+    return opts.int_within(text, "--fork-cap", 1, MAX_FORK_CAP)
 
 
 def _write_size(text: str) -> int:
