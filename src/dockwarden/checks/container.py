@@ -6,6 +6,7 @@ import ipaddress
 import re
 from collections.abc import Iterator, Mapping
 from posixpath import normpath
+from typing import Any
 
 from dockwarden import secrets
 from dockwarden.checks.common import is_moving_ref, is_root_user
@@ -381,42 +382,40 @@ def writable_rootfs(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail
     bad=("docker run busybox",), good=("docker run --user 1000:1000 busybox",),
 )
 def runs_as_root(spec: ContainerSpec, ctx: ContainerContext) -> Iterator[Fail]:
-    if spec.user or spec.image_user is None:
+    image_user = spec.image_user
+    if spec.user or image_user is None:
         if is_root_user(spec.user):
             yield Fail({"Config.User": spec.user}, field="user")
         return
-    source = spec.image_user_source
-    # A service built from a local Dockerfile: the user its image sets, when the files
-    # tell; else (inherited from a base image) the user is unknown, not asserted root.
-    # A service or `docker run` line naming only an image: that image's configured user
-    # (local Engine, registry), else unknown with the image named.
-    if isinstance(spec.image_user, str):
-        if not is_root_user(spec.image_user):
+    # No user set: the image's. A service built from a local Dockerfile (no
+    # `image_user_source`): the user its image sets, when the files tell; else
+    # (inherited from a base image) unknown, not asserted root. A service or `docker run`
+    # line naming only an image: that image's configured user (local Engine, registry),
+    # else unknown with the image named.
+    source, where = spec.image_user_source, spec.image_user_from
+    evidence: dict[str, Any]
+    if isinstance(image_user, str):
+        if not is_root_user(image_user):
             return
-        if not source:
-            yield Fail({"Config.User": spec.image_user, "user_from": spec.image_user_from},
-                       field="user", message=f"USER {spec.image_user or 'root'} in "
-                       f"{spec.image_user_from}")
+        evidence = {"Config.User": image_user, "user_from": where}
+        if source:
+            evidence["user_source"] = source
+            message = (f"no user set: the image's configured user is {image_user or 'root'} "
+                       f"({spec.image}, {source.removeprefix('image (').removesuffix(')')})")
         else:
-            yield Fail({"Config.User": spec.image_user, "user_from": spec.image_user_from,
-                        "user_source": source}, field="user",
-                       message=f"no user set: the image's configured user is "
-                       f"{spec.image_user or 'root'} ({spec.image}, "
-                       f"{source.removeprefix('image (').removesuffix(')')})")
+            message = f"USER {image_user or 'root'} in {where}"
+        yield Fail(evidence, field="user", message=message)
         return
+    evidence = {"Config.User": "", "user": "unknown"}
     if source:
-        yield Fail({"Config.User": "", "user": "unknown", "image": spec.image,
-                    "user_source": source, "reason": spec.image_user.reason},
-                   severity=Severity.LOW, field="user",
-                   message=f"no user set: the user is the image's ({spec.image}), unknown")
-        return
-    base = spec.image_user_from
-    yield Fail({"Config.User": "", "user": "unknown", "inherited_from": base or "unknown",
-                "reason": spec.image_user.reason},
-               severity=Severity.LOW, field="user",
-               message=f"no USER in the Dockerfile: the user is inherited from {base}, "
-               "unknown" if base else "the image's user is unknown")
-
+        evidence |= {"image": spec.image, "user_source": source}
+        message = f"no user set: the user is the image's ({spec.image}), unknown"
+    else:
+        evidence["inherited_from"] = where or "unknown"
+        message = (f"no USER in the Dockerfile: the user is inherited from {where}, unknown"
+                   if where else "the image's user is unknown")
+    evidence["reason"] = image_user.reason
+    yield Fail(evidence, severity=Severity.LOW, field="user", message=message)
 
 @check(
     id="DW221", title="Host devices passed in", severity=Severity.HIGH, scope=C,
