@@ -547,6 +547,19 @@ def pin_sources(rev: str, tmp: str) -> str:
     return os.path.join(dest, "src")
 
 
+def isolate(tmp: str, commit: str | None, version: str) -> str:
+    """Give the measured commands a bytecode cache under tmp and, with --commit, that
+    commit's sources (`pin_sources`); the version to print (`version` without one)."""
+    global PINNED_SRC, PYCACHE
+    PYCACHE = os.path.join(tmp, "pycache")
+    if not commit:
+        return version
+    PINNED_SRC = pin_sources(commit, tmp)
+    rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", commit],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    return f"commit {rev}, pinned"
+
+
 # .pth files this sandbox writes into the interpreter's site directory (its network
 # layer's CA hook: it imports certifi, and with it pathlib, tempfile, zipfile and more, at
 # every Python start). No package installs them, so no installed dockwarden has them.
@@ -814,7 +827,6 @@ def syft_main(args: argparse.Namespace) -> int:
     """`dockwarden sbom --tar FILE` against `syft scan docker-archive:FILE` (both
     CycloneDX JSON) on the same `docker save` tarballs: medians of alternating runs
     (rotated first command), peak RSS, and whether dockwarden stays >= 5x faster."""
-    global PINNED_SRC, PYCACHE
     syft = syft_binary()
     started = datetime.now(UTC)
     load0 = os.getloadavg()
@@ -822,12 +834,7 @@ def syft_main(args: argparse.Namespace) -> int:
     failed = False
     version = git_version()
     with tempfile.TemporaryDirectory(prefix="dwbench-syft-", dir="/var/tmp") as tmp:
-        PYCACHE = os.path.join(tmp, "pycache")
-        if args.commit:
-            PINNED_SRC = pin_sources(args.commit, tmp)
-            rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", args.commit],
-                                 capture_output=True, text=True, check=True).stdout.strip()
-            version = f"commit {rev}, pinned"
+        version = isolate(tmp, args.commit, version)
         env = clean_env()
         env["SYFT_CHECK_FOR_APP_UPDATE"] = "false"
         url = ensure_engine()
@@ -924,16 +931,10 @@ def main() -> int:
 
     started = datetime.now(UTC)
     load0 = os.getloadavg()
-    global PINNED_SRC, PYCACHE
     fingerprint0, version = src_fingerprint(), git_version()
     cases: list[Case] = []
     with tempfile.TemporaryDirectory(prefix="dwbench-image-", dir="/var/tmp") as tmp:
-        PYCACHE = os.path.join(tmp, "pycache")
-        if args.commit:
-            PINNED_SRC = pin_sources(args.commit, tmp)
-            rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", args.commit],
-                                 capture_output=True, text=True, check=True).stdout.strip()
-            version = f"commit {rev}, pinned"
+        version = isolate(tmp, args.commit, version)
         where = subprocess.run(
             [sys.executable, "-c", "import dockwarden as d; print(d.__version__, d.__file__)"],
             capture_output=True, text=True, env=clean_env(), check=True).stdout.split()
