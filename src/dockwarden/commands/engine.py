@@ -16,7 +16,7 @@ from dockwarden.model.finding import Report, ReportError, ReportTarget
 
 
 def connection_and_output(p: argparse.ArgumentParser) -> None:
-    opts.engine_options(p)
+    opts.engine_options(p, many=True)
     fleet_options(p)
     opts.output_options(p)
 
@@ -304,30 +304,13 @@ def run(ns: argparse.Namespace) -> int:
 
 
 # -- many Engines in one run ---------------------------------------------------------------
-class _Repeat(argparse.Action):
-    """A store option that may be repeated: the last value in `dest` (what every single-
-    Engine path reads) and all of them in `dest`_all (the fleet)."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: str | None = None) -> None:
-        seen = list(getattr(namespace, self.dest + "_all", None) or [])
-        seen.append(values)
-        setattr(namespace, self.dest + "_all", seen)
-        setattr(namespace, self.dest, values)
-
-
 def _engine_deadline(text: str) -> float:
     return opts.seconds(text, "--engine-deadline")
 
 
 def fleet_options(p: argparse.ArgumentParser) -> None:
-    """`-H` and `--context` made repeatable (the shared group in options.py declares them
-    once; their actions are swapped here, for the Engine commands only), and the options
-    of a run over many Engines."""
-    for action in p._actions:
-        if action.dest in ("host", "context") and action.option_strings:
-            action.__class__ = _Repeat
-            action.help = f"{action.help}; repeatable: one report over every Engine named"
+    """The options of a run over many Engines (besides -H and --context repeated:
+    engine_options(many=True))."""
     g = p.add_argument_group("many Engines (one report, one target per Engine)")
     g.add_argument("--all-contexts", action="store_true",
                    help="audit the Engine of every Docker context (`docker context ls`)")

@@ -137,7 +137,7 @@ def output_options(p: argparse.ArgumentParser) -> None:
 
 class _Once(argparse.Action):
     """A store option given at most once: a second -H or --context is refused rather than
-    silently winning (the Engine commands make them repeatable: commands/engine.py)."""
+    silently winning (the Engine commands take them as _Repeat)."""
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: str | None = None) -> None:
@@ -150,14 +150,30 @@ class _Once(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-def engine_options(p: argparse.ArgumentParser, *, containers: bool = True) -> None:
+class _Repeat(argparse.Action):
+    """A store option that may be repeated: the last value in `dest` (what every single-
+    Engine path reads) and all of them in `dest`_all (a run over many Engines)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        seen = list(getattr(namespace, self.dest + "_all", None) or [])
+        seen.append(values)
+        setattr(namespace, self.dest + "_all", seen)
+        setattr(namespace, self.dest, values)
+
+
+def engine_options(p: argparse.ArgumentParser, *, containers: bool = True,
+                   many: bool = False) -> None:
     """The Engine connection, as the docker CLI takes it; with `containers`, also the
-    options of a container audit (`--workers`, `--no-local`)."""
+    options of a container audit (`--workers`, `--no-local`); with `many`, -H and
+    --context may be repeated (the Engine commands: commands/engine.py fleet_options)."""
     g = p.add_argument_group("engine connection (as the docker CLI)")
-    g.add_argument("-H", "--host", action=_Once,
+    action, more = ((_Repeat, "; repeatable: one report over every Engine named") if many
+                    else (_Once, ""))
+    g.add_argument("-H", "--host", action=action,
                    help="Engine URL (default: DOCKER_HOST, the current context, or "
-                   "unix:///var/run/docker.sock)")
-    g.add_argument("-c", "--context", action=_Once, help="Docker context to use")
+                   f"unix:///var/run/docker.sock){more}")
+    g.add_argument("-c", "--context", action=action, help=f"Docker context to use{more}")
     g.add_argument("--tls", action="store_true", help="use TLS")
     g.add_argument("--tlsverify", action="store_true", help="use TLS and verify the server")
     g.add_argument("--tlscacert", metavar="FILE",
