@@ -213,6 +213,12 @@ def repo(registry: harness.Registry) -> Iterator[Repo]:
     r.client.close()
 
 
+def audit(repo: Repo, tmp_path: Any, key: Any, capsys: Any) -> tuple[int, dict[str, Any]]:
+    """`dockwarden image` of the repository's tag 1 with `key`'s public key as --key."""
+    return run_json(["image", repo.ref("1"), *ARGS, "--key", write_key(tmp_path / "k.pub", key)],
+                    capsys)
+
+
 def dw311(report: dict[str, Any]) -> dict[str, Any] | None:
     found = findings(report, "DW311")
     assert len(found) <= 1
@@ -239,8 +245,7 @@ def test_signed_and_verified(repo: Repo, tmp_path: Any, capsys: Any, kind: str) 
 def test_verified_with_bundle(repo: Repo, tmp_path: Any, capsys: Any, p256: Any) -> None:
     digest = repo.push("1", b"bundle\n")
     repo.sign(digest, p256, bundle=True)
-    code, report = run_json(["image", repo.ref("1"), *ARGS, "--key",
-                             write_key(tmp_path / "k.pub", p256)], capsys)
+    code, report = audit(repo, tmp_path, p256, capsys)
     assert code == 0 and dw311(report) is None and report["summary"]["passed"] == 1
 
 
@@ -266,8 +271,7 @@ def test_tampered_payload_with_bundle(repo: Repo, tmp_path: Any, capsys: Any,
     original = repo.payload(digest)
     tampered = original.replace(b'"optional":null', b'"optional":{"owner":"mallory"}')
     repo.sign(digest, p256, payload=tampered, signed=original, bundle=True)
-    code, report = run_json(["image", repo.ref("1"), *ARGS, "--key",
-                             write_key(tmp_path / "k.pub", p256)], capsys)
+    code, report = audit(repo, tmp_path, p256, capsys)
     assert code == 1
     found = dw311(report)
     assert found is not None and found["severity"] == "high"
@@ -284,8 +288,7 @@ def test_tampered_payload_without_bundle(repo: Repo, tmp_path: Any, capsys: Any,
     original = repo.payload(digest)
     tampered = original.replace(b'"optional":null', b'"optional":{"a":"b"}')
     repo.sign(digest, p256, payload=tampered, signed=original)
-    code, report = run_json(["image", repo.ref("1"), *ARGS, "--key",
-                             write_key(tmp_path / "k.pub", p256)], capsys)
+    code, report = audit(repo, tmp_path, p256, capsys)
     found = dw311(report)
     assert code == 0 and found is not None and found["evidence"]["signature"] == "other-key"
     assert "altered after signing" in found["message"]
@@ -300,8 +303,7 @@ def test_signature_bytes_altered(repo: Repo, tmp_path: Any, capsys: Any, p256: A
     repo.attach(digest, [(payload, {SIG_ANNOTATION: base64.b64encode(bytes(signature)).decode(),
                                     BUNDLE_ANNOTATION: log_bundle(payload, make_signature(
                                         p256, payload), p256)})])
-    code, report = run_json(["image", repo.ref("1"), *ARGS, "--key",
-                             write_key(tmp_path / "k.pub", p256)], capsys)
+    code, report = audit(repo, tmp_path, p256, capsys)
     found = dw311(report)
     assert code == 1 and found is not None and found["evidence"]["signature"] == "invalid"
     assert "signature was changed" in found["message"]
@@ -313,8 +315,7 @@ def test_wrong_key(repo: Repo, tmp_path: Any, capsys: Any, p256: Any, bundle: bo
     digest = repo.push("1", b"wrong key\n")
     other = KEYS["p256"]()
     repo.sign(digest, other, bundle=bundle)
-    code, report = run_json(["image", repo.ref("1"), *ARGS, "--key",
-                             write_key(tmp_path / "k.pub", p256)], capsys)
+    code, report = audit(repo, tmp_path, p256, capsys)
     assert code == 0 and report["complete"]
     found = dw311(report)
     assert found is not None and found["severity"] == "medium"
@@ -330,8 +331,7 @@ def test_wrong_key(repo: Repo, tmp_path: Any, capsys: Any, p256: Any, bundle: bo
 def test_wrong_key_of_another_kind(repo: Repo, tmp_path: Any, capsys: Any, p256: Any) -> None:
     digest = repo.push("1", b"rsa signed\n")
     repo.sign(digest, KEYS["rsa"]())
-    _, report = run_json(["image", repo.ref("1"), *ARGS, "--key",
-                          write_key(tmp_path / "k.pub", p256)], capsys)
+    _, report = audit(repo, tmp_path, p256, capsys)
     found = dw311(report)
     assert found is not None and found["evidence"]["signature"] == "other-key"
     assert "an rsa signature" in found["message"]
@@ -358,8 +358,7 @@ def test_wrong_payload_type(repo: Repo, tmp_path: Any, capsys: Any, p256: Any) -
     digest = repo.push("1", b"type\n")
     payload = repo.payload(digest).replace(b"cosign container image signature", b"other")
     repo.sign(digest, p256, payload=payload)
-    _, report = run_json(["image", repo.ref("1"), *ARGS, "--key",
-                          write_key(tmp_path / "k.pub", p256)], capsys)
+    _, report = audit(repo, tmp_path, p256, capsys)
     found = dw311(report)
     assert found is not None and found["evidence"]["signature"] == "invalid"
     assert "critical.type is 'other'" in found["message"]
@@ -391,8 +390,7 @@ def test_one_good_signature_of_several(repo: Repo, tmp_path: Any, capsys: Any,
     layers = [(payload, {SIG_ANNOTATION: base64.b64encode(make_signature(k, payload)).decode()})
               for k in (KEYS["ed25519"](), p256)]
     repo.attach(digest, layers)
-    code, report = run_json(["image", repo.ref("1"), *ARGS, "--key",
-                             write_key(tmp_path / "k.pub", p256)], capsys)
+    code, report = audit(repo, tmp_path, p256, capsys)
     assert code == 0 and dw311(report) is None
 
 
