@@ -48,9 +48,9 @@ class _Users:
 
     def image_user(self, image: str) -> Any:
         if self.resolver is None:
-            from dockwarden.commands.dockerfile import _resolver
+            from dockwarden.commands.dockerfile import base_user_resolver
 
-            self.resolver = _resolver(self.ns)
+            self.resolver = base_user_resolver(self.ns)
         return self.resolver.image_user(image)
 
 

@@ -67,10 +67,11 @@ def _wants_user(selection: Any) -> bool:
     return selection is None or bool(selection.wants("DW501"))
 
 
-def _resolver(ns: argparse.Namespace) -> Any:
-    """The base-user resolver: the Engine unless --no-engine (the default connection is
-    tried with a short time limit and skipped silently when it does not answer; one
-    named with -H/--context must answer), the registry with --resolve-base."""
+def base_user_resolver(ns: argparse.Namespace) -> Any:
+    """The base-user resolver of a run (also `dockwarden compose`'s and `run-command`'s,
+    for DW220): the Engine unless --no-engine (the default connection is tried with a
+    short time limit and skipped silently when it does not answer; one named with
+    -H/--context must answer), the registry with --resolve-base."""
     from dockwarden.collect.dockerfile import BaseUserResolver
     timeout = getattr(ns, "timeout", 30.0)
     explicit = bool(getattr(ns, "host", None) or getattr(ns, "context", None))
@@ -129,7 +130,7 @@ def audit(ns: argparse.Namespace) -> Report:
     passed_over: list[ReportError] = []
     paths = [p for root in ns.paths for p in _dockerfiles(root, passed_over)]
     global _RESOLVER
-    _RESOLVER = _resolver(ns) if paths and _wants_user(selection) else None
+    _RESOLVER = base_user_resolver(ns) if paths and _wants_user(selection) else None
     results = Results()
     targets = [ReportTarget(TargetKind.DOCKERFILE, e.target, False) for e in passed_over]
     errors: list[ReportError] = list(passed_over)
