@@ -1050,6 +1050,8 @@ def _command_before(text: str, pos: int, names: tuple[str, ...]) -> str | None:
                 break
             i = text.rfind(name, start, i)
     return best
+
+
 _CRYPT = _rx(r"\$[0-9a-z]{1,2}\$")
 
 
@@ -1072,11 +1074,6 @@ def _unquoted(m: re.Match[str], group: int) -> tuple[int, int, str]:
     return start, end, value
 
 
-def _here_chpasswd(text: str) -> list[Credential]:
-    return [Credential(f"chpasswd {m.group(1)}:******", m.start(2), m.end(2), m.group(2))
-            for m in _HERE_CHPASSWD.finditer(text) if _literal(m.group(2))]
-
-
 def fixed_credentials(text: str) -> list[Credential]:
     """Every password `text` (a shell command, a RUN with its heredocs, a history step)
     writes out as a literal, in the order of the table above (see the comment)."""
@@ -1084,8 +1081,8 @@ def fixed_credentials(text: str) -> list[Credential]:
     if not any(w in low for w in _CREDENTIAL_WORDS):
         return []
     found: list[Credential] = []
+    piped: list[Credential] = []  # `echo pw | passwd`: listed after every chpasswd
     if "passwd" in low and "|" in text:
-        piped: list[Credential] = []
         for pipe in _INTO_PASSWD.finditer(text):
             end = pipe.start()
             start = max(end - _ECHO_REACH, text.rfind("|", max(end - _ECHO_REACH, 0), end) + 1)
@@ -1098,11 +1095,10 @@ def fixed_credentials(text: str) -> list[Credential]:
                 m = _ECHO_PW.compiled().search(text, start, end)
                 if m is not None and _literal(m.group(1)):
                     piped.append(Credential("passwd", m.start(1), m.end(1), m.group(1)))
-        if "chpasswd" in low:
-            found += _here_chpasswd(text)
-        found += piped
-    elif "chpasswd" in low:
-        found += _here_chpasswd(text)
+    if "chpasswd" in low:
+        found += [Credential(f"chpasswd {m.group(1)}:******", m.start(2), m.end(2), m.group(2))
+                  for m in _HERE_CHPASSWD.finditer(text) if _literal(m.group(2))]
+    found += piped
     if "identified" in low or "password" in low:
         for m in _SQL.finditer(text):
             if _literal(m.group(2)):
