@@ -31,7 +31,10 @@ their stored text; the others are decoded, their versions list only when the ran
 not decide. The advisories' own columns (aliases, summary, severity, references,
 withdrawn) are fetched afterwards, in one batch, for the rows that apply. Withdrawn
 advisories are ignored (and leave no notes). The cyclic garbage collector is paused
-while matching (`_gc_paused`).
+while matching (`importers.base.without_cyclic_gc`, as for imports): matching allocates
+tens of thousands of small tuples and lists that form no cycles, and every collection
+they trigger walks every object alive in the process (the image snapshot, the caches):
+about a tenth of the matching time for nothing.
 
 A vulnerability that none of its own records rates, but that is a CVE, takes the CVSS
 score (else the severity) that another source of the database gives that CVE
@@ -48,12 +51,10 @@ the result says so in `notes`; nothing here raises on bad data.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -67,6 +68,7 @@ from dockwarden.model.vuln import (
     normalise_name,
 )
 from dockwarden.vuln.db import AffectedRow, DatabaseUnusable, Details, VulnDB
+from dockwarden.vuln.importers.base import without_cyclic_gc
 from dockwarden.vuln.importers.osv import ECOSYSTEMS as OSV_ECOSYSTEMS
 from dockwarden.vuln.importers.severity import from_word
 from dockwarden.vuln.versions import (
@@ -224,7 +226,7 @@ class Matcher:
     def match(self, packages: Iterable[Package], os_release: OSRelease | None) -> MatchResult:
         """Raises DatabaseUnusable (exit 3) when the database fails while matching (an
         SQLite error, stored text that does not decode): never a partial, silent pass."""
-        with _gc_paused():
+        with without_cyclic_gc():
             try:
                 return self._match(packages, os_release)
             except (sqlite3.Error, json.JSONDecodeError) as exc:
@@ -588,21 +590,6 @@ def _in_order(found: list[tuple[tuple[str, str, str, str], Package, str, list[_T
             pkg.layer, pkg.path, t[7], t[8]) for pkg, source, t in rows])
         i = j
     return tuple(out)
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused for the duration (as it was, after): matching
-    allocates tens of thousands of small tuples and lists that form no cycles, and
-    every collection they trigger walks every object alive in the process (the image
-    snapshot, the caches): about a tenth of the matching time for nothing."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def affects(ecosystem: str, version: str, aff: Affected, stats: _Stats | None = None) -> Verdict:
