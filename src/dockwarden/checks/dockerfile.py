@@ -157,7 +157,7 @@ def final_root(df: DockerfileSnapshot) -> Iterator[Fail]:
                     user_source="scratch",
                     message="no USER instruction and FROM scratch: the container runs as root")
     elif known is not None and known.user is not None:
-        if not known.user or is_root_user(known.user):
+        if is_root_user(known.user):  # empty (no User in the config) is root
             yield _fail(df, final, final.instructions[0], user=known.user or "root",
                         base=base, user_source=known.source,
                         message=f"no USER instruction: the base image {_shown(base)} runs "
