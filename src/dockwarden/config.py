@@ -147,6 +147,12 @@ def _catalogue_ids() -> list[str]:
     return [m.id for m in iter_catalogue()]
 
 
+def _id_hint(word: str, ids: list[str]) -> str:
+    """The hint of an unknown check id: the close ids, else where the ids are listed."""
+    close = _close(word, ids, n=3, cutoff=0.5)
+    return f"did you mean {', '.join(close)}?" if close else "see `dockwarden checks` for the ids"
+
+
 def _overrides(origin: str, value: Any) -> dict[str, Severity]:
     if not isinstance(value, dict):
         raise InputError(f"{origin}: {OVERRIDES} must map check ids to severities "
@@ -156,10 +162,8 @@ def _overrides(origin: str, value: Any) -> dict[str, Severity]:
     for check, sev in value.items():
         cid = str(check).strip().upper()
         if cid not in ids:
-            close = _close(cid, ids, n=3, cutoff=0.5)
             raise InputError(f"{origin}: {OVERRIDES}: {clean(str(check))} is not a check id",
-                             f"did you mean {', '.join(close)}?" if close
-                             else "see `dockwarden checks` for the ids")
+                             _id_hint(cid, ids))
         if not isinstance(sev, str):
             raise InputError(f"{origin}: {OVERRIDES}: {cid}: not a severity")
         try:
@@ -177,10 +181,8 @@ def _disable(origin: str, value: Any) -> tuple[str, ...]:
     ids = _catalogue_ids()
     for w in wanted:
         if not any(i.startswith(w) for i in ids):
-            close = _close(w, ids, n=3, cutoff=0.5)
             raise InputError(f"{origin}: {DISABLE}: {clean(w)}: no such check id or prefix",
-                             f"did you mean {', '.join(close)}?" if close
-                             else "see `dockwarden checks` for the ids")
+                             _id_hint(w, ids))
     return wanted
 
 
