@@ -349,10 +349,7 @@ def package_cache(df: DockerfileSnapshot) -> Iterator[Fail]:
     copies the paths it names, never a stage's caches. The stale-index form (`apt-get
     update` alone) is judged in every stage BuildKit builds: it breaks those builds too."""
     image = {s.index for s in df.final_chain()}
-    built = built_stages(df)
-    for stage, inst in _runs(df):
-        if stage.index not in built:
-            continue
+    for stage, inst in _runs_in(df, built_stages(df)):
         calls = [(_sub(a), a) for a in inst.commands]
         tools = {(t, s) for (t, s), _ in calls}
         words = " ".join(w for a in inst.commands for w in a)
@@ -777,10 +774,16 @@ def built_stages(df: DockerfileSnapshot) -> set[int]:
     return seen
 
 
-def _runs_in(df: DockerfileSnapshot, stages: set[int]) -> Iterator[tuple[Stage, Instruction]]:
-    for stage, inst in _runs(df):
+def _instructions_in(df: DockerfileSnapshot, stages: set[int]
+                     ) -> Iterator[tuple[Stage, Instruction]]:
+    for stage in df.stages:
         if stage.index in stages:
-            yield stage, inst
+            for inst in stage.instructions:
+                yield stage, inst
+
+
+def _runs_in(df: DockerfileSnapshot, stages: set[int]) -> Iterator[tuple[Stage, Instruction]]:
+    return ((stage, inst) for stage, inst in _instructions_in(df, stages) if inst.is_run)
 
 
 def _final_runs(df: DockerfileSnapshot) -> Iterator[tuple[Stage, Instruction]]:
@@ -851,6 +854,11 @@ def verifies(argv: Argv) -> bool:
     if tool in ("[", "[[", "test"):
         return any(s in w for w in args for s in _SUMS)
     return False
+
+
+def _last_verify(commands: tuple[Argv, ...]) -> int:
+    """The index of the RUN's last verifying command (`verifies`), -1 if none."""
+    return max((i for i, a in enumerate(commands) if verifies(a)), default=-1)
 
 
 def _fetched_files(argv: Argv) -> list[str]:
@@ -1000,7 +1008,7 @@ def unverified_download(df: DockerfileSnapshot) -> Iterator[Fail]:
     the same RUN; downloads of checksum or signature files themselves are not judged."""
     for stage, inst in _runs_in(df, built_stages(df)):
         cmds = inst.commands
-        last_verify = max((i for i, a in enumerate(cmds) if verifies(a)), default=-1)
+        last_verify = _last_verify(cmds)
         urls = [u for i, a in enumerate(cmds) if i > last_verify
                 for u in _downloads(a) if not _is_proof(u)]
         if urls:
@@ -1021,29 +1029,25 @@ def unverified_download(df: DockerfileSnapshot) -> Iterator[Fail]:
 def plain_http(df: DockerfileSnapshot) -> Iterator[Fail]:
     """Medium; low when the same RUN verifies a checksum or signature afterwards (the
     content is then checked, only its confidentiality is lost)."""
-    built = built_stages(df)
-    for stage in df.stages:
-        if stage.index not in built:
+    for stage, inst in _instructions_in(df, built_stages(df)):
+        if inst.cmd == "ADD":
+            urls = [s for s in _add_sources(inst) if s.lower().startswith(("http://",
+                                                                             "ftp://"))
+                    and not _LOCAL_URL.match(s)]
+            verified = inst.flag("checksum") is not None
+        elif inst.is_run:
+            cmds = inst.commands
+            last_verify = _last_verify(cmds)
+            plain = [(i, u) for i, a in enumerate(cmds) for u in _downloads(a)
+                     if u.lower().startswith(("http://", "ftp://"))]
+            urls = [u for _, u in plain]
+            verified = bool(plain) and all(i < last_verify for i, _ in plain)
+        else:
             continue
-        for inst in stage.instructions:
-            if inst.cmd == "ADD":
-                urls = [s for s in _add_sources(inst) if s.lower().startswith(("http://",
-                                                                                 "ftp://"))
-                        and not _LOCAL_URL.match(s)]
-                verified = inst.flag("checksum") is not None
-            elif inst.is_run:
-                cmds = inst.commands
-                last_verify = max((i for i, a in enumerate(cmds) if verifies(a)), default=-1)
-                plain = [(i, u) for i, a in enumerate(cmds) for u in _downloads(a)
-                         if u.lower().startswith(("http://", "ftp://"))]
-                urls = [u for _, u in plain]
-                verified = bool(plain) and all(i < last_verify for i, _ in plain)
-            else:
-                continue
-            if urls:
-                yield _fail(df, stage, inst, Severity.LOW if verified else None,
-                            urls=[_shown(u) for u in dict.fromkeys(urls)][:10],
-                            verified=verified)
+        if urls:
+            yield _fail(df, stage, inst, Severity.LOW if verified else None,
+                        urls=[_shown(u) for u in dict.fromkeys(urls)][:10],
+                        verified=verified)
 
 
 @check(
@@ -1064,26 +1068,22 @@ def plain_http(df: DockerfileSnapshot) -> Iterator[Fail]:
     good=("FROM debian:12\nRUN curl -fsSLo a.tgz https://x.example/a.tgz\n",),
 )
 def verification_off(df: DockerfileSnapshot) -> Iterator[Fail]:
-    built = built_stages(df)
-    for stage in df.stages:
-        if stage.index not in built:
+    for stage, inst in _instructions_in(df, built_stages(df)):
+        if inst.is_run:
+            text = run_text(inst)
+            text = _without_sed_patterns(text) if _mentions(text, _INSECURE_WORDS) else ""
+            words = [w for a in inst.commands for w in _curl_insecure(a)]
+        elif inst.cmd == "ENV":
+            text = " ".join(f"{inst.args[i]}={inst.args[i + 1]}"
+                            for i in range(0, len(inst.args) - 1, 2))
+            words = []
+        else:
             continue
-        for inst in stage.instructions:
-            if inst.is_run:
-                text = run_text(inst)
-                text = _without_sed_patterns(text) if _mentions(text, _INSECURE_WORDS) else ""
-                words = [w for a in inst.commands for w in _curl_insecure(a)]
-            elif inst.cmd == "ENV":
-                text = " ".join(f"{inst.args[i]}={inst.args[i + 1]}"
-                                for i in range(0, len(inst.args) - 1, 2))
-                words = []
-            else:
-                continue
-            if _mentions(text, _INSECURE_WORDS):
-                words += [" ".join(m.group(0).split()) for m in _INSECURE_TEXT.finditer(text)]
-            if words:
-                yield _fail(df, stage, inst,
-                            words=[_shown(w) for w in dict.fromkeys(words)][:10])
+        if _mentions(text, _INSECURE_WORDS):
+            words += [" ".join(m.group(0).split()) for m in _INSECURE_TEXT.finditer(text)]
+        if words:
+            yield _fail(df, stage, inst,
+                        words=[_shown(w) for w in dict.fromkeys(words)][:10])
 
 
 @check(
