@@ -345,37 +345,34 @@ class _GoBlob:
     """One candidate build info blob of a Go program, captured as the stream passes it
     (at most `golang.MAX_INFO` bytes from the magic)."""
 
-    __slots__ = ("end", "have", "info", "parts", "start")
+    __slots__ = ("capture", "info", "start")
 
     def __init__(self, start: int, size: int) -> None:
-        self.start = self.have = start
-        self.end = min(size, start + golang.HEADER_SIZE + golang.FIRST_READ)
-        self.parts: list[bytes] = []
+        self.start = start
+        self.capture = golang._Capture(
+            start, min(size, start + golang.HEADER_SIZE + golang.FIRST_READ))
         self.info: golang.GoBuildInfo | bool | None = False  # False: not parsed yet
 
     def take(self, buf: bytes | bytearray, base: int) -> None:
+        capture = self.capture
         while self.info is False:
-            lo, hi = self.have - base, min(self.end, base + len(buf)) - base
-            if 0 <= lo < hi:
-                self.parts.append(bytes(buf[lo:hi]))
-                self.have = base + hi
-            if self.have < self.end:
+            if not capture.take(buf, base):
                 return
-            blob = b"".join(self.parts)
-            self.parts = [blob]
+            blob = b"".join(capture.parts)
+            capture.parts = [blob]
             need = golang.blob_end(blob)
             if need is not None and len(blob) < need <= golang.MAX_INFO \
-                    and self.start + need > self.end:
-                self.end = self.start + need  # the module information is longer
+                    and self.start + need > capture.end:
+                capture.end = self.start + need  # the module information is longer
                 continue
             self.info = golang.parse_blob(blob)
-            self.parts = []
+            capture.parts = []
 
     def finish(self) -> None:
         """The member ended: parse what was captured."""
         if self.info is False:
-            self.info = golang.parse_blob(b"".join(self.parts))
-            self.parts = []
+            self.info = golang.parse_blob(b"".join(self.capture.parts))
+            self.capture.parts = []
 
 
 class _GoSearch:

@@ -582,11 +582,11 @@ class _Capture:
         self.parts: list[bytes] = []
         self.have = start  # the next offset wanted
 
-    def take(self, buf: bytes, base: int) -> bool:
+    def take(self, buf: bytes | bytearray, base: int) -> bool:
         """Add what `buf` (at file offset `base`) holds of the range; True when whole."""
         lo, hi = self.have - base, min(self.end, base + len(buf)) - base
         if 0 <= lo < hi:
-            self.parts.append(buf[lo:hi])
+            self.parts.append(bytes(buf[lo:hi]))
             self.have = base + hi
         return self.have >= self.end
 
