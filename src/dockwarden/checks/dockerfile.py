@@ -1108,6 +1108,19 @@ def fixed_credential(df: DockerfileSnapshot) -> Iterator[Fail]:
             yield _fail(df, stage, inst, words=list(dict.fromkeys(c.what for c in found))[:10])
 
 
+def _writes(df: DockerfileSnapshot, pattern: re.Pattern[str], word: str) -> Iterator[Fail]:
+    """DW518/DW519: each RUN of the image that writes `pattern` (not in what a sed
+    substitution replaces), its first match as evidence. `word` is a cheap prefilter,
+    looked for in lower case when `pattern` ignores case."""
+    for stage, inst in _final_runs(df):
+        text = run_text(inst)
+        if word not in (text.lower() if pattern.flags & re.IGNORECASE else text):
+            continue
+        hits = pattern.findall(_without_sed_patterns(text))
+        if hits:
+            yield _fail(df, stage, inst, words=[" ".join(hits[0].split())])
+
+
 _ROOT_LOGIN = re.compile(r"\bPermitRootLogin[\"']?[ \t=]+[\"']?yes\b", re.IGNORECASE)
 _NOPASSWD = re.compile(r"[^\n\"'>|;&]{0,60}\bNOPASSWD[ \t]*:[^\n\"'>|;&]{0,60}")
 
@@ -1127,13 +1140,7 @@ _NOPASSWD = re.compile(r"[^\n\"'>|;&]{0,60}\bNOPASSWD[ \t]*:[^\n\"'>|;&]{0,60}")
           "/etc/ssh/sshd_config\n",),
 )
 def root_login(df: DockerfileSnapshot) -> Iterator[Fail]:
-    for stage, inst in _final_runs(df):
-        text = run_text(inst)
-        if "permitrootlogin" not in text.lower():
-            continue
-        hits = _ROOT_LOGIN.findall(_without_sed_patterns(text))
-        if hits:
-            yield _fail(df, stage, inst, words=[" ".join(hits[0].split())])
+    return _writes(df, _ROOT_LOGIN, "permitrootlogin")
 
 
 @check(
@@ -1148,10 +1155,4 @@ def root_login(df: DockerfileSnapshot) -> Iterator[Fail]:
     good=("FROM debian:12\nRUN useradd -m app\nUSER app\n",),
 )
 def nopasswd_sudo(df: DockerfileSnapshot) -> Iterator[Fail]:
-    for stage, inst in _final_runs(df):
-        text = run_text(inst)
-        if "NOPASSWD" not in text:
-            continue
-        hits = _NOPASSWD.findall(_without_sed_patterns(text))
-        if hits:
-            yield _fail(df, stage, inst, words=[" ".join(hits[0].split())])
+    return _writes(df, _NOPASSWD, "NOPASSWD")
