@@ -286,7 +286,6 @@ _BLOCKS = frozenset({"if", "for", "while", "until", "select"})
 _BLOCK_ENDS = frozenset({"fi", "done"})
 _LEADS = frozenset({"if", "then", "do", "else", "elif", "while", "until", "!", "time", "{",
                     "("})  # the word after one of these is a command too
-_INERT = re.compile(r"""'[^']*'|"(?:[^"\\]|\\.)*"|\\.""", re.DOTALL)
 
 
 def _top_level_parts(script: str) -> list[str] | None:
@@ -331,7 +330,7 @@ def _top_level_parts(script: str) -> list[str] | None:
             depth += 1
         elif lead and text in _BLOCK_ENDS:
             depth -= 1
-        bare = _INERT.sub("", text)
+        bare = _QUOTED.sub("", text)  # what is quoted or escaped is not counted
         depth += (bare.count("(") - bare.count(")") + bare.count("{") - bare.count("}")
                   + bare.count("[[") - bare.count("]]"))
         ticks += bare.count("`")
