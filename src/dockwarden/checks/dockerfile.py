@@ -149,8 +149,7 @@ def final_root(df: DockerfileSnapshot) -> Iterator[Fail]:
         elif is_root_user(last.args[0]):
             yield _fail(df, stage, last, user=last.args[0], user_source="USER")
         return
-    chain = df.final_chain()
-    final, base = chain[0], chain[-1].base_resolved
+    final, base = df.final, df.external_base  # the image the collector looked up
     known = df.base_user if df.base_user is not None and df.base_user.image == base else None
     if base.lower() == "scratch":
         yield _fail(df, final, final.instructions[0], user=None, base=base,
