@@ -102,7 +102,8 @@ class CveScore(NamedTuple):
     source: str  # the source and id of the advisory it came from: "osv-GitHub GHSA-..."
 
 
-_WORST = ("critical", "high", "medium", "low")
+# The severity words of the database, worst first (also the order vuln/match.py merges by).
+SEVERITIES = ("critical", "high", "medium", "low")
 
 
 @dataclass(frozen=True, slots=True)
@@ -508,7 +509,7 @@ class VulnDB:
                 [*chunk, *chunk]).fetchall()
             chosen = set(chunk)
             for source, adv_id, aliases, severity, score in rows:
-                word = severity.lower() if severity.lower() in _WORST else ""
+                word = severity.lower() if severity.lower() in SEVERITIES else ""
                 if score is None and not word:
                     continue
                 mine = CveScore(float(score) if score is not None else None, word,
@@ -542,8 +543,8 @@ def _better(a: CveScore, b: CveScore) -> bool:
         if a.score is None:
             return False
         return a.score > b.score or (a.score == b.score and a.source < b.source)
-    ra = _WORST.index(a.severity) if a.severity else len(_WORST)
-    rb = _WORST.index(b.severity) if b.severity else len(_WORST)
+    ra = SEVERITIES.index(a.severity) if a.severity else len(SEVERITIES)
+    rb = SEVERITIES.index(b.severity) if b.severity else len(SEVERITIES)
     return ra < rb or (ra == rb and a.source < b.source)
 
 

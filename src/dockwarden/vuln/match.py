@@ -67,7 +67,7 @@ from dockwarden.model.vuln import (
     VulnMatch,
     normalise_name,
 )
-from dockwarden.vuln.db import AffectedRow, DatabaseUnusable, Details, VulnDB
+from dockwarden.vuln.db import SEVERITIES, AffectedRow, DatabaseUnusable, Details, VulnDB
 from dockwarden.vuln.importers.base import without_cyclic_gc
 from dockwarden.vuln.importers.osv import ECOSYSTEMS as OSV_ECOSYSTEMS
 from dockwarden.vuln.importers.severity import from_word
@@ -97,8 +97,6 @@ _RPM_DISTROS = {
     "almalinux": "AlmaLinux", "rocky": "Rocky Linux", "rhel": "Red Hat",
     "opensuse-leap": "openSUSE", "sles": "SUSE",
 }
-
-_SEVERITIES = ("critical", "high", "medium", "low")
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,7 +394,7 @@ class Matcher:
                 rating = _from_score(max(scored))
             else:
                 score = None
-                rating = min((r.severity for r in found), key=_SEVERITIES.index)
+                rating = min((r.severity for r in found), key=SEVERITIES.index)
             lst[i] = (t[0], t[1], t[2], t[3], rating, score, t[6], t[7], t[8])
 
     @staticmethod
@@ -439,7 +437,7 @@ class Matcher:
                 d = _NO_DETAILS
             aliases, summary, severity, score, refs, _withdrawn = d
             severity = severity.lower()
-            rating = severity if severity in _SEVERITIES else ""
+            rating = severity if severity in SEVERITIES else ""
             if not rating and score is not None:
                 rating = _from_score(score)
             info = self._infos[key] = (adv_id, source, summary, severity, score, refs,
@@ -496,12 +494,12 @@ class Matcher:
             fixed = ""
         ratings = [r for r in (self._word(f[2]) for f in group) if r]
         if not ratings:
-            ratings = [f[0][3] for f in group if f[0][3] in _SEVERITIES]
+            ratings = [f[0][3] for f in group if f[0][3] in SEVERITIES]
         scores = [f[0][4] for f in group if f[0][4] is not None]
         score = max(scores) if scores else None
         if not ratings and score is not None:
             ratings = [_from_score(score)]
-        severity = min(ratings, key=_SEVERITIES.index) if ratings else ""
+        severity = min(ratings, key=SEVERITIES.index) if ratings else ""
         preferred = ids[0]
         lead = next((f for f in group if f[0][0] == preferred), group[0])
         summary = lead[0][2] or next((f[0][2] for f in group if f[0][2]), "")
