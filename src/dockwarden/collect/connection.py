@@ -49,6 +49,7 @@ class Connection:
     scheme: str
     tls: bool
     client_cert: bool
+    version: Any = None  # the /version answer connect() negotiated with (asked once)
 
     @property
     def socket_path(self) -> str | None:
@@ -193,7 +194,8 @@ def connect(opts: EngineOptions, max_pool_size: int = 16, *, sdk: bool = False) 
             probe.close()
         api_version = min(_api_version(shown, status, version), MAX_API, key=_api_key)
         return Connection(api=None, getter=UnixGetter(path, api_version, opts.timeout),
-                          url=shown, scheme=scheme, tls=False, client_cert=False)
+                          url=shown, scheme=scheme, tls=False, client_cert=False,
+                          version=version)
     if scheme == "ssh":
         conn = _connect_ssh(url, opts)
         if not sdk:
@@ -204,7 +206,7 @@ def connect(opts: EngineOptions, max_pool_size: int = 16, *, sdk: bool = False) 
         conn.getter.shutdown()
         api = sdk_client(url, conn.getter.version, opts.timeout, max_pool_size)
         return Connection(api=api, getter=SDKGetter(api, opts.timeout), url=url,
-                          scheme="ssh", tls=False, client_cert=False)
+                          scheme="ssh", tls=False, client_cert=False, version=conn.version)
     import docker
     import docker.errors
     import requests
@@ -231,7 +233,7 @@ def connect(opts: EngineOptions, max_pool_size: int = 16, *, sdk: bool = False) 
         raise UsageError(f"invalid Engine address {clean(url)!r}: {clean(exc)}") from None
     return Connection(
         api=api, getter=getter, url=shown, scheme=scheme, tls=bool(tls),
-        client_cert=bool(tls) and getattr(tls, "cert", None) is not None,
+        client_cert=bool(tls) and getattr(tls, "cert", None) is not None, version=version,
     )
 
 
@@ -252,7 +254,7 @@ def _connect_ssh(url: str, opts: EngineOptions) -> Connection:
         raise _not_engine(url, exc.message) from None
     getter.version = min(_api_version(url, status, version), MAX_API, key=_api_key)
     return Connection(api=None, getter=getter, url=url, scheme="ssh", tls=False,
-                      client_cert=False)
+                      client_cert=False, version=version)
 
 
 def ssh_unreachable(url: str, why: str) -> EngineUnreachable:

@@ -227,7 +227,8 @@ class EngineCollector:
         gathered_at = datetime.now(UTC)
         info_error: str | None = None
         try:
-            status_v, version = self._getter.get("/version", what="/version")
+            status_v, version = ((200, self.conn.version) if self.conn.version is not None
+                                 else self._getter.get("/version", what="/version"))
             status_i, info = self._getter.get("/info", what="/info")
         except EngineGone as exc:
             from dockwarden.collect.connection import unreachable
