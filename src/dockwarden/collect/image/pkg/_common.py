@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 
 from packageurl import PackageURL
 
@@ -81,6 +82,13 @@ def make_purl(
 def sort_packages(packages: Iterable[Package]) -> tuple[Package, ...]:
     """A stable order, whatever order the layers and results arrived in."""
     return tuple(sorted(packages, key=lambda p: (p.type, p.name, p.version, p.arch, p.path)))
+
+
+def depending(pkg: Package, keys: Iterable[str]) -> Package:
+    """`pkg` with `depends` set to `keys` (in order, each once); `pkg` itself when there
+    are none (the analyzers' dependency edges)."""
+    targets = tuple(dict.fromkeys(keys))
+    return replace(pkg, depends=targets) if targets else pkg
 
 
 def skipped_entries(

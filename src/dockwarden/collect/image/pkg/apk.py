@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import NamedTuple
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import (
     Origins,
     cpes_for,
+    depending,
     make_purl,
     plausible,
     sort_packages,
@@ -161,10 +161,8 @@ def _link(packages: list[Package], records: list[ApkRecord]) -> list[Package]:
         for name in rec.depends:
             target = owner.get(name)
             if target is not None and target != index:
-                key = packages[target].key
-                if key not in targets:
-                    targets.append(key)
-        out.append(replace(pkg, depends=tuple(targets)) if targets else pkg)
+                targets.append(packages[target].key)
+        out.append(depending(pkg, targets))
     return out
 
 

@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
 from typing import NamedTuple
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
 from dockwarden.collect.image.pkg._common import (
     Origins,
     cpes_for,
+    depending,
     make_purl,
     plausible,
     sort_packages,
@@ -341,10 +341,8 @@ def _link(packages: Mapping[tuple[str, str, str], Package],
                         chosen = pick(provided[alternative], rec.arch)
                         break
             if chosen is not None and chosen != key:
-                target = packages[chosen].key
-                if target not in targets:
-                    targets.append(target)
-        out.append(replace(pkg, depends=tuple(targets)) if targets else pkg)
+                targets.append(packages[chosen].key)
+        out.append(depending(pkg, targets))
     return out
 
 

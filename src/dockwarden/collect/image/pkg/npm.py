@@ -20,11 +20,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import NamedTuple
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
-from dockwarden.collect.image.pkg._common import make_purl, plausible, sort_packages
+from dockwarden.collect.image.pkg._common import depending, make_purl, plausible, sort_packages
 from dockwarden.model.image import Package
 
 MAX_PACKAGE_JSON = 4 * 1024 * 1024
@@ -147,8 +146,6 @@ def _link(packages: list[Package], wanted: Mapping[str, tuple[str, ...]]) -> lis
         for name in wanted.get(pkg.path, ()):
             found = resolve(pkg.path, name, by_path)
             if found and found != pkg.path:
-                key = by_path[found].key
-                if key not in targets:
-                    targets.append(key)
-        out.append(replace(pkg, depends=tuple(targets)) if targets else pkg)
+                targets.append(by_path[found].key)
+        out.append(depending(pkg, targets))
     return out

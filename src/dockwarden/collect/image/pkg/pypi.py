@@ -24,11 +24,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import NamedTuple
 
 from dockwarden.collect.image.analyzer import AnalysisOutput, FileResult, FinalView, Selector
-from dockwarden.collect.image.pkg._common import make_purl, plausible, sort_packages, text
+from dockwarden.collect.image.pkg._common import (
+    depending,
+    make_purl,
+    plausible,
+    sort_packages,
+    text,
+)
 from dockwarden.model.image import Package
 
 SITE_DIRS = frozenset({"site-packages", "dist-packages"})
@@ -186,7 +191,7 @@ def _link(packages: list[Package], requires: Mapping[str, tuple[str, ...]]) -> l
                 continue
             same = [c for c in candidates if site_dir(c.path) == here]
             target = (same or candidates)[0]
-            if target is not pkg and target.key not in targets:
+            if target is not pkg:
                 targets.append(target.key)
-        out.append(replace(pkg, depends=tuple(targets)) if targets else pkg)
+        out.append(depending(pkg, targets))
     return out
