@@ -211,12 +211,9 @@ def counts(findings: Iterable[Finding]) -> dict[Severity, int]:
 
 VULN_CHECKS = frozenset({"DW309", "DW310"})
 
-# package type (evidence `package_type`) -> the ecosystem whose version order applies
-_VERSION_ORDER = {
-    "deb": "Debian", "apk": "Alpine", "rpm": "Red Hat", "pypi": "PyPI", "npm": "npm",
-    "golang": "Go", "cargo": "crates.io", "gem": "RubyGems", "maven": "Maven",
-    "nuget": "NuGet", "composer": "Packagist",
-}
+# OS package type (evidence `package_type`) -> the ecosystem whose version order applies
+# (language package types: vuln.match.LANGUAGE_ECOSYSTEMS)
+_OS_VERSION_ORDER = {"deb": "Debian", "apk": "Alpine", "rpm": "Red Hat"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -307,9 +304,12 @@ def _highest(package_type: str, versions: Iterable[str]) -> str:
     distinct = list(dict.fromkeys(v for v in versions if v))
     if len(distinct) <= 1:
         return distinct[0] if distinct else ""
-    from dockwarden.vuln.versions import scheme  # univers: only when it is needed
+    # univers: only when it is needed
+    from dockwarden.vuln.match import LANGUAGE_ECOSYSTEMS
+    from dockwarden.vuln.versions import scheme
 
-    sch = scheme(_VERSION_ORDER.get(package_type, ""))
+    ecosystem = _OS_VERSION_ORDER.get(package_type) or LANGUAGE_ECOSYSTEMS.get(package_type, "")
+    sch = scheme(ecosystem)
     best = distinct[0]
     for v in distinct[1:]:
         if sch.lt(best, v):
