@@ -232,16 +232,14 @@ class EventStream:
         with self._lock:
             self._closed = True
             http_conn, resp = self._http, self._resp
-        sock = None
         if http_conn is not None:
             http_conn.abort()  # shuts the socket down (and kills an ssh process)
-        if resp is not None:
+        if resp is not None:  # the SDK's stream: shut its socket down, then close
             conn = getattr(getattr(resp, "raw", None), "_connection", None)
-            sock = getattr(conn, "sock", None) or sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        if resp is not None:
+            sock = getattr(conn, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(Exception):
                 resp.close()
 
