@@ -34,8 +34,10 @@ from dockwarden.model.common import Severity
 from dockwarden.model.finding import Report, Target
 from dockwarden.report import by_message, by_reason, counts, natural_key, place, safe
 from dockwarden.report.text import (
+    EXAMPLES,
     Row,
     evidence,
+    examples,
     how_many,
     short_name,
     target_key,
@@ -47,7 +49,6 @@ from dockwarden.report.text import rows as summary_rows
 LIMIT = 65_536
 # Targets listed in one check's <details> block, and entries per rolled-up section.
 LISTED = 100
-EXAMPLES = 5
 
 _ANYWHERE = re.compile(r"([\\`*_\[\]<>|#!~&$@])")
 _LEADING = re.compile(r"^([+\-=]|\d+(?=[.)]))")
@@ -73,10 +74,7 @@ def _html(value: object) -> str:
 
 
 def _names(targets: list[Target]) -> str:
-    names = [short_name(t) for t in targets]
-    if len(names) <= EXAMPLES + 1:
-        return ", ".join(names)
-    return ", ".join(names[:EXAMPLES]) + f" and {len(names) - EXAMPLES} more"
+    return examples([short_name(t) for t in targets], len(targets))
 
 
 class _Budget:
