@@ -441,6 +441,13 @@ class EnvHit(NamedTuple):
     redacted: str
 
 
+def is_secret_name(name: str) -> bool:
+    """A variable name that says it holds a secret (`DB_PASSWORD`), not a reference to
+    one (`*_FILE`, `*_PATH`, `*_URL`...) nor the shell's `PWD`."""
+    return bool(SECRET_NAME.search(name) and not NOT_SECRET_NAME.search(name)
+                and name.upper() not in SHELL_DIRS)
+
+
 def _is_path(value: str) -> bool:
     v = value.strip()
     return v.startswith("/") and len(v.split()) == 1
@@ -457,9 +464,7 @@ def _env_rule(name: str, value: str) -> Rule | None:
         value.strip()
     ):
         return AWS_SECRET_RULE
-    if (SECRET_NAME.search(name) and not NOT_SECRET_NAME.search(name)
-            and name.upper() not in SHELL_DIRS and not is_placeholder(value)
-            and not _is_path(value)):
+    if is_secret_name(name) and not is_placeholder(value) and not _is_path(value):
         return SECRET_NAME_RULE
     return None
 

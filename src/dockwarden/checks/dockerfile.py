@@ -253,11 +253,6 @@ def _unquote(value: str) -> str:
     return value
 
 
-def _secret_name(name: str) -> bool:
-    return bool(secrets.SECRET_NAME.search(name) and not secrets.NOT_SECRET_NAME.search(name)
-                and name.upper() not in secrets.SHELL_DIRS)
-
-
 _VAR_ONLY = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 
 
@@ -298,7 +293,7 @@ def env_secret(df: DockerfileSnapshot) -> Iterator[Fail]:
             for h in hits:
                 yield _fail(df, stage, inst, name=h.name, value=h.redacted, rule=h.rule.id)
             for name, value in pairs:
-                if name in hit_names or not _secret_name(name):
+                if name in hit_names or not secrets.is_secret_name(name):
                     continue
                 if inst.cmd == "ARG" and secrets.is_placeholder(value):
                     yield _fail(df, stage, inst, Severity.MEDIUM,
