@@ -59,15 +59,8 @@ def vulnerability_options(p: argparse.ArgumentParser, *, vex: bool) -> None:
 
 
 def engine_factory(ns: argparse.Namespace) -> Any:
-    def factory() -> Any:  # imported only when an Engine is needed (not for --tar/--oci)
-        from dockwarden.collect.connection import EngineOptions, connect
-
-        opts = EngineOptions(host=ns.host, context=ns.context, tls=ns.tls,
-                             tlsverify=ns.tlsverify, tlscacert=ns.tlscacert,
-                             tlscert=ns.tlscert, tlskey=ns.tlskey, timeout=ns.timeout)
-        return connect(opts, sdk=True).api
-
-    return factory
+    """The Engine for one image: connected only when needed (not for --tar/--oci)."""
+    return SharedEngine(ns, 16)  # connect's default pool size
 
 
 def image_progress(ns: argparse.Namespace) -> Any:
