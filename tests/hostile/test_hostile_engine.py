@@ -279,15 +279,18 @@ def test_trickle_is_cut_at_the_timeout(tmp_sock_dir: Path) -> None:
     assert took < 60  # a hang guard (the body alone would take minutes)
 
 
-def test_trickled_headers_are_cut_too(tmp_sock_dir: Path) -> None:
-    def headers(handler: BaseHTTPRequestHandler) -> None:
-        handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
-        for _ in range(600):
-            handler.wfile.write(b"X: y\r\n")
-            handler.wfile.flush()
-            time.sleep(1)
+def _trickled_headers(handler: BaseHTTPRequestHandler) -> None:
+    """An answer whose header lines come one a second, for ten minutes."""
+    handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+    for _ in range(600):
+        handler.wfile.write(b"X: y\r\n")
+        handler.wfile.flush()
+        time.sleep(1)
 
-    eng = engine_with(tmp_sock_dir, [(row(1, "slowhead"), headers), good(2, "fine")])
+
+def test_trickled_headers_are_cut_too(tmp_sock_dir: Path) -> None:
+    eng = engine_with(tmp_sock_dir, [(row(1, "slowhead"), _trickled_headers),
+                                     good(2, "fine")])
     try:
         code, rep, err = audit(tmp_sock_dir)
     finally:
@@ -355,14 +358,7 @@ def test_lone_surrogate_and_esc_in_names(tmp_sock_dir: Path) -> None:
 
 def test_trickle_over_tcp_is_cut_at_the_timeout(tmp_sock_dir: Path) -> None:
     """The SDK path (tcp://): a /version whose headers trickle, then an inspect body."""
-    def headers(handler: BaseHTTPRequestHandler) -> None:
-        handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
-        for _ in range(600):
-            handler.wfile.write(b"X: y\r\n")
-            handler.wfile.flush()
-            time.sleep(1)
-
-    for routes in ({"/version": headers},
+    for routes in ({"/version": _trickled_headers},
                    {"/containers/json": json.dumps([row(1, "slow")]).encode(),
                     f"/containers/{cid(1)}/json":
                         trickle(json.dumps(inspect_doc(1, "slow")).encode())}):
