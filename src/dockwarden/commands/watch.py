@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -568,17 +568,18 @@ class Watch:
             now = time.monotonic()
             if now >= next_poll:
                 next_poll = now + self.ns.interval
-                if self.lost is None:
-                    for box in list(self.boxes.values()):
-                        if box.running:
-                            self.submit(box, "stats", self._stats_job, box.id)
+                self._each_running("stats", self._stats_job)
             if now >= next_size:
                 next_size = now + self.ns.size_interval
-                if self.lost is None:
-                    for box in list(self.boxes.values()):
-                        if box.running:
-                            self.submit(box, "size", self._size_job, box.id)
+                self._each_running("size", self._size_job)
                 self.sample_logs()
+
+    def _each_running(self, kind: str, job: Callable[[str], Any]) -> None:
+        """`job` for each running container, unless the Engine is lost."""
+        if self.lost is None:
+            for box in list(self.boxes.values()):
+                if box.running:
+                    self.submit(box, kind, job, box.id)
 
     def run(self) -> int:
         started = time.monotonic()
