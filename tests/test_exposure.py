@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from conftest import run_cli, run_json
+from conftest import findings, run_cli, run_json
 from dockwarden.collect.exposure import (
     DEFAULT_PORTS,
     MAX_ADDRESSES,
@@ -39,10 +39,6 @@ TIMEOUT = "2"
 
 def scan(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
     return run_json(["exposure", *args, "--timeout", TIMEOUT, "--no-config"], capsys)
-
-
-def only(report: dict[str, Any], ref: str) -> list[dict[str, Any]]:
-    return [f for f in report["findings"] if f["target"]["ref"] == ref]
 
 
 # --- unit: targets, ports, the cap ----------------------------------------------------
@@ -234,7 +230,7 @@ def engines_report(daemons: dict[str, ExtraDaemon]) -> dict[str, Any]:
 def test_dw701_plain_tcp_engine(daemons: dict[str, ExtraDaemon],
                                 engines_report: dict[str, Any]) -> None:
     ref = f"127.0.0.1:{_port(daemons['plain'])}"
-    [f] = only(engines_report, ref)
+    [f] = findings(engines_report, ref=ref)
     assert f["check"] == "DW701" and f["severity"] == "critical"
     assert f["target"] == {"kind": "endpoint", "ref": ref} and f["source"] == "network"
     version = daemons["plain"].client().version()
@@ -249,7 +245,7 @@ def test_dw701_plain_tcp_engine(daemons: dict[str, ExtraDaemon],
 def test_dw702_tls_without_client_verification(daemons: dict[str, ExtraDaemon],
                                                engines_report: dict[str, Any]) -> None:
     ref = f"127.0.0.1:{_port(daemons['tls'])}"
-    [f] = only(engines_report, ref)
+    [f] = findings(engines_report, ref=ref)
     assert f["check"] == "DW702" and f["severity"] == "critical"
     assert f["evidence"]["url"] == f"https://{ref}"
     assert "client_certificate" in f["evidence"]
@@ -260,7 +256,7 @@ def test_dw702_tls_without_client_verification(daemons: dict[str, ExtraDaemon],
 def test_tlsverify_engine_is_no_finding(daemons: dict[str, ExtraDaemon],
                                         engines_report: dict[str, Any]) -> None:
     ref = f"127.0.0.1:{_port(daemons['verify'])}"
-    assert only(engines_report, ref) == []
+    assert findings(engines_report, ref=ref) == []
     assert {"kind": "endpoint", "ref": ref, "complete": True} in engines_report["targets"]
 
 
@@ -310,13 +306,13 @@ def test_dw703_open_registry_and_the_authenticated_one_passes(
     code, report = scan("127.0.0.1", "--no-default-ports", "--ports",
                         f"{open_reg.port},{closed_reg.port}", capsys=capsys)
     assert code == 1
-    [f] = only(report, open_reg.url)
+    [f] = findings(report, ref=open_reg.url)
     assert f["check"] == "DW703" and f["severity"] == "high"
     ev = f["evidence"]
     assert ev["url"] == f"http://{open_reg.url}/v2/"
     assert ev["catalog"] == "listable: 1 repositories (dwtest/exposure)"
     assert ev["pull"] == "tags of dwtest/exposure readable"
-    assert only(report, closed_reg.url) == []
+    assert findings(report, ref=closed_reg.url) == []
     # DW701-DW703 passed on the authenticated registry, DW701 and DW702 on the open one
     assert report["summary"]["passed"] == 5
 
