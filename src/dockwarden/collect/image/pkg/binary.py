@@ -405,7 +405,7 @@ class _GoSearch:
             if self.seen >= golang.MAX_CANDIDATES:
                 break
             self.seen += 1
-            if (region.vaddr + start - region.offset) % 16:
+            if (region.vaddr + start - region.offset) % golang._ALIGN:
                 continue
             blob = _GoBlob(start, self.size)
             blob.take(buf, base)
