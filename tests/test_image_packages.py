@@ -180,7 +180,8 @@ def test_package_analyzers_are_fresh_and_uniquely_named() -> None:
     names = [a.name for a in first]
     assert names == ["os-release", "dpkg", "apk", "rpm", "python", "npm", "golang", "binary"]
     assert all(a is not b for a, b in zip(first, second, strict=True))
-    # executables are read whole up to the Go read bound (golang.MAX_READ), others less
+    # the bytes path's read bounds, the largest golang.MAX_READ (the walker streams
+    # executables to the Go analyzer: that bound serves only a caller holding bytes)
     assert all(0 < a.max_bytes <= golang.MAX_READ for a in first)
 
 
