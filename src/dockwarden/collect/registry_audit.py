@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from dockwarden.collect.image.registry import (
+    _REPO_RE,  # the repository-name grammar of image references
     ACCEPT,
     MAX_MANIFEST,
     MAX_SMALL_BODY,
@@ -68,8 +69,6 @@ _LOCAL_REFUSALS = ("NO_PROTOCOLS_AVAILABLE", "NO_CIPHERS_AVAILABLE", "NO_SUITABL
                    "UNSUPPORTED_PROTOCOL")
 _HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
-_REPO_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)"
-                      r"[a-z0-9]+)*)*")
 
 
 # --- the URL -----------------------------------------------------------------------------
