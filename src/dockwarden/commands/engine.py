@@ -84,16 +84,13 @@ def audit(ns: argparse.Namespace) -> Report:
     threads from the moment the container list is known, while the containers are
     inspected, and judged once both are done."""
     from dockwarden.checks.judge import judge_engine
-    from dockwarden.collect.connection import EngineOptions, connect
+    from dockwarden.collect.connection import connect
 
     started = output.now()
     selection = output.selection(ns)
-    opts = EngineOptions(host=ns.host, context=ns.context, tls=ns.tls, tlsverify=ns.tlsverify,
-                         tlscacert=ns.tlscacert, tlscert=ns.tlscert, tlskey=ns.tlskey,
-                         timeout=ns.timeout)
     if ns.workers < 1:
         raise UsageError("--workers must be at least 1")
-    conn = connect(opts, max_pool_size=max(10, ns.workers))
+    conn = connect(opts.engine_from(ns), max_pool_size=max(10, ns.workers))
     hook = getattr(ns, "fleet_connected", None)
     if hook is not None:  # a fleet run: its per-Engine deadline may end this connection
         hook(conn)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockwarden.model.common import Severity
+
+if TYPE_CHECKING:
+    from dockwarden.collect.connection import EngineOptions
 
 FORMATS = ("text", "json", "sarif", "junit", "markdown", "html")
 PROFILES = ("cis",)
@@ -194,6 +197,16 @@ def engine_options(p: argparse.ArgumentParser, *, containers: bool = True,
                    "run with -v /:/host:ro: read the local daemon and host files "
                    "(daemon.json, sysctls, audit rules, groups, socket modes) under PATH, "
                    "and dockerd's /proc through the host's PID namespace (--pid host)")
+
+
+def engine_from(ns: argparse.Namespace, timeout: float | None = None) -> EngineOptions:
+    """The Engine connection that engine_options' options name (`timeout` instead of
+    --timeout when given)."""
+    from dockwarden.collect.connection import EngineOptions
+
+    return EngineOptions(host=ns.host, context=ns.context, tls=ns.tls, tlsverify=ns.tlsverify,
+                         tlscacert=ns.tlscacert, tlscert=ns.tlscert, tlskey=ns.tlskey,
+                         timeout=ns.timeout if timeout is None else timeout)
 
 
 def size(text: str) -> int:

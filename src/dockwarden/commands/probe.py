@@ -322,7 +322,7 @@ def build_report(snap: ProbeSnapshot, selection: Any, started: str,
 
 
 def audit(ns: argparse.Namespace) -> Report:
-    from dockwarden.collect.connection import EngineOptions, connect
+    from dockwarden.collect.connection import connect
     from dockwarden.collect.probe import Prober, ProbeSettings, canary_options
 
     started = output.now()
@@ -336,10 +336,7 @@ def audit(ns: argparse.Namespace) -> Report:
 
             print(f"probe: {clean(message)}", file=sys.stderr, flush=True)
 
-    conn = connect(EngineOptions(host=ns.host, context=ns.context, tls=ns.tls,
-                                 tlsverify=ns.tlsverify, tlscacert=ns.tlscacert,
-                                 tlscert=ns.tlscert, tlskey=ns.tlskey,
-                                 timeout=min(30.0, ns.timeout)), sdk=True)
+    conn = connect(opts.engine_from(ns, timeout=min(30.0, ns.timeout)), sdk=True)
     settings = ProbeSettings(options=canary, image=ns.image, fork_cap=ns.fork_cap,
                              write_extra=ns.write_size, timeout=ns.timeout,
                              labels=dict(ns.label))

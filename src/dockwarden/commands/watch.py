@@ -622,12 +622,9 @@ class Watch:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from dockwarden.collect.connection import EngineOptions, connect
+    from dockwarden.collect.connection import connect
 
-    conn = connect(EngineOptions(host=ns.host, context=ns.context, tls=ns.tls,
-                                 tlsverify=ns.tlsverify, tlscacert=ns.tlscacert,
-                                 tlscert=ns.tlscert, tlskey=ns.tlskey, timeout=ns.timeout),
-                   max_pool_size=max(10, ns.workers + EVENT_WORKERS + 2))
+    conn = connect(opts.engine_from(ns), max_pool_size=max(10, ns.workers + EVENT_WORKERS + 2))
     try:
         return Watch(ns, conn, sys.stdout).run()
     except KeyboardInterrupt:
