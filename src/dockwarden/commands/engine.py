@@ -78,6 +78,11 @@ def _stderr_console() -> Any:
     return Console(file=sys.stderr)
 
 
+# the report target of each Engine command
+_KIND = {"engine": TargetKind.ENGINE, "daemon": TargetKind.DAEMON,
+         "containers": TargetKind.ENGINE}
+
+
 def audit(ns: argparse.Namespace) -> Report:
     """The Engine's daemon, host and containers as the command asks; with the
     containers, the images they run (unless --no-images): read in a small pool of
@@ -116,8 +121,7 @@ def audit(ns: argparse.Namespace) -> Report:
     results = judge_engine(snap, selection, daemon=ns.command in ("engine", "daemon"),
                            containers=want_containers)
     errors = [ReportError(t, m) for t, m in snap.errors] + results.errors
-    kind = {"engine": TargetKind.ENGINE, "daemon": TargetKind.DAEMON,
-            "containers": TargetKind.ENGINE}[ns.command]
+    kind = _KIND[ns.command]
     report = Report(
         started=started, finished=output.now(),
         targets=(ReportTarget(kind, snap.endpoint, snap.complete),),
@@ -386,8 +390,7 @@ def audit_fleet(ns: argparse.Namespace, endpoints: list[Any]) -> Report:
     started = output.now()
     if ns.workers < 1:
         raise UsageError("--workers must be at least 1")
-    kind = {"engine": TargetKind.ENGINE, "daemon": TargetKind.DAEMON,
-            "containers": TargetKind.ENGINE}[ns.command]
+    kind = _KIND[ns.command]
     parts: list[Report | None] = [None] * len(endpoints)
     lock = threading.Lock()
     pending = list(enumerate(endpoints))
