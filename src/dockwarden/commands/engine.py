@@ -60,10 +60,11 @@ class _Progress:
         if not self.enabled:
             return
         if self._bar is None:
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
             self._bar = Progress(TextColumn("inspecting containers"), BarColumn(),
                                  MofNCompleteColumn(), transient=True,
-                                 console=_stderr_console())
+                                 console=Console(file=sys.stderr))
             self._bar.start()
             self._task = self._bar.add_task("inspect", total=total)
         self._bar.update(self._task, completed=done, total=total)
@@ -71,11 +72,6 @@ class _Progress:
     def stop(self) -> None:
         if self._bar is not None:
             self._bar.stop()
-
-
-def _stderr_console() -> Any:
-    from rich.console import Console
-    return Console(file=sys.stderr)
 
 
 # the report target of each Engine command
