@@ -36,9 +36,14 @@ def _str(value: Any, what: str, name: str, *, optional: bool = False) -> str:
     return value
 
 
-def _target(data: Any, name: str) -> Target:
+def _object(data: Any, what: str, name: str) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise InputError(f"report {name}: a target is not an object")
+        raise InputError(f"report {name}: {what} is not an object")
+    return data
+
+
+def _target(data: Any, name: str) -> Target:
+    data = _object(data, "a target", name)
     try:
         kind = TargetKind(_str(data.get("kind"), "target.kind", name))
     except ValueError:
@@ -53,8 +58,7 @@ def _target(data: Any, name: str) -> Target:
 
 
 def _finding(data: Any, name: str) -> Finding:
-    if not isinstance(data, dict):
-        raise InputError(f"report {name}: a finding is not an object")
+    data = _object(data, "a finding", name)
     try:
         severity = Severity.parse(_str(data.get("severity"), "finding.severity", name))
         source = Source(_str(data.get("source"), "finding.source", name))
@@ -84,8 +88,7 @@ def _entries(data: dict[str, Any], key: str, name: str) -> list[Any]:
 
 
 def _error(data: Any, name: str) -> ReportError:
-    if not isinstance(data, dict):
-        raise InputError(f"report {name}: an error entry is not an object")
+    data = _object(data, "an error entry", name)
     check = data.get("check")
     return ReportError(_str(data.get("target"), "error.target", name),
                        _str(data.get("message"), "error.message", name),
@@ -115,9 +118,8 @@ def load(path: str) -> Report:
         findings = [_with_engine(f, engine) for f in findings]
         ignored = [(_with_engine(f, engine), why) for f, why in ignored]
     skipped = []
-    for s in _entries(data, "skipped", name):
-        if not isinstance(s, dict):
-            raise InputError(f"report {name}: a skipped entry is not an object")
+    for entry in _entries(data, "skipped", name):
+        s = _object(entry, "a skipped entry", name)
         skipped.append(Skipped(_str(s.get("check"), "skipped.check", name),
                                _target(s.get("target"), name),
                                _str(s.get("reason"), "skipped.reason", name)))
