@@ -25,7 +25,7 @@ import queue
 import socket
 import stat
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -292,16 +292,18 @@ def inspect(conn: Connection, cid: str, size: bool = False) -> dict[str, Any]:
         raise WatchError("not a container id")
     params = {"size": "1"} if size else {}
     data = _get(conn, f"/containers/{cid}/json", MAX_INSPECT, "container inspect", **params)
-    try:
-        return check_inspect(data)
-    except EngineAnswerError as exc:
-        raise WatchError(exc.message) from None
+    return _checked(check_inspect, data)
 
 
 def inspect_exec(conn: Connection, exec_id: str) -> dict[str, Any]:
     data = _get(conn, f"/exec/{exec_id}/json", MAX_EXEC, "exec inspect")
+    return _checked(check_exec, data)
+
+
+def _checked(check: Callable[[Any], dict[str, Any]], data: Any) -> dict[str, Any]:
+    """`check(data)`, its EngineAnswerError a WatchError."""
     try:
-        return check_exec(data)
+        return check(data)
     except EngineAnswerError as exc:
         raise WatchError(exc.message) from None
 
