@@ -77,12 +77,7 @@ def base_user_resolver(ns: argparse.Namespace) -> Any:
     explicit = bool(getattr(ns, "host", None) or getattr(ns, "context", None))
     engine = None
     if not getattr(ns, "no_engine", False):
-        from dockwarden.collect.connection import EngineOptions  # not imported otherwise
-
-        engine = EngineOptions(
-            host=ns.host, context=ns.context, tls=ns.tls, tlsverify=ns.tlsverify,
-            tlscacert=ns.tlscacert, tlscert=ns.tlscert, tlskey=ns.tlskey,
-            timeout=timeout if explicit else min(timeout, 3.0))
+        engine = opts.engine_from(ns, timeout=timeout if explicit else min(timeout, 3.0))
     resolver = BaseUserResolver(engine=engine, registry=getattr(ns, "resolve_base", False),
                                 timeout=timeout)
     if explicit and resolver.engine_error is not None:

@@ -161,13 +161,10 @@ class SharedEngine:
     def __call__(self) -> Any:
         with self._lock:
             if self._api is None:
-                from dockwarden.collect.connection import EngineOptions, connect
+                from dockwarden.collect.connection import connect
 
-                ns = self.ns
-                self._api = connect(EngineOptions(
-                    host=ns.host, context=ns.context, tls=ns.tls, tlsverify=ns.tlsverify,
-                    tlscacert=ns.tlscacert, tlscert=ns.tlscert, tlskey=ns.tlskey,
-                    timeout=ns.timeout), max_pool_size=max(10, self.pool_size), sdk=True).api
+                self._api = connect(opts.engine_from(self.ns),
+                                    max_pool_size=max(10, self.pool_size), sdk=True).api
             return self._api
 
 
