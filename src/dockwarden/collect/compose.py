@@ -950,7 +950,7 @@ class _Loader:
                 return Unknown(f"{shown}:{inst.line}: USER without an argument (docker "
                                "build rejects the file)"), ""
             return inst.args[0], f"{shown}:{inst.line}"
-        base = df.chain(stage)[-1].base_resolved
+        base = df.external_base_of(stage)
         return Unknown(f"no USER in {shown}: the user is inherited from {base}, which the "
                        "files do not show"), base
 

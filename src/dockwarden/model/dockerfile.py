@@ -141,10 +141,14 @@ class DockerfileSnapshot:
         stages whose file system and config are the image's."""
         return self.chain(self.final)
 
+    def external_base_of(self, stage: Stage) -> str:
+        """The image `stage`'s chain starts from (as resolved: may hold `$`)."""
+        return self.chain(stage)[-1].base_resolved
+
     @property
     def external_base(self) -> str:
         """The image the final chain starts from (as resolved: may hold `$`)."""
-        return self.final_chain()[-1].base_resolved
+        return self.external_base_of(self.final)
 
     def user_of(self, stage: Stage) -> tuple[Stage, Instruction] | None:
         """The last USER instruction of `stage`'s chain (`stage`'s own, else the stage it
