@@ -39,10 +39,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from dockwarden.collect.image.registry import (
-    _REPO_RE,  # the repository-name grammar of image references
     ACCEPT,
     MAX_MANIFEST,
     MAX_SMALL_BODY,
+    REPOSITORY_RE,  # the repository-name grammar of image references
     Credentials,
     Reference,
     RegistryAuthError,
@@ -350,7 +350,7 @@ class RegistryAudit:
                  ca_file: str | None = None, username: str | None = None,
                  password: str | None = None, docker_config: str | None = None,
                  timeout: float = 30.0, write_test: bool = True) -> None:
-        if repository is not None and not _REPO_RE.fullmatch(repository):
+        if repository is not None and not REPOSITORY_RE.fullmatch(repository):
             raise InputError(f"--repository {excerpt(repr(repository), 80)}: not a repository "
                              "name", "lower-case path components joined by '/', e.g. team/app")
         self.url = url
@@ -412,7 +412,7 @@ class RegistryAudit:
         repos = doc.get("repositories") if isinstance(doc, dict) else None
         if not isinstance(repos, list):
             return Attempt(False, 200, "the answer is not a catalog", "/v2/_catalog"), []
-        names = [r for r in repos if isinstance(r, str) and _REPO_RE.fullmatch(r)]
+        names = [r for r in repos if isinstance(r, str) and REPOSITORY_RE.fullmatch(r)]
         return (Attempt(True, 200, f"repositories listed: {len(repos)}", "/v2/_catalog"),
                 names[:MAX_REPOSITORIES])
 

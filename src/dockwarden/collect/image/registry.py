@@ -125,7 +125,7 @@ class RegistryAuthError(InputError):
 # --- references --------------------------------------------------------------------------
 
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_REPO_RE = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+REPOSITORY_RE = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOST_RE = re.compile(
     rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]{{1,5}})?")
@@ -216,7 +216,7 @@ def parse_reference(ref: str) -> Reference:
         registry = DOCKER_HUB
     if registry == DOCKER_HUB and repository and "/" not in repository:
         repository = f"library/{repository}"
-    if not _REPO_RE.fullmatch(repository):
+    if not REPOSITORY_RE.fullmatch(repository):
         raise InputError(f"{bad}: invalid repository name {_one_line(repr(repository), 80)}",
                          "path components are lower-case letters and digits separated by "
                          "'.', '_', '__' or '-', joined by '/'")
