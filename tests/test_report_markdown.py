@@ -103,6 +103,17 @@ def test_skipped_errors_warnings_rolled_up() -> None:
     assert "No findings at the selected severities." in out
 
 
+def test_six_targets_of_one_message_are_all_named() -> None:
+    """Six targets (one more than the examples shown) are all named, as in the text
+    report: none is dropped without an "and 1 more"."""
+    r = Report(started=STARTED, finished=STARTED,
+               targets=(ReportTarget(TargetKind.ENGINE, "e", True),), findings=(),
+               errors=tuple(ReportError(f"container c-{i}", "exec list failed", "DW231")
+                            for i in range(1, 7)))
+    assert ("- container c-1, container c-2, container c-3, container c-4, container c-5, "
+            "container c-6: exec list failed (DW231)") in markdown.render(r)
+
+
 # --- escaping -------------------------------------------------------------------------
 
 

@@ -34,7 +34,6 @@ from dockwarden.model.common import Severity
 from dockwarden.model.finding import Report, Target
 from dockwarden.report import by_message, by_reason, counts, natural_key, place, safe
 from dockwarden.report.text import (
-    EXAMPLES,
     Row,
     evidence,
     examples,
@@ -194,8 +193,7 @@ def _messages(heading: str, items: Iterable[Any]) -> list[str]:
             lines.append(f"- and {len(grouped) - LISTED} more (see the artefact)")
             break
         names = sorted(set(where), key=natural_key)
-        place = ", ".join(names[:EXAMPLES]) if len(names) <= EXAMPLES + 1 else \
-            ", ".join(names[:EXAMPLES]) + f" and {len(names) - EXAMPLES} more"
+        place = examples(names, len(names))
         tag = f" ({check})" if check else ""
         lines.append(f"- {escape(f'{place}: {message}{tag}')}")
     return [*lines, ""]
