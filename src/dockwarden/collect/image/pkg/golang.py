@@ -818,16 +818,24 @@ class _Stream:
         return found
 
 
+def _read_up_to(read: Callable[[int], bytes], n: int) -> bytes:
+    """`n` bytes from `read`, fewer only at the end (a reader may return less than asked)."""
+    parts: list[bytes] = []
+    while n > 0 and (part := read(n)):
+        parts.append(part)
+        n -= len(part)
+    return b"".join(parts)
+
+
 def read_stream(read: Callable[[int], bytes], size: int) -> GoBuildInfo | Unreadable | None:
     """`read_buildinfo` of a file read forward by `read(n)` (at most `n` bytes, b"" at
     its end), `size` bytes long, holding a bounded part of it at a time (see the module
     docstring). Must not raise on hostile input."""
-    head = read(min(HEAD, size))
+    head = _read_up_to(read, min(HEAD, size))
     if len(head) < 64 or not head.startswith(ELF_MAGIC) or head[4] not in (1, 2):
         return None
     if size <= SMALL:
-        rest = read(size - len(head))
-        return read_buildinfo(head + rest)
+        return read_buildinfo(head + _read_up_to(read, size - len(head)))
     go = is_go_executable(head)
     elf = elf_segments(head, size)
     region = None if elf is None else _data_segment(elf[0])
