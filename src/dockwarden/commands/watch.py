@@ -32,6 +32,7 @@ from typing import Any, TextIO
 
 from dockwarden.commands import options as opts
 from dockwarden.errors import UsageError
+from dockwarden.model.watch import ConfigObs, ExecObs, GrowthObs, MemoryObs, PidsObs, RestartObs
 from dockwarden.sanitize import clean, excerpt, tree
 
 MiB = 1 << 20
@@ -386,7 +387,6 @@ class Watch:
     _lister = Box("", "")  # the pseudo-container of `list` requests
 
     def on_event(self, ev: Any) -> None:
-        from dockwarden.checks.watch import MemoryObs, RestartObs
 
         action = ev.action
         if action == "destroy":
@@ -427,7 +427,6 @@ class Watch:
                        ev.id, box.name, ev.time)
 
     def on_done(self, cid: str, kind: str, result: Any) -> None:
-        from dockwarden.checks.watch import ExecObs
 
         if kind == "list":
             for rid, name in result:
@@ -460,7 +459,6 @@ class Watch:
                    event_time: float) -> None:
         from dockwarden.checks.judge import judge_containers
         from dockwarden.checks.registry import Selection
-        from dockwarden.checks.watch import ConfigObs
         from dockwarden.collect.inspect import spec_from_inspect
         from dockwarden.model.container import ContainerContext
 
@@ -482,7 +480,6 @@ class Watch:
         self.judge("DW901", ConfigObs(judge, tuple(results.findings)), cid, name, event_time)
 
     def on_stats(self, box: Box, sample: Any, at: float) -> None:
-        from dockwarden.checks.watch import MemoryObs, PidsObs
 
         if sample is None:
             box.running = False
@@ -500,7 +497,6 @@ class Watch:
                    box.id, box.name, at, "near")
 
     def on_size(self, box: Box, size: int | None, at: float) -> None:
-        from dockwarden.checks.watch import GrowthObs
 
         if size is None:
             return
@@ -510,7 +506,6 @@ class Watch:
         box.size_rw, box.size_at = size, at
 
     def sample_logs(self) -> None:
-        from dockwarden.checks.watch import GrowthObs
         from dockwarden.collect.watch import file_size
 
         for box in list(self.boxes.values()):
