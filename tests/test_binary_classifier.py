@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import shutil
 import subprocess
 import tempfile
 import tracemalloc
@@ -22,6 +21,7 @@ from dockwarden.collect.image.source import TarSource
 from dockwarden.collect.image.walker import walk
 from dockwarden.model.image import ImageSnapshot, OSRelease
 from harness.imagebuild import Image, d, docker_save, f, layer_tar
+from test_go_binaries import needs_go
 
 LIB = "/usr/lib/x86_64-linux-gnu"
 JVM = "/usr/lib/jvm/java-17-openjdk-amd64"
@@ -263,7 +263,6 @@ def test_walking_a_large_classified_binary_holds_a_bounded_part(tmp_path: Path) 
     assert peak < 16 << 20 < size // 4
 
 
-needs_go = pytest.mark.skipif(shutil.which("go") is None, reason="no Go toolchain")
 _GO_MAIN = """package main
 
 import "fmt"
